@@ -1,0 +1,246 @@
+"""Model configurations, registered under Magenta's names.
+
+A ``Config`` is a frozen dataclass made of three parts that mirror Magenta's ``Config`` tuple:
+the model layout (which encoder and decoder), the training ``HParams`` and the ``GrooveConverter``
+options (``DataConfig``). ``get_config("groovae_4bar", "batch_size=64,z_size=128")`` returns a
+registered config with ``key=value`` overrides applied; keys are field names of any part.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+
+@dataclass(frozen=True)
+class HParams:
+    """Training and architecture hyperparameters, with Magenta's names and defaults."""
+
+    max_seq_len: int = 64
+    z_size: int = 256
+    free_bits: float = 48.0
+    max_beta: float = 0.2
+    beta_rate: float = 0.0
+    batch_size: int = 512
+    grad_clip: float = 1.0
+    clip_mode: str = "global_norm"
+    grad_norm_clip_to_zero: float = 10000.0
+    learning_rate: float = 1e-3
+    decay_rate: float = 0.9999
+    min_learning_rate: float = 1e-5
+    conditional: bool = True
+    enc_rnn_size: tuple[int, ...] = (512,)
+    dec_rnn_size: tuple[int, ...] = (256, 256)
+    dropout_keep_prob: float = 0.3
+    sampling_schedule: str = "constant"
+    sampling_rate: float = 0.0
+    residual_encoder: bool = False
+    residual_decoder: bool = False
+    # Hierarchical decoder only: the conductor's layer sizes (Magenta reuses dec_rnn_size).
+    conductor_rnn_size: tuple[int, ...] | None = None
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """GrooveConverter options (Magenta's constructor arguments) and how examples are windowed."""
+
+    split_bars: int | None = 4
+    steps_per_quarter: int = 4
+    quarters_per_bar: int = 4
+    # Window hop in steps; None means hop = window, as in Magenta.
+    hop_size: int | None = None
+    max_tensors_per_notesequence: int | None = 20
+    humanize: bool = False
+    tapify: bool = False
+    add_instruments: tuple[int, ...] = ()
+    fixed_velocities: bool = False
+    hits_as_controls: bool = False
+    max_note_dropout_probability: float | None = None
+    # How a dataset file becomes examples. "bars": slide split_bars-bar windows one bar at a time
+    # over each file (what TFDS groove/4bar-midionly, the published model's data, does).
+    # "file": the whole file through the converter with hop = window (Magenta's tfrecord route).
+    windowing: str = "bars"
+
+
+@dataclass(frozen=True)
+class Config:
+    """A registered model: layout, hyperparameters and data converter settings."""
+
+    name: str
+    encoder: str = "bidirectional_lstm"
+    decoder: str = "groove_lstm"  # or "hierarchical"
+    # Hierarchical decoder: steps per level, outermost first (e.g. 4 bars of 16 steps).
+    level_lengths: tuple[int, ...] | None = None
+    hparams: HParams = field(default_factory=HParams)
+    data: DataConfig = field(default_factory=DataConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> Config:
+        def build(cls, values):
+            out = {}
+            for f in fields(cls):
+                if f.name not in values:
+                    continue
+                v = values[f.name]
+                if isinstance(v, list):
+                    v = tuple(v)
+                out[f.name] = v
+            return cls(**out)
+
+        top = {k: v for k, v in d.items() if k not in ("hparams", "data")}
+        return build(
+            Config,
+            {**top, "hparams": build(HParams, d["hparams"]), "data": build(DataConfig, d["data"])},
+        )
+
+    def override(self, overrides: str | dict[str, Any] | None) -> Config:
+        """A copy with ``key=value`` overrides (a comma-separated string or a dict) applied."""
+        items = parse_overrides(overrides) if isinstance(overrides, str | None) else overrides
+        hp, data, top = {}, {}, {}
+        for key, raw in items.items():
+            for section, target in ((HParams, hp), (DataConfig, data), (Config, top)):
+                f = {f.name: f for f in fields(section)}.get(key)
+                if f is not None and key not in ("hparams", "data", "name"):
+                    target[key] = _coerce(key, raw, getattr(_defaults(section), key))
+                    break
+            else:
+                raise ValueError(f"unknown hparam {key!r}; known: {', '.join(sorted(known_keys()))}")
+        return replace(
+            self, hparams=replace(self.hparams, **hp), data=replace(self.data, **data), **top
+        )
+
+    @property
+    def steps_per_bar(self) -> int:
+        return self.data.steps_per_quarter * self.data.quarters_per_bar
+
+
+def _defaults(section):
+    if section is Config:
+        return Config(name="_")
+    return section()
+
+
+def known_keys() -> set[str]:
+    keys = {f.name for f in fields(HParams)} | {f.name for f in fields(DataConfig)}
+    return keys | {f.name for f in fields(Config)} - {"hparams", "data", "name"}
+
+
+def parse_overrides(text: str | None) -> dict[str, str]:
+    """Split ``a=1,b=[16,16],c=x`` into a dict, keeping commas inside brackets."""
+    out: dict[str, str] = {}
+    if not text:
+        return out
+    depth, start, parts = 0, 0, []
+    for i, ch in enumerate(text):
+        if ch in "[(":
+            depth += 1
+        elif ch in "])":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    parts.append(text[start:])
+    for part in parts:
+        part = part.strip()
+        if not part:
+            continue
+        if "=" not in part:
+            raise ValueError(f"bad hparam {part!r}: expected key=value")
+        key, value = part.split("=", 1)
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _coerce(key: str, raw: Any, default: Any) -> Any:
+    """Turn an override value into the type of the field's default."""
+    if not isinstance(raw, str):
+        value = raw
+    else:
+        try:
+            value = ast.literal_eval(raw)
+        except (ValueError, SyntaxError):
+            value = raw  # a bare word such as a schedule name
+    if isinstance(value, list):
+        value = tuple(value)
+    try:
+        if isinstance(default, bool):
+            if isinstance(value, str):
+                value = {"true": True, "false": False}[value.lower()]
+            return bool(value)
+        if isinstance(default, int) and not isinstance(value, bool):
+            if isinstance(value, float) and not value.is_integer():
+                raise TypeError
+            return int(value)
+        if isinstance(default, float):
+            return float(value)
+        if isinstance(default, tuple):
+            if isinstance(value, int):
+                value = (value,)
+            return tuple(int(v) for v in value)
+        if isinstance(default, str):
+            if not isinstance(value, str):
+                raise TypeError
+            return value
+    except (TypeError, ValueError, KeyError):
+        raise ValueError(
+            f"bad value for hparam {key!r}: {raw!r} (expected {type(default).__name__})"
+        ) from None
+    return value  # Optional fields whose default is None take the parsed literal
+
+
+_GROOVE_2BAR_HP = HParams(max_seq_len=32)
+_GROOVE_2BAR_DATA = DataConfig(split_bars=2)
+
+CONFIGS: dict[str, Config] = {}
+
+
+def register(config: Config) -> Config:
+    CONFIGS[config.name] = config
+    return config
+
+
+register(Config(name="groovae_4bar"))
+register(Config(name="groovae_2bar_humanize", hparams=_GROOVE_2BAR_HP, data=replace(_GROOVE_2BAR_DATA, humanize=True)))
+register(
+    Config(
+        name="groovae_2bar_tap_fixed_velocity",
+        hparams=_GROOVE_2BAR_HP,
+        data=replace(_GROOVE_2BAR_DATA, tapify=True, fixed_velocities=True),
+    )
+)
+register(
+    Config(
+        name="groovae_2bar_tap_fixed_velocity_note_dropout",
+        hparams=_GROOVE_2BAR_HP,
+        data=replace(
+            _GROOVE_2BAR_DATA, tapify=True, fixed_velocities=True, max_note_dropout_probability=0.8
+        ),
+    )
+)
+register(Config(name="groovae_2bar_add_closed_hh", hparams=_GROOVE_2BAR_HP, data=replace(_GROOVE_2BAR_DATA, add_instruments=(2,))))
+register(Config(name="groovae_2bar_hits_control", hparams=_GROOVE_2BAR_HP, data=replace(_GROOVE_2BAR_DATA, hits_as_controls=True)))
+# Ours: the MusicVAE paper's conductor over GrooVAE, one conductor step per bar.
+register(Config(name="groovae_4bar_hierdec", decoder="hierarchical", level_lengths=(4, 16)))
+# Tiny and fast, for tests and smoke runs.
+register(
+    Config(
+        name="debug",
+        hparams=HParams(
+            batch_size=8, z_size=8, enc_rnn_size=(16,), dec_rnn_size=(16, 16), free_bits=0.0,
+            dropout_keep_prob=1.0,
+        ),
+        data=DataConfig(split_bars=4),
+    )
+)
+
+
+def get_config(name: str, overrides: str | dict[str, Any] | None = None) -> Config:
+    """The registered config ``name`` with ``overrides`` applied."""
+    if name not in CONFIGS:
+        raise ValueError(f"unknown config {name!r}; choose from: {', '.join(sorted(CONFIGS))}")
+    return CONFIGS[name].override(overrides)

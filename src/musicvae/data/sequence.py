@@ -1,0 +1,117 @@
+"""NoteSequence: the in-memory form of one performance, shared by every stage.
+
+A light column store in the spirit of Magenta's ``NoteSequence`` proto: notes as parallel numpy
+arrays (times in seconds, float64), plus tempo and time-signature events. It is what MIDI files,
+Parquet rows and TFRecord protos are read into, and what converters and generators produce.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+DEFAULT_QPM = 120.0
+
+
+@dataclass(frozen=True)
+class Tempo:
+    time: float
+    qpm: float
+
+
+@dataclass(frozen=True)
+class TimeSignature:
+    time: float
+    numerator: int
+    denominator: int
+
+
+@dataclass
+class NoteSequence:
+    """Notes as parallel arrays, sorted by (start, pitch) when built through ``from_notes``."""
+
+    pitch: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int16))
+    velocity: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int16))
+    start: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float64))
+    end: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float64))
+    is_drum: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    program: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int16))
+    tempos: list[Tempo] = field(default_factory=list)
+    time_signatures: list[TimeSignature] = field(default_factory=list)
+    ticks_per_quarter: int = 220
+    id: str = ""
+    filename: str = ""
+
+    def __post_init__(self) -> None:
+        self.pitch = np.asarray(self.pitch, np.int16)
+        self.velocity = np.asarray(self.velocity, np.int16)
+        self.start = np.asarray(self.start, np.float64)
+        self.end = np.asarray(self.end, np.float64)
+        n = len(self.pitch)
+        self.is_drum = (
+            np.asarray(self.is_drum, bool) if len(np.atleast_1d(self.is_drum)) == n else np.full(n, bool(self.is_drum))
+        )
+        self.program = np.asarray(self.program, np.int16) if np.ndim(self.program) else np.full(n, int(self.program), np.int16)
+        lens = {len(self.velocity), len(self.start), len(self.end), len(self.is_drum), len(self.program)}
+        if lens != {n}:
+            raise ValueError(f"note arrays differ in length: {sorted(lens | {n})}")
+
+    @classmethod
+    def from_notes(
+        cls,
+        notes: list[tuple[int, int, float, float]],
+        *,
+        qpm: float = DEFAULT_QPM,
+        time_signature: tuple[int, int] = (4, 4),
+        is_drum: bool = True,
+        **kwargs,
+    ) -> NoteSequence:
+        """Build a drum sequence from (pitch, velocity, start, end) tuples, sorted by start."""
+        arr = np.array(sorted(notes, key=lambda n: (n[2], n[0])), dtype=np.float64).reshape(-1, 4)
+        return cls(
+            pitch=arr[:, 0].astype(np.int16),
+            velocity=arr[:, 1].astype(np.int16),
+            start=arr[:, 2],
+            end=arr[:, 3],
+            is_drum=np.full(len(arr), is_drum),
+            program=np.zeros(len(arr), np.int16),
+            tempos=[Tempo(0.0, float(qpm))],
+            time_signatures=[TimeSignature(0.0, *time_signature)],
+            **kwargs,
+        )
+
+    def __len__(self) -> int:
+        return len(self.pitch)
+
+    @property
+    def total_time(self) -> float:
+        return float(self.end.max()) if len(self) else 0.0
+
+    @property
+    def qpm(self) -> float:
+        """The first tempo, or 120 when the sequence has none (MIDI's default)."""
+        return min(self.tempos, key=lambda t: t.time).qpm if self.tempos else DEFAULT_QPM
+
+    def notes(self) -> list[tuple[int, int, float, float]]:
+        """(pitch, velocity, start, end) tuples, in stored order."""
+        return [
+            (int(p), int(v), float(s), float(e))
+            for p, v, s, e in zip(self.pitch, self.velocity, self.start, self.end, strict=True)
+        ]
+
+    def select(self, mask: np.ndarray) -> NoteSequence:
+        """A copy holding only the notes where ``mask`` is true."""
+        return NoteSequence(
+            pitch=self.pitch[mask],
+            velocity=self.velocity[mask],
+            start=self.start[mask],
+            end=self.end[mask],
+            is_drum=self.is_drum[mask],
+            program=self.program[mask],
+            tempos=list(self.tempos),
+            time_signatures=list(self.time_signatures),
+            ticks_per_quarter=self.ticks_per_quarter,
+            id=self.id,
+            filename=self.filename,
+        )
