@@ -42,6 +42,8 @@ class NoteSequence:
     ticks_per_quarter: int = 220
     id: str = ""
     filename: str = ""
+    # Dataset metadata (split, drummer, style, bpm, ...), all as strings.
+    meta: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.pitch = np.asarray(self.pitch, np.int16)
@@ -114,4 +116,5 @@ class NoteSequence:
             ticks_per_quarter=self.ticks_per_quarter,
             id=self.id,
             filename=self.filename,
+            meta=dict(self.meta),
         )

@@ -1,0 +1,68 @@
+"""The ``musicvae`` command: one sub-command per stage, each defined in its own module.
+
+Every module in ``COMMANDS`` provides ``add_parser(subparsers)``, which registers its sub-command
+and sets ``func`` (called with the parsed args; returns an exit code or None). Modules import their
+heavy dependencies (torch, pyarrow) inside ``func`` so that ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from musicvae.errors import MusicVAEError
+
+# Sub-command modules under musicvae.cli, in the order --help lists them.
+COMMANDS = [
+    "convert",
+    "data",
+    "dataset",
+    "train",
+    "plot",
+    "generate",
+    "evaluate",
+    "import_magenta",
+    "studio",
+    "demo",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="musicvae",
+        description="MusicVAE and GrooVAE in PyTorch: MIDI folders to datasets, training, "
+        "generation, evaluation and a browser studio.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"musicvae.cli.{name}")
+        except ModuleNotFoundError as e:
+            if e.name == f"musicvae.cli.{name}":
+                continue  # a stage that is not built yet
+            raise
+        module.add_parser(sub)
+    return parser
+
+
+def run(func, args) -> int:
+    """Call a command, turning user-facing errors into one line on stderr and exit code 1."""
+    try:
+        code = func(args)
+    except MusicVAEError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return int(code or 0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return run(args.func, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
