@@ -33,10 +33,14 @@ def _tick_to_seconds(ticks: np.ndarray, tempo_ticks: np.ndarray, mspq: np.ndarra
     if len(tempo_ticks) == 0 or tempo_ticks[0] != 0:
         tempo_ticks = np.concatenate([[0], tempo_ticks])
         mspq = np.concatenate([[500000], mspq])
-    sec_per_tick = mspq.astype(np.float64) / 1e6 / tpq
-    seg_start = np.concatenate([[0.0], np.cumsum(np.diff(tempo_ticks) * sec_per_tick[:-1])])
+    # pretty_midi's float operations, bit for bit: note_seq quantises onsets that sit exactly
+    # half a step from the grid by the last bit of these products.
+    sec_per_tick = 60.0 / ((6e7 / mspq.astype(np.float64)) * tpq)
+    seg_start = np.zeros(len(tempo_ticks))
+    for i in range(1, len(tempo_ticks)):
+        seg_start[i] = seg_start[i - 1] + sec_per_tick[i - 1] * (tempo_ticks[i] - tempo_ticks[i - 1])
     idx = np.searchsorted(tempo_ticks, ticks, side="right") - 1
-    return seg_start[idx] + (ticks - tempo_ticks[idx]) * sec_per_tick[idx]
+    return seg_start[idx] + sec_per_tick[idx] * (ticks - tempo_ticks[idx])
 
 
 def score_to_sequence(score: symusic.Score, *, filename: str = "") -> NoteSequence:
@@ -45,6 +49,15 @@ def score_to_sequence(score: symusic.Score, *, filename: str = "") -> NoteSequen
     if tpq <= 0:
         raise MidiError(f"{filename}: invalid ticks per quarter {tpq}")
     tempos = sorted(((int(t.time), int(t.mspq)) for t in score.tempos), key=lambda t: t[0])
+    # Like pretty_midi: the last tempo at tick 0 wins and repeats of the running tempo are
+    # dropped (they would change the float sums of the tick-to-seconds map).
+    kept: list[tuple[int, int]] = []
+    for tick, m in tempos:
+        if tick == 0:
+            kept = [(0, m)]
+        elif m != (kept[-1][1] if kept else 500000):
+            kept.append((tick, m))
+    tempos = kept
     t_ticks = np.array([t for t, _ in tempos], np.int64)
     t_mspq = np.array([m for _, m in tempos], np.int64)
     if np.any(t_mspq <= 0):
@@ -54,8 +67,17 @@ def score_to_sequence(score: symusic.Score, *, filename: str = "") -> NoteSequen
         return _tick_to_seconds(np.asarray(ticks, np.int64), t_ticks, t_mspq, tpq)
 
     cols: dict[str, list[np.ndarray]] = {k: [] for k in ("pitch", "velocity", "on", "off", "drum", "prog")}
+    # pretty_midi's get_end_time() also counts controllers, pitch bends and meta events; TFDS's
+    # groove/Nbar datasets take their number of bars from it.
+    event_ticks = [0, *t_ticks.tolist()]
+    event_ticks += [int(e.time) for e in (*score.time_signatures, *score.key_signatures)]
     for track in score.tracks:
+        for events in (track.controls, track.pitch_bends):
+            if len(events):
+                event_ticks.append(int(events.numpy()["time"].max()))
         arr = track.notes.numpy()
+        # pretty_midi (and so note_seq) drops notes whose note-off shares the note-on's tick.
+        arr = {k: v[arr["duration"] > 0] for k, v in arr.items()}
         n = len(arr["time"])
         if n == 0:
             continue
@@ -73,6 +95,7 @@ def score_to_sequence(score: symusic.Score, *, filename: str = "") -> NoteSequen
         cat = {k: v[order] for k, v in cat.items()}
     else:
         cat = {k: np.zeros(0, np.int64) for k in cols}
+    end_tick = max(event_ticks + ([int(cat["off"].max())] if len(cat["off"]) else []))
     return NoteSequence(
         pitch=cat["pitch"],
         velocity=cat["velocity"],
@@ -80,13 +103,17 @@ def score_to_sequence(score: symusic.Score, *, filename: str = "") -> NoteSequen
         end=seconds(cat["off"]),
         is_drum=cat["drum"].astype(bool),
         program=cat["prog"],
-        tempos=[Tempo(float(s), 6e7 / m) for s, m in zip(seconds(t_ticks), t_mspq, strict=True)],
+        tempos=[
+            Tempo(float(s), 60.0 / (60.0 / ((6e7 / m) * tpq) * tpq))  # pretty_midi's qpm
+            for s, m in zip(seconds(t_ticks), t_mspq, strict=True)
+        ],
         time_signatures=[
             TimeSignature(float(seconds([ts.time])[0]), int(ts.numerator), int(ts.denominator))
             for ts in score.time_signatures
         ],
         ticks_per_quarter=tpq,
         filename=filename,
+        meta={"end_time": repr(float(seconds([end_tick])[0]))},
     )
 
 
@@ -156,6 +183,10 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        # mkstemp creates 0600 files; give the result the usual umask-based permissions.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -1,0 +1,141 @@
+"""``musicvae convert``: a folder of MIDI files (or a NoteSequence TFRecord) to a dataset file.
+
+Also Magenta's ``convert_dir_to_note_sequences --input_dir DIR --output_file OUT [--recursive]``
+through :func:`magenta_main`; it writes our Parquet dataset whatever the output's name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+
+MAGENTA_LOG_LEVELS = ("DEBUG", "INFO", "WARN", "WARNING", "ERROR", "FATAL")
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "convert",
+        help="MIDI folder -> dataset file (Parquet)",
+        description="Parse every .mid/.midi file under INPUT_DIR (recursively, on all cores) into "
+        "a Parquet dataset file. Unreadable files are reported and skipped. The Groove MIDI "
+        "Dataset's info.csv, when present in INPUT_DIR, adds drummer/style/bpm/split metadata.",
+    )
+    p.add_argument(
+        "input_dir",
+        nargs="?",
+        metavar="INPUT_DIR",
+        help="folder to convert; with --from-tfrecord, optional: where to look for info.csv",
+    )
+    p.add_argument(
+        "--output", "-o", required=True, metavar="DATA.parquet", help="dataset file to write"
+    )
+    p.add_argument(
+        "--split-by-hash",
+        action="store_true",
+        help="assign train/validation/test (80/10/10) by a stable hash of each file's relative "
+        "path, for files that info.csv gives no split (default: all 'train')",
+    )
+    p.add_argument(
+        "--from-tfrecord",
+        metavar="FILE",
+        help="read a NoteSequence TFRecord (Magenta's convert_dir_to_note_sequences output) "
+        "instead of a MIDI folder",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="parser processes (default: all cores)",
+    )
+    p.add_argument(
+        "--no-recursive",
+        dest="recursive",
+        action="store_false",
+        help="only convert files directly in INPUT_DIR, not in its subfolders",
+    )
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace, *, verbose: bool = True, show_skips: bool = True) -> int:
+    from musicvae.data import convert
+    from musicvae.errors import MusicVAEError
+
+    if args.from_tfrecord:
+        report = convert.convert_tfrecord(
+            args.from_tfrecord, info_dir=args.input_dir, split_by_hash=args.split_by_hash
+        )
+        source = args.from_tfrecord
+    else:
+        if not args.input_dir:
+            raise MusicVAEError("convert: give INPUT_DIR or --from-tfrecord FILE")
+        report = convert.convert_folder(
+            args.input_dir,
+            recursive=args.recursive,
+            split_by_hash=args.split_by_hash,
+            workers=args.workers,
+            on_skip=convert.print_skip if show_skips else None,
+        )
+        source = args.input_dir
+    path = convert.write_report(report, args.output, source)
+    if verbose:
+        splits = Counter(ns.meta.get("split", "train") for ns in report.sequences)
+        parts = ", ".join(f"{s} {splits[s]}" for s in ("train", "validation", "test") if splits[s])
+        print(report.summary if not args.from_tfrecord else f"read {report.found} sequences")
+        meta = f"; metadata from {report.info_csv}" if report.info_csv else ""
+        print(f"wrote {path}: {len(report.sequences)} sequences ({parts}){meta}")
+    return 0
+
+
+def magenta_main(argv: list[str] | None = None) -> int:
+    """Magenta's ``convert_dir_to_note_sequences`` flags, writing a musicvae Parquet dataset."""
+    from musicvae.cli.main import run as run_command
+
+    parser = argparse.ArgumentParser(
+        prog="convert_dir_to_note_sequences",
+        description="Magenta-compatible front for 'musicvae convert'. Note: OUTPUT_FILE is "
+        "written as a musicvae Parquet dataset (not a TFRecord), whatever its name; every "
+        "musicvae command reads it.",
+    )
+    parser.add_argument("--input_dir", required=True, help="folder containing files to convert")
+    parser.add_argument("--output_file", required=True, help="dataset file to write (Parquet)")
+    parser.add_argument(
+        "--recursive",
+        nargs="?",
+        const="true",
+        default="false",
+        help="also convert files in subfolders (Magenta's default: no)",
+    )
+    parser.add_argument("--norecursive", action="store_true", help="do not recurse (default)")
+    parser.add_argument(
+        "--log",
+        default="INFO",
+        type=str.upper,
+        choices=MAGENTA_LOG_LEVELS,
+        help="message threshold: DEBUG, INFO, WARN, ERROR or FATAL",
+    )
+    parser.add_argument("--workers", type=int, default=None, help="parser processes (default: all)")
+    # absl also accepts one leading dash for long flags.
+    argv = list(sys.argv[1:] if argv is None else argv)
+    argv = [
+        f"-{a}" if a.startswith("-") and not a.startswith("--") and len(a) > 2 else a for a in argv
+    ]
+    ns = parser.parse_args(argv)
+    recursive = ns.recursive.lower() in ("true", "1", "yes") and not ns.norecursive
+    args = argparse.Namespace(
+        input_dir=ns.input_dir,
+        output=ns.output_file,
+        split_by_hash=False,
+        from_tfrecord=None,
+        workers=ns.workers,
+        recursive=recursive,
+    )
+    verbose = ns.log in ("DEBUG", "INFO")
+    if verbose:
+        print(
+            f"note: {ns.output_file} is written as a musicvae Parquet dataset (not a TFRecord), "
+            "whatever its name; musicvae's train and dataset commands read it"
+        )
+    show_skips = ns.log not in ("ERROR", "FATAL")
+    return run_command(lambda a: run(a, verbose=verbose, show_skips=show_skips), args)
