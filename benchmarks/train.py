@@ -1,0 +1,226 @@
+"""Benchmark: training throughput of one config, its FLOPs, and the machine's matmul speed.
+
+Times the trainer's own ``train_step`` (forward, backward, Magenta's clipping, Adam) on fixed
+batches of synthetic GMD-like windows (or real ones with ``--examples``), then times fp32 matmuls
+at exactly the GEMM shapes the step performs, in the same run. Prints one JSON object.
+
+FLOPs are counted analytically from the layer shapes: a (M x K) @ (K x N) product is 2·M·K·N.
+Per LSTM layer (input I, hidden H, batch B, T steps) the forward pass is one input GEMM
+(T·B x I) @ (I x 4H) plus T recurrent GEMMs (B x H) @ (H x 4H): 8·T·B·H·(I + H) FLOPs; dense
+layers (z to state, mu/sigma, output projection) add 2·rows·in·out. Backward does two GEMMs of
+the same size per forward GEMM (input and weight gradients), so a training step is
+3 x forward FLOPs; elementwise gate math and the loss are ignored (a few percent at most).
+
+    .venv/bin/python benchmarks/train.py --config groovae_4bar --batch-size 512 [--steps N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import resource
+import time
+from collections import Counter
+from pathlib import Path
+
+import torch
+
+from musicvae.configs import Config, get_config
+from musicvae.models import build_model
+from musicvae.training.distributed import resolve_device
+from musicvae.training.optim import make_optimizer, set_seed, train_step
+
+OUTPUT_DEPTH = 27
+Gemm = tuple[int, int, int]  # (M, K, N)
+
+
+def lstm_gemms(batch: int, steps: int, input_size: int, sizes: tuple[int, ...]) -> Counter:
+    """Forward GEMMs of a stack of LSTM layers: {(M, K, N): count}."""
+    out: Counter = Counter()
+    for h in sizes:
+        out[(steps * batch, input_size, 4 * h)] += 1  # all steps' input projections at once
+        out[(batch, h, 4 * h)] += steps  # the recurrence, one step at a time
+        input_size = h
+    return out
+
+
+def model_gemms(config: Config, batch: int) -> dict[str, Counter]:
+    """Forward GEMMs of one training step, by part of the model."""
+    hp = config.hparams
+    t, z = hp.max_seq_len, hp.z_size
+    controls = 9 if config.data.hits_as_controls else 0
+    parts: dict[str, Counter] = {"encoder": Counter(), "decoder": Counter()}
+    # Bidirectional encoder: each direction is a full LSTM; layer l>0 reads both directions.
+    inp = OUTPUT_DEPTH + controls
+    for h in hp.enc_rnn_size:
+        for _ in range(2):
+            parts["encoder"].update(lstm_gemms(batch, t, inp, (h,)))
+        inp = 2 * h
+    parts["encoder"][(batch, inp, z)] += 2  # mu and sigma
+    dec = tuple(hp.dec_rnn_size)
+    if config.decoder == "hierarchical":
+        bar = config.level_lengths[-1] if config.level_lengths else config.steps_per_bar
+        bars = t // bar
+        cond = tuple(hp.conductor_rnn_size or hp.dec_rnn_size)
+        parts["conductor"] = Counter({(batch, z, 2 * sum(cond)): 1})
+        parts["conductor"].update(lstm_gemms(batch, bars, 1, cond))
+        # The core decoder runs every bar as one (B * bars)-row batch, conditioned on the bar's
+        # embedding instead of z.
+        parts["decoder"][(batch * bars, cond[-1], 2 * sum(dec))] += 1
+        parts["decoder"].update(
+            lstm_gemms(batch * bars, bar, OUTPUT_DEPTH + cond[-1] + controls, dec)
+        )
+    else:
+        parts["decoder"][(batch, z, 2 * sum(dec))] += 1
+        parts["decoder"].update(lstm_gemms(batch, t, OUTPUT_DEPTH + z + controls, dec))
+    parts["decoder"][(t * batch, dec[-1], OUTPUT_DEPTH)] += 1  # output projection
+    return parts
+
+
+def gemm_flops(gemms: Counter) -> int:
+    return sum(2 * m * k * n * c for (m, k, n), c in gemms.items())
+
+
+def backward_gemms(forward: Counter) -> Counter:
+    """Input gradient (M x N)(N x K) and weight gradient (K x M)(M x N) of each forward GEMM."""
+    out: Counter = Counter()
+    for (m, k, n), c in forward.items():
+        out[(m, n, k)] += c
+        out[(k, m, n)] += c
+    return out
+
+
+def time_gemm(shape: Gemm, device: torch.device, min_seconds: float) -> float:
+    """Seconds per fp32 (M x K) @ (K x N) product: the best of 5 timed batches of repeats."""
+    m, k, n = shape
+    a = torch.randn(m, k, device=device)
+    b = torch.randn(k, n, device=device)
+    out = torch.empty(m, n, device=device)
+
+    def batch(reps: int) -> float:
+        sync(device)
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            torch.mm(a, b, out=out)
+        sync(device)
+        return time.perf_counter() - t0
+
+    batch(1)
+    reps = 1
+    while (dt := batch(reps)) < min_seconds / 5:
+        reps = max(reps * 2, int(reps * min_seconds / 5 / max(dt, 1e-9)) + 1)
+    return min(batch(reps) for _ in range(5)) / reps
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def make_batch(config: Config, batch: int, examples: Path | None, device: torch.device):
+    t = config.hparams.max_seq_len
+    if examples is not None:
+        from musicvae.training.batches import load_examples
+
+        ex = load_examples(examples, config, "train")
+        idx = torch.arange(batch) % len(ex)
+        return tuple(x.to(device) for x in ex.batch(idx))
+    g = torch.Generator().manual_seed(0)
+    hits = (torch.rand(batch, t, 9, generator=g) < 0.12).float()  # about GMD's hit density
+    vel = hits * torch.rand(batch, t, 9, generator=g)
+    off = hits * (torch.rand(batch, t, 9, generator=g) * 2 - 1) * 0.5
+    x = torch.cat([hits, vel, off], -1)
+    controls = hits if config.data.hits_as_controls else x.new_zeros(batch, t, 0)
+    lengths = torch.full((batch,), t, dtype=torch.int64)
+    return tuple(v.to(device) for v in (x, x, controls, lengths))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default="groovae_4bar", help="registered config name")
+    parser.add_argument("--batch-size", type=int, default=512, help="examples per step")
+    parser.add_argument("--steps", type=int, default=5, help="timed training steps")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed steps first")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    parser.add_argument("--hparams", default="", help="extra key=value config overrides")
+    parser.add_argument("--examples", type=Path, help="dataset file for real windows")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: all cores)")
+    parser.add_argument(
+        "--gemm-seconds", type=float, default=0.2, help="minimum timing per GEMM shape"
+    )
+    args = parser.parse_args()
+
+    device = resolve_device(args.device)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if device.type == "cpu":
+        torch.set_num_threads(args.threads or cores)
+    overrides = f"batch_size={args.batch_size}" + (f",{args.hparams}" if args.hparams else "")
+    config = get_config(args.config, overrides)
+    set_seed(0)
+    model = build_model(config).to(device).train()
+    optimizer = make_optimizer(model, config)
+    batch = make_batch(config, args.batch_size, args.examples, device)
+
+    for step in range(args.warmup):
+        train_step(model, optimizer, batch, step, config)
+    sync(device)
+    t0 = time.perf_counter()
+    for step in range(args.warmup, args.warmup + args.steps):
+        out, _, _ = train_step(model, optimizer, batch, step, config)
+    loss = out["loss"].item()  # also waits for the last step
+    sync(device)
+    seconds = (time.perf_counter() - t0) / args.steps
+
+    parts = model_gemms(config, args.batch_size)
+    forward: Counter = Counter()
+    for gemms in parts.values():
+        forward.update(gemms)
+    step_gemms = forward + backward_gemms(forward)
+    fwd_flops = gemm_flops(forward)
+    step_flops = gemm_flops(step_gemms)  # = 3 x forward
+
+    shape_times = {s: time_gemm(s, device, args.gemm_seconds) for s in step_gemms}
+    matmul_seconds = sum(shape_times[s] * c for s, c in step_gemms.items())
+    # "MxKxN (count per step)": fp32 GFLOP/s, heaviest shapes first.
+    per_shape = {
+        f"{m}x{k}x{n} (x{c})": round(2 * m * k * n / shape_times[(m, k, n)] / 1e9, 1)
+        for (m, k, n), c in sorted(step_gemms.items(), key=lambda kv: -2 * math.prod(kv[0]) * kv[1])
+    }
+    result = {
+        "benchmark": "train",
+        "config": config.name,
+        "device": str(device),
+        "device_name": torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else platform.processor() or platform.machine(),
+        "threads": torch.get_num_threads(),
+        "cores": cores,
+        "torch": torch.__version__,
+        "batch_size": args.batch_size,
+        "data": "real" if args.examples else "synthetic",
+        "steps_timed": args.steps,
+        "ms_per_step": round(seconds * 1e3, 2),
+        "examples_per_s": round(args.batch_size / seconds, 1),
+        "loss_last": round(loss, 3),
+        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "flops_formula": "2*M*K*N per GEMM; LSTM layer fwd = 8*T*B*H*(I+H); step = 3 x forward",
+        "forward_gflop": round(fwd_flops / 1e9, 2),
+        "forward_gflop_by_part": {k: round(gemm_flops(v) / 1e9, 2) for k, v in parts.items()},
+        "step_gflop": round(step_flops / 1e9, 2),
+        "achieved_gflops": round(step_flops / seconds / 1e9, 1),
+        "matmul_gflops_same_shapes": round(step_flops / matmul_seconds / 1e9, 1),
+        "matmul_ms_per_step": round(matmul_seconds * 1e3, 2),
+        "fraction_of_matmul_speed": round(matmul_seconds / seconds, 3),
+        "gemm_shapes": per_shape,
+    }
+    if device.type == "cuda":
+        result["peak_cuda_mib"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,263 @@
+"""``musicvae generate``: grooves from a trained model as MIDI files, each with a drum-grid PNG.
+
+Modes: ``sample`` (from the prior), ``interpolate`` (from --input-midi-1 to --input-midi-2),
+``reconstruct``, ``humanize`` and ``tap2drum`` (one input, every bar kept). Files are named as
+Magenta's ``music_vae_generate`` names them: ``<config>_<mode>_<date>_<time>-000-of-005.mid``.
+``magenta_main`` takes ``music_vae_generate``'s flags (``--config=... --run_dir=...``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from musicvae.errors import MusicVAEError
+
+MODES = ("sample", "interpolate", "reconstruct", "humanize", "tap2drum")
+INPUT_MODES = ("reconstruct", "humanize", "tap2drum")
+DEFAULT_TEMPERATURE = 0.5  # music_vae_generate's default
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "generate",
+        help="sample, interpolate, reconstruct, humanize or tap2drum grooves to MIDI + PNG",
+        description="Generate grooves with a trained model and write them as MIDI files named "
+        "as Magenta names them, each with a drum-grid PNG beside it. Without --checkpoint the "
+        "bundled groovae_4bar model is used.",
+    )
+    p.add_argument("--mode", choices=MODES, default="sample", help="what to generate")
+    p.add_argument(
+        "--num-outputs",
+        type=int,
+        default=5,
+        help="number of files; in interpolate mode the number of steps including both ends",
+    )
+    p.add_argument(
+        "--temperature",
+        type=float,
+        default=DEFAULT_TEMPERATURE,
+        help=f"randomness of the sampled hits (default {DEFAULT_TEMPERATURE}, Magenta's)",
+    )
+    p.add_argument("--output-dir", type=Path, required=True, help="folder for the MIDI and PNGs")
+    p.add_argument(
+        "--checkpoint",
+        help="run folder, .pt checkpoint, .safetensors bundle, Magenta checkpoint or bundled "
+        "model name (default: the bundled groovae_4bar)",
+    )
+    p.add_argument(
+        "--config",
+        help="config name: names the output files and describes Magenta checkpoints "
+        "(default: the checkpoint's own config)",
+    )
+    p.add_argument(
+        "--input-midi-1",
+        type=Path,
+        help="input MIDI (interpolation start, or the groove to reconstruct / humanize / tap2drum)",
+    )
+    p.add_argument("--input-midi-2", type=Path, help="interpolation end MIDI")
+    p.add_argument(
+        "--tempo",
+        type=float,
+        help="output tempo in BPM (default: the input's tempo; 120 when sampling)",
+    )
+    p.add_argument("--seed", type=int, help="random seed, for reproducible output")
+    p.add_argument("--no-png", action="store_true", help="do not write drum-grid PNGs")
+    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.set_defaults(func=run_generate)
+    return p
+
+
+def _read_input(path: Path | None, flag: str):
+    from musicvae.data.midi import read_midi
+
+    if path is None:
+        raise MusicVAEError(f"{flag} is required in this mode")
+    if not path.is_file():
+        raise MusicVAEError(f"{path}: input MIDI not found")
+    return read_midi(path)
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    from musicvae.generation import load
+
+    if args.num_outputs < 1:
+        raise MusicVAEError(f"--num-outputs must be at least 1, got {args.num_outputs}")
+    if not args.temperature > 0:
+        raise MusicVAEError(f"--temperature must be positive, got {args.temperature}")
+    if args.tempo is not None and not 20 <= args.tempo <= 400:
+        raise MusicVAEError(f"--tempo {args.tempo}: expected a tempo between 20 and 400 BPM")
+    if args.mode == "interpolate" and args.num_outputs < 2:
+        raise MusicVAEError("--num-outputs must be at least 2 in interpolate mode")
+    # Read inputs before loading the model, so a bad file fails fast.
+    inputs = []
+    if args.mode == "interpolate":
+        inputs = [
+            _read_input(args.input_midi_1, "--input-midi-1"),
+            _read_input(args.input_midi_2, "--input-midi-2"),
+        ]
+    elif args.mode in INPUT_MODES:
+        inputs = [_read_input(args.input_midi_1, "--input-midi-1")]
+    model = load(args.checkpoint, device=args.device, config=args.config)
+    if args.config and args.config != model.config.name and model.kind != "magenta":
+        print(
+            f"note: {model.source} holds config {model.config.name!r}; files are named "
+            f"after --config {args.config!r}",
+            file=sys.stderr,
+        )
+    # Check inputs against the model before doing any work (clear error, no partial output).
+    for ns in inputs:
+        prep = model.prepare(ns)
+        if args.mode == "interpolate" and len(prep.starts) > 1:
+            print(
+                f"note: {ns.filename}: {prep.total_steps // model.converter.steps_per_bar} "
+                f"bars; interpolating from its first {model.num_bars}",
+                file=sys.stderr,
+            )
+    paths = generate(
+        model,
+        args.mode,
+        inputs,
+        num_outputs=args.num_outputs,
+        temperature=args.temperature,
+        output_dir=args.output_dir,
+        config_name=args.config or model.config.name,
+        tempo=args.tempo,
+        seed=args.seed,
+        png=not args.no_png,
+    )
+    print(f"wrote {len(paths)} MIDI file(s) to {args.output_dir}")
+    for p in paths:
+        print(p)
+    return 0
+
+
+def generate(
+    model,
+    mode: str,
+    inputs: list,
+    *,
+    num_outputs: int,
+    temperature: float,
+    output_dir: Path,
+    config_name: str,
+    tempo: float | None = None,
+    seed: int | None = None,
+    png: bool = True,
+) -> list[Path]:
+    """Run ``mode`` and write ``num_outputs`` MIDI files (and PNGs); returns the MIDI paths."""
+    import numpy as np
+
+    from musicvae.data.midi import write_midi
+    from musicvae.plotting.drum_grid import write_drum_grid
+
+    if mode == "sample":
+        grooves = model.sample_tensors(num_outputs, temperature, seed)
+        qpm = tempo or 120.0
+    elif mode == "interpolate":
+        grooves, _ = model.interpolate_tensors(inputs[0], inputs[1], num_outputs, temperature, seed)
+        qpm = tempo or inputs[0].qpm
+    elif mode in INPUT_MODES:
+        if mode != "reconstruct":
+            model.require_transform("humanize" if mode == "humanize" else "tap_to_drums")
+        grooves = []
+        for i in range(num_outputs):
+            s = None if seed is None else seed + 2 * i  # transform_tensors uses seed and seed + 1
+            g, prep = model.transform_tensors(inputs[0], temperature, s)
+            grooves.append(g)
+        grooves = np.stack(grooves)
+        qpm = tempo or prep.qpm
+    else:
+        raise MusicVAEError(f"unknown mode {mode!r}; choose from {', '.join(MODES)}")
+    output_dir.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y-%m-%d_%H%M%S")
+    base = f"{config_name}_{mode}_{stamp}"
+    paths = []
+    spb = model.converter.steps_per_bar
+    for i, (groove, ns) in enumerate(zip(grooves, model.to_sequences(grooves, qpm), strict=True)):
+        path = output_dir / f"{base}-{i:03d}-of-{num_outputs:03d}.mid"
+        write_midi(ns, path)
+        if png:
+            write_drum_grid(
+                groove,
+                path.with_suffix(".png"),
+                title=f"{path.stem}  ({qpm:g} BPM)",
+                steps_per_bar=spb,
+                steps_per_beat=model.config.data.steps_per_quarter,
+            )
+        paths.append(path)
+    return paths
+
+
+# -------------------------------------------------------------------- Magenta flags
+
+
+def magenta_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="music_vae_generate",
+        description="Magenta's music_vae_generate flags, on top of `musicvae generate`.",
+    )
+    p.add_argument("--config", required=True, help="the name of the config to use")
+    p.add_argument("--run_dir", help="run folder; its latest checkpoint (in RUN/train) is used")
+    p.add_argument("--checkpoint_file", help="checkpoint file (.pt, Magenta prefix or .tar)")
+    p.add_argument("--output_dir", default="/tmp/music_vae/generated", help="MIDI output folder")
+    p.add_argument("--mode", default="sample", help="`sample` or `interpolate`")
+    p.add_argument("--input_midi_1", help="start MIDI for interpolation")
+    p.add_argument("--input_midi_2", help="end MIDI for interpolation")
+    p.add_argument(
+        "--num_outputs",
+        type=int,
+        default=5,
+        help="samples to produce; in interpolate mode the steps including the endpoints",
+    )
+    p.add_argument("--max_batch_size", type=int, default=8, help="accepted for compatibility")
+    p.add_argument(
+        "--temperature", type=float, default=DEFAULT_TEMPERATURE, help="decoding randomness"
+    )
+    p.add_argument("--log", default="INFO", help="accepted for compatibility")
+    p.add_argument("--seed", type=int, help="random seed (ours; Magenta's is unseeded)")
+    p.add_argument("--no_png", action="store_true", help="do not write drum-grid PNGs (ours)")
+    return p
+
+
+def magenta_main(argv: list[str] | None = None) -> int:
+    """``music_vae_generate --config=... --run_dir=RUN|--checkpoint_file=F --mode=...``."""
+    from musicvae.cli.main import run
+
+    args = magenta_parser().parse_args(argv)
+    return run(_run_magenta, args)
+
+
+def _run_magenta(args: argparse.Namespace) -> int:
+    from musicvae.configs import CONFIGS
+
+    if (args.run_dir is None) == (args.checkpoint_file is None):
+        raise MusicVAEError("exactly one of --run_dir or --checkpoint_file must be given")
+    if args.mode not in ("sample", "interpolate"):
+        raise MusicVAEError(f"invalid value for --mode: {args.mode} (sample or interpolate)")
+    if args.config not in CONFIGS:
+        raise MusicVAEError(f"invalid config name: {args.config}")
+    if args.run_dir:
+        run_dir = Path(args.run_dir).expanduser()
+        checkpoint = run_dir / "train" if (run_dir / "train").is_dir() else run_dir
+        if not run_dir.exists():
+            raise MusicVAEError(f"{run_dir}: no such run folder")
+    else:
+        checkpoint = Path(args.checkpoint_file).expanduser()
+    ns = argparse.Namespace(
+        mode=args.mode,
+        num_outputs=args.num_outputs,
+        temperature=args.temperature,
+        output_dir=Path(args.output_dir).expanduser(),
+        checkpoint=str(checkpoint),
+        config=args.config,
+        input_midi_1=Path(args.input_midi_1).expanduser() if args.input_midi_1 else None,
+        input_midi_2=Path(args.input_midi_2).expanduser() if args.input_midi_2 else None,
+        tempo=None,
+        seed=args.seed,
+        no_png=args.no_png,
+        device="cpu",
+    )
+    return run_generate(ns)

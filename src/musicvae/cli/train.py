@@ -1,0 +1,310 @@
+"""``musicvae train``: train (or evaluate) a model on a dataset file; plus Magenta's
+``music_vae_train`` flags through ``magenta_main``.
+
+Multi-GPU or multi-node: launch the same command under torchrun, e.g.
+``torchrun --nproc_per_node 4 -m musicvae.cli.main train --device cuda ...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from musicvae.errors import MusicVAEError
+
+DEFAULT_NUM_STEPS = 200_000  # Magenta's --num_steps default
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "train",
+        help="train a model on a dataset file (resumes a run folder's latest checkpoint)",
+        description="Train a registered config on the train split of a dataset file, evaluating "
+        "on its validation split. Checkpoints and TensorBoard events go to RUN/train, evaluation "
+        "events to RUN/eval. Rerunning the same command resumes from the latest checkpoint.",
+    )
+    p.add_argument("--config", required=True, help="registered config name, e.g. groovae_4bar")
+    p.add_argument("--run-dir", required=True, type=Path, help="run folder (created if missing)")
+    p.add_argument(
+        "--examples",
+        required=True,
+        type=Path,
+        help="dataset file (Parquet from `musicvae dataset`, or a NoteSequence TFRecord)",
+    )
+    p.add_argument(
+        "--mode",
+        choices=("train", "eval"),
+        default="train",
+        help="train, or evaluate the latest checkpoint on the validation split once",
+    )
+    p.add_argument(
+        "--num-steps",
+        type=int,
+        default=DEFAULT_NUM_STEPS,
+        help=f"train until this global step (default {DEFAULT_NUM_STEPS})",
+    )
+    p.add_argument("--hparams", default="", help="comma-separated key=value config overrides")
+    p.add_argument(
+        "--device",
+        default="cpu",
+        help="cpu (default), cuda, cuda:N, or auto (CUDA when available); CUDA uses bf16 autocast",
+    )
+    p.add_argument("--seed", type=int, help="seed every generator, for a reproducible run")
+    p.add_argument(
+        "--eval-every",
+        type=int,
+        default=1000,
+        help="evaluate on the validation split every K steps (0: never; default 1000)",
+    )
+    p.add_argument(
+        "--eval-num-batches",
+        type=int,
+        help="batches per evaluation (default: the whole validation split)",
+    )
+    p.add_argument(
+        "--checkpoint-every",
+        type=int,
+        help="save a checkpoint every K steps (default: every 60 seconds, as Magenta)",
+    )
+    p.add_argument(
+        "--checkpoints-to-keep",
+        type=int,
+        default=5,
+        help="keep the newest N checkpoints (0: all; default 5)",
+    )
+    p.add_argument(
+        "--log-every",
+        type=int,
+        default=10,
+        help="write window-mean training scalars every K steps (default 10)",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="DataLoader worker processes (default 0: batches are gathered in-process)",
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        help="CPU threads per process (default: all cores, shared among local processes)",
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run_train)
+    return p
+
+
+def _config(name: str, hparams: str | None):
+    from musicvae.configs import get_config
+
+    try:
+        return get_config(name, hparams or None)
+    except ValueError as e:
+        raise MusicVAEError(f"--config {name} --hparams {hparams!r}: {e}") from None
+
+
+def _check_inputs(examples: Path, *counts: tuple[str, int | None]) -> None:
+    if not examples.is_file():
+        raise MusicVAEError(f"{examples}: no such examples file")
+    for flag, value in counts:
+        if value is not None and value < 0:
+            raise MusicVAEError(f"{flag} {value}: must be 0 or more")
+
+
+def run_train(args: argparse.Namespace) -> int:
+    config = _config(args.config, args.hparams)
+    _check_inputs(
+        args.examples,
+        ("--num-steps", args.num_steps),
+        ("--eval-every", args.eval_every),
+        ("--eval-num-batches", args.eval_num_batches),
+        ("--checkpoint-every", args.checkpoint_every),
+        ("--checkpoints-to-keep", args.checkpoints_to_keep),
+        ("--workers", args.workers),
+        ("--threads", args.threads),
+    )
+    if args.log_every < 1:
+        raise MusicVAEError(f"--log-every {args.log_every}: must be 1 or more")
+    if args.mode == "eval":
+        return _run_eval(args.run_dir, args.examples, config, args.device, args.eval_num_batches)
+    from musicvae.training.trainer import TrainOptions, train
+
+    options = TrainOptions(
+        run_dir=args.run_dir,
+        examples=args.examples,
+        num_steps=args.num_steps,
+        device=args.device,
+        seed=args.seed,
+        eval_every=args.eval_every,
+        eval_num_batches=args.eval_num_batches or None,
+        checkpoint_every=args.checkpoint_every or None,
+        checkpoints_to_keep=args.checkpoints_to_keep,
+        log_every=args.log_every,
+        workers=args.workers,
+        threads=args.threads or None,
+        progress=False if args.no_progress else None,
+    )
+    result = train(config, options)
+    if result.rank:  # under torchrun only rank 0 reports
+        return 0
+    if result.train:
+        print(
+            f"step {result.step}: loss {result.train['loss']:.4f}, "
+            f"KL {result.train.get('kl_bits', float('nan')):.2f} bits, "
+            f"hit accuracy {result.train.get('hit_accuracy', float('nan')):.3f}"
+        )
+    if result.eval:
+        print(f"eval at step {result.step}: " + _format(result.eval))
+    print(f"checkpoint: {result.checkpoint}")
+    return 0
+
+
+def _format(values: dict[str, float]) -> str:
+    keys = ("loss", "r_loss", "kl_bits", "hit_accuracy")
+    return ", ".join(f"{k} {values[k]:.4f}" for k in keys if k in values)
+
+
+def _run_eval(run_dir, examples, config, device, num_batches, eval_dir=None) -> int:
+    from musicvae.training.evaluate import evaluate_checkpoint
+
+    step, values = evaluate_checkpoint(
+        run_dir,
+        examples,
+        config=config,
+        device=device,
+        num_batches=num_batches or None,
+        eval_dir=eval_dir,
+    )
+    print(f"eval at step {step}: " + _format(values))
+    return 0
+
+
+def _absl_bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("1", "true", "t", "yes", "y"):
+        return True
+    if value in ("0", "false", "f", "no", "n"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def magenta_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="music_vae_train",
+        description="Magenta's music_vae_train flags: train or evaluate a MusicVAE/GrooVAE run.",
+    )
+    p.add_argument("--config", required=True, help="the name of the config to use")
+    p.add_argument(
+        "--run_dir",
+        required=True,
+        type=Path,
+        help="folder for checkpoints and events; `train` and `eval` subfolders are created",
+    )
+    p.add_argument("--mode", choices=("train", "eval"), default="train", help="train or eval")
+    p.add_argument(
+        "--examples_path",
+        required=True,
+        type=Path,
+        help="NoteSequence TFRecord or musicvae dataset file (train mode: its train split; eval "
+        "mode: its validation split, or the whole file when it has none)",
+    )
+    p.add_argument("--tfds_name", help="not supported (TensorFlow Datasets); use --examples_path")
+    p.add_argument(
+        "--num_steps",
+        type=int,
+        default=DEFAULT_NUM_STEPS,
+        help=f"number of training steps, 0 for no limit (default {DEFAULT_NUM_STEPS})",
+    )
+    p.add_argument(
+        "--eval_num_batches",
+        type=int,
+        help="batches to use during evaluation (default: all batches of the data)",
+    )
+    p.add_argument(
+        "--checkpoints_to_keep",
+        type=int,
+        default=100,
+        help="checkpoints kept in train mode (0: all; default 100)",
+    )
+    p.add_argument(
+        "--keep_checkpoint_every_n_hours",
+        type=float,
+        default=1,
+        help="accepted for compatibility; ignored",
+    )
+    p.add_argument("--hparams", default="", help="comma-separated name=value hparam overrides")
+    p.add_argument(
+        "--cache_dataset",
+        type=_absl_bool,
+        nargs="?",
+        const=True,
+        default=True,
+        help="accepted for compatibility: the converted dataset is always held in memory",
+    )
+    p.add_argument(
+        "--nocache_dataset",
+        dest="cache_dataset",
+        action="store_false",
+        help="accepted for compatibility; ignored",
+    )
+    p.add_argument("--eval_dir_suffix", default="", help="suffix added to the eval folder name")
+    p.add_argument(
+        "--device", default="auto", help="cpu, cuda, cuda:N or auto (default: CUDA when present)"
+    )
+    p.add_argument("--seed", type=int, help="seed every generator, for a reproducible run")
+    for flag in ("--master", "--log"):
+        p.add_argument(flag, help="accepted for compatibility; ignored")
+    for flag in ("--task", "--num_ps_tasks", "--num_sync_workers"):
+        p.add_argument(
+            flag, type=int, default=0, help="accepted for compatibility; use torchrun instead"
+        )
+    return p
+
+
+def magenta_main(argv: list[str] | None = None) -> int:
+    """``music_vae_train --config=... --run_dir=... --mode=train|eval --examples_path=...``."""
+    from musicvae.cli.main import run
+
+    args = magenta_parser().parse_args(argv)
+    return run(_run_magenta, args)
+
+
+def _run_magenta(args: argparse.Namespace) -> int:
+    if args.tfds_name:
+        raise MusicVAEError(f"--tfds_name {args.tfds_name}: not supported; use --examples_path")
+    config = _config(args.config, args.hparams)
+    _check_inputs(
+        args.examples_path,
+        ("--num_steps", args.num_steps),
+        ("--eval_num_batches", args.eval_num_batches),
+        ("--checkpoints_to_keep", args.checkpoints_to_keep),
+    )
+    if args.mode == "eval":
+        eval_dir = args.run_dir / f"eval{args.eval_dir_suffix}"
+        return _run_eval(
+            args.run_dir, args.examples_path, config, args.device, args.eval_num_batches, eval_dir
+        )
+    ns = argparse.Namespace(
+        config=args.config,
+        hparams=args.hparams,
+        run_dir=args.run_dir,
+        examples=args.examples_path,
+        mode="train",
+        num_steps=args.num_steps or None,  # Magenta: 0 trains until interrupted
+        device=args.device,
+        seed=args.seed,
+        eval_every=0,  # Magenta evaluates in a separate --mode=eval process
+        eval_num_batches=args.eval_num_batches,
+        checkpoint_every=None,
+        checkpoints_to_keep=args.checkpoints_to_keep,
+        log_every=10,
+        workers=0,
+        threads=None,
+        no_progress=False,
+    )
+    return run_train(ns)
+
+
+if __name__ == "__main__":
+    sys.exit(magenta_main())

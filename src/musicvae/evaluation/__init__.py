@@ -1,0 +1,2 @@
+"""Evaluation of trained models: groove metrics (``metrics``) and split-level reports
+(``evaluate``)."""

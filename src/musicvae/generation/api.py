@@ -1,0 +1,169 @@
+"""The Python API for trained models: ``load()`` and ``TrainedModel``.
+
+``load()`` opens a run folder, a ``.pt`` training checkpoint, a ``.safetensors`` bundle, a
+Magenta checkpoint (prefix, folder or .tar) or a bundled model by name, and returns a
+``TrainedModel`` (see ``trained_model``) that samples, encodes, decodes, interpolates,
+reconstructs, humanizes, turns taps into drums and adds instruments.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from musicvae.configs import Config, get_config
+from musicvae.errors import MusicVAEError
+from musicvae.generation.trained_model import TrainedModel
+
+__all__ = ["BUNDLED_MODELS", "DEFAULT_BUNDLE", "TrainedModel", "bundled_path", "load"]
+
+DEFAULT_BUNDLE = "groovae_4bar"
+BUNDLED_MODELS = ("groovae_4bar",)
+
+
+def bundled_path(name: str) -> Path:
+    """Where the bundled model ``name`` lives inside the installed package."""
+    return Path(str(resources.files("musicvae") / "assets" / f"{name}.safetensors"))
+
+
+def _resolve_config(config: str | Config | None) -> Config | None:
+    if config is None or isinstance(config, Config):
+        return config
+    try:
+        return get_config(config)
+    except ValueError as e:
+        raise MusicVAEError(str(e)) from None
+
+
+def _is_magenta(path: Path) -> bool:
+    if path.name.endswith(".index") or ".data-" in path.name:
+        return True
+    if Path(f"{path}.index").is_file():
+        return True
+    if path.is_dir():
+        return (path / "checkpoint").is_file() or any(path.rglob("*.index"))
+    if path.is_file():
+        import tarfile
+
+        return path.suffix != ".pt" and tarfile.is_tarfile(path)
+    return False
+
+
+def _fit_magenta_sizes(tf_vars: dict[str, np.ndarray], config: Config) -> Config:
+    """``config`` with z_size and LSTM sizes read off the checkpoint's variable shapes."""
+    hp: dict = {}
+    mu = tf_vars.get("encoder/mu/kernel")
+    if mu is not None:
+        hp["z_size"] = int(mu.shape[1])
+
+    def sizes(fmt: str) -> tuple[int, ...]:
+        out, k = [], 0
+        while (v := tf_vars.get(fmt.format(k))) is not None:
+            out.append(int(v.shape[1]) // 4)
+            k += 1
+        return tuple(out)
+
+    enc = sizes("encoder/cell_{}/bidirectional_rnn/fw/multi_rnn_cell/cell_0/lstm_cell/kernel")
+    if enc:
+        hp["enc_rnn_size"] = enc
+    flat = sizes("decoder/multi_rnn_cell/cell_{}/lstm_cell/kernel")
+    core = sizes("core_decoder/decoder/multi_rnn_cell/cell_{}/lstm_cell/kernel")
+    conductor = sizes("decoder/hierarchical_level_0/cell_{}/lstm_cell/kernel")
+    if flat:
+        hp["dec_rnn_size"] = flat
+    elif core:
+        hp["dec_rnn_size"] = core
+        if conductor:
+            hp["conductor_rnn_size"] = conductor
+    if not hp:
+        return config
+    return dataclasses.replace(config, hparams=dataclasses.replace(config.hparams, **hp))
+
+
+def _load_magenta(path: Path, config: Config | None, device) -> TrainedModel:
+    from musicvae.interop.magenta import import_magenta_weights
+    from musicvae.interop.tf_checkpoint import read_checkpoint
+
+    tf_vars = read_checkpoint(path)
+    if config is None:
+        hierarchical = any(k.startswith("core_decoder/") for k in tf_vars)
+        config = get_config("groovae_4bar_hierdec" if hierarchical else DEFAULT_BUNDLE)
+    config = _fit_magenta_sizes(tf_vars, config)
+    model = import_magenta_weights(tf_vars, config, source=str(path))
+    step = tf_vars.get("global_step")
+    return TrainedModel(
+        model,
+        config,
+        device=device,
+        source=str(path),
+        step=int(step) if step is not None else None,
+        kind="magenta",
+    )
+
+
+def load(
+    path_or_name: str | os.PathLike | None = None,
+    *,
+    device: str | torch.device = "cpu",
+    config: str | Config | None = None,
+) -> TrainedModel:
+    """Open a trained model.
+
+    ``path_or_name``: None (the bundled ``groovae_4bar``), a bundled model's name, a
+    ``.safetensors`` bundle, a ``.pt`` checkpoint, a run folder (its latest checkpoint), or a
+    Magenta checkpoint (prefix, ``.index``, folder or ``.tar``). ``config`` (a name or Config)
+    is only needed for Magenta checkpoints, which do not store one (default ``groovae_4bar``, or
+    ``groovae_4bar_hierdec`` for a hierarchical decoder, with sizes read off the weights).
+    """
+    from musicvae.generation.bundle import load_bundle
+    from musicvae.training.checkpoint import list_checkpoints, load_checkpoint
+
+    cfg = _resolve_config(config)
+    name = DEFAULT_BUNDLE if path_or_name is None else os.fspath(path_or_name)
+    path = Path(name).expanduser()
+    if name in BUNDLED_MODELS and not path.exists():
+        path = bundled_path(name)
+        if not path.is_file():
+            raise MusicVAEError(
+                f"{path}: the bundled model {name!r} is not installed in this copy of musicvae; "
+                "pass a checkpoint or run folder instead"
+            )
+    if path.suffix == ".safetensors":
+        model, bcfg, meta = load_bundle(path, device=device)
+        step = meta.get("step")
+        return TrainedModel(
+            model,
+            bcfg,
+            device=device,
+            source=str(path),
+            step=int(step) if step and step.isdigit() else None,
+            metadata=meta,
+            kind="bundle",
+        )
+    if path.is_dir() and (list_checkpoints(path / "train") or list_checkpoints(path)):
+        model, ccfg, step, _ = load_checkpoint(path, device=device)
+        return TrainedModel(model, ccfg, device=device, source=str(path), step=step)
+    if path.suffix == ".pt":
+        model, ccfg, step, _ = load_checkpoint(path, device=device)
+        return TrainedModel(model, ccfg, device=device, source=str(path), step=step)
+    if _is_magenta(path):
+        return _load_magenta(path, cfg, device)
+    if path.is_dir():
+        raise MusicVAEError(
+            f"{path}: no checkpoints here (expected train/model.ckpt-STEP.pt or a Magenta "
+            "checkpoint)"
+        )
+    if not path.exists():
+        raise MusicVAEError(
+            f"{path}: no such checkpoint, run folder or bundled model "
+            f"(bundled: {', '.join(BUNDLED_MODELS)})"
+        )
+    raise MusicVAEError(
+        f"{path}: not a model file (expected .safetensors, .pt, a run folder or a Magenta "
+        "checkpoint)"
+    )

@@ -1,0 +1,108 @@
+"""Model bundles: one ``.safetensors`` file holding the weights and, in its metadata, the config.
+
+The metadata (string to string, as safetensors requires) holds ``format`` =
+``musicvae-bundle/1``, ``config`` (the ``Config.to_dict()`` JSON) and whatever extra keys the
+writer adds (training step, data set, licence). safetensors files cannot run code when loaded, so
+bundles are safe to download and share.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from musicvae.configs import Config
+from musicvae.errors import MusicVAEError
+
+FORMAT = "musicvae-bundle/1"
+SUFFIX = ".safetensors"
+
+
+def save_bundle(
+    model: torch.nn.Module,
+    config: Config,
+    path: str | os.PathLike,
+    extra_metadata: dict[str, Any] | None = None,
+) -> Path:
+    """Write ``model``'s weights and ``config`` to ``path`` (a ``.safetensors`` file), atomically.
+
+    ``extra_metadata`` values are stored as strings (non-strings as JSON).
+    """
+    from safetensors.torch import save
+
+    from musicvae.data.midi import atomic_write_bytes
+
+    path = Path(path)
+    meta = {
+        str(k): v if isinstance(v, str) else json.dumps(v)
+        for k, v in (extra_metadata or {}).items()
+    }
+    meta.update(format=FORMAT, config=json.dumps(config.to_dict(), sort_keys=True))
+    # safetensors refuses shared or strided storage: give every tensor its own contiguous copy.
+    tensors = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
+    try:
+        atomic_write_bytes(path, save(tensors, metadata=meta))
+    except OSError as e:
+        raise MusicVAEError(f"{path}: cannot write bundle ({e.strerror or e})") from None
+    return path
+
+
+def read_bundle(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """The raw ``(state_dict, metadata)`` of a bundle, checked for its format tag."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load
+
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise MusicVAEError(f"{path}: no such model bundle") from None
+    except OSError as e:
+        raise MusicVAEError(f"{path}: cannot read ({e.strerror or e})") from None
+    try:
+        tensors = load(data)
+        meta = _metadata(data)
+    except (SafetensorError, ValueError) as e:
+        raise MusicVAEError(f"{path}: not a readable safetensors file ({e})") from None
+    if meta.get("format") != FORMAT or "config" not in meta:
+        raise MusicVAEError(f"{path}: not a musicvae model bundle (no {FORMAT!r} metadata)")
+    return tensors, meta
+
+
+def _metadata(data: bytes) -> dict[str, str]:
+    """The ``__metadata__`` of a serialized safetensors file (its JSON header)."""
+    if len(data) < 8:
+        raise ValueError("file too short")
+    size = int.from_bytes(data[:8], "little")
+    if size > len(data) - 8:
+        raise ValueError("header size exceeds the file")
+    header = json.loads(data[8 : 8 + size])
+    return dict(header.get("__metadata__") or {})
+
+
+def load_bundle(
+    path: str | os.PathLike, *, device: str | torch.device = "cpu"
+) -> tuple[torch.nn.Module, Config, dict[str, str]]:
+    """Rebuild the model of a bundle: ``(model in eval mode on device, config, metadata)``."""
+    from musicvae.models import build_model
+
+    path = Path(path)
+    tensors, meta = read_bundle(path)
+    try:
+        config = Config.from_dict(json.loads(meta["config"]))
+    except (ValueError, KeyError, TypeError) as e:
+        raise MusicVAEError(f"{path}: bundle config is unreadable ({e})") from None
+    model = build_model(config)
+    try:
+        model.load_state_dict(tensors)
+    except RuntimeError as e:
+        lines = str(e).strip().splitlines()
+        reason = lines[1].strip() if len(lines) > 1 else lines[0]
+        raise MusicVAEError(
+            f"{path}: weights do not fit config {config.name!r} ({reason})"
+        ) from None
+    return model.to(device).eval(), config, meta

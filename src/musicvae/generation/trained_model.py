@@ -1,0 +1,310 @@
+"""``TrainedModel``: sampling, encoding, decoding, interpolation and the GrooVAE transforms.
+
+Behaves as Magenta's ``TrainedModel`` (converter in 'infer' mode, interpolation by spherical
+interpolation of the posterior means) and adds reconstruct, humanize, tap-to-drums and
+add-instrument. Inputs longer than the model's window are cut into windows and stitched back
+(see ``windows``), so every bar of the input comes back, at the input's tempo.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from musicvae.configs import Config
+from musicvae.data.sequence import NoteSequence, TimeSignature
+from musicvae.errors import MusicVAEError
+from musicvae.generation.latent import slerp_path
+from musicvae.generation.windows import Prepared, prepare, stitch
+
+
+class TrainedModel:
+    """A model ready for inference, with its config and 'infer'-mode converter.
+
+    Latent vectors are numpy arrays (N, z_size); grooves are NoteSequences, or (N, T, 27) numpy
+    arrays in the ``*_tensors`` methods. ``seed`` makes a call reproducible.
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        config: Config,
+        *,
+        device: str | torch.device = "cpu",
+        source: str = "",
+        step: int | None = None,
+        metadata: dict[str, str] | None = None,
+        kind: str = "checkpoint",
+    ) -> None:
+        from musicvae.data.converter import GrooveConverter
+
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        self.config = config
+        self.source = source
+        self.step = step
+        self.metadata = dict(metadata or {})
+        self.kind = kind  # "bundle", "checkpoint" or "magenta": where the weights came from
+        self.converter = GrooveConverter(config.data, mode="infer")
+        if self.converter.window_steps is None:
+            raise MusicVAEError(f"{source}: config {config.name!r} has no fixed window length")
+        self.window_steps: int = self.converter.window_steps
+        self.z_size = config.hparams.z_size
+
+    def __repr__(self) -> str:
+        return (
+            f"TrainedModel(config={self.config.name!r}, window={self.window_steps} steps, "
+            f"z_size={self.z_size}, source={self.source!r})"
+        )
+
+    @property
+    def num_bars(self) -> int:
+        return self.window_steps // self.converter.steps_per_bar
+
+    # ---------------------------------------------------------------- tensors
+
+    def _generator(self, seed: int | None) -> torch.Generator | None:
+        if seed is None:
+            return None
+        return torch.Generator(device=self.device).manual_seed(int(seed))
+
+    def _controls(self, controls: np.ndarray | None) -> torch.Tensor | None:
+        if controls is None or self.converter.control_depth == 0:
+            return None
+        return torch.as_tensor(np.asarray(controls), dtype=torch.float32, device=self.device)
+
+    def sample_tensors(
+        self,
+        n: int,
+        temperature: float = 1.0,
+        seed: int | None = None,
+        controls: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """``n`` grooves (n, T, 27) decoded from ``z ~ N(0, I)``."""
+        _check_temperature(temperature)
+        g = self._generator(seed)
+        with torch.no_grad():
+            out = self.model.sample(
+                int(n), self.window_steps, temperature, self._controls(controls), g
+            )
+        return out.cpu().numpy()
+
+    def encode_tensors(
+        self, inputs: np.ndarray, controls: np.ndarray | None = None, seed: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(z, mu, sigma)``, each (N, z_size), of (N, T, 27) encoder inputs; z ~ q(z|x)."""
+        x = torch.as_tensor(np.asarray(inputs), dtype=torch.float32, device=self.device)
+        lengths = torch.full((x.shape[0],), x.shape[1], dtype=torch.int64, device=self.device)
+        with torch.no_grad():
+            mu, sigma = self.model.encode(x, lengths, self._controls(controls))
+            eps = torch.randn(mu.shape, generator=self._generator(seed), device=self.device)
+            z = mu + sigma * eps
+        return z.cpu().numpy(), mu.cpu().numpy(), sigma.cpu().numpy()
+
+    def decode_tensors(
+        self,
+        z: np.ndarray,
+        temperature: float = 1.0,
+        seed: int | None = None,
+        controls: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Grooves (N, T, 27) from latent vectors (N, z_size)."""
+        _check_temperature(temperature)
+        z = torch.as_tensor(np.asarray(z), dtype=torch.float32, device=self.device)
+        if z.dim() != 2 or z.shape[1] != self.z_size:
+            raise MusicVAEError(f"z must have shape (N, {self.z_size}), got {tuple(z.shape)}")
+        with torch.no_grad():
+            out = self.model.decode(
+                z, self.window_steps, temperature, self._controls(controls), self._generator(seed)
+            )
+        return out.cpu().numpy()
+
+    def to_sequences(self, grooves: np.ndarray, qpm: float = 120.0) -> list[NoteSequence]:
+        """(N, T, 27) or (T, 27) grooves as drum NoteSequences in 4/4 at ``qpm``."""
+        sequences = self.converter.from_tensors(grooves, qpm=float(qpm))
+        for ns in sequences:
+            ns.time_signatures = [TimeSignature(0.0, 4, 4)]
+            # A hit played ahead of step 0 would start before the file does; MIDI has no
+            # negative times, so it starts at 0 instead.
+            ns.start = np.maximum(ns.start, 0.0)
+        return sequences
+
+    def prepare(self, ns: NoteSequence, *, name: str | None = None) -> Prepared:
+        """``ns`` converted ('infer' mode) and cut into windows; see ``windows.prepare``."""
+        return prepare(ns, self.config, name=name)
+
+    def transform_tensors(
+        self,
+        ns: NoteSequence,
+        temperature: float = 1.0,
+        seed: int | None = None,
+        *,
+        sample_z: bool = False,
+        name: str | None = None,
+    ) -> tuple[np.ndarray, Prepared]:
+        """Encode every window of ``ns`` (after the config's input transform), decode from the
+        posterior mean (or a posterior sample with ``sample_z``) and stitch: (T_total, 27)."""
+        prep = self.prepare(ns, name=name)
+        z, mu, _ = self.encode_tensors(prep.inputs, prep.controls, seed)
+        # Separate seeds for z and decoding, so that sample_z does not change the hits drawn.
+        dec_seed = None if seed is None else int(seed) + 1
+        windows = self.decode_tensors(z if sample_z else mu, temperature, dec_seed, prep.controls)
+        return stitch(windows, prep.starts, prep.total_steps), prep
+
+    # ---------------------------------------------------------------- sequences
+
+    def sample(
+        self, n: int, temperature: float = 1.0, seed: int | None = None, qpm: float = 120.0
+    ) -> list[NoteSequence]:
+        """``n`` grooves of the model's length from the prior."""
+        return self.to_sequences(self.sample_tensors(n, temperature, seed), qpm)
+
+    def encode(
+        self, sequences: list[NoteSequence] | NoteSequence, seed: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(z, mu, sigma)``, each (N, z_size): one row per sequence, from its first window
+        (its first ``num_bars`` bars; Magenta requires inputs of exactly one window)."""
+        if isinstance(sequences, NoteSequence):
+            sequences = [sequences]
+        if not sequences:
+            raise MusicVAEError("encode: no sequences given")
+        preps = [self.prepare(ns) for ns in sequences]
+        inputs = np.stack([p.inputs[0] for p in preps])
+        controls = np.stack([p.controls[0] for p in preps])
+        return self.encode_tensors(inputs, controls, seed)
+
+    def decode(
+        self,
+        z: np.ndarray,
+        temperature: float = 1.0,
+        qpm: float = 120.0,
+        seed: int | None = None,
+    ) -> list[NoteSequence]:
+        """One groove per latent vector (N, z_size)."""
+        z = np.asarray(z, np.float32)
+        if z.ndim == 1:
+            z = z[None]
+        return self.to_sequences(self.decode_tensors(z, temperature, seed), qpm)
+
+    def interpolate_tensors(
+        self,
+        a: NoteSequence,
+        b: NoteSequence,
+        num_steps: int,
+        temperature: float = 1.0,
+        seed: int | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``(grooves (num_steps, T, 27), z (num_steps, z_size))`` along the slerp of the two
+        posterior means; the first and last z are exactly the inputs' means."""
+        if num_steps < 2:
+            raise MusicVAEError(f"interpolate needs at least 2 steps, got {num_steps}")
+        _, mu, _ = self.encode([a, b])
+        z = slerp_path(mu[0], mu[1], num_steps).astype(np.float32)
+        z[0], z[-1] = mu[0], mu[1]
+        return self.decode_tensors(z, temperature, seed), z
+
+    def interpolate(
+        self,
+        a: NoteSequence,
+        b: NoteSequence,
+        num_steps: int,
+        temperature: float = 1.0,
+        seed: int | None = None,
+        qpm: float | None = None,
+    ) -> list[NoteSequence]:
+        """``num_steps`` grooves from ``a`` to ``b`` (endpoints included), at ``a``'s tempo unless
+        ``qpm`` is given. Only each input's first window is used."""
+        grooves, _ = self.interpolate_tensors(a, b, num_steps, temperature, seed)
+        return self.to_sequences(grooves, a.qpm if qpm is None else qpm)
+
+    def _transform(self, ns, temperature, seed, sample_z, qpm) -> NoteSequence:
+        groove, prep = self.transform_tensors(ns, temperature, seed, sample_z=sample_z)
+        (out,) = self.to_sequences(groove, prep.qpm if qpm is None else qpm)
+        return out
+
+    def reconstruct(
+        self,
+        ns: NoteSequence,
+        temperature: float = 1.0,
+        seed: int | None = None,
+        *,
+        sample_z: bool = False,
+        qpm: float | None = None,
+    ) -> NoteSequence:
+        """Encode and decode ``ns`` window by window (all bars kept, input tempo kept)."""
+        return self._transform(ns, temperature, seed, sample_z, qpm)
+
+    def require_transform(self, transform: str) -> None:
+        """Raise ``MusicVAEError`` unless the model was trained for ``transform`` ("humanize",
+        "tap_to_drums" or "add_instrument")."""
+        flag, what = _TRANSFORMS[transform]
+        if not getattr(self.config.data, flag):
+            raise MusicVAEError(
+                f"{self.source or 'model'}: config {self.config.name!r} was not trained to "
+                f"{what} (needs {flag} in its data config, as in {_EXAMPLE_CONFIG[flag]})"
+            )
+
+    def humanize(
+        self,
+        ns: NoteSequence,
+        temperature: float = 1.0,
+        seed: int | None = None,
+        *,
+        sample_z: bool = False,
+        qpm: float | None = None,
+    ) -> NoteSequence:
+        """Add velocities and micro-timing to a quantised, flat-velocity drum pattern."""
+        self.require_transform("humanize")
+        return self._transform(ns, temperature, seed, sample_z, qpm)
+
+    def tap_to_drums(
+        self,
+        ns: NoteSequence,
+        temperature: float = 1.0,
+        seed: int | None = None,
+        *,
+        sample_z: bool = False,
+        qpm: float | None = None,
+    ) -> NoteSequence:
+        """Turn a tapped rhythm (any pitches, collapsed to one channel) into a drum groove."""
+        self.require_transform("tap_to_drums")
+        return self._transform(ns, temperature, seed, sample_z, qpm)
+
+    def add_instrument(
+        self,
+        ns: NoteSequence,
+        temperature: float = 1.0,
+        seed: int | None = None,
+        *,
+        sample_z: bool = False,
+        qpm: float | None = None,
+    ) -> NoteSequence:
+        """Add the config's missing instrument(s) (e.g. closed hi-hat) to a groove."""
+        self.require_transform("add_instrument")
+        return self._transform(ns, temperature, seed, sample_z, qpm)
+
+    def save(self, path: str | os.PathLike, extra_metadata: dict | None = None) -> Path:
+        """Write this model as a ``.safetensors`` bundle (see ``bundle.save_bundle``)."""
+        from musicvae.generation.bundle import save_bundle
+
+        return save_bundle(self.model, self.config, path, extra_metadata)
+
+
+_TRANSFORMS = {
+    "humanize": ("humanize", "humanize"),
+    "tap_to_drums": ("tapify", "turn taps into drums"),
+    "add_instrument": ("add_instruments", "add instruments"),
+}
+_EXAMPLE_CONFIG = {
+    "humanize": "groovae_2bar_humanize",
+    "tapify": "groovae_2bar_tap_fixed_velocity",
+    "add_instruments": "groovae_2bar_add_closed_hh",
+}
+
+
+def _check_temperature(t: float) -> None:
+    if not t > 0:
+        raise MusicVAEError(f"temperature must be positive, got {t}")

@@ -1,0 +1,193 @@
+"""Magenta (TensorFlow) MusicVAE variables <-> our PyTorch ``state_dict``.
+
+TF's ``LSTMBlockCell`` keeps one kernel ``[in + H, 4H]`` (input rows, then recurrent rows) and one
+bias ``[4H]`` with gates ordered (i, j, f, o), and adds a forget bias of 1.0 at run time. Our
+``nn.LSTM`` layers have ``weight_ih [4H, in]``, ``weight_hh [4H, H]`` and two biases in the order
+(i, f, g, o): import splits the rows, reorders the gate blocks, transposes, and stores
+``bias + 1`` (forget block) in ``bias_ih`` with ``bias_hh = 0``. Dense kernels ``[in, out]`` are
+transposed into ``nn.Linear`` weights. Adam slots, ``beta1/2_power`` and ``global_step`` are
+ignored; any other unknown variable, a missing one or a wrong shape is a :class:`MusicVAEError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from musicvae.configs import Config
+from musicvae.errors import MusicVAEError
+from musicvae.models import MusicVAE, build_model
+from musicvae.models.hierarchical import HierarchicalLstmDecoder
+from musicvae.models.lstm import LstmStack
+
+IGNORED_NAMES = ("global_step", "beta1_power", "beta2_power")
+IGNORED_SUFFIXES = ("/Adam", "/Adam_1")
+# Block k of the TF gate layout (i, j, f, o) goes to block _TF_TO_TORCH[k] of (i, f, g, o).
+_TORCH_FROM_TF = [0, 2, 1, 3]  # torch block b takes TF block _TORCH_FROM_TF[b]
+
+
+@dataclass
+class _Variable:
+    """One TF variable: its shape and how it maps to/from our state-dict tensors."""
+
+    shape: tuple[int, ...]
+    to_torch: Callable[[np.ndarray], dict[str, Tensor]]
+    from_torch: Callable[[dict[str, Tensor]], np.ndarray]
+
+
+def _gate_blocks(x: np.ndarray, hidden: int, order: list[int]) -> np.ndarray:
+    """Reorder the four gate blocks along the last axis."""
+    blocks = [x[..., k * hidden : (k + 1) * hidden] for k in order]
+    return np.concatenate(blocks, axis=-1)
+
+
+def _inverse(order: list[int]) -> list[int]:
+    return [order.index(k) for k in range(len(order))]
+
+
+def _dense(tf_name: str, key: str, layer: nn.Linear) -> dict[str, _Variable]:
+    out_f, in_f = layer.weight.shape
+    return {
+        f"{tf_name}/kernel": _Variable(
+            (in_f, out_f),
+            lambda a: {f"{key}.weight": torch.from_numpy(np.ascontiguousarray(a.T))},
+            lambda sd: sd[f"{key}.weight"].numpy().T.copy(),
+        ),
+        f"{tf_name}/bias": _Variable(
+            (out_f,),
+            lambda a: {f"{key}.bias": torch.from_numpy(a.copy())},
+            lambda sd: sd[f"{key}.bias"].numpy().copy(),
+        ),
+    }
+
+
+def _lstm(tf_name: str, key: str, stack: LstmStack, layer: int, reverse: bool):
+    h = stack.hidden_size
+    n_in = stack.layer_input_size(layer)
+    names = {
+        k: f"{key}.{stack.param_name(k, layer, reverse)}"
+        for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+    }
+
+    def kernel_to(a: np.ndarray) -> dict[str, Tensor]:
+        a = _gate_blocks(a, h, _TORCH_FROM_TF)
+        return {
+            names["weight_ih"]: torch.from_numpy(np.ascontiguousarray(a[:n_in].T)),
+            names["weight_hh"]: torch.from_numpy(np.ascontiguousarray(a[n_in:].T)),
+        }
+
+    def kernel_from(sd: dict[str, Tensor]) -> np.ndarray:
+        a = torch.cat([sd[names["weight_ih"]], sd[names["weight_hh"]]], dim=1).numpy().T
+        return _gate_blocks(a, h, _inverse(_TORCH_FROM_TF))
+
+    def bias_to(a: np.ndarray) -> dict[str, Tensor]:
+        b = _gate_blocks(a, h, _TORCH_FROM_TF).copy()
+        b[h : 2 * h] += 1.0  # TF's run-time forget bias
+        return {
+            names["bias_ih"]: torch.from_numpy(b),
+            names["bias_hh"]: torch.zeros(4 * h, dtype=torch.from_numpy(b).dtype),
+        }
+
+    def bias_from(sd: dict[str, Tensor]) -> np.ndarray:
+        b = (sd[names["bias_ih"]] + sd[names["bias_hh"]]).numpy().copy()
+        b[h : 2 * h] -= 1.0
+        return _gate_blocks(b, h, _inverse(_TORCH_FROM_TF))
+
+    return {
+        f"{tf_name}/kernel": _Variable((n_in + h, 4 * h), kernel_to, kernel_from),
+        f"{tf_name}/bias": _Variable((4 * h,), bias_to, bias_from),
+    }
+
+
+def _groove_decoder(tf_prefix: str, key: str, dec) -> dict[str, _Variable]:
+    out = {}
+    for k in range(dec.rnn.num_layers):
+        out |= _lstm(
+            f"{tf_prefix}/multi_rnn_cell/cell_{k}/lstm_cell", f"{key}.rnn", dec.rnn, k, False
+        )
+    out |= _dense(
+        f"{tf_prefix}/z_to_initial_state", f"{key}.z_to_initial_state", dec.z_to_initial_state
+    )
+    out |= _dense(
+        f"{tf_prefix}/output_projection", f"{key}.output_projection", dec.output_projection
+    )
+    return out
+
+
+def variable_map(model: MusicVAE) -> dict[str, _Variable]:
+    """Every Magenta model variable of ``model``'s architecture, by TF name."""
+    enc = model.encoder
+    out: dict[str, _Variable] = {}
+    for k in range(enc.rnn.num_layers):
+        for direction, reverse in (("fw", False), ("bw", True)):
+            tf_name = (
+                f"encoder/cell_{k}/bidirectional_rnn/{direction}/multi_rnn_cell/cell_0/lstm_cell"
+            )
+            out |= _lstm(tf_name, "encoder.rnn", enc.rnn, k, reverse)
+    out |= _dense("encoder/mu", "encoder.mu", enc.mu)
+    out |= _dense("encoder/sigma", "encoder.sigma", enc.sigma)
+    dec = model.decoder
+    if isinstance(dec, HierarchicalLstmDecoder):
+        level = "decoder/hierarchical_level_0"
+        for k in range(dec.conductor.num_layers):
+            out |= _lstm(
+                f"{level}/cell_{k}/lstm_cell", "decoder.conductor", dec.conductor, k, False
+            )
+        out |= _dense(
+            f"{level}/initial_state", "decoder.conductor_initial_state", dec.conductor_initial_state
+        )
+        out |= _groove_decoder("core_decoder/decoder", "decoder.core", dec.core)
+    else:
+        out |= _groove_decoder("decoder", "decoder", dec)
+    return out
+
+
+def is_ignored(name: str) -> bool:
+    """Optimizer and bookkeeping variables that carry no model weights."""
+    return name in IGNORED_NAMES or name.endswith(IGNORED_SUFFIXES)
+
+
+def magenta_state_dict(
+    tf_vars: dict[str, np.ndarray], config: Config, source: str = "checkpoint"
+) -> dict[str, Tensor]:
+    """Our ``state_dict`` for ``config`` from Magenta's variables (e.g. ``read_checkpoint``)."""
+    expected = variable_map(build_model(config))
+    for name in sorted(tf_vars):
+        if not is_ignored(name) and name not in expected:
+            raise MusicVAEError(
+                f"{source}: unknown variable {name!r} for config {config.name!r} "
+                f"(is this checkpoint from another config or hparams?)"
+            )
+    state: dict[str, Tensor] = {}
+    for name, var in expected.items():
+        if name not in tf_vars:
+            raise MusicVAEError(f"{source}: missing variable {name!r} for config {config.name!r}")
+        value = np.asarray(tf_vars[name])
+        if tuple(value.shape) != var.shape:
+            raise MusicVAEError(
+                f"{source}: variable {name!r} has shape {list(value.shape)}, config "
+                f"{config.name!r} expects {list(var.shape)} (check z_size / rnn sizes)"
+            )
+        state |= var.to_torch(value.astype(np.float32))
+    return state
+
+
+def import_magenta_weights(
+    tf_vars: dict[str, np.ndarray], config: Config, source: str = "checkpoint"
+) -> MusicVAE:
+    """A model built from ``config`` holding Magenta's weights, in eval mode."""
+    model = build_model(config)
+    model.load_state_dict(magenta_state_dict(tf_vars, config, source), strict=True)
+    return model.eval()
+
+
+def export_magenta_variables(model: MusicVAE) -> dict[str, np.ndarray]:
+    """The inverse mapping: Magenta's variable names and layouts from our weights."""
+    sd = {k: v.detach().cpu().float() for k, v in model.state_dict().items()}
+    return {
+        name: var.from_torch(sd).astype(np.float32) for name, var in variable_map(model).items()
+    }

@@ -1,0 +1,237 @@
+"""GrooVAE's LSTM decoder and its loss.
+
+Every step outputs ``3N`` values for ``N`` drum classes: hit logits, velocity pre-activations and
+offset pre-activations (``[hits | velocities | offsets]``). Semantics follow Magenta's
+``GrooveLstmDecoder``: initial state ``tanh(dense(z))`` split ``[c0, h0, c1, h1, ...]``, step input
+``concat(x_prev, z, controls)`` with ``x_prev`` the previous *target* (zeros at step 0), hits
+sampled from ``Bernoulli(logits / temperature)``, velocities ``sigmoid``, offsets ``tanh``.
+
+Teacher forcing (sampling probability 0) runs the whole sequence in one fused ``nn.LSTM`` call;
+the per-step loop shares the same weights and is used for sampling and scheduled sampling.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from musicvae.models.lstm import LstmStack
+
+# tf.losses.log_loss's epsilon, applied to the probabilities (not the logits form).
+LOG_LOSS_EPSILON = 1e-7
+
+
+@dataclass
+class DecoderOutput:
+    """Raw output projections ``(B, T, 3N)`` plus named intermediate tensors."""
+
+    rnn_output: Tensor
+    extras: dict[str, Tensor] = field(default_factory=dict)
+
+
+def shift_right(targets: Tensor, start: Tensor | None = None) -> Tensor:
+    """Teacher-forcing inputs: ``start`` (zeros by default) then ``targets[:, :-1]``."""
+    # targets: (B, T, D), start: (B, D) -> (B, T, D)
+    first = targets.new_zeros(targets[:, :1].shape) if start is None else start[:, None]
+    return torch.cat([first, targets[:, :-1]], dim=1)
+
+
+def step_mask(lengths: Tensor | None, batch: int, steps: int, device: torch.device) -> Tensor:
+    """``(B, T)`` float mask of valid steps."""
+    if lengths is None:
+        return torch.ones(batch, steps, device=device)
+    t = torch.arange(steps, device=device)
+    return (t[None, :] < lengths.to(device)[:, None]).float()
+
+
+def activate(rnn_output: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Hit probabilities, velocities and offsets from raw outputs (each ``(..., N)``)."""
+    hits, velocities, offsets = rnn_output.chunk(3, dim=-1)
+    return torch.sigmoid(hits), torch.sigmoid(velocities), torch.tanh(offsets)
+
+
+def groove_loss(rnn_output: Tensor, targets: Tensor, lengths: Tensor | None) -> dict[str, Tensor]:
+    """Per-sequence loss parts, summed over valid steps and classes (Magenta's formulas).
+
+    Returns ``(B,)`` tensors ``hits_loss`` (log loss on sigmoid probabilities, epsilon 1e-7),
+    ``velocities_loss`` and ``offsets_loss`` (squared errors), ``r_loss`` (their sum), and the
+    scalar ``hit_accuracy`` (thresholded hits vs targets over valid cells). Always float32.
+    """
+    # rnn_output, targets: (B, T, 3N); lengths: (B,)
+    out, tgt = rnn_output.float(), targets.float()
+    b, t, _ = out.shape
+    mask = step_mask(lengths, b, t, out.device)
+    logits, vel, off = out.chunk(3, dim=-1)
+    y, tv, to = tgt.chunk(3, dim=-1)
+    p = torch.sigmoid(logits)
+    hits = -(y * torch.log(p + LOG_LOSS_EPSILON) + (1 - y) * torch.log(1 - p + LOG_LOSS_EPSILON))
+    parts = {
+        "hits_loss": hits,
+        "velocities_loss": (torch.sigmoid(vel) - tv).square(),
+        "offsets_loss": (torch.tanh(off) - to).square(),
+    }
+    result = {k: (v.sum(-1) * mask).sum(-1) for k, v in parts.items()}
+    result["r_loss"] = result["hits_loss"] + result["velocities_loss"] + result["offsets_loss"]
+    correct = ((logits > 0) == (y > 0.5)).float().mean(-1)
+    result["hit_accuracy"] = (correct * mask).sum() / mask.sum().clamp(min=1.0)
+    return result
+
+
+def sample_outputs(
+    rnn_output: Tensor, temperature: float = 1.0, generator: torch.Generator | None = None
+) -> Tensor:
+    """One step's sample: Bernoulli hits, sigmoid velocities, tanh offsets."""
+    # rnn_output: (B, 3N) -> (B, 3N)
+    logits, vel, off = rnn_output.float().chunk(3, dim=-1)
+    hits = torch.bernoulli(torch.sigmoid(logits / temperature), generator=generator)
+    return torch.cat([hits, torch.sigmoid(vel), torch.tanh(off)], dim=-1)
+
+
+class GrooveLstmDecoder(nn.Module):
+    """Autoregressive LSTM decoder over ``[hits | velocities | offsets]`` steps."""
+
+    def __init__(
+        self,
+        output_depth: int,
+        z_size: int,
+        rnn_sizes: tuple[int, ...],
+        control_depth: int = 0,
+        keep_prob: float = 1.0,
+    ) -> None:
+        super().__init__()
+        self.output_depth = output_depth
+        self.z_size = z_size
+        self.control_depth = control_depth
+        self.rnn = LstmStack(output_depth + z_size + control_depth, rnn_sizes, keep_prob)
+        self.z_to_initial_state = nn.Linear(z_size, self.rnn.state_size)
+        self.output_projection = nn.Linear(self.rnn.hidden_size, output_depth)
+        nn.init.normal_(self.z_to_initial_state.weight, std=0.001)
+        nn.init.zeros_(self.z_to_initial_state.bias)
+        nn.init.xavier_uniform_(self.output_projection.weight)
+        nn.init.zeros_(self.output_projection.bias)
+
+    def initial_state(self, z: Tensor) -> Tensor:
+        # z: (B, Z) -> (B, state_size) laid out [c0, h0, c1, h1, ...]
+        return torch.tanh(self.z_to_initial_state(z))
+
+    def forward(
+        self,
+        targets: Tensor,
+        lengths: Tensor | None,
+        z: Tensor,
+        controls: Tensor | None = None,
+        sampling_probability: float = 0.0,
+        generator: torch.Generator | None = None,
+        loop: bool = False,
+    ) -> DecoderOutput:
+        """Teacher-forced (or scheduled-sampling) pass; ``lengths`` only matter to the loss."""
+        # targets: (B, T, D), z: (B, Z), controls: (B, T, C) -> rnn_output (B, T, D)
+        return self.run(shift_right(targets), z, controls, sampling_probability, generator, loop)
+
+    def run(
+        self,
+        x_input: Tensor,
+        z: Tensor,
+        controls: Tensor | None = None,
+        sampling_probability: float = 0.0,
+        generator: torch.Generator | None = None,
+        loop: bool = False,
+    ) -> DecoderOutput:
+        """Like :meth:`forward` but from ready-made (already shifted) inputs."""
+        # x_input: (B, T, D), z: (B, Z), controls: (B, T, C) -> rnn_output (B, T, D)
+        init = self.initial_state(z)
+        p = float(sampling_probability)
+        if p == 0.0 and not loop:
+            b, t, _ = x_input.shape
+            parts = [x_input, z[:, None, :].expand(b, t, z.shape[-1])]
+            if controls is not None and controls.shape[-1]:
+                parts.append(controls.to(x_input.dtype))
+            inputs = self.rnn.drop_input(torch.cat(parts, dim=-1))
+            rnn_output = self.output_projection(self.rnn(inputs, init))
+        else:
+            rnn_output, _ = self._loop(
+                init, x_input[:, 0], z, controls, x_input.shape[1], x_input, p, 1.0, generator
+            )
+        return DecoderOutput(rnn_output, {"initial_state": init})
+
+    def sample(
+        self,
+        z: Tensor,
+        length: int,
+        temperature: float = 1.0,
+        controls: Tensor | None = None,
+        generator: torch.Generator | None = None,
+        start_inputs: Tensor | None = None,
+    ) -> Tensor:
+        """Free-running samples ``(B, length, D)`` from latent vectors ``z`` ``(B, Z)``."""
+        if temperature <= 0:
+            raise ValueError(f"temperature must be positive, got {temperature}")
+        init = self.initial_state(z)
+        if start_inputs is None:
+            start_inputs = z.new_zeros(z.shape[0], self.output_depth)
+        _, samples = self._loop(
+            init, start_inputs, z, controls, length, None, 0.0, temperature, generator
+        )
+        return samples
+
+    def _loop(
+        self,
+        init: Tensor,
+        first_input: Tensor,
+        z: Tensor,
+        controls: Tensor | None,
+        steps: int,
+        teacher: Tensor | None,
+        p: float,
+        temperature: float,
+        generator: torch.Generator | None,
+    ) -> tuple[Tensor, Tensor | None]:
+        """Step-by-step decoding; free-running when ``teacher`` is None, else scheduled sampling
+        with probability ``p`` per example and step (``p = 0`` is plain teacher forcing)."""
+        # init: (B, S), first_input: (B, D), z: (B, Z), controls: (B, T, C)
+        # -> rnn_output (B, T, D), samples (B, T, D) or None
+        drop = self.training and self.rnn.dropout > 0.0
+        d = self.output_depth
+        weights = self.rnn.step_weights()
+        w0_t, _, b0 = weights[0]
+        wx_t, wrest_t = w0_t[:d], w0_t[d:]
+        b = z.shape[0]
+        has_controls = controls is not None and controls.shape[-1] > 0
+        # The z / controls part of the layer-0 gates does not depend on the samples: do it once.
+        if not has_controls and not drop:
+            static = torch.addmm(b0, z, wrest_t)
+        else:
+            rest = z[:, None, :].expand(b, steps, z.shape[-1])
+            if has_controls:
+                rest = torch.cat([rest, controls[:, :steps].to(rest.dtype)], dim=-1)
+            if drop:
+                rest = F.dropout(rest, self.rnn.dropout, training=True)
+            static = torch.matmul(rest, wrest_t) + b0
+        states = self.rnn.layer_states(init)
+        outputs: list[Tensor] = []
+        samples: list[Tensor] = []
+        x = first_input
+        for t in range(steps):
+            if drop:
+                x = F.dropout(x, self.rnn.dropout, training=True)
+            static_t = static if static.dim() == 2 else static[:, t]
+            h, states = self.rnn.step(torch.addmm(static_t, x, wx_t), states, weights, drop)
+            out = self.output_projection(h)
+            outputs.append(out)
+            if teacher is None:
+                x = sample_outputs(out, temperature, generator).to(first_input.dtype)
+                samples.append(x)
+            elif t + 1 < steps:
+                x = teacher[:, t + 1]
+                if p > 0.0:
+                    sampled = sample_outputs(out, 1.0, generator).to(x.dtype)
+                    if p >= 1.0:
+                        x = sampled
+                    else:
+                        pick = torch.rand(b, 1, generator=generator, device=x.device) < p
+                        x = torch.where(pick, sampled, x)
+        rnn_output = torch.stack(outputs, dim=1)
+        return rnn_output, (torch.stack(samples, dim=1) if teacher is None else None)

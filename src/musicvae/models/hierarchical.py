@@ -1,0 +1,137 @@
+"""Hierarchical ("conductor") decoder over a core GrooVAE decoder, one conductor step per bar.
+
+Magenta's ``HierarchicalLstmDecoder`` with two levels and ``disable_autoregression=True``: the
+conductor LSTM starts from ``tanh(dense(z))`` and reads a constant zero input of width 1, one step
+per bar. Each conductor output (top-layer h) is the embedding of one bar: the core decoder starts
+fresh from ``tanh(dense(embedding))`` for that bar and gets the embedding concatenated to each
+step's input (z itself never reaches the core). Teacher-forcing inputs are the full sequence
+shifted by one step, then cut into bars, so bars 2.. start from the previous bar's last target.
+With teacher forcing all bars run as one ``(B * bars)`` batch through one fused LSTM call.
+
+Magenta builds the conductor cells without ``is_training``, so its input dropout stays on at
+inference. We drop only in training; set ``conductor_dropout_at_inference=True`` to mimic Magenta.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from musicvae.models.decoder import DecoderOutput, GrooveLstmDecoder, shift_right
+from musicvae.models.lstm import LstmStack
+
+
+class HierarchicalLstmDecoder(nn.Module):
+    """Conductor LSTM over bars feeding a shared core :class:`GrooveLstmDecoder`."""
+
+    def __init__(
+        self,
+        core: GrooveLstmDecoder,
+        z_size: int,
+        level_lengths: tuple[int, int],
+        conductor_sizes: tuple[int, ...],
+        keep_prob: float = 1.0,
+        conductor_dropout_at_inference: bool = False,
+    ) -> None:
+        super().__init__()
+        if len(level_lengths) != 2:
+            raise ValueError(f"only two-level hierarchies are supported, got {level_lengths}")
+        self.level_lengths = tuple(int(n) for n in level_lengths)
+        self.output_depth = core.output_depth
+        self.z_size = z_size
+        self.conductor = LstmStack(1, conductor_sizes, keep_prob)
+        self.conductor_initial_state = nn.Linear(z_size, self.conductor.state_size)
+        nn.init.normal_(self.conductor_initial_state.weight, std=0.001)
+        nn.init.zeros_(self.conductor_initial_state.bias)
+        if core.z_size != self.conductor.hidden_size:
+            raise ValueError(
+                f"core decoder takes {core.z_size}-d embeddings, "
+                f"conductor gives {self.conductor.hidden_size}"
+            )
+        self.core = core
+        self.conductor_dropout_at_inference = conductor_dropout_at_inference
+
+    @property
+    def bar_length(self) -> int:
+        return self.level_lengths[-1]
+
+    def conduct(self, z: Tensor, bars: int) -> tuple[Tensor, Tensor]:
+        """Conductor initial state ``(B, S)`` and per-bar embeddings ``(B, bars, H)``."""
+        init = torch.tanh(self.conductor_initial_state(z))
+        zeros = z.new_zeros(z.shape[0], bars, 1)
+        if self.conductor_dropout_at_inference and not self.training:
+            embeddings = self.conductor.run_steps(zeros, init, drop=True)
+        else:
+            embeddings = self.conductor(self.conductor.drop_input(zeros), init)
+        return init, embeddings
+
+    def forward(
+        self,
+        targets: Tensor,
+        lengths: Tensor | None,
+        z: Tensor,
+        controls: Tensor | None = None,
+        sampling_probability: float = 0.0,
+        generator: torch.Generator | None = None,
+        loop: bool = False,
+    ) -> DecoderOutput:
+        """Teacher-forced (or scheduled-sampling) pass over all bars at once."""
+        # targets: (B, T, D), z: (B, Z), controls: (B, T, C) -> rnn_output (B, T, D)
+        b, t, d = targets.shape
+        bars = math.ceil(t / self.bar_length)
+        padded = bars * self.bar_length
+        x_input = shift_right(targets)
+        if padded != t:  # a short batch: pad to whole bars (the loss masks by length)
+            x_input = nn.functional.pad(x_input, (0, 0, 0, padded - t))
+            if controls is not None:
+                controls = nn.functional.pad(controls, (0, 0, 0, padded - t))
+        init, embeddings = self.conduct(z, bars)
+        flat_emb = embeddings.reshape(b * bars, -1)
+        bar_controls = None
+        if controls is not None and controls.shape[-1]:
+            bar_controls = controls.reshape(b * bars, self.bar_length, -1)
+        core = self.core.run(
+            x_input.reshape(b * bars, self.bar_length, d),
+            flat_emb,
+            bar_controls,
+            sampling_probability,
+            generator,
+            loop,
+        )
+        rnn_output = core.rnn_output.reshape(b, padded, d)[:, :t]
+        extras = {
+            "conductor_initial_state": init,
+            "conductor_outputs": embeddings,
+            "core_initial_states": core.extras["initial_state"].reshape(b, bars, -1),
+        }
+        return DecoderOutput(rnn_output, extras)
+
+    def sample(
+        self,
+        z: Tensor,
+        length: int,
+        temperature: float = 1.0,
+        controls: Tensor | None = None,
+        generator: torch.Generator | None = None,
+        start_inputs: Tensor | None = None,
+    ) -> Tensor:
+        """Free-running samples ``(B, length, D)``; each bar starts from the last sample."""
+        bars = math.ceil(length / self.bar_length)
+        _, embeddings = self.conduct(z, bars)
+        if controls is not None and controls.shape[1] < bars * self.bar_length:
+            controls = nn.functional.pad(
+                controls, (0, 0, 0, bars * self.bar_length - controls.shape[1])
+            )
+        start = start_inputs
+        pieces = []
+        for i in range(bars):
+            window = slice(i * self.bar_length, (i + 1) * self.bar_length)
+            bar_controls = controls[:, window] if controls is not None else None
+            bar = self.core.sample(
+                embeddings[:, i], self.bar_length, temperature, bar_controls, generator, start
+            )
+            pieces.append(bar)
+            start = bar[:, -1]
+        return torch.cat(pieces, dim=1)[:, :length]

@@ -1,0 +1,188 @@
+"""The MusicVAE model: an encoder, a decoder and Magenta's training objective.
+
+``loss = mean(r_loss) + beta * mean(max(KL - free_nats, 0))`` with ``KL`` the closed-form
+``KL(N(mu, sigma^2) || N(0, I))`` summed over z, free bits applied to each sequence's total KL,
+and the reconstruction loss of the GrooVAE decoder (see :func:`decoder.groove_loss`).
+Training uses ``z ~ q(z|x)`` (reparameterised); evaluation uses ``z = mu``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from musicvae.configs import Config
+from musicvae.errors import MusicVAEError
+from musicvae.models import schedules
+from musicvae.models.decoder import GrooveLstmDecoder, groove_loss
+from musicvae.models.encoder import BidirectionalLstmEncoder
+from musicvae.models.hierarchical import HierarchicalLstmDecoder
+
+NUM_DRUM_CLASSES = 9
+OUTPUT_DEPTH = 3 * NUM_DRUM_CLASSES
+LOSS_PARTS = ("hits_loss", "velocities_loss", "offsets_loss")
+
+
+def kl_divergence(mu: Tensor, sigma: Tensor) -> Tensor:
+    """``KL(N(mu, diag(sigma^2)) || N(0, I))`` per row, in nats."""
+    # mu, sigma: (B, Z) -> (B,)
+    mu, sigma = mu.float(), sigma.float()
+    return (0.5 * (mu.square() + sigma.square() - 1.0) - torch.log(sigma)).sum(-1)
+
+
+class MusicVAE(nn.Module):
+    """``MusicVAE(encoder, decoder, config)``; see the module docstring for the objective."""
+
+    def __init__(self, encoder: nn.Module, decoder: nn.Module, config: Config) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.decoder = decoder
+        self.config = config
+        self.control_depth = NUM_DRUM_CLASSES if config.data.hits_as_controls else 0
+
+    @property
+    def hparams(self):
+        return self.config.hparams
+
+    def _with_controls(self, x: Tensor, controls: Tensor | None) -> Tensor:
+        if self.control_depth == 0:
+            return x
+        if controls is None:
+            raise MusicVAEError(f"config {self.config.name!r} needs control sequences")
+        return torch.cat([x, controls[:, : x.shape[1]].to(x.dtype)], dim=-1)
+
+    def encode(
+        self, inputs: Tensor, lengths: Tensor | None, controls: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """Posterior ``(mu, sigma)``, each ``(B, z_size)``."""
+        # inputs: (B, T, 27), lengths: (B,), controls: (B, T, C)
+        x = self._with_controls(inputs.float(), controls)
+        return self.encoder(x, lengths)
+
+    def forward(
+        self,
+        inputs: Tensor,
+        outputs: Tensor,
+        lengths: Tensor,
+        controls: Tensor | None = None,
+        step: int = 0,
+    ) -> dict:
+        """Training/eval objective; returns batch-mean scalars and ``per_example`` ``(B,)``."""
+        # inputs, outputs: (B, T, 27), lengths: (B,), controls: (B, T, C)
+        hp = self.hparams
+        step = int(step)
+        t = min(outputs.shape[1], hp.max_seq_len)
+        target = outputs[:, :t].float()
+        lengths = lengths.to(target.device).clamp(max=t)
+        if controls is not None:
+            controls = controls[:, :t].float()
+        mu, sigma = self.encode(inputs[:, :t], lengths, controls)
+        z = mu + sigma * torch.randn_like(sigma) if self.training else mu
+        p = schedules.sampling_probability(step, hp, training=self.training)
+        dec_controls = controls if self.control_depth else None
+        decoded = self.decoder(target, lengths, z, dec_controls, sampling_probability=p)
+        parts = groove_loss(decoded.rnn_output, target, lengths)
+        kl = kl_divergence(mu, sigma)
+        kl_cost = (kl - schedules.free_nats(hp)).clamp(min=0.0)
+        beta = schedules.beta(step, hp)
+        r_loss = parts["r_loss"].mean()
+        kl_loss = beta * kl_cost.mean()
+        per_example = {
+            "r_loss": parts["r_loss"],
+            "kl_nats": kl,
+            "kl_bits": kl / math.log(2.0),
+            "kl_cost": kl_cost,
+            **{k: parts[k] for k in LOSS_PARTS},
+        }
+        scalar = r_loss.new_tensor
+        return {
+            "loss": r_loss + kl_loss,
+            "r_loss": r_loss,
+            "kl_loss": kl_loss,
+            "kl_cost": kl_cost.mean(),
+            "kl_bits": per_example["kl_bits"].mean(),
+            "kl_beta": scalar(beta),
+            **{k: parts[k].mean() for k in LOSS_PARTS},
+            "hit_accuracy": parts["hit_accuracy"],
+            "sampling_probability": scalar(p),
+            "per_example": per_example,
+        }
+
+    def _decode_controls(self, controls: Tensor | None, n: int, length: int) -> Tensor | None:
+        if self.control_depth == 0:
+            return None
+        if controls is None:
+            raise MusicVAEError(f"config {self.config.name!r} needs control sequences")
+        if controls.dim() == 2:  # one control sequence shared by the whole batch
+            controls = controls[None].expand(n, -1, -1)
+        if controls.shape[1] < length:
+            raise MusicVAEError(f"control sequence has {controls.shape[1]} steps, need {length}")
+        return controls[:, :length].float()
+
+    @torch.no_grad()
+    def decode(
+        self,
+        z: Tensor,
+        length: int | None = None,
+        temperature: float = 1.0,
+        controls: Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """Sequences ``(B, length, 27)`` from ``z`` ``(B, z_size)``: binary hits, velocities in
+        (0, 1), offsets in (-1, 1). Call ``model.eval()`` first; ``generator`` must live on
+        the model's device."""
+        length = int(length or self.hparams.max_seq_len)
+        z = z.to(next(self.parameters()).device).float()
+        controls = self._decode_controls(controls, z.shape[0], length)
+        return self.decoder.sample(z, length, temperature, controls, generator)
+
+    @torch.no_grad()
+    def sample(
+        self,
+        n: int,
+        length: int | None = None,
+        temperature: float = 1.0,
+        controls: Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """Decodes ``n`` draws of ``z ~ N(0, I)``."""
+        device = next(self.parameters()).device
+        z = torch.randn(n, self.hparams.z_size, generator=generator, device=device)
+        return self.decode(z, length, temperature, controls, generator)
+
+
+def build_model(config: Config) -> MusicVAE:
+    """The model a registered config describes, with Magenta's initialisation."""
+    hp = config.hparams
+    if hp.residual_encoder or hp.residual_decoder:
+        raise MusicVAEError(f"config {config.name!r}: residual LSTM layers are not supported")
+    if hp.z_size <= 0:
+        raise MusicVAEError(f"config {config.name!r}: z_size must be positive, got {hp.z_size}")
+    schedules.validate_sampling(hp)
+    control_depth = NUM_DRUM_CLASSES if config.data.hits_as_controls else 0
+    keep = hp.dropout_keep_prob
+    if config.encoder != "bidirectional_lstm":
+        raise MusicVAEError(f"config {config.name!r}: unknown encoder {config.encoder!r}")
+    encoder = BidirectionalLstmEncoder(
+        OUTPUT_DEPTH + control_depth, hp.enc_rnn_size, hp.z_size, keep
+    )
+    if config.decoder == "groove_lstm":
+        decoder: nn.Module = GrooveLstmDecoder(
+            OUTPUT_DEPTH, hp.z_size, hp.dec_rnn_size, control_depth, keep
+        )
+    elif config.decoder == "hierarchical":
+        bar = config.steps_per_bar
+        levels = tuple(config.level_lengths or (hp.max_seq_len // bar, bar))
+        if len(levels) != 2 or math.prod(levels) != hp.max_seq_len:
+            raise MusicVAEError(
+                f"config {config.name!r}: level_lengths {levels} must be two numbers "
+                f"whose product is max_seq_len {hp.max_seq_len}"
+            )
+        conductor = tuple(hp.conductor_rnn_size or hp.dec_rnn_size)
+        core = GrooveLstmDecoder(OUTPUT_DEPTH, conductor[-1], hp.dec_rnn_size, control_depth, keep)
+        decoder = HierarchicalLstmDecoder(core, hp.z_size, levels, conductor, keep)
+    else:
+        raise MusicVAEError(f"config {config.name!r}: unknown decoder {config.decoder!r}")
+    return MusicVAE(encoder, decoder, config)

@@ -1,0 +1,186 @@
+"""Self-describing training checkpoints: one ``.pt`` file is enough to rebuild and sample a model.
+
+A checkpoint is a plain dict saved with ``torch.save`` (loadable with ``weights_only=True``):
+``model`` (state dict), ``optimizer`` (state dict), ``step``, ``config`` (``Config.to_dict()``),
+``rng`` (torch, CUDA, numpy and Python generator states), ``seed``, ``musicvae_version`` and
+``format``. Files are ``RUN/train/model.ckpt-STEP.pt`` (Magenta's name plus ``.pt``), written to a
+temporary file in the same folder and renamed, so a crash never leaves a half-written checkpoint.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import tempfile
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from musicvae.configs import Config
+from musicvae.errors import MusicVAEError
+
+FORMAT = "musicvae-checkpoint/1"
+_NAME = re.compile(r"^model\.ckpt-(\d+)\.pt$")
+
+
+def musicvae_version() -> str:
+    try:
+        return metadata.version("musicvae")
+    except metadata.PackageNotFoundError:  # running from a source tree that is not installed
+        return "0+unknown"
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def checkpoint_path(train_dir: str | os.PathLike, step: int) -> Path:
+    return Path(train_dir) / f"model.ckpt-{step}.pt"
+
+
+def list_checkpoints(train_dir: str | os.PathLike) -> list[tuple[int, Path]]:
+    """``(step, path)`` of every checkpoint in ``train_dir``, oldest step first."""
+    train_dir = Path(train_dir)
+    if not train_dir.is_dir():
+        return []
+    found = []
+    for p in train_dir.iterdir():
+        m = _NAME.match(p.name)
+        if m and p.is_file():
+            found.append((int(m.group(1)), p))
+    return sorted(found)
+
+
+def latest_checkpoint(path_or_run_dir: str | os.PathLike) -> Path:
+    """A checkpoint file: ``path`` itself, or the latest in ``RUN/train`` or in the folder given."""
+    path = Path(path_or_run_dir)
+    if path.is_file():
+        return path
+    if not path.exists():
+        raise MusicVAEError(f"{path}: no such checkpoint file or run folder")
+    for folder in (path / "train", path):
+        found = list_checkpoints(folder)
+        if found:
+            return found[-1][1]
+    raise MusicVAEError(f"{path}: no checkpoints (model.ckpt-STEP.pt) in this run folder")
+
+
+def rng_state() -> dict[str, Any]:
+    """Every generator training draws from, in a form ``weights_only`` loading accepts."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    version, py_state, py_gauss = random.getstate()
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), gauss],
+        "python": [version, list(py_state), py_gauss],
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    kind, keys, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+    version, py_state, py_gauss = state["python"]
+    random.setstate((version, tuple(py_state), py_gauss))
+    if "cuda" in state and torch.cuda.is_available():
+        cuda_states = state["cuda"][: torch.cuda.device_count()]
+        torch.cuda.set_rng_state_all(cuda_states)
+
+
+def save_checkpoint(
+    train_dir: str | os.PathLike,
+    *,
+    model: torch.nn.Module,
+    config: Config,
+    step: int,
+    optimizer: torch.optim.Optimizer | None = None,
+    seed: int | None = None,
+    keep: int | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """Write ``model.ckpt-STEP.pt`` atomically; then keep only the newest ``keep`` (0/None: all)."""
+    train_dir = Path(train_dir)
+    train_dir.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format": FORMAT,
+        "musicvae_version": musicvae_version(),
+        "step": int(step),
+        "config": config.to_dict(),
+        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "optimizer": optimizer.state_dict() if optimizer is not None else None,
+        "rng": rng_state(),
+        "seed": seed,
+        **(extra or {}),
+    }
+    path = checkpoint_path(train_dir, step)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=train_dir)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    if keep:
+        for _, old in list_checkpoints(train_dir)[:-keep]:
+            old.unlink(missing_ok=True)
+    return path
+
+
+def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
+    """The raw checkpoint dict of a file (see the module docstring), checked for its format."""
+    path = Path(path)
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise MusicVAEError(f"{path}: no such checkpoint file") from None
+    except Exception as e:  # truncated zip, pickle errors, foreign objects
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise MusicVAEError(f"{path}: not a readable musicvae checkpoint ({reason})") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise MusicVAEError(f"{path}: not a musicvae checkpoint (no {FORMAT!r} format tag)")
+    return state
+
+
+def load_checkpoint(
+    path_or_run_dir: str | os.PathLike,
+    *,
+    device: str | torch.device = "cpu",
+    config: Config | None = None,
+) -> tuple[torch.nn.Module, Config, int, dict[str, Any]]:
+    """Rebuild the model of a checkpoint file or a run folder's latest checkpoint.
+
+    Returns ``(model, config, step, state)``: the model on ``device`` in eval mode, the config it
+    was trained with (or ``config`` if given, which must describe the same weights), the global
+    step and the whole checkpoint dict (optimizer, RNG states, version, ...).
+    """
+    from musicvae.models import build_model
+
+    path = latest_checkpoint(path_or_run_dir)
+    state = read_checkpoint(path)
+    if config is None:
+        try:
+            config = Config.from_dict(state["config"])
+        except (KeyError, TypeError) as e:
+            raise MusicVAEError(f"{path}: checkpoint config is unreadable ({e})") from None
+    model = build_model(config)
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()
+        reason = first[1].strip() if len(first) > 1 else first[0]
+        raise MusicVAEError(
+            f"{path}: weights do not fit config {config.name!r} ({reason})"
+        ) from None
+    model.to(device).eval()
+    return model, config, int(state["step"]), state

@@ -1,0 +1,124 @@
+"""Training curves of a run folder as one PNG, read from its TensorBoard event files.
+
+Six panels: total loss, reconstruction loss, KL (bits), KL beta, hit accuracy and learning rate;
+train curves from ``RUN/train``, evaluation points from ``RUN/eval``. Rendered with matplotlib's Agg
+backend (no display needed) and written atomically.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+
+from musicvae.data.midi import atomic_write_bytes
+from musicvae.errors import MusicVAEError
+
+PANELS: tuple[tuple[str, str], ...] = (
+    ("loss", "loss"),
+    ("losses/r_loss", "reconstruction loss"),
+    ("losses/kl_bits", "KL (bits)"),
+    ("losses/kl_beta", "KL beta"),
+    ("metrics/hit_accuracy", "hit accuracy"),
+    ("learning_rate", "learning rate"),
+)
+# Above this many points a raw train curve is drawn faint, with an exponential moving average.
+SMOOTH_ABOVE = 50
+SMOOTHING = 0.9
+
+Series = dict[str, tuple[np.ndarray, np.ndarray]]
+
+
+def read_scalars(log_dir: str | os.PathLike) -> Series:
+    """Every scalar tag of the event files in ``log_dir``: ``{tag: (steps, values)}``."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    log_dir = Path(log_dir)
+    if not log_dir.is_dir() or not any(p.name.startswith("events.") for p in log_dir.iterdir()):
+        return {}
+    acc = EventAccumulator(str(log_dir), size_guidance={"scalars": 0})
+    acc.Reload()
+    out: Series = {}
+    for tag in acc.Tags().get("scalars", []):
+        events = acc.Scalars(tag)
+        steps = np.array([e.step for e in events], np.int64)
+        values = np.array([e.value for e in events], np.float64)
+        order = np.argsort(steps, kind="stable")
+        out[tag] = (steps[order], values[order])
+    return out
+
+
+def _ema(values: np.ndarray, weight: float) -> np.ndarray:
+    out = np.empty_like(values)
+    acc = values[0]
+    for i, v in enumerate(values):
+        acc = weight * acc + (1 - weight) * v
+        out[i] = acc
+    return out
+
+
+def render(train: Series, eval_: Series, title: str = "") -> bytes:
+    """The PNG bytes of the six-panel figure."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    fig, axes = plt.subplots(2, 3, figsize=(13, 7), constrained_layout=True)
+    for ax, (tag, label) in zip(axes.flat, PANELS, strict=True):
+        drawn = False
+        if tag in train:
+            steps, values = train[tag]
+            if len(values) > SMOOTH_ABOVE:
+                ax.plot(steps, values, color="C0", alpha=0.3, linewidth=0.8)
+                ax.plot(steps, _ema(values, SMOOTHING), color="C0", label="train")
+            else:
+                ax.plot(
+                    steps,
+                    values,
+                    color="C0",
+                    marker="." if len(values) < 20 else None,
+                    label="train",
+                )
+            drawn = True
+        if tag in eval_:
+            steps, values = eval_[tag]
+            ax.plot(steps, values, color="C1", marker="o", markersize=3, label="eval")
+            drawn = True
+        ax.set_title(label)
+        ax.set_xlabel("step")
+        ax.grid(True, alpha=0.3)
+        if not drawn:
+            ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
+            continue
+        values = np.concatenate([d[tag][1] for d in (train, eval_) if tag in d])
+        if tag == "learning_rate" and values.min() > 0 and values.max() / values.min() > 10:
+            ax.set_yscale("log")
+        ax.legend(loc="best", fontsize="small")
+    if title:
+        fig.suptitle(title)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def plot_run(run_dir: str | os.PathLike, output: str | os.PathLike | None = None) -> Path:
+    """Write the curves of ``run_dir`` to ``output`` (default ``RUN/curves.png``); return the path."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise MusicVAEError(f"{run_dir}: no such run folder")
+    train = read_scalars(run_dir / "train")
+    eval_ = read_scalars(run_dir / "eval")
+    if not train and not eval_:
+        raise MusicVAEError(f"{run_dir}: no TensorBoard event files in train/ or eval/")
+    last = max(int(s[-1]) for s, _ in (*train.values(), *eval_.values()) if len(s))
+    output = Path(output) if output is not None else run_dir / "curves.png"
+    png = render(train, eval_, title=f"{run_dir.name} (step {last})")
+    try:
+        atomic_write_bytes(output, png)
+    except OSError as e:
+        raise MusicVAEError(f"{output}: cannot write ({e.strerror or e})") from None
+    return output

@@ -1,0 +1,311 @@
+"""The training loop: resumable runs, periodic evaluation, logging, multi-process training.
+
+The step itself (Magenta's schedule, clipping and Adam) is :func:`musicvae.training.optim.train_step`.
+Run folder layout follows ``music_vae_train``: ``RUN/train`` holds checkpoints and training event
+files, ``RUN/eval`` the evaluation event files. Rerunning the same command resumes from the latest
+checkpoint; with a seed the loss curve is the one an uninterrupted run draws.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from musicvae.configs import Config
+from musicvae.errors import MusicVAEError
+from musicvae.training import checkpoint as ckpt
+from musicvae.training import distributed as dist_utils
+from musicvae.training.batches import BatchStream, Examples, load_examples
+from musicvae.training.evaluate import evaluate
+from musicvae.training.optim import make_deterministic, make_optimizer, set_seed, train_step
+from musicvae.training.summaries import MODEL_SCALARS, Summaries
+
+# Schedules: logged at the last step of a logging window instead of averaged over it.
+INSTANT = ("kl_beta", "sampling_probability")
+
+
+@dataclass
+class TrainOptions:
+    """How to run training; the model and objective come from the ``Config``."""
+
+    run_dir: Path
+    examples: Path
+    num_steps: int | None = 200_000  # None: until interrupted
+    device: str = "cpu"
+    seed: int | None = None
+    eval_every: int = 1000  # steps; 0 turns periodic evaluation off
+    eval_num_batches: int | None = None  # None: the whole validation split
+    checkpoint_every: int | None = None  # steps; None: every checkpoint_secs, as Magenta
+    checkpoint_secs: float = 60.0
+    checkpoints_to_keep: int = 5  # 0 keeps all
+    log_every: int = 10
+    workers: int = 0  # DataLoader processes; 0 gathers batches from the stacked tensors
+    progress: bool | None = None  # None: tqdm decides (a bar on a terminal only)
+    amp: bool = True  # bf16 autocast on CUDA
+    threads: int | None = None  # CPU threads per process; None: the cores shared out evenly
+
+    def __post_init__(self) -> None:
+        self.run_dir = Path(self.run_dir)
+        self.examples = Path(self.examples)
+
+
+@dataclass
+class TrainResult:
+    step: int
+    checkpoint: Path | None
+    rank: int = 0
+    train: dict[str, float] = field(default_factory=dict)
+    eval: dict[str, float] = field(default_factory=dict)
+
+
+class _Batches(torch.utils.data.Dataset):
+    """Maps a tensor of indices to a whole batch, so each worker call builds one batch."""
+
+    def __init__(self, examples: Examples) -> None:
+        self.examples = examples
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def __getitem__(self, index: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return self.examples.batch(index)
+
+
+class _Loader:
+    """Batches for the loop: an index-gather in-process, or ``workers`` DataLoader processes
+    (worth it only when encoder inputs are re-drawn per item, e.g. note dropout)."""
+
+    def __init__(self, examples: Examples, stream: BatchStream, workers: int) -> None:
+        self.examples, self.stream, self.iter = examples, stream, None
+        if workers > 0:
+            from torch.utils.data import DataLoader
+
+            loader = DataLoader(
+                _Batches(examples), sampler=stream, batch_size=None, num_workers=workers
+            )
+            self.iter = iter(loader)
+
+    def next(self) -> tuple[torch.Tensor, ...]:
+        if self.iter is not None:
+            return tuple(next(self.iter))
+        return self.examples.batch(next(self.stream))
+
+
+def train(config: Config, options: TrainOptions) -> TrainResult:
+    """Train ``config`` on ``options.examples`` until global step ``options.num_steps``."""
+    info = dist_utils.setup(options.device)
+    try:
+        return _train(config, options, info)
+    finally:
+        dist_utils.teardown()
+
+
+def _train(config: Config, options: TrainOptions, info: dist_utils.DistInfo) -> TrainResult:
+    from musicvae.models import build_model
+
+    hp = config.hparams
+    if options.num_steps is not None and options.num_steps < 0:
+        raise MusicVAEError(f"--num-steps {options.num_steps}: must be 0 or more")
+    if hp.batch_size % info.world_size:
+        raise MusicVAEError(
+            f"batch_size {hp.batch_size} does not split evenly over {info.world_size} processes"
+        )
+    device = info.device
+    if device.type == "cpu":
+        dist_utils.set_cpu_threads(info, options.threads)
+    train_dir = options.run_dir / "train"
+    resume = ckpt.list_checkpoints(train_dir)
+    state = ckpt.read_checkpoint(resume[-1][1]) if resume else None
+
+    seed = options.seed
+    if seed is None:
+        seed = state["seed"] if state and state.get("seed") is not None else None
+    if seed is None:
+        seed = int.from_bytes(os.urandom(4), "little")
+    seed = dist_utils.broadcast_int(seed, info)
+    set_seed(seed)
+    if options.seed is not None:
+        make_deterministic(device)
+
+    examples = load_examples(
+        options.examples, config, "train", progress=options.progress if info.is_main else False
+    )
+    eval_examples = None
+    if info.is_main and options.eval_every:
+        eval_examples = load_examples(
+            options.examples, config, "validation", required=False, progress=options.progress
+        )
+    if device.type == "cuda" and options.workers == 0:
+        examples = examples.to(device)  # batches are then gathered on the GPU
+
+    model = build_model(config).to(device)
+    optimizer = make_optimizer(model, config)
+    start_step = 0
+    if state is not None:
+        path = resume[-1][1]
+        try:
+            model.load_state_dict(state["model"])
+            if state.get("optimizer"):
+                optimizer.load_state_dict(state["optimizer"])
+        except (RuntimeError, ValueError, KeyError) as e:
+            reason = str(e).strip().splitlines()[0]
+            raise MusicVAEError(
+                f"{path}: cannot resume, the checkpoint does not fit config {config.name!r} "
+                f"({reason}); use a new --run-dir"
+            ) from None
+        start_step = int(state["step"])
+        if info.is_main:
+            ckpt.set_rng_state(state["rng"])
+        else:
+            torch.manual_seed(seed + info.rank + 1_000_003 * start_step)
+    elif info.rank:
+        torch.manual_seed(seed + info.rank)  # dropout noise differs across ranks
+    model.train()
+    ddp_model = dist_utils.wrap(model, info)
+    params = [p for p in model.parameters() if p.requires_grad]
+
+    per_rank = hp.batch_size // info.world_size
+    stream = BatchStream(
+        len(examples),
+        per_rank,
+        seed=seed,
+        rank=info.rank,
+        world_size=info.world_size,
+        start_step=start_step,
+    )
+    loader = _Loader(examples, stream, options.workers)
+    summaries = Summaries(
+        train_dir, enabled=info.is_main, purge_step=start_step if resume else None
+    )
+    eval_summaries = None
+    if info.is_main and eval_examples is not None:
+        purge = start_step + 1 if resume else None
+        eval_summaries = Summaries(options.run_dir / "eval", purge_step=purge)
+    if not resume:
+        summaries.trial(config, options.examples)
+
+    result = TrainResult(
+        step=start_step, checkpoint=resume[-1][1] if resume else None, rank=info.rank
+    )
+
+    def save(step: int) -> None:
+        if info.is_main:
+            result.checkpoint = ckpt.save_checkpoint(
+                train_dir,
+                model=model,
+                config=config,
+                step=step,
+                optimizer=optimizer,
+                seed=seed,
+                keep=options.checkpoints_to_keep,
+            )
+
+    def run_eval(step: int) -> None:
+        if eval_examples is None:
+            return
+        result.eval = evaluate(
+            model,
+            eval_examples,
+            config,
+            step=step,
+            device=device,
+            num_batches=options.eval_num_batches,
+            amp=options.amp,
+        )
+        eval_summaries.scalars(result.eval, step)
+        eval_summaries.flush()
+
+    bar = tqdm(
+        total=options.num_steps,
+        initial=start_step,
+        unit="step",
+        desc="train",
+        dynamic_ncols=True,
+        disable=(not info.is_main) or (None if options.progress is None else not options.progress),
+    )
+    window: torch.Tensor | None = None
+    window_steps, window_start = 0, time.perf_counter()
+    last_save, saved_step = time.monotonic(), start_step
+    keys = list(MODEL_SCALARS)
+    step = start_step
+    try:
+        while options.num_steps is None or step < options.num_steps:
+            inputs, outputs, controls, lengths = (
+                t.to(device, non_blocking=True) for t in loader.next()
+            )
+            out, norm, lr = train_step(
+                ddp_model,
+                optimizer,
+                (inputs, outputs, controls, lengths),
+                step,
+                config,
+                params=params,
+                amp=options.amp,
+            )
+            if window is None:
+                keys = [k for k in MODEL_SCALARS if k in out]
+            row = torch.stack([out[k].detach().float() for k in keys] + [norm.float()])
+            window = row if window is None else window + row
+            last = row
+            window_steps += 1
+            step += 1
+            bar.update(1)
+
+            if step % options.log_every == 0 or step == options.num_steps:
+                # One host sync per logging window; the scalars are window means.
+                if info.distributed:  # every rank logs at the same steps: average them
+                    torch.distributed.all_reduce(window)
+                    window /= info.world_size
+                means = (window / window_steps).tolist()
+                for i, k in enumerate(keys):
+                    if k in INSTANT:
+                        means[i] = float(last[i])
+                dt = max(time.perf_counter() - window_start, 1e-9)
+                values = dict(zip(keys, means[:-1], strict=True))
+                values.update(
+                    grad_norm=means[-1],
+                    global_norm=means[-1],
+                    learning_rate=lr,
+                    steps_per_sec=window_steps / dt,
+                    examples_per_sec=window_steps * hp.batch_size / dt,
+                )
+                result.train = values
+                summaries.scalars(values, step - 1)
+                bar.set_postfix(
+                    loss=f"{values['loss']:.4g}",
+                    kl_bits=f"{values.get('kl_bits', 0.0):.3g}",
+                    ex_s=f"{values['examples_per_sec']:.0f}",
+                    refresh=False,
+                )
+                window, window_steps, window_start = None, 0, time.perf_counter()
+            if options.eval_every and step % options.eval_every == 0:
+                run_eval(step)
+            due = (
+                step % options.checkpoint_every == 0
+                if options.checkpoint_every
+                else time.monotonic() - last_save >= options.checkpoint_secs
+            )
+            if due and step != options.num_steps:
+                save(step)
+                last_save, saved_step = time.monotonic(), step
+    except KeyboardInterrupt:
+        if step > saved_step:
+            save(step)  # keep the work done so far; rerunning resumes here
+        raise
+    finally:
+        bar.close()
+        summaries.close()
+    result.step = step
+    if step > saved_step or result.checkpoint is None:
+        save(step)
+    if options.eval_every and step % options.eval_every and step > start_step:
+        run_eval(step)  # the final weights get an evaluation too
+    if eval_summaries is not None:
+        eval_summaries.close()
+    dist_utils.barrier(info)
+    return result

@@ -1,0 +1,197 @@
+"""``musicvae generate`` and ``music_vae_generate``: Magenta's file names, PNGs, exit codes."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from musicvae.cli import generate as gen_cli
+from musicvae.cli.main import main
+from musicvae.data.midi import read_midi, write_midi
+from tests.generation.helpers import debug_run, groove, single_torch_thread
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _single_thread():
+    with single_torch_thread():
+        yield
+
+
+STAMP = r"\d{4}-\d\d-\d\d_\d{6}"
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    return debug_run(tmp_path_factory.mktemp("run"))
+
+
+@pytest.fixture(scope="module")
+def midi_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("midi")
+    write_midi(groove(4, qpm=96.0), d / "a.mid")
+    write_midi(groove(8, qpm=96.0).select(groove(8).pitch != 42), d / "b.mid")
+    write_midi(groove(16, qpm=110.0), d / "long.mid")
+    write_midi(groove(8, time_signature=(3, 4)), d / "waltz.mid")
+    (d / "bad.mid").write_bytes(b"definitely not midi")
+    return d
+
+
+def names(folder, suffix):
+    return sorted(p.name for p in folder.iterdir() if p.suffix == suffix)
+
+
+def test_sample(run_dir, tmp_path, capsys):
+    out = tmp_path / "out"
+    args = ["generate", "--checkpoint", str(run_dir), "--output-dir", str(out)]
+    assert main([*args, "--num-outputs", "3", "--seed", "1"]) == 0
+    mids = names(out, ".mid")
+    assert len(mids) == 3
+    for i, name in enumerate(mids):
+        assert re.fullmatch(rf"debug_sample_{STAMP}-{i:03d}-of-003\.mid", name), name
+    assert [n.replace(".png", ".mid") for n in names(out, ".png")] == mids
+    ns = read_midi(out / mids[0])
+    assert len(ns) > 0 and ns.start.max() < 8.0  # 4 bars at 120 BPM
+    assert "wrote 3 MIDI file(s)" in capsys.readouterr().out
+
+
+def test_sample_tempo_and_no_png(run_dir, tmp_path):
+    out = tmp_path / "out"
+    argv = [
+        "generate",
+        "--checkpoint",
+        str(run_dir),
+        "--output-dir",
+        str(out),
+        "--num-outputs",
+        "1",
+        "--tempo",
+        "90",
+        "--no-png",
+    ]
+    assert main(argv) == 0
+    assert names(out, ".png") == []
+    (mid,) = names(out, ".mid")
+    assert read_midi(out / mid).qpm == pytest.approx(90.0)
+
+
+def test_interpolate(run_dir, midi_dir, tmp_path):
+    out = tmp_path / "out"
+    argv = [
+        "generate",
+        "--mode",
+        "interpolate",
+        "--checkpoint",
+        str(run_dir),
+        "--output-dir",
+        str(out),
+        "--num-outputs",
+        "4",
+        "--input-midi-1",
+        str(midi_dir / "a.mid"),
+        "--input-midi-2",
+        str(midi_dir / "b.mid"),
+        "--config",
+        "groovae_4bar",
+    ]
+    assert main(argv) == 0
+    mids = names(out, ".mid")
+    assert [m[-15:] for m in mids] == [f"-{i:03d}-of-004.mid" for i in range(4)]
+    assert all(m.startswith("groovae_4bar_interpolate_") for m in mids)
+    assert read_midi(out / mids[0]).qpm == pytest.approx(96.0)  # the first input's tempo
+
+
+def test_reconstruct_keeps_every_bar(run_dir, midi_dir, tmp_path):
+    out = tmp_path / "out"
+    argv = [
+        "generate",
+        "--mode",
+        "reconstruct",
+        "--checkpoint",
+        str(run_dir),
+        "--output-dir",
+        str(out),
+        "--num-outputs",
+        "1",
+        "--input-midi-1",
+        str(midi_dir / "long.mid"),
+        "--seed",
+        "0",
+    ]
+    assert main(argv) == 0
+    (mid,) = names(out, ".mid")
+    ns = read_midi(out / mid)
+    bar = 4 * 60.0 / 110.0
+    assert ns.qpm == pytest.approx(110.0)
+    assert ns.start.max() > 15 * bar  # notes in bar 16 (a random model fills every bar)
+    assert ns.start.max() < 16 * bar
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--mode", "reconstruct", "--input-midi-1", "{m}/bad.mid"], r"bad\.mid: not a MIDI file"),
+        (["--mode", "reconstruct", "--input-midi-1", "{m}/missing.mid"], "input MIDI not found"),
+        (
+            ["--mode", "reconstruct", "--input-midi-1", "{m}/waltz.mid"],
+            r"waltz\.mid: no 4/4 window",
+        ),
+        (["--mode", "reconstruct"], "--input-midi-1 is required"),
+        (["--mode", "interpolate", "--input-midi-1", "{m}/a.mid"], "--input-midi-2 is required"),
+        (["--mode", "humanize", "--input-midi-1", "{m}/a.mid"], "not trained to humanize"),
+        (["--checkpoint", "{m}/no_such_run"], "no such checkpoint"),
+        (["--temperature", "0"], "--temperature must be positive"),
+        (["--num-outputs", "0"], "--num-outputs must be at least 1"),
+    ],
+)
+def test_errors_are_one_line(run_dir, midi_dir, tmp_path, capsys, extra, message):
+    out = tmp_path / "out"
+    extra = [e.replace("{m}", str(midi_dir)) for e in extra]
+    argv = ["generate", "--checkpoint", str(run_dir), "--output-dir", str(out), *extra]
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert re.search(message, err), err
+    assert not out.exists() or names(out, ".mid") == []
+
+
+def test_magenta_flags(run_dir, midi_dir, tmp_path):
+    out = tmp_path / "gen"
+    argv = [
+        "--config=groovae_4bar",
+        f"--run_dir={run_dir}",
+        "--mode=sample",
+        "--num_outputs=2",
+        f"--output_dir={out}",
+        "--temperature=0.5",
+    ]
+    assert gen_cli.magenta_main(argv) == 0
+    mids = names(out, ".mid")
+    assert len(mids) == 2
+    assert re.fullmatch(rf"groovae_4bar_sample_{STAMP}-000-of-002\.mid", mids[0])
+    ckpt = next((run_dir / "train").glob("*.pt"))
+    argv = [
+        "--config=groovae_4bar",
+        f"--checkpoint_file={ckpt}",
+        "--mode=interpolate",
+        "--num_outputs=3",
+        f"--output_dir={out}",
+        f"--input_midi_1={midi_dir / 'a.mid'}",
+        f"--input_midi_2={midi_dir / 'b.mid'}",
+        "--no_png",
+    ]
+    assert gen_cli.magenta_main(argv) == 0
+    assert len([n for n in names(out, ".mid") if "_interpolate_" in n]) == 3
+
+
+def test_magenta_flag_errors(run_dir, tmp_path, capsys):
+    both = ["--config=groovae_4bar", f"--run_dir={run_dir}", f"--checkpoint_file={run_dir}"]
+    assert gen_cli.magenta_main(both) == 1
+    assert "exactly one of --run_dir or --checkpoint_file" in capsys.readouterr().err
+    assert gen_cli.magenta_main(["--config=nope", f"--run_dir={run_dir}"]) == 1
+    assert "invalid config name: nope" in capsys.readouterr().err
+    assert (
+        gen_cli.magenta_main(["--config=groovae_4bar", f"--run_dir={run_dir}", "--mode=humanize"])
+        == 1
+    )
+    assert "invalid value for --mode" in capsys.readouterr().err

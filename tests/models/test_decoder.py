@@ -1,0 +1,132 @@
+"""GrooveLstmDecoder and the GrooVAE loss: hand-computed loss, fused == loop, sampling."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from musicvae.models.decoder import GrooveLstmDecoder, groove_loss, sample_outputs, shift_right
+
+
+def _decoder(keep: float = 1.0, controls: int = 0) -> GrooveLstmDecoder:
+    torch.manual_seed(0)
+    dec = GrooveLstmDecoder(27, z_size=4, rnn_sizes=(8, 8), control_depth=controls, keep_prob=keep)
+    torch.nn.init.normal_(dec.z_to_initial_state.weight)
+    return dec.eval()
+
+
+def _targets(b: int = 3, t: int = 12) -> torch.Tensor:
+    g = torch.Generator().manual_seed(1)
+    hits = (torch.rand(b, t, 9, generator=g) > 0.7).float()
+    vel = torch.rand(b, t, 9, generator=g) * hits
+    off = (torch.rand(b, t, 9, generator=g) * 2 - 1) * hits
+    return torch.cat([hits, vel, off], dim=-1)
+
+
+def test_groove_loss_hand_computed():
+    sig = lambda x: 1 / (1 + math.exp(-x))  # noqa: E731
+    out = torch.tensor([[[0.1, 0.0, 0.0], [math.log(3.0), 0.0, math.atanh(0.5)]]])
+    tgt = torch.tensor([[[1.0, 0.8, 0.5], [0.0, 0.0, 0.0]]])
+    hits0 = -math.log(sig(0.1) + 1e-7)
+    hits1 = -math.log(1 - 0.75 + 1e-7)
+    full = groove_loss(out, tgt, torch.tensor([2]))
+    assert full["hits_loss"].item() == pytest.approx(hits0 + hits1, rel=1e-6)
+    assert full["velocities_loss"].item() == pytest.approx(0.3**2 + 0.5**2, rel=1e-6)
+    assert full["offsets_loss"].item() == pytest.approx(0.25 + 0.25, rel=1e-6)
+    assert full["r_loss"].item() == pytest.approx(hits0 + hits1 + 0.34 + 0.5, rel=1e-6)
+    assert full["hit_accuracy"].item() == pytest.approx(0.5)  # step 0 right, step 1 wrong
+    first = groove_loss(out, tgt, torch.tensor([1]))
+    assert first["r_loss"].item() == pytest.approx(hits0 + 0.09 + 0.25, rel=1e-6)
+    assert first["hit_accuracy"].item() == 1.0
+
+
+def test_shift_right_starts_from_zeros():
+    y = _targets(2, 4)
+    x = shift_right(y)
+    assert torch.equal(x[:, 0], torch.zeros(2, 27))
+    assert torch.equal(x[:, 1:], y[:, :-1])
+
+
+def test_fused_teacher_forcing_equals_step_loop():
+    dec = _decoder()
+    y, z = _targets(), torch.randn(3, 4)
+    lengths = torch.tensor([12, 12, 7])
+    fused = dec(y, lengths, z)
+    loop = dec(y, lengths, z, loop=True)
+    torch.testing.assert_close(loop.rnn_output, fused.rnn_output, atol=1e-6, rtol=1e-5)
+    a, b = groove_loss(fused.rnn_output, y, lengths), groove_loss(loop.rnn_output, y, lengths)
+    torch.testing.assert_close(a["r_loss"], b["r_loss"], atol=1e-5, rtol=1e-5)
+    assert fused.extras["initial_state"].shape == (3, 32)
+
+
+def test_fused_equals_loop_with_controls():
+    dec = _decoder(controls=9)
+    y, z = _targets(), torch.randn(3, 4)
+    c = y[..., :9]
+    fused = dec(y, None, z, c).rnn_output
+    loop = dec(y, None, z, c, loop=True).rnn_output
+    torch.testing.assert_close(loop, fused, atol=1e-6, rtol=1e-5)
+
+
+def test_outputs_are_causal():
+    dec = _decoder()
+    y, z = _targets(), torch.randn(3, 4)
+    changed = y.clone()
+    changed[:, 5] = 1.0
+    a, b = dec(y, None, z).rnn_output, dec(changed, None, z).rnn_output
+    assert torch.equal(a[:, :6], b[:, :6])  # step 6 is the first to see target 5
+    assert not torch.allclose(a[:, 6], b[:, 6])
+
+
+def test_scheduled_sampling_uses_samples_and_is_reproducible():
+    dec = _decoder()
+    y, z = _targets(), torch.randn(3, 4)
+    teacher = dec(y, None, z).rnn_output
+    full = dec(y, None, z, sampling_probability=1.0, generator=torch.Generator().manual_seed(3))
+    again = dec(y, None, z, sampling_probability=1.0, generator=torch.Generator().manual_seed(3))
+    half = dec(y, None, z, sampling_probability=0.5, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(full.rnn_output, again.rnn_output)
+    torch.testing.assert_close(full.rnn_output[:, 0], teacher[:, 0])  # step 0 has no sample yet
+    assert not torch.allclose(full.rnn_output[:, 1:], teacher[:, 1:])
+    assert half.rnn_output.shape == teacher.shape
+
+
+def test_sample_shapes_ranges_and_determinism():
+    dec = _decoder()
+    z = torch.randn(5, 4)
+    s1 = dec.sample(z, 16, generator=torch.Generator().manual_seed(7))
+    s2 = dec.sample(z, 16, generator=torch.Generator().manual_seed(7))
+    s3 = dec.sample(z, 16, generator=torch.Generator().manual_seed(8))
+    assert s1.shape == (5, 16, 27)
+    assert torch.equal(s1, s2)
+    assert not torch.equal(s1, s3)
+    assert set(s1[..., :9].unique().tolist()) <= {0.0, 1.0}
+    assert ((s1[..., 9:18] > 0) & (s1[..., 9:18] < 1)).all()
+    assert (s1[..., 18:].abs() < 1).all()
+
+
+def test_low_temperature_makes_hits_deterministic():
+    out = torch.tensor([[-2.0, 0.5, 3.0, 0, 0, 0, 0, 0, 0]])
+    cold = [sample_outputs(out, 1e-4, torch.Generator().manual_seed(s))[0, :3] for s in range(5)]
+    assert all(c.tolist() == [0.0, 1.0, 1.0] for c in cold)
+    hot = {
+        tuple(sample_outputs(out, 50.0, torch.Generator().manual_seed(s))[0, :3].tolist())
+        for s in range(20)
+    }
+    assert len(hot) > 1
+    with pytest.raises(ValueError, match="temperature"):
+        _decoder().sample(torch.zeros(1, 4), 4, temperature=0.0)
+
+
+def test_dropout_only_in_training():
+    dec = _decoder(keep=0.3)
+    y, z = _targets(), torch.randn(3, 4)
+    assert torch.equal(dec(y, None, z).rnn_output, dec(y, None, z).rnn_output)
+    dec.train()
+    assert not torch.equal(dec(y, None, z).rnn_output, dec(y, None, z).rnn_output)
+    # The training loop path (scheduled sampling) also drops.
+    assert not torch.equal(
+        dec(y, None, z, loop=True).rnn_output, dec(y, None, z, loop=True).rnn_output
+    )

@@ -1,0 +1,94 @@
+"""HierarchicalLstmDecoder: bars batched == step loop, per-bar reset, conductor dropout flag."""
+
+from __future__ import annotations
+
+import torch
+
+from musicvae.models.decoder import GrooveLstmDecoder, groove_loss
+from musicvae.models.hierarchical import HierarchicalLstmDecoder
+
+
+def _decoder(keep: float = 1.0, compat: bool = False) -> HierarchicalLstmDecoder:
+    torch.manual_seed(0)
+    core = GrooveLstmDecoder(27, z_size=6, rnn_sizes=(8, 8), keep_prob=keep)
+    dec = HierarchicalLstmDecoder(core, 4, (3, 4), (6, 6), keep, compat)
+    torch.nn.init.normal_(dec.conductor_initial_state.weight)
+    torch.nn.init.normal_(core.z_to_initial_state.weight)
+    return dec.eval()
+
+
+def _targets(b: int = 2, t: int = 12) -> torch.Tensor:
+    g = torch.Generator().manual_seed(1)
+    hits = (torch.rand(b, t, 9, generator=g) > 0.7).float()
+    return torch.cat([hits, torch.rand(b, t, 9, generator=g) * hits, hits * 0.1], dim=-1)
+
+
+def test_extras_shapes():
+    out = _decoder()(_targets(), None, torch.randn(2, 4))
+    assert out.rnn_output.shape == (2, 12, 27)
+    assert out.extras["conductor_initial_state"].shape == (2, 24)
+    assert out.extras["conductor_outputs"].shape == (2, 3, 6)
+    assert out.extras["core_initial_states"].shape == (2, 3, 32)
+
+
+def test_batched_bars_equal_step_loop():
+    dec = _decoder()
+    y, z = _targets(), torch.randn(2, 4)
+    lengths = torch.tensor([12, 9])
+    fused = dec(y, lengths, z)
+    loop = dec(y, lengths, z, loop=True)
+    torch.testing.assert_close(loop.rnn_output, fused.rnn_output, atol=1e-6, rtol=1e-5)
+    a, b = groove_loss(fused.rnn_output, y, lengths), groove_loss(loop.rnn_output, y, lengths)
+    torch.testing.assert_close(a["r_loss"], b["r_loss"], atol=1e-5, rtol=1e-5)
+
+
+def test_each_bar_is_the_core_decoder_from_its_embedding():
+    dec = _decoder()
+    y, z = _targets(), torch.randn(2, 4)
+    out = dec(y, None, z)
+    emb = out.extras["conductor_outputs"]
+    prev = torch.cat([torch.zeros(2, 1, 27), y[:, :-1]], dim=1)  # bar 2 starts from target 3
+    for bar in range(3):
+        window = slice(4 * bar, 4 * bar + 4)
+        alone = dec.core.run(prev[:, window], emb[:, bar]).rnn_output
+        torch.testing.assert_close(out.rnn_output[:, window], alone, atol=1e-6, rtol=1e-5)
+        torch.testing.assert_close(
+            out.extras["core_initial_states"][:, bar],
+            torch.tanh(dec.core.z_to_initial_state(emb[:, bar])),
+        )
+
+
+def test_conductor_reads_zero_input_from_z():
+    dec = _decoder()
+    z = torch.randn(2, 4)
+    init, emb = dec.conduct(z, 3)
+    expected = dec.conductor.run_steps(torch.zeros(2, 3, 1), init, drop=False)
+    torch.testing.assert_close(emb, expected, atol=1e-6, rtol=1e-5)
+
+
+def test_short_batches_are_padded_to_whole_bars():
+    dec = _decoder()
+    y, z = _targets(), torch.randn(2, 4)
+    short = dec(y[:, :10], None, z).rnn_output
+    torch.testing.assert_close(short, dec(y, None, z).rnn_output[:, :10])
+
+
+def test_conductor_dropout_at_inference_is_opt_in():
+    y, z = _targets(), torch.randn(2, 4)
+    dec = _decoder(keep=0.3)
+    assert torch.equal(dec(y, None, z).rnn_output, dec(y, None, z).rnn_output)
+    magenta_like = _decoder(keep=0.3, compat=True)
+    a = magenta_like(y, None, z).extras["conductor_outputs"]
+    b = magenta_like(y, None, z).extras["conductor_outputs"]
+    assert not torch.equal(a, b)
+
+
+def test_sample_chains_bars_and_is_deterministic():
+    dec = _decoder()
+    z = torch.randn(3, 4)
+    s = dec.sample(z, 12, generator=torch.Generator().manual_seed(0))
+    again = dec.sample(z, 12, generator=torch.Generator().manual_seed(0))
+    assert s.shape == (3, 12, 27)
+    assert torch.equal(s, again)
+    assert set(s[..., :9].unique().tolist()) <= {0.0, 1.0}
+    assert dec.sample(z, 7, generator=torch.Generator().manual_seed(0)).shape == (3, 7, 27)

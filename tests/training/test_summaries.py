@@ -1,0 +1,29 @@
+"""Summary names follow Magenta's graph; the trial table lists every setting."""
+
+from __future__ import annotations
+
+from musicvae.configs import get_config
+from musicvae.training.plot import read_scalars
+from musicvae.training.summaries import TAGS, Summaries, hparams_table
+
+
+def test_magenta_names_and_disabled_writer(tmp_path):
+    assert TAGS["r_loss"] == "losses/r_loss" and TAGS["hits_loss"] == "metrics/hits_loss"
+    writer = Summaries(tmp_path / "train")
+    writer.scalars({"loss": 3.5, "kl_bits": 1.25, "custom/tag": 2.0}, step=7)
+    writer.close()
+    scalars = read_scalars(tmp_path / "train")
+    assert scalars["loss"][0].tolist() == [7] and scalars["loss"][1].tolist() == [3.5]
+    assert scalars["losses/kl_bits"][1].tolist() == [1.25] and "custom/tag" in scalars
+    off = Summaries(tmp_path / "rank1", enabled=False)
+    off.scalars({"loss": 1.0}, 0)
+    off.close()
+    assert not (tmp_path / "rank1").exists()
+
+
+def test_hparams_table():
+    table = hparams_table(get_config("groovae_4bar_hierdec"))
+    lines = table.splitlines()
+    assert lines[:2] == ["| Key | Value |", "| :--- | :--- |"]
+    assert "| decoder | hierarchical |" in lines and "| level_lengths | (4, 16) |" in lines
+    assert "| free_bits | 48.0 |" in lines and "| split_bars | 4 |" in lines

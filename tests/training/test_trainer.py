@@ -1,0 +1,140 @@
+"""The training loop: Magenta's clipping and Adam, batch order, resume, overfitting, events."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from musicvae.configs import get_config
+from musicvae.errors import MusicVAEError
+from musicvae.models import build_model
+from musicvae.training.batches import load_examples
+from musicvae.training.checkpoint import list_checkpoints, load_checkpoint
+from musicvae.training.optim import set_seed, train_step
+from musicvae.training.plot import read_scalars
+from musicvae.training.trainer import TrainOptions, train
+
+MAGENTA_TAGS = {
+    "loss",
+    "losses/r_loss",
+    "losses/kl_loss",
+    "losses/kl_bits",
+    "losses/kl_beta",
+    "metrics/hits_loss",
+    "metrics/velocities_loss",
+    "metrics/offsets_loss",
+    "metrics/hit_accuracy",
+}
+
+
+@pytest.mark.slow
+def test_debug_overfits_eight_real_windows(small_dataset, one_thread):
+    config = get_config("debug", "learning_rate=0.01")
+    examples = load_examples(small_dataset, config, "train")
+    batch = examples.batch(torch.arange(0, 72, 9))  # 8 windows from both files
+    assert batch[0].shape == (8, 64, 27) and batch[0].sum() > 100
+    set_seed(0)
+    model = build_model(config)
+    opt = torch.optim.Adam(model.parameters())
+    accuracy = 0.0
+    for step in range(400):
+        train_step(model, opt, batch, step, config)
+        if step % 10 == 9:
+            model.eval()
+            with torch.no_grad():
+                out = model(batch[0], batch[1], batch[3], step=step)
+            model.train()
+            accuracy = out["hit_accuracy"].item()
+            if accuracy >= 0.95:
+                break
+    assert accuracy >= 0.95, f"hit accuracy {accuracy:.3f} after {step + 1} steps"
+
+
+def _options(tmp_path, dataset, name, **kw):
+    base = dict(
+        run_dir=tmp_path / name,
+        examples=dataset,
+        seed=7,
+        eval_every=0,
+        checkpoint_every=3,
+        log_every=1,
+        threads=1,
+        progress=False,
+    )
+    return TrainOptions(**{**base, **kw})
+
+
+@pytest.mark.slow
+def test_resume_continues_step_count_and_loss_curve(tmp_path, small_dataset):
+    # Dropout on, so the restored RNG states matter as well as the batch order.
+    config = get_config("debug", "dropout_keep_prob=0.5,batch_size=4")
+    full = train(config, _options(tmp_path, small_dataset, "full", num_steps=6))
+    assert full.step == 6
+    part = train(config, _options(tmp_path, small_dataset, "resumed", num_steps=3))
+    assert part.step == 3
+    resumed = train(config, _options(tmp_path, small_dataset, "resumed", num_steps=6))
+    assert resumed.step == 6 and resumed.checkpoint.name == "model.ckpt-6.pt"
+
+    a = read_scalars(tmp_path / "full" / "train")
+    b = read_scalars(tmp_path / "resumed" / "train")
+    assert a["loss"][0].tolist() == b["loss"][0].tolist() == [0, 1, 2, 3, 4, 5]
+    for tag in ("loss", "losses/r_loss", "losses/kl_bits", "grad_norm"):
+        assert a[tag][1].tolist() == b[tag][1].tolist(), tag
+    wa = load_checkpoint(tmp_path / "full")[0].state_dict()
+    wb = load_checkpoint(tmp_path / "resumed")[0].state_dict()
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    # Rerunning a finished command does nothing more.
+    again = train(config, _options(tmp_path, small_dataset, "resumed", num_steps=6))
+    assert again.step == 6
+    assert [s for s, _ in list_checkpoints(tmp_path / "resumed" / "train")] == [3, 6]
+
+
+@pytest.mark.slow
+def test_event_files_and_eval(tmp_path, small_dataset):
+    config = get_config("debug")
+    result = train(
+        config,
+        _options(
+            tmp_path,
+            small_dataset,
+            "run",
+            num_steps=4,
+            eval_every=2,
+            eval_num_batches=2,
+            log_every=2,
+            checkpoints_to_keep=1,
+        ),
+    )
+    train_tags = read_scalars(tmp_path / "run" / "train")
+    eval_tags = read_scalars(tmp_path / "run" / "eval")
+    assert MAGENTA_TAGS | {"learning_rate", "grad_norm", "global_norm"} <= set(train_tags)
+    assert set(eval_tags) >= MAGENTA_TAGS
+    assert train_tags["loss"][0].tolist() == [1, 3]
+    assert eval_tags["loss"][0].tolist() == [2, 4]
+    assert train_tags["learning_rate"][1][-1] == pytest.approx((1e-3 - 1e-5) * 0.9999**3 + 1e-5)
+    assert train_tags["losses/kl_beta"][1].tolist() == pytest.approx([0.2, 0.2])
+    assert result.eval["loss"] == pytest.approx(eval_tags["loss"][1][-1], rel=1e-6)
+    assert 0.0 <= result.eval["hit_accuracy"] <= 1.0
+    assert [s for s, _ in list_checkpoints(tmp_path / "run" / "train")] == [4]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["groovae_4bar", "groovae_4bar_hierdec"])
+def test_real_configs_train_two_steps(tmp_path, small_dataset, name):
+    # The real architectures; a small batch keeps two steps quick on a CPU.
+    config = get_config(name, "batch_size=8")
+    result = train(config, _options(tmp_path, small_dataset, name, num_steps=2, log_every=2))
+    assert result.step == 2 and math.isfinite(result.train["loss"])
+    assert result.train["loss"] > 0 and result.train["hit_accuracy"] > 0
+    model, loaded, step, _ = load_checkpoint(tmp_path / name)
+    assert step == 2 and loaded.hparams.enc_rnn_size == (512,) and loaded.decoder == config.decoder
+
+
+def test_empty_split_is_a_clear_error(tmp_path):
+    from musicvae.data.dataset import write_dataset
+
+    empty = write_dataset([], tmp_path / "empty.parquet")
+    with pytest.raises(MusicVAEError, match="the 'train' split yields no debug examples"):
+        train(get_config("debug"), _options(tmp_path, empty, "run", num_steps=1))
