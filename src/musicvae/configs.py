@@ -109,7 +109,9 @@ class Config:
                     target[key] = _coerce(key, raw, getattr(_defaults(section), key))
                     break
             else:
-                raise ValueError(f"unknown hparam {key!r}; known: {', '.join(sorted(known_keys()))}")
+                raise ValueError(
+                    f"unknown hparam {key!r}; known: {', '.join(sorted(known_keys()))}"
+                )
         return replace(
             self, hparams=replace(self.hparams, **hp), data=replace(self.data, **data), **top
         )
@@ -205,7 +207,13 @@ def register(config: Config) -> Config:
 
 
 register(Config(name="groovae_4bar"))
-register(Config(name="groovae_2bar_humanize", hparams=_GROOVE_2BAR_HP, data=replace(_GROOVE_2BAR_DATA, humanize=True)))
+register(
+    Config(
+        name="groovae_2bar_humanize",
+        hparams=_GROOVE_2BAR_HP,
+        data=replace(_GROOVE_2BAR_DATA, humanize=True),
+    )
+)
 register(
     Config(
         name="groovae_2bar_tap_fixed_velocity",
@@ -222,8 +230,20 @@ register(
         ),
     )
 )
-register(Config(name="groovae_2bar_add_closed_hh", hparams=_GROOVE_2BAR_HP, data=replace(_GROOVE_2BAR_DATA, add_instruments=(2,))))
-register(Config(name="groovae_2bar_hits_control", hparams=_GROOVE_2BAR_HP, data=replace(_GROOVE_2BAR_DATA, hits_as_controls=True)))
+register(
+    Config(
+        name="groovae_2bar_add_closed_hh",
+        hparams=_GROOVE_2BAR_HP,
+        data=replace(_GROOVE_2BAR_DATA, add_instruments=(2,)),
+    )
+)
+register(
+    Config(
+        name="groovae_2bar_hits_control",
+        hparams=_GROOVE_2BAR_HP,
+        data=replace(_GROOVE_2BAR_DATA, hits_as_controls=True),
+    )
+)
 # Ours: the MusicVAE paper's conductor over GrooVAE, one conductor step per bar.
 register(Config(name="groovae_4bar_hierdec", decoder="hierarchical", level_lengths=(4, 16)))
 # Tiny and fast, for tests and smoke runs.
@@ -231,7 +251,11 @@ register(
     Config(
         name="debug",
         hparams=HParams(
-            batch_size=8, z_size=8, enc_rnn_size=(16,), dec_rnn_size=(16, 16), free_bits=0.0,
+            batch_size=8,
+            z_size=8,
+            enc_rnn_size=(16,),
+            dec_rnn_size=(16, 16),
+            free_bits=0.0,
             dropout_keep_prob=1.0,
         ),
         data=DataConfig(split_bars=4),

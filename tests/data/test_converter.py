@@ -112,7 +112,9 @@ def test_infer_mode_uses_the_general_midi_map():
     train = convert(groove(notes)).outputs[0]
     infer = GrooveConverter(DataConfig(windowing="file"), mode="infer").to_tensors(groove(notes))
     assert train[0, 5] == 1 and train[4, 6] == 1 and train[8, :9].sum() == 0
-    assert infer.outputs[0][0, 4] == 1 and infer.outputs[0][4, 5] == 1 and infer.outputs[0][8, 0] == 1
+    assert (
+        infer.outputs[0][0, 4] == 1 and infer.outputs[0][4, 5] == 1 and infer.outputs[0][8, 0] == 1
+    )
 
 
 # ---------------------------------------------------------------- sequences Magenta rejects
@@ -335,7 +337,9 @@ def gmd_rows(groove_dir) -> list[dict[str, str]]:
 @pytest.mark.slow
 def test_midi_round_trip_on_gmd_files(groove_dir, tmp_path):
     conv = GrooveConverter(DataConfig(windowing="file", split_bars=None))
-    beats = [r for r in gmd_rows(groove_dir) if (r["time_signature"], r["beat_type"]) == ("4-4", "beat")]
+    beats = [
+        r for r in gmd_rows(groove_dir) if (r["time_signature"], r["beat_type"]) == ("4-4", "beat")
+    ]
     rows = beats[::100]  # a spread of drummers and tempi
     for i, row in enumerate(rows):
         ns = read_midi(groove_dir / row["midi_filename"])
@@ -383,8 +387,7 @@ def test_magenta_reference_from_tensors(mode, magenta_dir):
         window = ref[f"{w['file_index']:02d}_outputs"][w["window_index"]]
         (ns,) = conv.from_tensors(window, qpm=w[f"qpm_{mode}"])
         ours = [
-            {"pitch": p, "velocity": v, "start_time": s, "end_time": e}
-            for p, v, s, e in ns.notes()
+            {"pitch": p, "velocity": v, "start_time": s, "end_time": e} for p, v, s, e in ns.notes()
         ]
         theirs = [
             {k: n[k] for k in ("pitch", "velocity", "start_time", "end_time")}

@@ -145,7 +145,9 @@ class GrooveConverter:
 
     # ---------------------------------------------------------------- to tensors
 
-    def to_tensors(self, ns: NoteSequence, rng: np.random.Generator | None = None) -> ConverterTensors:
+    def to_tensors(
+        self, ns: NoteSequence, rng: np.random.Generator | None = None
+    ) -> ConverterTensors:
         """Magenta's ``to_tensors``: the whole sequence on one grid, cut into windows.
 
         The sequence is padded to whole bars from its last onset and cut with hop ``hop_size``
@@ -165,18 +167,21 @@ class GrooveConverter:
         hop = self.data.hop_size or size
         starts = range(0, length - size + 1, hop)
         return ConverterTensors(
-            inputs=[inputs[0, s : s + size] for s in starts],
-            outputs=[outputs[0, s : s + size] for s in starts],
-            controls=[controls[0, s : s + size] for s in starts],
+            inputs=[inputs[0, s : s + size].copy() for s in starts],
+            outputs=[outputs[0, s : s + size].copy() for s in starts],
+            controls=[controls[0, s : s + size].copy() for s in starts],
             lengths=[size] * len(starts),
         )
 
-    def examples(self, ns: NoteSequence, rng: np.random.Generator | None = None) -> ConverterTensors:
+    def examples(
+        self, ns: NoteSequence, rng: np.random.Generator | None = None
+    ) -> ConverterTensors:
         """Training examples from one dataset file, windowed as ``data.windowing`` says.
 
         "file": ``to_tensors`` on the whole file. "bars": TFDS's ``split_bars``-bar windows slid
         one bar at a time (bar length from ``ns.meta["bpm"]`` and ``ns.meta["time_signature"]``
-        when present), each converted as Magenta converts a TFDS example.
+        when present, number of bars from ``meta["end_time"]`` that ``read_midi`` sets), each
+        converted as Magenta converts a TFDS example; at most one tensor per window.
         """
         if self.data.windowing == "file" or self.window_steps is None:
             return self.to_tensors(ns, rng)
@@ -191,9 +196,7 @@ class GrooveConverter:
             return ConverterTensors()
         inputs, outputs, controls = self._tensors(grid, rng)
         n = grid.n_rows
-        return ConverterTensors(
-            list(inputs), list(outputs), list(controls), [grid.n_steps] * n
-        )
+        return ConverterTensors(list(inputs), list(outputs), list(controls), [grid.n_steps] * n)
 
     def _tensors(
         self, grid: NoteGrid, rng: np.random.Generator | None
@@ -203,10 +206,7 @@ class GrooveConverter:
         outputs = np.concatenate([hits, vel, off], axis=-1)
         in_hits, in_vel, in_off = self.transform_inputs(hits, vel, off, rng)
         inputs = np.concatenate([in_hits, in_vel, in_off], axis=-1)
-        if self.data.hits_as_controls:
-            controls = hits.copy()
-        else:
-            controls = np.zeros((*hits.shape[:2], 0))
+        controls = hits if self.data.hits_as_controls else np.zeros((*hits.shape[:2], 0))
         return inputs.astype(np.float32), outputs.astype(np.float32), controls.astype(np.float32)
 
     def transform_inputs(

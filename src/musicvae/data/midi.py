@@ -38,7 +38,8 @@ def _tick_to_seconds(ticks: np.ndarray, tempo_ticks: np.ndarray, mspq: np.ndarra
     sec_per_tick = 60.0 / ((6e7 / mspq.astype(np.float64)) * tpq)
     seg_start = np.zeros(len(tempo_ticks))
     for i in range(1, len(tempo_ticks)):
-        seg_start[i] = seg_start[i - 1] + sec_per_tick[i - 1] * (tempo_ticks[i] - tempo_ticks[i - 1])
+        ticks_in_segment = tempo_ticks[i] - tempo_ticks[i - 1]
+        seg_start[i] = seg_start[i - 1] + sec_per_tick[i - 1] * ticks_in_segment
     idx = np.searchsorted(tempo_ticks, ticks, side="right") - 1
     return seg_start[idx] + sec_per_tick[idx] * (ticks - tempo_ticks[idx])
 
@@ -66,7 +67,9 @@ def score_to_sequence(score: symusic.Score, *, filename: str = "") -> NoteSequen
     def seconds(ticks) -> np.ndarray:
         return _tick_to_seconds(np.asarray(ticks, np.int64), t_ticks, t_mspq, tpq)
 
-    cols: dict[str, list[np.ndarray]] = {k: [] for k in ("pitch", "velocity", "on", "off", "drum", "prog")}
+    cols: dict[str, list[np.ndarray]] = {
+        k: [] for k in ("pitch", "velocity", "on", "off", "drum", "prog")
+    }
     # pretty_midi's get_end_time() also counts controllers, pitch bends and meta events; TFDS's
     # groove/Nbar datasets take their number of bars from it.
     event_ticks = [0, *t_ticks.tolist()]
@@ -140,29 +143,47 @@ def read_midi_bytes(data: bytes, *, filename: str = "<bytes>") -> NoteSequence:
     return score_to_sequence(score, filename=filename)
 
 
-def sequence_to_score(ns: NoteSequence, *, ticks_per_quarter: int = WRITE_TICKS_PER_QUARTER) -> symusic.Score:
+def _seconds_to_ticks(
+    seconds: np.ndarray, tempos: list[Tempo], ticks_per_quarter: int
+) -> np.ndarray:
+    """Ticks at each time under the sequence's piecewise-constant tempo map (rounded)."""
+    times = np.array([t.time for t in tempos], np.float64)
+    tps = np.array([t.qpm for t in tempos], np.float64) / 60.0 * ticks_per_quarter
+    seg_ticks = np.concatenate([[0.0], np.cumsum(np.diff(times) * tps[:-1])])
+    idx = np.clip(np.searchsorted(times, seconds, side="right") - 1, 0, None)
+    return np.round(seg_ticks[idx] + (seconds - times[idx]) * tps[idx]).astype(np.int64)
+
+
+def sequence_to_score(
+    ns: NoteSequence, *, ticks_per_quarter: int = WRITE_TICKS_PER_QUARTER
+) -> symusic.Score:
     """Build a tick-based Score: drum notes on the drum channel, others on program tracks."""
-    qpm = ns.qpm
-    ticks_per_second = qpm / 60.0 * ticks_per_quarter
-    # One tempo is what the converters produce; later tempo changes are written at their time.
+    tempos = sorted(ns.tempos, key=lambda t: t.time) or [Tempo(0.0, ns.qpm)]
+    if tempos[0].time > 0:
+        tempos.insert(0, Tempo(0.0, tempos[0].qpm))
+
+    def ticks(seconds) -> np.ndarray:
+        return _seconds_to_ticks(np.asarray(seconds, np.float64), tempos, ticks_per_quarter)
+
     score = symusic.Score(ticks_per_quarter)
-    for t in sorted(ns.tempos, key=lambda t: t.time) or [Tempo(0.0, qpm)]:
-        score.tempos.append(symusic.Tempo(int(round(t.time * ticks_per_second)), qpm=t.qpm))
+    for t, tick in zip(tempos, ticks([t.time for t in tempos]), strict=True):
+        score.tempos.append(symusic.Tempo(int(tick), qpm=t.qpm))
     for ts in ns.time_signatures or [TimeSignature(0.0, 4, 4)]:
-        score.time_signatures.append(
-            symusic.TimeSignature(int(round(ts.time * ticks_per_second)), ts.numerator, ts.denominator)
-        )
-    if len(ns.tempos) > 1:
-        # Several tempi: let symusic place notes with its own tempo map.
-        sec = symusic.Score(ticks_per_quarter, ttype="second")
-        sec.tempos = score.tempos.to("second") if hasattr(score.tempos, "to") else sec.tempos
-    start = np.round(ns.start * ticks_per_second).astype(np.int64)
-    dur = np.maximum(np.round(ns.end * ticks_per_second).astype(np.int64) - start, 1)
+        tick = int(ticks([ts.time])[0])
+        score.time_signatures.append(symusic.TimeSignature(tick, ts.numerator, ts.denominator))
+    # MIDI has no time before 0: a hit played just ahead of the first step starts at 0 (symusic
+    # would otherwise write a file whose notes all vanish on reading).
+    start = np.maximum(ticks(ns.start), 0)
+    dur = np.maximum(ticks(ns.end) - start, 1)
     keys = sorted({(bool(d), int(p)) for d, p in zip(ns.is_drum, ns.program, strict=True)})
     for drum, program in keys:
         mask = (ns.is_drum == drum) & (ns.program == program)
-        track = symusic.Track("Drums" if drum else f"Program {program}", program=program, is_drum=drum)
-        for s, d, p, v in zip(start[mask], dur[mask], ns.pitch[mask], ns.velocity[mask], strict=True):
+        track = symusic.Track(
+            "Drums" if drum else f"Program {program}", program=program, is_drum=drum
+        )
+        for s, d, p, v in zip(
+            start[mask], dur[mask], ns.pitch[mask], ns.velocity[mask], strict=True
+        ):
             track.notes.append(symusic.Note(int(s), int(d), int(p), int(max(1, min(127, v)))))
         score.tracks.append(track)
     return score

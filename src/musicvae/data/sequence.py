@@ -52,10 +52,22 @@ class NoteSequence:
         self.end = np.asarray(self.end, np.float64)
         n = len(self.pitch)
         self.is_drum = (
-            np.asarray(self.is_drum, bool) if len(np.atleast_1d(self.is_drum)) == n else np.full(n, bool(self.is_drum))
+            np.asarray(self.is_drum, bool)
+            if len(np.atleast_1d(self.is_drum)) == n
+            else np.full(n, bool(self.is_drum))
         )
-        self.program = np.asarray(self.program, np.int16) if np.ndim(self.program) else np.full(n, int(self.program), np.int16)
-        lens = {len(self.velocity), len(self.start), len(self.end), len(self.is_drum), len(self.program)}
+        self.program = (
+            np.asarray(self.program, np.int16)
+            if np.ndim(self.program)
+            else np.full(n, int(self.program), np.int16)
+        )
+        lens = {
+            len(self.velocity),
+            len(self.start),
+            len(self.end),
+            len(self.is_drum),
+            len(self.program),
+        }
         if lens != {n}:
             raise ValueError(f"note arrays differ in length: {sorted(lens | {n})}")
 

@@ -8,8 +8,9 @@ ways a file becomes fixed-length windows:
 - ``file_grid``: the whole sequence on one grid, padded to whole bars from the last onset (Magenta's
   ``GrooveConverter.to_tensors``), to be cut into windows by the caller;
 - ``bar_windows``: what TFDS ``groove/Nbar-midionly`` does before the converter sees the data:
-  N-bar sub-sequences slid one bar at a time, each shifted to start at 0 and then quantised on its
-  own (a window is kept only if the converter would yield a full window from it).
+  N-bar sub-sequences slid one bar at a time, each shifted to start at 0 (with the tick rounding
+  and tempo rescaling of TFDS's pretty_midi round trip) and then quantised on its own; a window is
+  kept only if the converter would yield a full window from it.
 
 Both produce the dense (hit, velocity, offset) grids of shape (B, T, n_classes) through
 ``scatter_loudest``, which keeps the loudest note per (row, step, class), first one on ties.
@@ -222,9 +223,11 @@ def bar_windows(
     """TFDS-style windows: ``split_bars`` bars slid one bar at a time, each through the converter.
 
     A window holds the notes that start at or after its start and end at or before its end (as
-    pretty_midi's ``adjust_times`` keeps them), shifted to start at 0. It is quantised with the
-    tempo in effect at its start and kept only if the converter would produce a full window: no
-    tempo change inside, a valid time signature, and an onset in its last bar.
+    pretty_midi's ``adjust_times`` keeps them), shifted to start at 0 (``tfds_retime``: for a
+    single-tempo sequence the floats match TFDS's MIDI round trip bit for bit). It is quantised
+    with its own tempo and kept only if the converter would produce a full window: no tempo
+    change inside, a valid time signature, and an onset in its last bar. Time signatures are the
+    whole file's, as TFDS copies them into every window.
     """
     if not time_signature_ok(ns, steps_per_quarter, steps_per_bar) or len(ns) == 0:
         return None
