@@ -1,0 +1,163 @@
+"""Studio request latency: POST /api/generate (4 grooves) against a real uvicorn on 127.0.0.1.
+
+Serves ``create_app`` under uvicorn in a separate process (as ``musicvae studio`` does) on a free
+loopback port, then 4 client threads (one keep-alive connection each) send 50 requests in all,
+each as soon as its previous answer arrived. Reports
+p50/p95/max latency and throughput as JSON. Uses the bundled groovae_4bar when installed, else a
+freshly initialised groovae_4bar (same architecture, so the same cost). Target: p95 < 150 ms.
+
+    .venv/bin/python benchmarks/studio.py [--requests 50] [--clients 4] [--n 4] [--checkpoint P]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import multiprocessing
+import os
+import platform
+import statistics
+import threading
+import time
+from urllib.parse import urlsplit
+
+import numpy as np
+import torch
+
+from musicvae.errors import MusicVAEError
+
+TARGET_P95_MS = 150.0
+
+
+def load_model(checkpoint: str | None):
+    from musicvae.configs import get_config
+    from musicvae.generation.api import TrainedModel, load
+    from musicvae.models import build_model
+
+    try:
+        return load(checkpoint), "trained"
+    except MusicVAEError:
+        if checkpoint is not None:
+            raise
+    config = get_config("groovae_4bar")
+    torch.manual_seed(0)
+    return TrainedModel(build_model(config), config, source="untrained groovae_4bar"), "untrained"
+
+
+def serve(checkpoint: str | None, threads: int | None, port_out) -> None:
+    """Server process: load the model, bind a free loopback port, report it, serve forever."""
+    if threads:
+        torch.set_num_threads(threads)
+    from musicvae.web.app import create_app
+    from musicvae.web.server import listen, serve
+
+    model, weights = load_model(checkpoint)
+    sock = listen("127.0.0.1", 0)
+    port_out.put((sock.getsockname()[1], model.config.name, weights, torch.get_num_threads()))
+    serve(create_app(model), sock)
+
+
+def run_clients(url: str, body: bytes, requests: int, clients: int) -> tuple[list[float], float]:
+    """Latencies (ms) of ``requests`` POSTs spread over ``clients`` threads, and the wall time."""
+    parts = urlsplit(url)
+    left = iter(range(requests))
+    lock = threading.Lock()
+    latencies: list[float] = []
+    errors: list[str] = []
+    start = threading.Barrier(clients + 1)
+
+    def client() -> None:
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+        start.wait()
+        while True:
+            with lock:
+                if next(left, None) is None:
+                    break
+            t0 = time.perf_counter()
+            try:
+                conn.request("POST", "/api/generate", body, {"Content-Type": "application/json"})
+                resp = conn.getresponse()
+                data = resp.read()
+            except OSError as e:
+                with lock:
+                    errors.append(repr(e))
+                break
+            ms = (time.perf_counter() - t0) * 1000
+            with lock:
+                latencies.append(ms)
+                if resp.status != 200:
+                    errors.append(f"{resp.status}: {data[:200]!r}")
+        conn.close()
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    start.wait()
+    t0 = time.perf_counter()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t0
+    if errors:
+        raise RuntimeError(f"{len(errors)} failed requests, e.g. {errors[0]}")
+    return latencies, wall
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--requests", type=int, default=50, help="requests in all (default 50)")
+    ap.add_argument("--clients", type=int, default=4, help="concurrent clients (default 4)")
+    ap.add_argument("--n", type=int, default=4, help="grooves per request (default 4)")
+    ap.add_argument("--checkpoint", help="model to serve (default: bundled groovae_4bar)")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="server torch threads (default 1, as musicvae studio)",
+    )
+    args = ap.parse_args()
+
+    ctx = multiprocessing.get_context("spawn")
+    port_out = ctx.Queue()
+    server = ctx.Process(target=serve, args=(args.checkpoint, args.threads, port_out), daemon=True)
+    server.start()
+    try:
+        port, config_name, weights, threads = port_out.get(timeout=120)
+        url = f"http://127.0.0.1:{port}"
+        body = json.dumps({"n": args.n, "temperature": 1.0}).encode()
+        run_clients(url, body, 2 * args.clients, args.clients)  # warm-up: first calls, threads
+        latencies, wall = run_clients(url, body, args.requests, args.clients)
+    finally:
+        server.terminate()
+        server.join(10)
+    ms = np.array(latencies)
+    p95 = float(np.percentile(ms, 95))
+    print(
+        json.dumps(
+            {
+                "benchmark": "studio generate",
+                "endpoint": "POST /api/generate",
+                "grooves_per_request": args.n,
+                "requests": args.requests,
+                "clients": args.clients,
+                "p50_ms": round(float(np.percentile(ms, 50)), 1),
+                "p95_ms": round(p95, 1),
+                "max_ms": round(float(ms.max()), 1),
+                "mean_ms": round(statistics.fmean(latencies), 1),
+                "requests_per_s": round(args.requests / wall, 1),
+                "target_p95_ms": TARGET_P95_MS,
+                "meets_target": p95 < TARGET_P95_MS,
+                "model": config_name,
+                "weights": weights,
+                "server_torch_threads": threads,
+                "cpus": os.cpu_count(),
+                "python": platform.python_version(),
+                "torch": torch.__version__,
+            },
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+"""``musicvae studio``: serve the browser studio (Generate, Interpolate, Groove, Drumify, Similar).
+
+Listens on 127.0.0.1 by default; another ``--host`` exposes the studio to the network, which the
+command and the page both warn about. Models load on first use, so the page opens at once; a
+tool without a suitable model explains on the page what to start the studio with.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from musicvae.errors import MusicVAEError
+
+LOOPBACK_NAMES = ["127.0.0.1", "localhost", "::1", "[::1]"]
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "studio",
+        help="serve the drum studio web page and JSON API",
+        description="Serve a local web page with GrooVAE's drum tools (Generate, Interpolate, "
+        "Groove, Drumify, Similar) and Web Audio playback, plus a JSON API under /api "
+        "(schema at /docs).",
+    )
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1; "
+        "anything else exposes the studio to the network)",
+    )
+    p.add_argument(
+        "--port", type=int, default=8000, help="port to listen on (default 8000; 0 = any free port)"
+    )
+    p.add_argument(
+        "--checkpoint",
+        metavar="PATH",
+        help="model for Generate, Interpolate and Similar: "
+        "a bundle, .pt checkpoint, run folder, Magenta checkpoint or bundled name "
+        "(default: the bundled groovae_4bar)",
+    )
+    p.add_argument(
+        "--groove-checkpoint",
+        metavar="PATH",
+        help="humanize model for Groove (e.g. trained with config groovae_2bar_humanize)",
+    )
+    p.add_argument(
+        "--drumify-checkpoint",
+        metavar="PATH",
+        help="tap model for Drumify (e.g. trained with config groovae_2bar_tap_fixed_velocity)",
+    )
+    p.add_argument("--device", default="cpu", help="torch device for the models (default cpu)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads per model call (default 1: these small LSTMs gain little from more, "
+        "and concurrent requests are batched instead)",
+    )
+    p.add_argument(
+        "--untrained",
+        action="store_true",
+        help="serve untrained models of the tiny "
+        "'debug' config instead (to try the page without any checkpoint)",
+    )
+    p.set_defaults(func=run)
+
+
+def _models(args: argparse.Namespace) -> dict:
+    from musicvae.configs import get_config
+    from musicvae.generation.api import TrainedModel, load
+    from musicvae.models import build_model
+
+    if args.untrained:
+        configs = {
+            "generate": get_config("debug"),
+            "groove": get_config("debug", "humanize=True"),
+            "drumify": get_config("debug", "tapify=True,fixed_velocities=True"),
+        }
+        return {
+            role: TrainedModel(build_model(c), c, source=f"untrained {c.name}")
+            for role, c in configs.items()
+        }
+    models = {}
+    for role, path in (
+        ("generate", args.checkpoint),
+        ("groove", args.groove_checkpoint),
+        ("drumify", args.drumify_checkpoint),
+    ):
+        if path is not None:
+            # A checkpoint the user named must load: fail now rather than on the page.
+            models[role] = load(path, device=args.device)
+            print(f"{role}: {models[role]}")
+    if "generate" not in models:
+        # The bundled default may be missing from this install: the page then says so.
+        models["generate"] = lambda: load(None, device=args.device)
+    return models
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from musicvae.web.app import create_app, is_loopback
+    from musicvae.web.server import listen, serve
+
+    if args.threads < 1:
+        raise MusicVAEError(f"--threads must be at least 1, got {args.threads}")
+    torch.set_num_threads(args.threads)
+    sock = listen(args.host, args.port)
+    exposed = not is_loopback(args.host)
+    app = create_app(
+        _models(args), host=args.host, allowed_hosts=None if exposed else LOOPBACK_NAMES
+    )
+    port = sock.getsockname()[1]
+    shown = f"[{args.host}]" if ":" in args.host else args.host
+    if exposed:
+        bar = "!" * 72
+        print(
+            f"{bar}\nWARNING: the studio listens on {args.host}: anyone who can reach this "
+            "machine\ncan use it (no password, no TLS). Leave out --host to keep it local.\n"
+            f"{bar}",
+            file=sys.stderr,
+        )
+    print(f"MusicVAE Studio: http://{shown}:{port}/  (API docs: http://{shown}:{port}/docs)")
+    print("press Ctrl+C to stop", flush=True)
+    serve(app, sock)
+    return 0

@@ -1,0 +1,260 @@
+"""The studio's web app: the page under ``/`` and a JSON API under ``/api`` (schema at ``/docs``).
+
+``create_app(models)`` takes a ``TrainedModel``, a loader, or a mapping from role ("generate",
+"groove", "drumify") to either (see ``service.Studio``). Safety rules: request bodies are capped
+(1 MB uploads); uploads must parse as MIDI; nothing in a request names a server path (static files
+come from the package folder through Starlette's checked ``StaticFiles``); model calls run in
+worker threads under a per-model lock; every error is a JSON ``{"detail": message}``, and an
+unexpected one is a 500 that leaves the server running.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import FastAPI, File, HTTPException, Query, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+from musicvae.configs import DataConfig
+from musicvae.data.converter import GrooveConverter
+from musicvae.data.midi import MidiError, read_midi_bytes, sequence_to_score
+from musicvae.errors import MusicVAEError
+from musicvae.web.grooves import DRUM_NAMES, Groove, sequence_grid, split_windows
+from musicvae.web.limits import BodyLimit
+from musicvae.web.service import ModelSource, Studio, Unavailable
+
+STATIC = Path(__file__).parent / "static"
+MAX_UPLOAD_BYTES = 1 << 20
+# Most windows one upload returns (a GMD file is up to a few hundred bars).
+MAX_UPLOAD_WINDOWS = 16
+log = logging.getLogger("musicvae.web")
+
+Temperature = Field(1.0, gt=0.0, le=5.0, description="sampling temperature (> 0)")
+Seed = Field(None, ge=0, le=2**32 - 1, description="fixes the random draws")
+
+
+class GenerateRequest(BaseModel):
+    n: int = Field(4, ge=1, le=32, description="number of grooves")
+    temperature: float = Temperature
+    seed: int | None = Seed
+    qpm: float = Field(120.0, ge=20.0, le=400.0)
+
+
+class InterpolateRequest(BaseModel):
+    a: Groove
+    b: Groove
+    steps: int = Field(5, ge=2, le=32, description="grooves from a to b, both ends included")
+    temperature: float = Temperature
+    seed: int | None = Seed
+
+
+class TransformRequest(BaseModel):
+    groove: Groove
+    temperature: float = Temperature
+    seed: int | None = Seed
+
+
+class SimilarRequest(TransformRequest):
+    n: int = Field(4, ge=1, le=32)
+    spread: float = Field(0.5, ge=0.0, le=5.0, description="std of the noise added to z = mu")
+
+
+class Grooves(BaseModel):
+    grooves: list[Groove]
+
+
+class Upload(Grooves):
+    filename: str
+    qpm: float
+    windows: int = Field(description="windows in the whole file (at most 16 are returned)")
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _size(n: int) -> str:
+    return f"{n / (1 << 20):g} MB" if n >= 1 << 20 else f"{n / 1024:g} KB"
+
+
+def _safe_name(name: str | None, default: str = "upload.mid") -> str:
+    """A label for a user-supplied file name: its last component, printable, short."""
+    base = re.split(r"[\\/]", name or "")[-1]
+    base = re.sub(r"[^\w.\- ]+", "_", base).strip(" .")[:80]
+    return base or default
+
+
+def create_app(
+    models: ModelSource | Mapping[str, ModelSource],
+    *,
+    host: str = "127.0.0.1",
+    allowed_hosts: list[str] | None = None,
+    max_upload_bytes: int = MAX_UPLOAD_BYTES,
+) -> FastAPI:
+    """The studio app. ``host`` is where it is served (the page warns when not loopback);
+    ``allowed_hosts``, when given, rejects other Host headers (DNS-rebinding guard)."""
+    studio = models if isinstance(models, Studio) else Studio(models)
+    exposed = not is_loopback(host)
+    app = FastAPI(
+        title="MusicVAE Studio",
+        summary="Generate, interpolate, humanize and drumify drum grooves with GrooVAE models.",
+        version="1",
+    )
+    app.state.studio = studio
+    # Multipart framing adds a little to a max-size file; JSON grooves are far below this.
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=max_upload_bytes + 64 * 1024,
+        message=f"request too large: uploads are limited to {_size(max_upload_bytes)}",
+    )
+    if allowed_hosts:
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(_: Request, e: RequestValidationError) -> JSONResponse:
+        # FastAPI's default echoes the input back: a whole groove, and a NaN in it cannot even
+        # be written as JSON. Where and what is enough.
+        errors = [{k: err[k] for k in ("type", "loc", "msg") if k in err} for err in e.errors()]
+        return JSONResponse({"detail": errors}, status_code=422)
+
+    @app.exception_handler(Unavailable)
+    async def unavailable(_: Request, e: Unavailable) -> JSONResponse:
+        return JSONResponse({"detail": str(e)}, status_code=501)
+
+    @app.exception_handler(MusicVAEError)
+    async def user_error(_: Request, e: MusicVAEError) -> JSONResponse:
+        return JSONResponse({"detail": str(e)}, status_code=400)
+
+    @app.exception_handler(Exception)
+    async def crash(request: Request, e: Exception) -> JSONResponse:
+        log.exception("error in %s %s", request.method, request.url.path)
+        return JSONResponse({"detail": f"internal error ({type(e).__name__})"}, status_code=500)
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> FileResponse:
+        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+    @app.get("/api/info", summary="Models, tools and limits")
+    async def info() -> dict:
+        tools = await run_in_threadpool(studio.info)
+        return {
+            "tools": tools,
+            "drums": list(DRUM_NAMES),
+            "exposed": exposed,
+            "host": host,
+            "max_upload_bytes": max_upload_bytes,
+        }
+
+    @app.post("/api/generate", summary="Sample grooves from the prior")
+    async def generate(req: GenerateRequest) -> Grooves:
+        out = await run_in_threadpool(studio.generate, req.n, req.temperature, req.seed, req.qpm)
+        return Grooves(grooves=out)
+
+    @app.post("/api/interpolate", summary="Grooves along the slerp between two grooves' means")
+    async def interpolate(req: InterpolateRequest) -> Grooves:
+        out = await run_in_threadpool(
+            studio.interpolate, req.a, req.b, req.steps, req.temperature, req.seed
+        )
+        return Grooves(grooves=out)
+
+    @app.post("/api/groove", summary="Humanize: add velocities and micro-timing to a pattern")
+    async def groove(req: TransformRequest) -> Grooves:
+        out = await run_in_threadpool(
+            studio.transform, "groove", req.groove, req.temperature, req.seed
+        )
+        return Grooves(grooves=[out])
+
+    @app.post("/api/drumify", summary="Turn a tapped rhythm into a full drum groove")
+    async def drumify(req: TransformRequest) -> Grooves:
+        out = await run_in_threadpool(
+            studio.transform, "drumify", req.groove, req.temperature, req.seed
+        )
+        return Grooves(grooves=[out])
+
+    @app.post("/api/similar", summary="Variations sampled near a groove's latent mean")
+    async def similar(req: SimilarRequest) -> Grooves:
+        out = await run_in_threadpool(
+            studio.similar, req.groove, req.n, req.spread, req.temperature, req.seed
+        )
+        return Grooves(grooves=out)
+
+    @app.post("/api/midi", summary="Parse an uploaded MIDI file into grooves")
+    async def upload(
+        file: Annotated[UploadFile, File(description="a drum MIDI file, at most 1 MB")],
+        bars: Annotated[int, Query(ge=1, le=32, description="bars per returned groove")] = 4,
+    ) -> Upload:
+        name = _safe_name(file.filename)
+        data = await file.read(max_upload_bytes + 1)
+        if len(data) > max_upload_bytes:
+            raise HTTPException(413, f"{name}: file is larger than {_size(max_upload_bytes)}")
+        if not data:
+            raise HTTPException(422, f"{name}: the file is empty")
+        return await run_in_threadpool(_parse_upload, data, name, bars)
+
+    @app.post(
+        "/api/midi/export",
+        summary="A groove as a MIDI file",
+        response_class=Response,
+        responses={200: {"content": {"audio/midi": {}}}},
+    )
+    async def export(g: Groove) -> Response:
+        data = await run_in_threadpool(_to_midi, g)
+        filename = _safe_name(g.name, "groove").replace(" ", "_").removesuffix(".mid") + ".mid"
+        return Response(
+            data,
+            media_type="audio/midi",
+            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        )
+
+    return app
+
+
+_CONVERTER = GrooveConverter(DataConfig(), mode="infer")
+
+
+def _parse_upload(data: bytes, name: str, bars: int) -> Upload:
+    try:
+        ns = read_midi_bytes(data, filename=name)
+    except MidiError as e:
+        raise HTTPException(422, str(e)) from None
+    if ns.is_drum.any() and not ns.is_drum.all():
+        # A song with a drum track: the drums are the groove; a file with no drum channel at
+        # all (a rhythm tapped on a keyboard) is taken whole.
+        ns = ns.select(ns.is_drum)
+    steps = bars * _CONVERTER.steps_per_bar
+    # Only the returned windows are gridded: a note hours into the file must not cost memory.
+    step_seconds = 60.0 / ns.qpm / _CONVERTER.data.steps_per_quarter
+    last = float(ns.start.max()) if len(ns) else 0.0
+    windows = int(last / step_seconds) // steps + 1
+    kept = ns.select(ns.start < (MAX_UPLOAD_WINDOWS * steps - 0.5) * step_seconds)
+    try:
+        grid = sequence_grid(kept, _CONVERTER)
+    except MusicVAEError as e:
+        raise HTTPException(422, str(e)) from None
+    parts = split_windows(grid, steps, MAX_UPLOAD_WINDOWS)
+    grooves = [
+        Groove.from_array(p, qpm=ns.qpm, name=f"{name} bars {i * bars + 1}-{(i + 1) * bars}")
+        for i, p in enumerate(parts)
+    ]
+    return Upload(grooves=grooves, filename=name, qpm=ns.qpm, windows=max(windows, len(parts)))
+
+
+def _to_midi(g: Groove) -> bytes:
+    ns = g.to_sequence(_CONVERTER)
+    return sequence_to_score(ns).dumps_midi()

@@ -1,0 +1,70 @@
+"""Running the studio app under uvicorn: in the foreground (CLI) or in a thread (tests, benchmark)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import uvicorn
+
+from musicvae.errors import MusicVAEError
+
+
+def _config(app, host: str, log_level: str) -> uvicorn.Config:
+    # limit_concurrency bounds the connections served at once: more get a 503, not a pile-up.
+    return uvicorn.Config(
+        app, host=host, log_level=log_level, limit_concurrency=64, timeout_keep_alive=5
+    )
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A bound TCP socket (port 0: a free one); ``MusicVAEError`` if the address is taken."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host.strip("[]"), port))
+        # Listening now lets clients connect (and wait) before uvicorn has started.
+        sock.listen(2048)
+    except OSError as e:
+        sock.close()
+        raise MusicVAEError(f"{host}:{port}: cannot listen ({e.strerror or e})") from None
+    return sock
+
+
+def serve(app, sock: socket.socket, log_level: str = "warning") -> None:
+    """Serve ``app`` on a socket from ``listen`` until interrupted."""
+    host = sock.getsockname()[0]
+    uvicorn.Server(_config(app, host, log_level)).run(sockets=[sock])
+
+
+class BackgroundServer:
+    """``with BackgroundServer(app) as url:`` serves ``app`` on a free loopback port in a thread."""
+
+    def __init__(self, app, host: str = "127.0.0.1", log_level: str = "warning") -> None:
+        self.host = host
+        self.server = uvicorn.Server(_config(app, host, log_level))
+        self.sock = listen(host, 0)
+        self.port = self.sock.getsockname()[1]
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def __enter__(self) -> str:
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the studio server did not start")
+            time.sleep(0.02)
+        return self.url
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+        self.sock.close()

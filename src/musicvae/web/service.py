@@ -1,0 +1,293 @@
+"""The studio's tools on top of ``TrainedModel``: which model serves which tool, and the calls.
+
+Three roles, as in Magenta Studio, where each tool has its own model: ``generate`` (Generate,
+Interpolate, Similar: any GrooVAE), ``groove`` (a humanize model) and ``drumify`` (a tap model).
+A role is given a ``TrainedModel`` or a zero-argument loader, called on first use so the server
+starts at once. Each model has a lock: torch modules are not safe to call from two threads, and
+the web app runs every call in a worker thread so the event loop stays free.
+
+Grooves from the page are grids (``Groove``), not files, so their length is the grid's, not the
+span of their notes: a pattern whose last bars are empty is still a full window. Inputs are padded
+to whole windows (a 1-bar sketch for a 2-bar model is encoded as 2 bars, the second empty) and
+longer grooves are cut into windows and stitched back, like ``TrainedModel``'s transforms.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from musicvae.data.converter import GrooveConverter
+from musicvae.errors import MusicVAEError
+from musicvae.generation.api import TrainedModel
+from musicvae.generation.latent import slerp_path
+from musicvae.generation.windows import cut, stitch
+from musicvae.web.grooves import Groove
+
+ROLES = ("generate", "groove", "drumify")
+# Which tools each role serves, and what a model needs in its data config to serve it.
+TOOLS = {
+    "generate": "generate",
+    "interpolate": "generate",
+    "similar": "generate",
+    "groove": "groove",
+    "drumify": "drumify",
+}
+_NEEDS = {
+    "groove": ("humanize", "groovae_2bar_humanize"),
+    "drumify": ("tapify", "groovae_2bar_tap_fixed_velocity"),
+}
+_FLAG = {
+    "groove": "--groove-checkpoint",
+    "drumify": "--drumify-checkpoint",
+    "generate": "--checkpoint",
+}
+
+ModelSource = TrainedModel | Callable[[], TrainedModel] | None
+
+
+class Unavailable(MusicVAEError):
+    """The loaded models cannot do what was asked (the web API answers 501)."""
+
+
+@dataclass
+class _Slot:
+    source: ModelSource
+    model: TrainedModel | None = None
+    error: str | None = None
+    lock: threading.Lock | None = None
+
+
+class Studio:
+    """The models behind the page; every public method is blocking and thread-safe."""
+
+    def __init__(self, models: ModelSource | Mapping[str, ModelSource]) -> None:
+        if isinstance(models, Mapping):
+            unknown = set(models) - set(ROLES)
+            if unknown:
+                raise ValueError(f"unknown model roles {sorted(unknown)}; choose from {ROLES}")
+            sources = {role: models.get(role) for role in ROLES}
+        else:
+            # One model serves every role it was trained for; a loaded one can be checked now.
+            sources = {"generate": models, "groove": models, "drumify": models}
+        self._slots = {role: _Slot(src) for role, src in sources.items()}
+        # The same model object (or loader) in several roles shares one lock and one load.
+        by_source: dict[int, threading.Lock] = {}
+        for slot in self._slots.values():
+            slot.lock = by_source.setdefault(id(slot.source), threading.Lock())
+        self._load_lock = threading.Lock()
+        self._batcher = _Batcher()
+
+    # ---------------------------------------------------------------- models
+
+    def _load(self, role: str) -> TrainedModel:
+        slot = self._slots[role]
+        with self._load_lock:
+            if slot.model is None and slot.error is None:
+                src = slot.source
+                if src is None:
+                    flag = _FLAG[role]
+                    need = _NEEDS.get(role, ("", "groovae_4bar"))[1]
+                    slot.error = f"no model for this tool: start the studio with {flag} (e.g. a {need} model)"
+                else:
+                    try:
+                        model = src if isinstance(src, TrainedModel) else src()
+                    except MusicVAEError as e:
+                        model, slot.error = None, str(e)
+                    for other in self._slots.values():  # share one load between roles
+                        if other.source is src and other.model is None and other.error is None:
+                            other.model, other.error = model, slot.error
+            if slot.error is None and role in _NEEDS:
+                flag, example = _NEEDS[role]
+                if not getattr(slot.model.config.data, flag):
+                    slot.error = (
+                        f"model {slot.model.config.name!r} cannot {_VERB[role]}: it needs a model "
+                        f"trained with {flag} (e.g. {example}); start the studio with {_FLAG[role]}"
+                    )
+        if slot.error is not None:
+            raise Unavailable(slot.error)
+        return slot.model
+
+    def model(self, tool: str) -> TrainedModel:
+        """The model that serves ``tool``, loading it if needed; ``Unavailable`` if there is none."""
+        return self._load(TOOLS[tool])
+
+    def _call(self, tool: str, fn: Callable[[TrainedModel], object]):
+        model = self.model(tool)
+        with self._slots[TOOLS[tool]].lock:
+            return fn(model)
+
+    def info(self) -> dict:
+        """Per tool: available or why not, the model's name and window length in steps."""
+        tools = {}
+        for tool in TOOLS:
+            try:
+                m = self.model(tool)
+            except Unavailable as e:
+                tools[tool] = {"available": False, "reason": str(e), "model": None, "steps": None}
+                continue
+            tools[tool] = {
+                "available": True,
+                "reason": "",
+                "model": m.config.name,
+                "steps": m.window_steps,
+                "source": m.source,
+            }
+        return tools
+
+    # ---------------------------------------------------------------- tools
+
+    def generate(self, n: int, temperature: float, seed: int | None, qpm: float) -> list[Groove]:
+        if seed is not None:  # a seeded call must draw alone to be reproducible
+            out = self._call("generate", lambda m: m.sample_tensors(n, temperature, seed))
+        else:
+            model = self.model("generate")
+            out = self._batcher.sample(model, self._slots["generate"].lock, n, temperature)
+        return [Groove.from_array(a, qpm=qpm) for a in out]
+
+    def interpolate(
+        self, a: Groove, b: Groove, steps: int, temperature: float, seed: int | None
+    ) -> list[Groove]:
+        def run(m: TrainedModel) -> np.ndarray:
+            (ia, ca), (ib, cb) = (_windows(m, g)[:2] for g in (a, b))
+            # Magenta interpolates whole sequences of one window: the first window of each.
+            _, mu, _ = m.encode_tensors(np.stack([ia[0], ib[0]]), np.stack([ca[0], cb[0]]))
+            z = slerp_path(mu[0], mu[1], steps).astype(np.float32)
+            z[0], z[-1] = mu[0], mu[1]
+            return m.decode_tensors(z, temperature, seed, np.repeat(ca[:1], steps, 0))
+
+        out = self._call("interpolate", run)
+        return [Groove.from_array(x, qpm=a.qpm) for x in out]
+
+    def similar(
+        self, g: Groove, n: int, spread: float, temperature: float, seed: int | None
+    ) -> list[Groove]:
+        """``n`` grooves decoded from ``mu + spread * N(0, I)``, window by window."""
+
+        def run(m: TrainedModel) -> list[np.ndarray]:
+            inputs, controls, starts, total = _windows(m, g)
+            _, mu, _ = m.encode_tensors(inputs, controls)
+            rng = np.random.default_rng(seed)
+            z = mu[None] + spread * rng.standard_normal((n, *mu.shape))  # (n, windows, Z)
+            flat = z.reshape(-1, mu.shape[-1]).astype(np.float32)
+            dec = m.decode_tensors(flat, temperature, _dec_seed(seed), np.tile(controls, (n, 1, 1)))
+            dec = dec.reshape(n, len(starts), *dec.shape[1:])
+            return [stitch(d, starts, total) for d in dec]
+
+        return [Groove.from_array(x, qpm=g.qpm) for x in self._call("similar", run)]
+
+    def transform(self, tool: str, g: Groove, temperature: float, seed: int | None) -> Groove:
+        """Groove (humanize) or Drumify: encode each window's transformed input, decode at mu."""
+
+        def run(m: TrainedModel) -> np.ndarray:
+            inputs, controls, starts, total = _windows(m, g)
+            _, mu, _ = m.encode_tensors(inputs, controls)
+            out = m.decode_tensors(mu, temperature, _dec_seed(seed), controls)
+            return stitch(out, starts, total)
+
+        return Groove.from_array(self._call(tool, run), qpm=g.qpm)
+
+
+@dataclass(eq=False)
+class _Job:
+    n: int
+    temperature: float
+    result: np.ndarray | None = None
+    error: BaseException | None = None
+
+
+class _Batcher:
+    """Merges concurrent unseeded sample calls of one temperature into one model call.
+
+    Requests queue for the model lock anyway; whoever gets it samples for every waiting request
+    of its temperature at once, so 4 concurrent requests for 4 grooves cost about one call for
+    16 (a batch of LSTM steps costs little more than one row) instead of four calls in a row.
+    """
+
+    MAX_GROOVES = 64
+
+    def __init__(self) -> None:
+        self._pending: list[_Job] = []
+        self._guard = threading.Lock()
+
+    def sample(
+        self, m: TrainedModel, lock: threading.Lock, n: int, temperature: float
+    ) -> np.ndarray:
+        job = _Job(n, temperature)
+        with self._guard:
+            self._pending.append(job)
+        with lock:
+            if job.result is None and job.error is None:
+                with self._guard:
+                    batch, total = [job], n
+                    for j in self._pending:
+                        if (
+                            j is not job
+                            and j.temperature == temperature
+                            and total + j.n <= self.MAX_GROOVES
+                        ):
+                            batch.append(j)
+                            total += j.n
+                    self._pending = [j for j in self._pending if all(j is not b for b in batch)]
+                try:
+                    out = m.sample_tensors(total, temperature)
+                except BaseException as e:
+                    for j in batch:
+                        j.error = e
+                else:
+                    for j, part in zip(
+                        batch, np.split(out, np.cumsum([j.n for j in batch])[:-1]), strict=True
+                    ):
+                        j.result = part
+        if job.error is not None:
+            raise job.error
+        return job.result
+
+
+def _dec_seed(seed: int | None) -> int | None:
+    # TrainedModel's transforms decode with seed + 1 (the seed itself draws z): same results here.
+    return None if seed is None else seed + 1
+
+
+_VERB = {"groove": "humanize", "drumify": "turn taps into drums"}
+
+
+def _windows(m: TrainedModel, g: Groove) -> tuple[np.ndarray, np.ndarray, list[int], int]:
+    """Encoder inputs (N, W, 27) and controls (N, W, C) of a groove, window starts, total steps.
+
+    The model's converter makes the inputs (so humanize, tapify, ... apply as in training) from the
+    groove's notes; its grid is then zero-padded back to the groove's own length, rounded up to
+    whole bars and at least one window.
+    """
+    window = m.window_steps
+    bar = m.converter.steps_per_bar
+    arr = g.array()
+    total = max(window, -(-len(arr) // bar) * bar)
+    arr = np.concatenate([arr, np.zeros((total - len(arr), arr.shape[1]), arr.dtype)])
+    if not arr[:, :9].any():
+        raise MusicVAEError(f"{g.name or 'groove'}: the groove is empty (no hits to work from)")
+    (ns,) = m.to_sequences(arr, g.qpm)
+    whole = replace(
+        m.config.data,
+        split_bars=None,
+        hop_size=None,
+        windowing="file",
+        max_note_dropout_probability=None,
+    )
+    t = GrooveConverter(whole, mode="infer").to_tensors(ns)
+    if not len(t):
+        raise MusicVAEError(f"{g.name or 'groove'}: the model's converter found no notes in it")
+    inputs = np.zeros((total, arr.shape[1]), np.float32)
+    got = np.asarray(t.inputs[0], np.float32)[:total]
+    inputs[: len(got)] = got
+    depth = m.converter.control_depth
+    controls = np.zeros((total, depth), np.float32)
+    if depth:
+        c = np.asarray(t.controls[0], np.float32).reshape(-1, depth)[:total]
+        controls[: len(c)] = c
+    windows, starts = cut(inputs, window)
+    ctrl, _ = cut(controls, window)
+    return windows, ctrl, starts, total

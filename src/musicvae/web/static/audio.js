@@ -1,0 +1,276 @@
+// MusicVAE Studio: synthesised drum voices (Web Audio), the lookahead transport and tap input.
+// Loaded before app.js, which provides $, $$, state and toast; both are classic scripts.
+"use strict";
+
+// ---------------------------------------------------------------- synthesised drums
+
+const drums = {
+  ctx: null, out: null, noise: null, openHat: null,
+
+  ensure() {
+    if (!this.ctx) {
+      this.ctx = new (window.AudioContext || window.webkitAudioContext)();
+      const comp = this.ctx.createDynamicsCompressor();
+      comp.threshold.value = -10;
+      comp.connect(this.ctx.destination);
+      this.out = this.ctx.createGain();
+      this.out.gain.value = +$("#volume").value;
+      this.out.connect(comp);
+      const len = this.ctx.sampleRate;
+      this.noise = this.ctx.createBuffer(1, len, this.ctx.sampleRate);
+      const d = this.noise.getChannelData(0);
+      for (let i = 0; i < len; i++) d[i] = Math.random() * 2 - 1;
+    }
+    if (this.ctx.state === "suspended") this.ctx.resume();
+    return this.ctx;
+  },
+
+  env(t, peak, decay, attack = 0.001) {
+    const g = this.ctx.createGain();
+    g.gain.setValueAtTime(0.0001, t);
+    g.gain.exponentialRampToValueAtTime(Math.max(peak, 0.0002), t + attack);
+    g.gain.exponentialRampToValueAtTime(0.0001, t + attack + decay);
+    return g;
+  },
+
+  noiseSrc(t, dur) {
+    const src = this.ctx.createBufferSource();
+    src.buffer = this.noise;
+    src.start(t, Math.random() * 0.5);
+    src.stop(t + dur);
+    return src;
+  },
+
+  filter(type, freq, q = 0.7) {
+    const f = this.ctx.createBiquadFilter();
+    f.type = type; f.frequency.value = freq; f.Q.value = q;
+    return f;
+  },
+
+  osc(type, freq, t, dur) {
+    const o = this.ctx.createOscillator();
+    o.type = type; o.frequency.setValueAtTime(freq, t);
+    o.start(t); o.stop(t + dur);
+    return o;
+  },
+
+  // Six detuned square waves at inharmonic ratios: the classic analogue-machine cymbal metal.
+  metal(t, dur, base) {
+    const mix = this.ctx.createGain();
+    mix.gain.value = 0.18;
+    for (const r of [2, 3, 4.16, 5.43, 6.79, 8.21]) this.osc("square", base * r, t, dur).connect(mix);
+    return mix;
+  },
+
+  kick(t, v) {
+    const o = this.osc("sine", 150, t, 0.6);
+    o.frequency.exponentialRampToValueAtTime(48, t + 0.13);
+    o.connect(this.env(t, v * 1.1, 0.45)).connect(this.out);
+    const click = this.noiseSrc(t, 0.02);
+    click.connect(this.filter("lowpass", 2500)).connect(this.env(t, v * 0.35, 0.012)).connect(this.out);
+  },
+
+  snare(t, v) {
+    const n = this.noiseSrc(t, 0.3);
+    n.connect(this.filter("highpass", 1400)).connect(this.env(t, v * 0.75, 0.19)).connect(this.out);
+    for (const [f, a] of [[185, 0.45], [330, 0.25]]) {
+      const o = this.osc("triangle", f, t, 0.2);
+      o.frequency.exponentialRampToValueAtTime(f * 0.8, t + 0.1);
+      o.connect(this.env(t, v * a, 0.09)).connect(this.out);
+    }
+  },
+
+  hat(t, v, open) {
+    const dur = open ? 0.45 : 0.07;
+    const g = this.env(t, v * (open ? 0.5 : 0.55), open ? 0.38 : 0.05);
+    this.metal(t, dur + 0.05, 40).connect(this.filter("bandpass", 10000, 0.8))
+      .connect(this.filter("highpass", 7000)).connect(g).connect(this.out);
+    if (open) this.openHat = { g, t };
+    else if (this.openHat && this.openHat.t < t) {
+      // A closed hi-hat chokes a ringing open one, as on a real kit.
+      this.openHat.g.gain.cancelScheduledValues(t);
+      this.openHat.g.gain.setTargetAtTime(0.0001, t, 0.008);
+      this.openHat = null;
+    }
+  },
+
+  tom(t, v, f) {
+    const o = this.osc("sine", f, t, 0.5);
+    o.frequency.exponentialRampToValueAtTime(f * 0.62, t + 0.3);
+    o.connect(this.env(t, v * 0.85, 0.36)).connect(this.out);
+    this.noiseSrc(t, 0.05).connect(this.filter("bandpass", f * 4, 1)).connect(this.env(t, v * 0.15, 0.03))
+      .connect(this.out);
+  },
+
+  cymbal(t, v, ride) {
+    const dur = ride ? 0.9 : 1.6;
+    this.metal(t, dur, ride ? 62 : 48).connect(this.filter("highpass", ride ? 6500 : 5000))
+      .connect(this.env(t, v * (ride ? 0.35 : 0.5), dur)).connect(this.out);
+    this.noiseSrc(t, dur).connect(this.filter("highpass", ride ? 9000 : 6000))
+      .connect(this.env(t, v * (ride ? 0.08 : 0.3), dur * 0.8)).connect(this.out);
+    if (ride) this.osc("sine", 3100, t, 0.5).connect(this.env(t, v * 0.06, 0.45)).connect(this.out);
+  },
+
+  hit(row, time, velocity) {
+    const ctx = this.ensure();
+    const t = Math.max(time, ctx.currentTime + 0.002);
+    const v = velocity > 0 ? velocity : 0.7; // fixed-velocity grooves carry 0
+    switch (row) {
+      case 0: return this.kick(t, v);
+      case 1: return this.snare(t, v);
+      case 2: return this.hat(t, v, false);
+      case 3: return this.hat(t, v, true);
+      case 4: return this.tom(t, v, 95);
+      case 5: return this.tom(t, v, 140);
+      case 6: return this.tom(t, v, 205);
+      case 7: return this.cymbal(t, v, false);
+      case 8: return this.cymbal(t, v, true);
+    }
+  },
+
+  click(t, accent) {
+    this.ensure();
+    this.osc("square", accent ? 1760 : 1320, t, 0.03).connect(this.env(t, 0.15, 0.025)).connect(this.out);
+  },
+};
+
+// ---------------------------------------------------------------- transport
+
+function tempo() {
+  const v = +$("#tempo").value;
+  return Math.min(240, Math.max(40, v || 120));
+}
+const stepSeconds = () => 60 / tempo() / 4;
+
+// A lookahead scheduler: a timer queues the next steps on the audio clock, a frame loop draws.
+const player = {
+  queue: [], index: 0, step: 0, nextTime: 0, timer: null, marks: [], endTime: null, frame: null,
+
+  has(id) { return this.timer !== null && this.queue.includes(id); },
+
+  start(ids) {
+    ids = ids.filter((id) => state.grooves.has(id));
+    if (!ids.length) { toast("Nothing to play: select or generate a groove first."); return; }
+    this.stop();
+    const ctx = drums.ensure();
+    Object.assign(this, { queue: ids, index: 0, step: 0, nextTime: ctx.currentTime + 0.08, marks: [], endTime: null });
+    this.timer = setInterval(() => this.tick(), 25);
+    this.tick();
+    this.frame = requestAnimationFrame(() => this.draw());
+    $("#play").classList.add("on");
+  },
+
+  stop() {
+    clearInterval(this.timer);
+    cancelAnimationFrame(this.frame);
+    this.timer = null;
+    $$(".groove-card.playing").forEach((c) => c.classList.remove("playing"));
+    $("#play").classList.remove("on");
+  },
+
+  tick() {
+    const ctx = drums.ctx;
+    const horizon = ctx.currentTime + 0.15;
+    while (this.endTime === null) {
+      const g = state.grooves.get(this.queue[this.index]);
+      if (!g) { this.endTime = this.nextTime; break; }
+      const sd = stepSeconds();
+      if (this.nextTime - sd / 2 > horizon) break; // notes may be played up to half a step early
+      for (let r = 0; r < 9; r++) {
+        if (g.hits[r][this.step]) drums.hit(r, this.nextTime - (g.offsets[r][this.step] / 2) * sd, g.velocities[r][this.step]);
+      }
+      this.marks.push({ id: g.id, step: this.step, time: this.nextTime, sd });
+      this.nextTime += sd;
+      if (++this.step >= g.steps) {
+        this.step = 0;
+        if (++this.index >= this.queue.length) {
+          if ($("#loop").checked) this.index = 0;
+          else this.endTime = this.nextTime;
+        }
+      }
+    }
+    if (this.endTime !== null && ctx.currentTime > this.endTime + 0.3) this.stop();
+  },
+
+  draw() {
+    const now = drums.ctx.currentTime;
+    while (this.marks.length > 1 && this.marks[1].time <= now) this.marks.shift();
+    const m = this.marks[0];
+    if (m && m.time <= now) {
+      const g = state.grooves.get(m.id);
+      if (g && g.el) {
+        $$(".groove-card.playing").forEach((c) => c !== g.el && c.classList.remove("playing"));
+        g.el.classList.add("playing");
+        const grid = $(".grid", g.el);
+        const frac = Math.min(1, (now - m.time) / m.sd);
+        $(".playhead", grid).style.left = `${((m.step + frac) * grid.clientWidth) / g.steps}px`;
+      }
+    }
+    if (this.timer !== null) this.frame = requestAnimationFrame(() => this.draw());
+  },
+};
+
+// ---------------------------------------------------------------- tapping (Drumify input)
+
+const tapper = {
+  recording: false, t0: 0, taps: [], steps: 32, sd: 0.125, raf: null,
+
+  key(e) {
+    if (e.repeat || ["Shift", "Control", "Alt", "Meta", "Tab"].includes(e.key)) return;
+    e.preventDefault();
+    e.stopPropagation();
+    if (e.key === "Escape") { this.finish(true); return; }
+    this.tap();
+  },
+
+  tap() {
+    const ctx = drums.ensure();
+    const now = ctx.currentTime;
+    drums.hit(TAP_ROW, now, 0.7);
+    const pad = $("#tap-pad");
+    pad.classList.add("flash");
+    setTimeout(() => pad.classList.remove("flash"), 80);
+    if (!this.recording) this.begin(now);
+    this.taps.push(now - this.t0);
+  },
+
+  begin(now) {
+    const t = state.info && state.info.tools.drumify;
+    this.steps = (t && t.steps) || 32;
+    this.sd = stepSeconds();
+    Object.assign(this, { recording: true, t0: now, taps: [] });
+    $("#tap-pad").classList.add("recording");
+    // A metronome on the beats after the first tap keeps the player in time.
+    for (let s = 4; s < this.steps; s += 4) drums.click(now + s * this.sd, s % 16 === 0);
+    const total = this.steps * this.sd;
+    const loop = () => {
+      const p = (drums.ctx.currentTime - this.t0) / total;
+      $("#tap-progress").style.width = `${Math.min(100, p * 100)}%`;
+      $("#tap-status").textContent = `Recording… ${this.taps.length} taps`;
+      if (p >= 1) this.finish(false);
+      else this.raf = requestAnimationFrame(loop);
+    };
+    this.raf = requestAnimationFrame(loop);
+  },
+
+  finish(cancelled) {
+    cancelAnimationFrame(this.raf);
+    const was = this.recording;
+    this.recording = false;
+    $("#tap-pad").classList.remove("recording");
+    $("#tap-progress").style.width = "0";
+    $("#tap-status").textContent = "Tap any key, or click here";
+    if (!was || cancelled || !this.taps.length) return;
+    const g = emptyGroove(this.steps, "Taps");
+    for (const t of this.taps) {
+      const pos = t / this.sd, s = Math.round(pos);
+      if (s >= this.steps) continue;
+      g.hits[TAP_ROW][s] = 1;
+      g.velocities[TAP_ROW][s] = 0.7;
+      g.offsets[TAP_ROW][s] = Math.max(-1, Math.min(1, (s - pos) * 2));
+    }
+    addGroup("Taps", `${this.taps.length} taps`, [g]);
+    select(g.id);
+    runTool($("#drumify-run"), tools.drumify);
+  },
+};

@@ -1,0 +1,77 @@
+"""``musicvae studio``: flags, model loading and the exposure warning (the server itself is
+exercised in tests/web)."""
+
+from __future__ import annotations
+
+import pytest
+
+from musicvae.cli import main as cli
+from musicvae.cli import studio
+
+
+@pytest.fixture(autouse=True)
+def torch_threads(monkeypatch):
+    """Records ``torch.set_num_threads`` calls instead of changing the test process."""
+    calls: list[int] = []
+    monkeypatch.setattr("torch.set_num_threads", calls.append)
+    return calls
+
+
+def _args(*argv):
+    return cli.build_parser().parse_args(["studio", *argv])
+
+
+def test_defaults_are_local_port_8000():
+    args = _args()
+    assert (args.host, args.port, args.checkpoint, args.device) == ("127.0.0.1", 8000, None, "cpu")
+
+
+def test_untrained_models_fill_every_role():
+    models = studio._models(_args("--untrained"))
+    assert sorted(models) == ["drumify", "generate", "groove"]
+    assert models["groove"].config.data.humanize and models["drumify"].config.data.tapify
+
+
+def test_a_named_checkpoint_loads_now_and_a_bad_one_fails(tmp_path, capsys):
+    from musicvae.configs import get_config
+    from musicvae.generation.api import TrainedModel
+    from musicvae.models import build_model
+
+    config = get_config("debug", "humanize=True")
+    path = TrainedModel(build_model(config), config).save(tmp_path / "humanize.safetensors")
+    models = studio._models(_args("--groove-checkpoint", str(path)))
+    assert models["groove"].config.data.humanize
+    assert callable(models["generate"])  # the bundled default loads lazily
+    assert "groove: TrainedModel(config='debug'" in capsys.readouterr().out
+    code = cli.main(
+        ["studio", "--checkpoint", str(tmp_path / "missing.safetensors"), "--port", "0"]
+    )
+    assert code == 1
+    assert "missing.safetensors: no such model bundle" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("host", "warned"), [("127.0.0.1", False), ("0.0.0.0", True)])
+def test_address_is_printed_and_exposure_warned(monkeypatch, capsys, torch_threads, host, warned):
+    served = {}
+    monkeypatch.setattr(
+        "musicvae.web.server.serve", lambda app, sock: served.update(app=app, sock=sock)
+    )
+    assert cli.main(["studio", "--untrained", "--host", host, "--port", "0"]) == 0
+    out = capsys.readouterr()
+    port = served["sock"].getsockname()[1]
+    served["sock"].close()
+    assert f"MusicVAE Studio: http://{host}:{port}/" in out.out
+    assert ("WARNING: the studio listens on 0.0.0.0" in out.err) == warned
+    assert torch_threads == [1]
+
+
+def test_a_taken_port_is_a_clear_error(capsys):
+    from musicvae.web.server import listen
+
+    sock = listen("127.0.0.1", 0)
+    port = sock.getsockname()[1]
+    try:
+        assert cli.main(["studio", "--untrained", "--port", str(port)]) == 1
+    finally:
+        sock.close()
+    assert f"127.0.0.1:{port}: cannot listen" in capsys.readouterr().err

@@ -1,0 +1,25 @@
+"""Fixtures for the studio tests: untrained debug-size models for each of the three roles."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def studio_models():
+    """{"generate": debug, "groove": debug + humanize, "drumify": debug + tapify} TrainedModels."""
+    import torch
+
+    from musicvae.configs import get_config
+    from musicvae.generation.api import TrainedModel
+    from musicvae.models import build_model
+
+    torch.manual_seed(0)
+    configs = {
+        "generate": get_config("debug"),
+        "groove": get_config("debug", "humanize=True"),
+        "drumify": get_config("debug", "tapify=True,fixed_velocities=True"),
+    }
+    return {
+        role: TrainedModel(build_model(c), c, source=f"test-{role}") for role, c in configs.items()
+    }

@@ -1,0 +1,160 @@
+"""End to end: the studio page in real headless Chromium (Playwright) against a live server."""
+
+from __future__ import annotations
+
+import re
+import shutil
+
+import pytest
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+if CHROMIUM is None:
+    pytest.skip("no chromium binary (apt-get install chromium)", allow_module_level=True)
+
+GMD_FILE = "drummer1/session1/1_funk_80_beat_4-4.mid"
+
+
+@pytest.fixture(scope="module")
+def server(studio_models):
+    from musicvae.web.app import create_app
+    from musicvae.web.server import BackgroundServer
+
+    with BackgroundServer(create_app(studio_models)) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--autoplay-policy=no-user-gesture-required"],
+        )
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(server + "/")
+    sync_api.expect(page.locator("#model-info")).to_contain_text("debug")
+    yield page
+    context.close()
+    assert errors == []
+
+
+def _groups(page):
+    return page.locator("#results .group")
+
+
+def test_generate_edit_interpolate_download(page, tmp_path):
+    from musicvae.data.midi import read_midi
+
+    expect = sync_api.expect
+    page.fill("#gen-n", "4")
+    page.click("#gen-run")
+    group = _groups(page).first
+    expect(group.locator("h2")).to_have_text("Generate")
+    expect(group.locator(".groove-card .grid")).to_have_count(4)
+    # Every grid is 9 rows x 64 steps of cells.
+    expect(group.locator(".groove-card").first.locator(".cell")).to_have_count(9 * 64)
+
+    cell = group.locator(".groove-card").first.locator('.cell[data-row="1"][data-step="5"]')
+
+    def is_on() -> bool:
+        return cell.evaluate("el => el.classList.contains('on') && !!el.querySelector('.hit')")
+
+    was_on = is_on()
+    cell.click()
+    assert is_on() != was_on
+    cell.click()
+    assert is_on() == was_on
+
+    page.click("#play")
+    expect(page.locator(".groove-card.playing")).to_have_count(1)
+    page.click("#stop")
+    expect(page.locator(".groove-card.playing")).to_have_count(0)
+
+    cards = group.locator(".groove-card")
+    cards.nth(0).locator(".to-a").click()
+    cards.nth(1).locator(".to-b").click()
+    expect(page.locator("#slot-a")).to_have_class(re.compile(r"\bfilled\b"))
+    page.fill("#interp-steps", "6")
+    page.click("#interp-run")
+    expect(_groups(page).first.locator("h2")).to_have_text("Interpolate")
+    expect(_groups(page).first.locator(".groove-card")).to_have_count(6)
+
+    with page.expect_download() as info:
+        _groups(page).first.locator(".groove-card").nth(2).locator(".dl").click()
+    download = info.value
+    assert download.suggested_filename == "Step_3_6.mid"
+    path = tmp_path / download.suggested_filename
+    download.save_as(path)
+    ns = read_midi(path)
+    assert len(ns) > 0 and ns.is_drum.all()
+    page.screenshot(path=str(tmp_path / "studio.png"), full_page=True)
+
+
+def test_groove_from_uploaded_gmd_file(page, groove_dir, tmp_path):
+    expect = sync_api.expect
+    page.click('.tabs button[data-tool="groove"]')
+    page.set_input_files("#slot-groove input[type=file]", str(groove_dir / GMD_FILE))
+    uploaded = _groups(page).first
+    expect(uploaded.locator("h2")).to_have_text("Uploaded 1_funk_80_beat_4-4.mid")
+    expect(page.locator("#slot-groove")).to_have_class(re.compile(r"\bfilled\b"))
+    assert page.input_value("#tempo") == "80"
+    page.click("#groove-run")
+    result = _groups(page).first
+    expect(result.locator("h2")).to_have_text("Groove")
+    expect(result.locator(".groove-card .grid")).to_have_count(1)
+    assert result.locator(".cell.on").count() > 0
+    page.screenshot(path=str(tmp_path / "groove.png"), full_page=True)
+
+
+def test_drumify_from_keyboard_taps(page):
+    """Taps on the keyboard become a one-pattern tap groove, then a drum groove."""
+    expect = sync_api.expect
+    page.fill("#tempo", "240")  # one 4-bar pattern of the debug model then lasts 4 s
+    page.click('.tabs button[data-tool="drumify"]')
+    page.focus("#tap-pad")
+    for _ in range(6):
+        page.keyboard.press("j")
+        page.wait_for_timeout(250)
+    expect(page.locator("#tap-pad")).to_have_class(re.compile(r"\brecording\b"))
+    taps = page.locator(".group", has=page.locator("h2", has_text="Taps"))
+    expect(taps.locator(".groove-card")).to_have_count(1, timeout=10_000)
+    # Six taps a quarter note apart at 240 bpm: one hit every 4 steps, on the tap row.
+    steps = taps.locator('.cell.on[data-row="2"]').evaluate_all(
+        "els => els.map(e => +e.dataset.step)"
+    )
+    assert len(steps) == 6 and steps[0] == 0
+    assert all(2 <= b - a <= 6 for a, b in zip(steps, steps[1:], strict=False))  # timing jitter
+    result = _groups(page).first
+    expect(result.locator("h2")).to_have_text("Drumify")
+    expect(result.locator(".groove-card .grid")).to_have_count(1)
+
+
+def test_bad_upload_and_missing_model_are_shown(browser, groove_dir, tmp_path):
+    """A non-MIDI file and a tool without a model give messages on the page, not silence."""
+    from musicvae.web.app import create_app
+    from musicvae.web.server import BackgroundServer
+
+    bogus = tmp_path / "notes.mid"
+    bogus.write_text("not a midi file")
+    context = browser.new_context()
+    page = context.new_page()
+    with BackgroundServer(create_app({"generate": None}, host="0.0.0.0")) as url:
+        page.goto(url + "/")
+        expect = sync_api.expect
+        expect(page.locator("#exposed-banner")).to_be_visible()
+        expect(page.locator("#tool-note")).to_contain_text("no model for this tool")
+        page.click('.tabs button[data-tool="groove"]')
+        page.set_input_files("#slot-groove input[type=file]", str(bogus))
+        expect(page.locator(".toast.error")).to_contain_text("notes.mid: not a MIDI file")
+    context.close()
