@@ -1,8 +1,10 @@
 """Benchmark: training throughput of one config, its FLOPs, and the machine's matmul speed.
 
-Times the trainer's own ``train_step`` (forward, backward, Magenta's clipping, Adam) on fixed
-batches of synthetic GMD-like windows (or real ones with ``--examples``), then times fp32 matmuls
-at exactly the GEMM shapes the step performs, in the same run. Prints one JSON object.
+Times the trainer's own ``train_step`` (forward, backward, Magenta's clipping, Adam) on a fixed
+batch of synthetic GMD-like windows (or real ones with ``--examples``) and, alternating with it
+in the same run, a "matmul-only step": every GEMM the step performs, at its exact shape, as a
+plain fp32 ``torch.mm``. Their ratio is how close training runs to the machine's matmul speed.
+Prints one JSON object.
 
 FLOPs are counted analytically from the layer shapes: a (M x K) @ (K x N) product is 2·M·K·N.
 Per LSTM layer (input I, hidden H, batch B, T steps) the forward pass is one input GEMM
@@ -93,26 +95,37 @@ def backward_gemms(forward: Counter) -> Counter:
     return out
 
 
-def time_gemm(shape: Gemm, device: torch.device, min_seconds: float) -> float:
-    """Seconds per fp32 (M x K) @ (K x N) product: the best of 5 timed batches of repeats."""
-    m, k, n = shape
-    a = torch.randn(m, k, device=device)
-    b = torch.randn(k, n, device=device)
-    out = torch.empty(m, n, device=device)
+class GemmStep:
+    """The step's GEMMs as plain fp32 ``torch.mm`` calls on preallocated operands."""
 
-    def batch(reps: int) -> float:
-        sync(device)
-        t0 = time.perf_counter()
-        for _ in range(reps):
-            torch.mm(a, b, out=out)
-        sync(device)
-        return time.perf_counter() - t0
+    def __init__(self, gemms: Counter, device: torch.device) -> None:
+        self.gemms = gemms
+        self.device = device
+        self.operands = {
+            (m, k, n): (
+                torch.randn(m, k, device=device),
+                torch.randn(k, n, device=device),
+                torch.empty(m, n, device=device),
+            )
+            for (m, k, n) in gemms
+        }
+        self.best: dict[Gemm, float] = {}
 
-    batch(1)
-    reps = 1
-    while (dt := batch(reps)) < min_seconds / 5:
-        reps = max(reps * 2, int(reps * min_seconds / 5 / max(dt, 1e-9)) + 1)
-    return min(batch(reps) for _ in range(5)) / reps
+    def run(self) -> float:
+        """Run every GEMM as often as a step does; return the seconds taken (and keep each
+        shape's best time per product)."""
+        total = 0.0
+        for shape, count in self.gemms.items():
+            a, b, out = self.operands[shape]
+            sync(self.device)
+            t0 = time.perf_counter()
+            for _ in range(count):
+                torch.mm(a, b, out=out)
+            sync(self.device)
+            dt = time.perf_counter() - t0
+            total += dt
+            self.best[shape] = min(self.best.get(shape, math.inf), dt / count)
+        return total
 
 
 def sync(device: torch.device) -> None:
@@ -142,15 +155,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="groovae_4bar", help="registered config name")
     parser.add_argument("--batch-size", type=int, default=512, help="examples per step")
-    parser.add_argument("--steps", type=int, default=5, help="timed training steps")
+    parser.add_argument(
+        "--steps", type=int, default=5, help="timed rounds (a training step, then its matmuls)"
+    )
     parser.add_argument("--warmup", type=int, default=1, help="untimed steps first")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     parser.add_argument("--hparams", default="", help="extra key=value config overrides")
     parser.add_argument("--examples", type=Path, help="dataset file for real windows")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: all cores)")
-    parser.add_argument(
-        "--gemm-seconds", type=float, default=0.2, help="minimum timing per GEMM shape"
-    )
     args = parser.parse_args()
 
     device = resolve_device(args.device)
@@ -164,16 +176,6 @@ def main() -> None:
     optimizer = make_optimizer(model, config)
     batch = make_batch(config, args.batch_size, args.examples, device)
 
-    for step in range(args.warmup):
-        train_step(model, optimizer, batch, step, config)
-    sync(device)
-    t0 = time.perf_counter()
-    for step in range(args.warmup, args.warmup + args.steps):
-        out, _, _ = train_step(model, optimizer, batch, step, config)
-    loss = out["loss"].item()  # also waits for the last step
-    sync(device)
-    seconds = (time.perf_counter() - t0) / args.steps
-
     parts = model_gemms(config, args.batch_size)
     forward: Counter = Counter()
     for gemms in parts.values():
@@ -182,11 +184,27 @@ def main() -> None:
     fwd_flops = gemm_flops(forward)
     step_flops = gemm_flops(step_gemms)  # = 3 x forward
 
-    shape_times = {s: time_gemm(s, device, args.gemm_seconds) for s in step_gemms}
-    matmul_seconds = sum(shape_times[s] * c for s, c in step_gemms.items())
+    for step in range(args.warmup):
+        train_step(model, optimizer, batch, step, config)
+    # Training steps and matmul-only steps alternate, so both see the same machine load; each
+    # reports its best round.
+    step_times, matmul_times, gemm_step, peak_rss = [], [], None, 0.0
+    for step in range(args.warmup, args.warmup + args.steps):
+        sync(device)
+        t0 = time.perf_counter()
+        out, _, _ = train_step(model, optimizer, batch, step, config)
+        loss = out["loss"].item()
+        sync(device)
+        step_times.append(time.perf_counter() - t0)
+        if gemm_step is None:  # the model's own peak, before the matmul operands exist
+            peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            gemm_step = GemmStep(step_gemms, device)
+            gemm_step.run()  # warm-up
+        matmul_times.append(gemm_step.run())
+    seconds, matmul_seconds = min(step_times), min(matmul_times)
     # "MxKxN (count per step)": fp32 GFLOP/s, heaviest shapes first.
     per_shape = {
-        f"{m}x{k}x{n} (x{c})": round(2 * m * k * n / shape_times[(m, k, n)] / 1e9, 1)
+        f"{m}x{k}x{n} (x{c})": round(2 * m * k * n / gemm_step.best[(m, k, n)] / 1e9, 1)
         for (m, k, n), c in sorted(step_gemms.items(), key=lambda kv: -2 * math.prod(kv[0]) * kv[1])
     }
     result = {
@@ -198,14 +216,17 @@ def main() -> None:
         else platform.processor() or platform.machine(),
         "threads": torch.get_num_threads(),
         "cores": cores,
+        # Other processes competing for the cores make every timing slower.
+        "load_average_1min": round(os.getloadavg()[0], 2),
         "torch": torch.__version__,
         "batch_size": args.batch_size,
         "data": "real" if args.examples else "synthetic",
         "steps_timed": args.steps,
         "ms_per_step": round(seconds * 1e3, 2),
+        "ms_per_step_median": round(sorted(step_times)[len(step_times) // 2] * 1e3, 2),
         "examples_per_s": round(args.batch_size / seconds, 1),
         "loss_last": round(loss, 3),
-        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_rss_mib": round(peak_rss, 1),
         "parameters": sum(p.numel() for p in model.parameters()),
         "flops_formula": "2*M*K*N per GEMM; LSTM layer fwd = 8*T*B*H*(I+H); step = 3 x forward",
         "forward_gflop": round(fwd_flops / 1e9, 2),

@@ -90,6 +90,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         type=int,
         help="CPU threads per process (default: all cores, shared among local processes)",
     )
+    p.add_argument(
+        "--no-amp", action="store_true", help="train in fp32 on CUDA too (default: bf16 autocast)"
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run_train)
     return p
@@ -143,6 +146,7 @@ def run_train(args: argparse.Namespace) -> int:
         log_every=args.log_every,
         workers=args.workers,
         threads=args.threads or None,
+        amp=not args.no_amp,
         progress=False if args.no_progress else None,
     )
     result = train(config, options)
@@ -301,6 +305,7 @@ def _run_magenta(args: argparse.Namespace) -> int:
         log_every=10,
         workers=0,
         threads=None,
+        no_amp=False,
         no_progress=False,
     )
     return run_train(ns)

@@ -77,7 +77,12 @@ def evaluate_checkpoint(
     if examples is None:
         examples = load_examples(examples_path, config, None)
     values = evaluate(model, examples, config, step=step, device=dev, num_batches=num_batches)
-    out_dir = Path(eval_dir) if eval_dir is not None else Path(run_dir) / "eval"
+    if eval_dir is None:
+        run = Path(run_dir)
+        if run.is_file():  # a checkpoint file: RUN/train/model.ckpt-N.pt
+            run = run.parent.parent if run.parent.name == "train" else run.parent
+        eval_dir = run / "eval"
+    out_dir = Path(eval_dir)
     summaries = Summaries(out_dir)
     summaries.scalars(values, step)
     summaries.close()

@@ -165,6 +165,11 @@ def _train(config: Config, options: TrainOptions, info: dist_utils.DistInfo) -> 
             torch.manual_seed(seed + info.rank + 1_000_003 * start_step)
     elif info.rank:
         torch.manual_seed(seed + info.rank)  # dropout noise differs across ranks
+    if dist_utils.broadcast_int(start_step, info) != start_step:
+        raise MusicVAEError(
+            f"{train_dir}: rank {info.rank} sees a different latest checkpoint than rank 0; "
+            "the run folder must be on a file system every node shares"
+        )
     model.train()
     ddp_model = dist_utils.wrap(model, info)
     params = [p for p in model.parameters() if p.requires_grad]
