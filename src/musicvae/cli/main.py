@@ -23,6 +23,7 @@ COMMANDS = [
     "generate",
     "evaluate",
     "import_magenta",
+    "export",
     "studio",
     "demo",
 ]
