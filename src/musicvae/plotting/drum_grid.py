@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from musicvae.data.converter import REDUCED_DRUM_PITCH_CLASSES, ROLAND_DRUM_PITCH_CLASSES
 from musicvae.data.midi import atomic_write_bytes
 from musicvae.data.sequence import NoteSequence
 
@@ -29,30 +30,10 @@ CLASS_NAMES = (
     "Crash",
     "Ride",
 )
-# GrooVAE's inference-mode class lists (the General MIDI drum map), which is what generated
-# files use; the Roland training lists differ for a few toms, so callers may pass their own.
-INFER_PITCH_CLASSES = (
-    (36, 35),
-    (38, 27, 28, 31, 32, 33, 34, 37, 39, 40, 56, 65, 66, 75, 85),
-    (42, 44, 54, 68, 69, 70, 71, 73, 78, 80, 22),
-    (46, 67, 72, 74, 79, 81, 26),
-    (45, 29, 41, 43, 61, 64, 84),
-    (48, 47, 60, 63, 77, 86, 87),
-    (50, 30, 62, 76, 83),
-    (49, 52, 55, 57, 58),
-    (51, 53, 59, 82),
-)
-TRAIN_PITCH_CLASSES = (
-    (36,),
-    (38, 37, 40),
-    (42, 22, 44),
-    (46, 26),
-    (43, 58),
-    (47, 45),
-    (50, 48),
-    (49, 52, 55, 57),
-    (51, 53, 59),
-)
+# Generated files use GrooVAE's inference-mode class lists (the General MIDI drum map); the
+# Roland training lists differ for a few toms, so callers may pass their own.
+INFER_PITCH_CLASSES = REDUCED_DRUM_PITCH_CLASSES
+TRAIN_PITCH_CLASSES = ROLAND_DRUM_PITCH_CLASSES
 
 
 def sequence_to_grid(
