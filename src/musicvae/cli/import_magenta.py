@@ -1,0 +1,154 @@
+"""``musicvae import-magenta``: a Magenta checkpoint to a self-describing musicvae ``.pt``.
+
+PATH is a published ``.tar`` (``model.ckpt-N.*`` files at its top level), a checkpoint prefix
+(``.../model.ckpt-N`` or its ``.index``) or a ``music_vae_train`` run folder (checkpoints in
+``RUN/train``). Magenta checkpoints store no hparams, so ``--config`` names the architecture and
+the z / LSTM sizes are read off the variable shapes the same way ``load()`` does. The result is
+a training checkpoint (``musicvae generate --checkpoint OUT.pt``, ``load(OUT.pt)``) whose step is
+the checkpoint's ``global_step``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from pathlib import Path
+
+from musicvae.errors import MusicVAEError
+
+_TAR_SUFFIXES = (".tar.gz", ".tgz", ".tar")
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "import-magenta",
+        help="convert a Magenta MusicVAE/GrooVAE checkpoint into a musicvae .pt checkpoint",
+        description="Convert a Magenta checkpoint (published .tar, checkpoint prefix or "
+        "music_vae_train run folder) into a musicvae training checkpoint. Every model variable "
+        "is mapped; an unknown or missing variable or a wrong shape is an error naming it.",
+    )
+    p.add_argument(
+        "path",
+        metavar="PATH",
+        help="Magenta checkpoint: a .tar archive, a prefix such as RUN/train/model.ckpt-N, or a "
+        "run folder",
+    )
+    p.add_argument(
+        "--config",
+        required=True,
+        help="config the checkpoint was trained with, e.g. groovae_4bar or groovae_4bar_hierdec",
+    )
+    p.add_argument(
+        "--output",
+        "-o",
+        type=Path,
+        help="checkpoint file to write (default: <name>.pt next to PATH, or in the current "
+        "folder when PATH's folder is not writable)",
+    )
+    p.add_argument(
+        "--hparams",
+        default="",
+        help="comma-separated key=value config overrides; z_size and the rnn sizes always "
+        "follow the checkpoint's shapes",
+    )
+    p.set_defaults(func=run_import)
+    return p
+
+
+def _base_name(path: Path) -> str:
+    """``groovae_4bar`` for ``groovae_4bar.tar``, ``RUN`` for ``RUN`` or ``RUN/train``."""
+    name = path.name
+    for suffix in _TAR_SUFFIXES:
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    if name.endswith(".index"):
+        return name[: -len(".index")]
+    if ".data-" in name:
+        return name.split(".data-")[0]
+    if path.is_dir() and name == "train" and path.parent.name:
+        return path.parent.name
+    return name
+
+
+def default_output(path: Path) -> Path:
+    """``<name>.pt`` beside the checkpoint (beside a run folder, not inside it), else in the cwd."""
+    path = path.absolute()
+    name = _base_name(path)
+    folder = path.parent
+    if path.is_dir() and path.name == "train" and path.parent.name:
+        folder = path.parent.parent
+    if not os.access(folder, os.W_OK):
+        folder = Path.cwd()
+    return folder / f"{name}.pt"
+
+
+def _check_path(path: Path) -> None:
+    if path.suffix == ".pt":
+        raise MusicVAEError(f"{path}: already a musicvae checkpoint; nothing to import")
+    if not path.exists() and not Path(f"{path}.index").is_file():
+        raise MusicVAEError(
+            f"{path}: no such Magenta checkpoint (expected a .tar, a prefix such as "
+            "model.ckpt-N, or a run folder)"
+        )
+
+
+def import_checkpoint(
+    path: str | os.PathLike,
+    config_name: str,
+    output: str | os.PathLike | None = None,
+    hparams: str | None = None,
+) -> tuple[Path, dict[str, int]]:
+    """Convert the Magenta checkpoint at ``path``; returns the written file and its figures.
+
+    The figures are ``variables`` (model variables mapped), ``parameters`` and ``step``.
+    """
+    from musicvae.configs import get_config
+    from musicvae.generation.api import _fit_magenta_sizes  # the sizes load() uses too
+    from musicvae.interop.magenta import import_magenta_weights, is_ignored
+    from musicvae.interop.tf_checkpoint import read_checkpoint
+    from musicvae.training.checkpoint import save_checkpoint
+
+    path = Path(path).expanduser()
+    _check_path(path)
+    try:
+        config = get_config(config_name, hparams or None)
+    except ValueError as e:
+        raise MusicVAEError(f"--config {config_name} --hparams {hparams or ''!r}: {e}") from None
+    tf_vars = read_checkpoint(path)
+    config = _fit_magenta_sizes(tf_vars, config)
+    model = import_magenta_weights(tf_vars, config, source=str(path))
+    step = int(tf_vars["global_step"]) if "global_step" in tf_vars else 0
+    out = Path(output).expanduser() if output is not None else default_output(path)
+    if out.is_dir():
+        out = out / f"{_base_name(path.absolute())}.pt"
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        # save_checkpoint names files model.ckpt-STEP.pt; write in a scratch folder beside the
+        # target (same file system) and rename, so the target is replaced atomically.
+        with tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=out.parent) as tmp:
+            written = save_checkpoint(
+                tmp,
+                model=model,
+                config=config,
+                step=step,
+                extra={"imported_from": {"format": "magenta", "path": str(path.absolute())}},
+            )
+            os.replace(written, out)
+    except OSError as e:
+        raise MusicVAEError(f"{out}: cannot write checkpoint ({e.strerror or e})") from None
+    figures = {
+        "variables": sum(1 for k in tf_vars if not is_ignored(k)),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "step": step,
+    }
+    return out, figures
+
+
+def run_import(args: argparse.Namespace) -> int:
+    out, f = import_checkpoint(args.path, args.config, args.output, args.hparams)
+    print(
+        f"imported {f['variables']} variables ({f['parameters']:,} parameters, "
+        f"step {f['step']}) from {args.path} as {args.config} -> {out}"
+    )
+    return 0
