@@ -40,6 +40,9 @@ class HParams:
     residual_decoder: bool = False
     # Hierarchical decoder only: the conductor's layer sizes (Magenta reuses dec_rnn_size).
     conductor_rnn_size: tuple[int, ...] | None = None
+    # Magenta keeps the conductor's input dropout on at inference (its cells are built without
+    # is_training), which makes hierarchical decoding random. Off by default; True copies Magenta.
+    conductor_dropout_at_inference: bool = False
 
 
 @dataclass(frozen=True)

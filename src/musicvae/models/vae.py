@@ -182,7 +182,14 @@ def build_model(config: Config) -> MusicVAE:
             )
         conductor = tuple(hp.conductor_rnn_size or hp.dec_rnn_size)
         core = GrooveLstmDecoder(OUTPUT_DEPTH, conductor[-1], hp.dec_rnn_size, control_depth, keep)
-        decoder = HierarchicalLstmDecoder(core, hp.z_size, levels, conductor, keep)
+        decoder = HierarchicalLstmDecoder(
+            core,
+            hp.z_size,
+            levels,
+            conductor,
+            keep,
+            conductor_dropout_at_inference=hp.conductor_dropout_at_inference,
+        )
     else:
         raise MusicVAEError(f"config {config.name!r}: unknown decoder {config.decoder!r}")
     return MusicVAE(encoder, decoder, config)
