@@ -13,6 +13,11 @@ layers (z to state, mu/sigma, output projection) add 2·rows·in·out. Backward 
 the same size per forward GEMM (input and weight gradients), so a training step is
 3 x forward FLOPs; elementwise gate math and the loss are ignored (a few percent at most).
 
+The step runs as training runs it: bf16 autocast where the trainer uses it (CUDA, CPUs with
+native bf16; ``--no-amp`` for fp32; the JSON's ``amp`` says which ran) and, on the CPU, with
+freed memory kept in the process heap (``--no-keep-heap`` to compare). The matmul reference
+is fp32 either way, so with amp on ``fraction_of_matmul_speed`` can exceed 1.
+
     .venv/bin/python benchmarks/train.py --config groovae_4bar --batch-size 512 [--steps N]
 """
 
@@ -33,7 +38,13 @@ import torch
 from musicvae.configs import Config, get_config
 from musicvae.models import build_model
 from musicvae.training.distributed import resolve_device
-from musicvae.training.optim import make_optimizer, set_seed, train_step
+from musicvae.training.optim import (
+    amp_enabled,
+    keep_cpu_heap,
+    make_optimizer,
+    set_seed,
+    train_step,
+)
 
 OUTPUT_DEPTH = 27
 Gemm = tuple[int, int, int]  # (M, K, N)
@@ -163,9 +174,23 @@ def main() -> None:
     parser.add_argument("--hparams", default="", help="extra key=value config overrides")
     parser.add_argument("--examples", type=Path, help="dataset file for real windows")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: all cores)")
+    parser.add_argument(
+        "--amp",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="bf16 autocast as training uses it: on CUDA and on CPUs with native bf16 "
+        "(default on; --no-amp times fp32)",
+    )
+    parser.add_argument(
+        "--keep-heap",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="keep freed memory in the process heap, as training does on CPU (default on)",
+    )
     args = parser.parse_args()
 
     device = resolve_device(args.device)
+    heap_kept = device.type == "cpu" and args.keep_heap and keep_cpu_heap()
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     if device.type == "cpu":
         torch.set_num_threads(args.threads or cores)
@@ -185,14 +210,14 @@ def main() -> None:
     step_flops = gemm_flops(step_gemms)  # = 3 x forward
 
     for step in range(args.warmup):
-        train_step(model, optimizer, batch, step, config)
+        train_step(model, optimizer, batch, step, config, amp=args.amp)
     # Training steps and matmul-only steps alternate, so both see the same machine load; each
     # reports its best round.
     step_times, matmul_times, gemm_step, peak_rss = [], [], None, 0.0
     for step in range(args.warmup, args.warmup + args.steps):
         sync(device)
         t0 = time.perf_counter()
-        out, _, _ = train_step(model, optimizer, batch, step, config)
+        out, _, _ = train_step(model, optimizer, batch, step, config, amp=args.amp)
         loss = out["loss"].item()
         sync(device)
         step_times.append(time.perf_counter() - t0)
@@ -215,6 +240,10 @@ def main() -> None:
         if device.type == "cuda"
         else platform.processor() or platform.machine(),
         "threads": torch.get_num_threads(),
+        # bf16 autocast on (fp32 master weights); the matmul reference below is fp32 either way.
+        "amp": amp_enabled(device, args.amp),
+        "amp_dtype": "bfloat16" if amp_enabled(device, args.amp) else None,
+        "heap_kept": heap_kept,
         "cores": cores,
         # Other processes competing for the cores make every timing slower.
         "load_average_1min": round(os.getloadavg()[0], 2),

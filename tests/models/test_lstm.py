@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from musicvae.errors import MusicVAEError
-from musicvae.models.lstm import LstmStack
+from musicvae.models import lstm as lstm_module
+from musicvae.models.lstm import LstmStack, dropout, dropout_mask
 
 
 def _sig(x: float) -> float:
@@ -79,3 +80,69 @@ def test_forced_dropout_is_random_and_training_dropout_only_in_training():
     assert not torch.equal(a, b)
     stack.train()
     assert not torch.equal(stack(x, flat), stack(x, flat))
+
+
+def test_dropout_mask_keeps_the_rounded_probability():
+    torch.manual_seed(0)
+    mask = dropout_mask((400, 500), 0.3, torch.device("cpu"))
+    assert mask.dtype == torch.bool and mask.shape == (400, 500)
+    # 200,000 draws: the standard error of the kept fraction is about 0.001.
+    assert abs(mask.float().mean().item() - 0.3) < 0.005
+    assert dropout_mask((7,), 1.0, torch.device("cpu")).all()
+    assert not dropout_mask((7,), 0.0, torch.device("cpu")).any()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_dropout_zeroes_or_scales_by_the_exact_keep_probability(dtype):
+    torch.manual_seed(1)
+    x = torch.full((64, 33), 0.75, dtype=dtype, requires_grad=True)
+    y = dropout(x, 0.7)
+    keep = round(0.3 * 65536)  # 19661 of 65536 16-bit values survive
+    kept = y != 0
+    assert 0.2 < kept.float().mean().item() < 0.4
+    # One rounding of 0.75 * 65536 / 19661 = 2.50000 in the output dtype.
+    expected = torch.tensor(0.75 * 65536 / keep, dtype=dtype)
+    assert torch.equal(y[kept], expected.expand(int(kept.sum())))
+    y.float().sum().backward()
+    grad_expected = torch.tensor(65536 / keep, dtype=dtype)
+    assert torch.equal(x.grad[kept], grad_expected.expand(int(kept.sum())))
+    assert (x.grad[~kept] == 0).all()
+    assert dropout(x, 0.0) is x
+
+
+def test_layered_training_run_equals_fused_call_without_masks(monkeypatch):
+    """With dropout on, training on the CPU runs one torch.lstm call per layer; with the
+    masks taken out it must be the fused nn.LSTM call exactly (same kernel, same state)."""
+    torch.manual_seed(2)
+    stack = LstmStack(3, (5, 5, 5), keep_prob=0.5).train()
+    x = torch.randn(4, 7, 3)
+    flat = torch.randn(4, stack.state_size).tanh()
+    calls = []
+
+    def no_drop(t, p):
+        calls.append(p)
+        return t
+
+    monkeypatch.setattr(lstm_module, "dropout", no_drop)
+    layered = stack(x, flat)
+    assert calls == [0.5, 0.5]  # between layers 0-1 and 1-2
+    stack.eval()
+    torch.testing.assert_close(layered, stack(x, flat), atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(layered, stack.run_steps(x, flat, drop=False), atol=1e-6, rtol=1e-5)
+
+
+def test_layered_training_run_drops_between_layers_and_runs_under_bf16_autocast():
+    torch.manual_seed(3)
+    stack = LstmStack(3, (6, 6), keep_prob=0.3).train()
+    x = torch.randn(2, 5, 3)
+    flat = torch.zeros(2, stack.state_size)
+    torch.manual_seed(4)
+    a = stack(x, flat)
+    torch.manual_seed(4)
+    assert torch.equal(a, stack(x, flat))  # masks come from the seeded global generator
+    assert not torch.equal(a, stack(x, flat))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = stack(x.bfloat16(), flat)
+    assert out.dtype == torch.bfloat16 and out.shape == (2, 5, 6)
+    out.float().sum().backward()
+    assert stack.lstm.weight_hh_l1.grad is not None

@@ -73,3 +73,31 @@ def test_learning_rate_and_adam_match_tensorflow(fused):
         moved = p.detach().double() - torch.tensor([0.5, 0.0], dtype=torch.float64)
         expected = x - torch.tensor([0.5, 0.0], dtype=torch.float64)
         assert moved.tolist() == pytest.approx(expected.tolist(), rel=1e-3)
+
+
+def test_amp_policy_bf16_for_cpu_training_only_where_native(monkeypatch):
+    from musicvae.training import optim
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    monkeypatch.setattr(optim, "cpu_has_fast_bf16", lambda: True)
+    assert optim.amp_enabled(cpu, True) and not optim.amp_enabled(cpu, False)
+    assert not optim.amp_enabled(cpu, True, training=False)  # evaluation stays fp32 on CPU
+    assert optim.amp_enabled(cuda, True, training=False) and not optim.amp_enabled(cuda, False)
+    with optim.autocast(cpu, True, training=True):
+        assert torch.is_autocast_enabled("cpu")
+        assert torch.get_autocast_dtype("cpu") == torch.bfloat16
+    with optim.autocast(cpu, True):
+        assert not torch.is_autocast_enabled("cpu")
+    monkeypatch.setattr(optim, "cpu_has_fast_bf16", lambda: False)
+    assert not optim.amp_enabled(cpu, True)
+
+
+def test_keep_cpu_heap_applies_on_glibc():
+    import platform
+
+    from musicvae.training.optim import keep_cpu_heap
+
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("mallopt is glibc's")
+    assert keep_cpu_heap() is True
+    assert torch.ones(3, 1 << 22).sum().item() == 3 * (1 << 22)  # 48 MiB from the heap works

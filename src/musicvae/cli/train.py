@@ -48,7 +48,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument(
         "--device",
         default="cpu",
-        help="cpu (default), cuda, cuda:N, or auto (CUDA when available); CUDA uses bf16 autocast",
+        help="cpu (default), cuda, cuda:N, or auto (CUDA when available); training uses bf16 "
+        "autocast on CUDA and on CPUs with native bf16 (see --no-amp)",
     )
     p.add_argument("--seed", type=int, help="seed every generator, for a reproducible run")
     p.add_argument(
@@ -91,7 +92,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="CPU threads per process (default: all cores, shared among local processes)",
     )
     p.add_argument(
-        "--no-amp", action="store_true", help="train in fp32 on CUDA too (default: bf16 autocast)"
+        "--no-amp",
+        action="store_true",
+        help="train in fp32 (default: bf16 autocast on CUDA and on CPUs with native bf16; "
+        "weights stay fp32)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run_train)

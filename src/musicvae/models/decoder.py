@@ -39,6 +39,13 @@ def shift_right(targets: Tensor, start: Tensor | None = None) -> Tensor:
     return torch.cat([first, targets[:, :-1]], dim=1)
 
 
+def compute_dtype(x: Tensor) -> torch.dtype:
+    """The dtype autocast gives ``x``'s matrix products (``x.dtype`` outside autocast)."""
+    if x.is_floating_point() and torch.is_autocast_enabled(x.device.type):
+        return torch.get_autocast_dtype(x.device.type)
+    return x.dtype
+
+
 def step_mask(lengths: Tensor | None, batch: int, steps: int, device: torch.device) -> Tensor:
     """``(B, T)`` float mask of valid steps."""
     if lengths is None:
@@ -146,9 +153,12 @@ class GrooveLstmDecoder(nn.Module):
         p = float(sampling_probability)
         if p == 0.0 and not loop:
             b, t, _ = x_input.shape
-            parts = [x_input, z[:, None, :].expand(b, t, z.shape[-1])]
+            # Under autocast the LSTM reads bf16: concatenate and drop in bf16 directly (the
+            # (B, T, in) input is the step's largest non-LSTM tensor).
+            dtype = compute_dtype(x_input)
+            parts = [x_input.to(dtype), z.to(dtype)[:, None, :].expand(b, t, z.shape[-1])]
             if controls is not None and controls.shape[-1]:
-                parts.append(controls.to(x_input.dtype))
+                parts.append(controls.to(dtype))
             inputs = self.rnn.drop_input(torch.cat(parts, dim=-1))
             rnn_output = self.output_projection(self.rnn(inputs, init))
         else:

@@ -22,7 +22,13 @@ from musicvae.training import checkpoint as ckpt
 from musicvae.training import distributed as dist_utils
 from musicvae.training.batches import BatchStream, Examples, load_examples
 from musicvae.training.evaluate import evaluate
-from musicvae.training.optim import make_deterministic, make_optimizer, set_seed, train_step
+from musicvae.training.optim import (
+    keep_cpu_heap,
+    make_deterministic,
+    make_optimizer,
+    set_seed,
+    train_step,
+)
 from musicvae.training.summaries import MODEL_SCALARS, Summaries
 
 # Schedules: logged at the last step of a logging window instead of averaged over it.
@@ -46,7 +52,7 @@ class TrainOptions:
     log_every: int = 10
     workers: int = 0  # DataLoader processes; 0 gathers batches from the stacked tensors
     progress: bool | None = None  # None: tqdm decides (a bar on a terminal only)
-    amp: bool = True  # bf16 autocast on CUDA
+    amp: bool = True  # bf16 autocast on CUDA and on CPUs with native bf16 (optim.amp_enabled)
     threads: int | None = None  # CPU threads per process; None: the cores shared out evenly
 
     def __post_init__(self) -> None:
@@ -118,6 +124,7 @@ def _train(config: Config, options: TrainOptions, info: dist_utils.DistInfo) -> 
     device = info.device
     if device.type == "cpu":
         dist_utils.set_cpu_threads(info, options.threads)
+        keep_cpu_heap()  # no page faults on each step's fresh large tensors
     train_dir = options.run_dir / "train"
     resume = ckpt.list_checkpoints(train_dir)
     state = ckpt.read_checkpoint(resume[-1][1]) if resume else None
