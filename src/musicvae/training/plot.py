@@ -26,7 +26,9 @@ PANELS: tuple[tuple[str, str], ...] = (
 )
 # Above this many points a raw train curve is drawn faint, with an exponential moving average.
 SMOOTH_ABOVE = 50
-SMOOTHING = 0.9
+SMOOTHING = 0.8
+# Schedules are exact functions of the step: smoothing them would only draw a lagging copy.
+UNSMOOTHED = frozenset({"losses/kl_beta", "learning_rate"})
 
 Series = dict[str, tuple[np.ndarray, np.ndarray]]
 
@@ -71,7 +73,7 @@ def render(train: Series, eval_: Series, title: str = "") -> bytes:
         drawn = False
         if tag in train:
             steps, values = train[tag]
-            if len(values) > SMOOTH_ABOVE:
+            if len(values) > SMOOTH_ABOVE and tag not in UNSMOOTHED:
                 ax.plot(steps, values, color="C0", alpha=0.3, linewidth=0.8)
                 ax.plot(steps, _ema(values, SMOOTHING), color="C0", label="train")
             else:
@@ -90,10 +92,17 @@ def render(train: Series, eval_: Series, title: str = "") -> bytes:
         ax.set_title(label)
         ax.set_xlabel("step")
         ax.grid(True, alpha=0.3)
+        # beta sits at 0.2 in float32; an offset axis would label it "1e-8 + 2e-1".
+        ax.ticklabel_format(axis="y", useOffset=False)
         if not drawn:
             ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
             continue
         values = np.concatenate([d[tag][1] for d in (train, eval_) if tag in d])
+        lo, hi = float(values.min()), float(values.max())
+        if hi - lo <= 1e-6 * max(abs(lo), abs(hi), 1e-12):
+            # A constant (up to float32 noise): centre it rather than zoom into the noise.
+            pad = 0.1 * abs(hi) or 1.0
+            ax.set_ylim(lo - pad, hi + pad)
         if tag == "learning_rate" and values.min() > 0 and values.max() / values.min() > 10:
             ax.set_yscale("log")
         ax.legend(loc="best", fontsize="small")
