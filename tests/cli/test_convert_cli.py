@@ -106,7 +106,7 @@ def test_magenta_console_entry_point(songs, tmp_path, monkeypatch):
 
 
 def test_demo(capsys):
-    assert main(["demo", "--files", "6"]) == 0
+    assert main(["demo", "--data-tour", "--files", "6"]) == 0
     out = capsys.readouterr().out
     assert "wrote 6 synthetic groove MIDI files" in out
     assert "converted 6 of 6 MIDI files (0 skipped)" in out
