@@ -45,7 +45,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument(
         "--checkpoint",
         help="run folder, .pt checkpoint, .safetensors bundle, Magenta checkpoint or bundled "
-        "model name (default: the bundled groovae_4bar)",
+        "model name (default: the bundled groovae_4bar; for --mode humanize the bundled "
+        "groovae_2bar_humanize)",
     )
     p.add_argument(
         "--config",
@@ -81,7 +82,7 @@ def _read_input(path: Path | None, flag: str):
 
 
 def run_generate(args: argparse.Namespace) -> int:
-    from musicvae.generation import load
+    from musicvae.generation.api import HUMANIZE_BUNDLE, bundled_available, load
 
     if args.num_outputs < 1:
         raise MusicVAEError(f"--num-outputs must be at least 1, got {args.num_outputs}")
@@ -100,7 +101,10 @@ def run_generate(args: argparse.Namespace) -> int:
         ]
     elif args.mode in INPUT_MODES:
         inputs = [_read_input(args.input_midi_1, "--input-midi-1")]
-    model = load(args.checkpoint, device=args.device, config=args.config)
+    checkpoint = args.checkpoint
+    if checkpoint is None and args.mode == "humanize" and bundled_available(HUMANIZE_BUNDLE):
+        checkpoint = HUMANIZE_BUNDLE
+    model = load(checkpoint, device=args.device, config=args.config)
     if args.config and args.config != model.config.name and model.kind != "magenta":
         print(
             f"note: {model.source} holds config {model.config.name!r}; files are named "

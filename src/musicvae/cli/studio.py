@@ -42,7 +42,8 @@ def add_parser(subparsers) -> None:
     p.add_argument(
         "--groove-checkpoint",
         metavar="PATH",
-        help="humanize model for Groove (e.g. trained with config groovae_2bar_humanize)",
+        help="humanize model for Groove, trained with e.g. config groovae_2bar_humanize "
+        "(default: the bundled groovae_2bar_humanize, where installed)",
     )
     p.add_argument(
         "--drumify-checkpoint",
@@ -68,7 +69,7 @@ def add_parser(subparsers) -> None:
 
 def _models(args: argparse.Namespace) -> dict:
     from musicvae.configs import get_config
-    from musicvae.generation.api import TrainedModel, load
+    from musicvae.generation.api import HUMANIZE_BUNDLE, TrainedModel, bundled_available, load
     from musicvae.models import build_model
 
     if args.untrained:
@@ -94,6 +95,8 @@ def _models(args: argparse.Namespace) -> dict:
     if "generate" not in models:
         # The bundled default may be missing from this install: the page then says so.
         models["generate"] = lambda: load(None, device=args.device)
+    if "groove" not in models and bundled_available(HUMANIZE_BUNDLE):
+        models["groove"] = lambda: load(HUMANIZE_BUNDLE, device=args.device)
     return models
 
 

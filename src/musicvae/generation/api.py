@@ -20,15 +20,30 @@ from musicvae.configs import Config, get_config
 from musicvae.errors import MusicVAEError
 from musicvae.generation.trained_model import TrainedModel
 
-__all__ = ["BUNDLED_MODELS", "DEFAULT_BUNDLE", "TrainedModel", "bundled_path", "load"]
+__all__ = [
+    "BUNDLED_MODELS",
+    "DEFAULT_BUNDLE",
+    "HUMANIZE_BUNDLE",
+    "TrainedModel",
+    "bundled_available",
+    "bundled_path",
+    "load",
+]
 
 DEFAULT_BUNDLE = "groovae_4bar"
-BUNDLED_MODELS = ("groovae_4bar",)
+# The humanize model backs `generate --mode humanize` and the studio's Groove tool by default.
+HUMANIZE_BUNDLE = "groovae_2bar_humanize"
+BUNDLED_MODELS = (DEFAULT_BUNDLE, HUMANIZE_BUNDLE)
 
 
 def bundled_path(name: str) -> Path:
     """Where the bundled model ``name`` lives inside the installed package."""
     return Path(str(resources.files("musicvae") / "assets" / f"{name}.safetensors"))
+
+
+def bundled_available(name: str) -> bool:
+    """Whether this install ships the bundled model ``name``."""
+    return bundled_path(name).is_file()
 
 
 def _resolve_config(config: str | Config | None) -> Config | None:
