@@ -130,7 +130,7 @@ def format_report(r: dict) -> str:
         ("vel MAE", "velocity_mae"),
         ("time ms", "timing_mae_ms"),
     ]
-    for key in ("teacher_forced", "sampled"):
+    for key in ("teacher_forced", "other_z", "sampled"):
         lines += _table(f"{key.replace('_', '-')}: {r[key]['decoding']}", _rows(r[key]), hit_cols)
     if "performance" in r:
         lines += _table(

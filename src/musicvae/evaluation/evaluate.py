@@ -7,6 +7,8 @@ For every window of the split (windowed as the model's config says, converter in
 - hit accuracy / precision / recall / F1, velocity MAE (0-127) and timing MAE (ms, at each
   window's tempo) on correctly predicted hits, teacher-forced (hits = probability > 0.5) and
   free-running from ``mu`` with near-greedy hits (temperature ``SAMPLED_TEMPERATURE``);
+- the same teacher-forced metrics with another window's ``mu``: how much the latent code matters
+  (a collapsed posterior scores as well with the wrong code as with the right one);
 - for configs with an input transform (humanize, tap, add-instrument, note dropout): errors vs
   the real performance, a flat baseline and Wasserstein distances of velocity / offset
   distributions;
@@ -94,17 +96,33 @@ def evaluate(
     totals = {k: 0.0 for k in ("r_loss", "kl_nats")}
     gen = torch.Generator(device=device).manual_seed(seed)
     uses_controls = trained.converter.control_depth > 0
+    other_metrics = ReconstructionMetrics(spq)
     starts = range(0, n, batch_size)
+    # The posterior means of every window first: the "other z" decoding borrows the mean of the
+    # window half the split away (another performance, as windows are stored in file order).
+    mus, sigmas = [], []
+    with torch.no_grad():
+        for s in starts:
+            inputs, _, controls, lengths = (
+                t.to(device) for t in examples.batch(torch.arange(s, min(s + batch_size, n)))
+            )
+            mu, sigma = model.encode(inputs, lengths, controls if uses_controls else None)
+            mus.append(mu)
+            sigmas.append(sigma)
+    all_mu, all_sigma = torch.cat(mus), torch.cat(sigmas)
+    other = (torch.arange(n, device=all_mu.device) + n // 2) % n
     for s in tqdm(
         starts, desc="evaluating", unit="batch", disable=None if progress is None else not progress
     ):
-        inputs, outputs, controls, lengths = (
-            t.to(device) for t in examples.batch(torch.arange(s, min(s + batch_size, n)))
-        )
+        idx = torch.arange(s, min(s + batch_size, n))
+        _, outputs, controls, lengths = (t.to(device) for t in examples.batch(idx))
         ctl = controls if uses_controls else None
+        mu, sigma = all_mu[s : s + len(idx)], all_sigma[s : s + len(idx)]
         with torch.no_grad():
-            mu, sigma = model.encode(inputs, lengths, ctl)
             decoded = model.decoder(outputs, lengths, mu, ctl, sampling_probability=0.0)
+            other_out = model.decoder(
+                outputs, lengths, all_mu[other[s : s + len(idx)]], ctl, sampling_probability=0.0
+            ).rnn_output
             parts = groove_loss(decoded.rnn_output, outputs, lengths)
             kl = kl_divergence(mu, sigma)
             probs, vel, off = activate(decoded.rnn_output)
@@ -120,6 +138,9 @@ def evaluate(
         batch_qpm = qpm[s : s + len(target)]
         tf_pred = torch.cat([probs, vel, off], dim=-1).cpu().numpy()
         tf_metrics.update(tf_pred, target, batch_qpm)
+        other_metrics.update(
+            torch.cat(activate(other_out), dim=-1).cpu().numpy(), target, batch_qpm
+        )
         sampled_metrics.update(sampled.cpu().numpy(), target, batch_qpm)
 
     elbo_class = {
@@ -145,6 +166,13 @@ def evaluate(
         "teacher_forced": {
             "decoding": "teacher forcing from z = mu; a hit where p > 0.5",
             **tf_metrics.result(),
+        },
+        "other_z": {
+            "decoding": (
+                "teacher forcing from another window's mu (half the split away); the gap to "
+                "teacher_forced is what the latent code carries"
+            ),
+            **other_metrics.result(),
         },
         "sampled": {
             "decoding": (
