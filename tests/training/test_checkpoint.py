@@ -11,6 +11,7 @@ from musicvae.models import build_model
 from musicvae.training.checkpoint import (
     FORMAT,
     checkpoint_path,
+    config_changes,
     latest_checkpoint,
     list_checkpoints,
     load_checkpoint,
@@ -112,3 +113,14 @@ def test_bad_checkpoints_are_one_line_errors(tmp_path):
     path = save_checkpoint(tmp_path / "x", model=build_model(config), config=config, step=1)
     with pytest.raises(MusicVAEError, match="do not fit config"):
         load_checkpoint(path, config=get_config("debug", "z_size=4"))
+
+
+def test_config_changes_name_each_changed_field():
+    saved = get_config("groovae_4bar", "batch_size=128").to_dict()
+    same = get_config("groovae_4bar", "batch_size=128")
+    assert config_changes(saved, same) == []
+    changed = get_config("groovae_4bar", "batch_size=128,free_bits=256,enc_rnn_size=[64]")
+    assert config_changes(saved, changed) == [
+        "hparams.enc_rnn_size: [512] -> [64]",
+        "hparams.free_bits: 48.0 -> 256.0",
+    ]

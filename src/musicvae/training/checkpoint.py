@@ -137,6 +137,25 @@ def save_checkpoint(
     return path
 
 
+def config_changes(saved: dict[str, Any], config: Config, prefix: str = "") -> list[str]:
+    """``"hparams.free_bits: 48.0 -> 256.0"`` for every field where ``config`` differs from a
+    checkpoint's saved ``Config.to_dict()`` (a resumed run with new ``--hparams``)."""
+    new = config.to_dict() if isinstance(config, Config) else config
+    changes = []
+    for key in sorted(set(saved) | set(new)):
+        a, b = saved.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            changes += config_changes(a, b, f"{prefix}{key}.")
+        elif _plain(a) != _plain(b):
+            changes.append(f"{prefix}{key}: {_plain(a)!r} -> {_plain(b)!r}")
+    return changes
+
+
+def _plain(value: Any) -> Any:
+    # Tuples may come back from a checkpoint as lists; both read as --hparams lists.
+    return [_plain(v) for v in value] if isinstance(value, (list, tuple)) else value
+
+
 def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
     """The raw checkpoint dict of a file (see the module docstring), checked for its format."""
     path = Path(path)

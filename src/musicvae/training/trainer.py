@@ -9,6 +9,7 @@ checkpoint; with a seed the loss curve is the one an uninterrupted run draws.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -166,6 +167,14 @@ def _train(config: Config, options: TrainOptions, info: dist_utils.DistInfo) -> 
                 f"({reason}); use a new --run-dir"
             ) from None
         start_step = int(state["step"])
+        changes = ckpt.config_changes(state.get("config") or {}, config)
+        if info.is_main and changes:
+            # Resuming with new settings is how a run changes course (e.g. more free bits);
+            # say so, since the checkpoints from here on record the new config.
+            tqdm.write(
+                f"{path}: resuming at step {start_step} with " + "; ".join(changes),
+                file=sys.stderr,
+            )
         if info.is_main:
             ckpt.set_rng_state(state["rng"])
         else:
