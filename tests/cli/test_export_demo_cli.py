@@ -32,6 +32,22 @@ def test_export_magenta_checkpoint_round_trips(tmp_path, magenta_dir, capsys):
     np.testing.assert_allclose(a.numpy(), ref["mu"][:1], atol=1e-5)
 
 
+def test_export_float16(tmp_path, magenta_dir):
+    out = tmp_path / "tiny16.safetensors"
+    assert (
+        main(["export", str(magenta_dir / "groovae_tiny"), "-o", str(out), "--dtype", "float16"])
+        == 0
+    )
+    bundled = load(out)
+    assert bundled.metadata["weights_dtype"] == "float16"
+    ref = np.load(magenta_dir / "groovae_tiny" / "reference.npz")
+    import torch
+
+    with torch.no_grad():
+        mu = bundled.model.encode(torch.from_numpy(ref["inputs"][:1]), torch.tensor([64]))[0]
+    np.testing.assert_allclose(mu.numpy(), ref["mu"][:1], atol=2e-3)
+
+
 def test_export_rejects_bad_name_and_meta(tmp_path, magenta_dir, capsys):
     assert main(["export", str(magenta_dir / "groovae_tiny"), "-o", str(tmp_path / "x.pt")]) == 1
     assert "must end in .safetensors" in capsys.readouterr().err

@@ -32,6 +32,27 @@ def test_round_trip(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]  # no temp file left
 
 
+def test_float16_storage_halves_the_file_and_loads_as_float32(tmp_path):
+    config = get_config("debug")
+    torch.manual_seed(0)
+    model = build_model(config).eval()
+    full = save_bundle(model, config, tmp_path / "full.safetensors")
+    half = save_bundle(model, config, tmp_path / "half.safetensors", dtype=torch.float16)
+    assert half.stat().st_size < 0.55 * full.stat().st_size
+    loaded, _, meta = load_bundle(half)
+    assert meta["weights_dtype"] == "float16"
+    for k, w in model.state_dict().items():
+        got = loaded.state_dict()[k]
+        assert got.dtype == torch.float32, k
+        torch.testing.assert_close(got, w.half().float(), rtol=0, atol=0)
+    x = torch.rand(2, 64, 27)
+    lengths = torch.tensor([64, 64])
+    with torch.no_grad():
+        mu_full = model.encode(x, lengths)[0]
+        mu_half = loaded.encode(x, lengths)[0]
+    torch.testing.assert_close(mu_half, mu_full, rtol=0, atol=2e-3)
+
+
 def test_bad_files(tmp_path):
     with pytest.raises(MusicVAEError, match="no such model bundle"):
         load_bundle(tmp_path / "missing.safetensors")

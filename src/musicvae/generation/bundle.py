@@ -20,6 +20,7 @@ from musicvae.errors import MusicVAEError
 
 FORMAT = "musicvae-bundle/1"
 SUFFIX = ".safetensors"
+STORAGE_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
 def save_bundle(
@@ -27,10 +28,13 @@ def save_bundle(
     config: Config,
     path: str | os.PathLike,
     extra_metadata: dict[str, Any] | None = None,
+    dtype: torch.dtype = torch.float32,
 ) -> Path:
     """Write ``model``'s weights and ``config`` to ``path`` (a ``.safetensors`` file), atomically.
 
-    ``extra_metadata`` values are stored as strings (non-strings as JSON).
+    ``extra_metadata`` values are stored as strings (non-strings as JSON). ``dtype`` is the
+    storage type of floating-point weights: ``torch.float16`` halves the file, and loading
+    widens the weights back to float32.
     """
     from safetensors.torch import save
 
@@ -41,9 +45,15 @@ def save_bundle(
         str(k): v if isinstance(v, str) else json.dumps(v)
         for k, v in (extra_metadata or {}).items()
     }
+    if dtype not in STORAGE_DTYPES.values():
+        raise MusicVAEError(f"{path}: cannot store weights as {dtype}")
     meta.update(format=FORMAT, config=json.dumps(config.to_dict(), sort_keys=True))
+    meta["weights_dtype"] = str(dtype).removeprefix("torch.")
     # safetensors refuses shared or strided storage: give every tensor its own contiguous copy.
-    tensors = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
+    tensors = {
+        k: (v.to(dtype) if v.is_floating_point() else v).detach().cpu().contiguous().clone()
+        for k, v in model.state_dict().items()
+    }
     try:
         atomic_write_bytes(path, save(tensors, metadata=meta))
     except OSError as e:
@@ -98,6 +108,7 @@ def load_bundle(
         raise MusicVAEError(f"{path}: bundle config is unreadable ({e})") from None
     model = build_model(config)
     try:
+        # load_state_dict copies into the float32 parameters, widening float16 storage.
         model.load_state_dict(tensors)
     except RuntimeError as e:
         lines = str(e).strip().splitlines()

@@ -286,11 +286,16 @@ class TrainedModel:
         self.require_transform("add_instrument")
         return self._transform(ns, temperature, seed, sample_z, qpm)
 
-    def save(self, path: str | os.PathLike, extra_metadata: dict | None = None) -> Path:
+    def save(
+        self,
+        path: str | os.PathLike,
+        extra_metadata: dict | None = None,
+        dtype: torch.dtype = torch.float32,
+    ) -> Path:
         """Write this model as a ``.safetensors`` bundle (see ``bundle.save_bundle``)."""
         from musicvae.generation.bundle import save_bundle
 
-        return save_bundle(self.model, self.config, path, extra_metadata)
+        return save_bundle(self.model, self.config, path, extra_metadata, dtype)
 
 
 _TRANSFORMS = {
