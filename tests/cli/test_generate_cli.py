@@ -155,6 +155,37 @@ def test_errors_are_one_line(run_dir, midi_dir, tmp_path, capsys, extra, message
     assert not out.exists() or names(out, ".mid") == []
 
 
+def test_humanize_keeps_the_input_hits_unless_told(midi_dir, tmp_path, capsys):
+    from musicvae.generation import load
+    from musicvae.generation.windows import stitch
+
+    run = debug_run(tmp_path / "h", "humanize=True")
+    model = load(run)
+
+    def hits(path):
+        prep = model.prepare(read_midi(path))
+        return stitch(prep.outputs, prep.starts, prep.total_steps)[:, :9]
+
+    base = ["generate", "--checkpoint", str(run), "--mode", "humanize", "--seed", "0"]
+    base += ["--num-outputs", "1"]
+    base += ["--input-midi-1", str(midi_dir / "b.mid")]
+    assert main([*base, "--output-dir", str(tmp_path / "kept")]) == 0
+    (kept,) = (tmp_path / "kept").glob("*.mid")
+    assert (hits(kept) == hits(midi_dir / "b.mid")).all()
+    assert main([*base, "--no-keep-hits", "--output-dir", str(tmp_path / "free")]) == 0
+    (free,) = (tmp_path / "free").glob("*.mid")
+    assert not (hits(free) == hits(midi_dir / "b.mid")).all()
+
+    tapper = debug_run(tmp_path / "t", "tapify=True,fixed_velocities=True")
+    argv = ["generate", "--checkpoint", str(tapper), "--mode", "tap2drum", "--keep-hits"]
+    argv += ["--input-midi-1", str(midi_dir / "a.mid"), "--output-dir", str(tmp_path / "x")]
+    capsys.readouterr()
+    assert main(argv) == 1
+    assert (
+        capsys.readouterr().err.strip() == "error: --keep-hits: tap2drum reads taps, not drum hits"
+    )
+
+
 def test_magenta_flags(run_dir, midi_dir, tmp_path):
     out = tmp_path / "gen"
     argv = [

@@ -10,6 +10,7 @@ import torch
 from musicvae.data.converter import REDUCED_DRUM_PITCH_CLASSES
 from musicvae.errors import MusicVAEError
 from musicvae.generation import load
+from musicvae.generation.windows import stitch
 from tests.generation.helpers import debug_run, groove
 
 OUTPUT_PITCHES = {c[0] for c in REDUCED_DRUM_PITCH_CLASSES}  # 36 38 42 46 45 48 50 49 51
@@ -125,6 +126,32 @@ def test_transforms_need_a_matching_config(model, tmp_path):
     assert tapper.tap_to_drums(groove(8), seed=0).start.max() < 8 * 2.0
     adder = load(debug_run(tmp_path / "a", "add_instruments=[2]"))
     adder.add_instrument(ns, seed=0)
+
+
+def test_keep_hits_plays_the_input_pattern(tmp_path):
+    ns = groove(6)  # 6 bars: three overlapping 4-bar windows, stitched
+    humanizer = load(debug_run(tmp_path / "h", "humanize=True"))
+    out, prep = humanizer.transform_tensors(ns, 1.0, seed=0, keep_hits=True)
+    real = stitch(prep.outputs, prep.starts, prep.total_steps)  # the whole 6 bars
+    assert out.shape == (96, 27)
+    np.testing.assert_array_equal(out[:, :9], real[:, :9])
+    # Velocities come from the model (the input's are flat), offsets too.
+    assert np.ptp(out[:, 9:18][real[:, :9] > 0]) > 0
+    # Without keep_hits a fresh model's hits have nothing to do with the pattern.
+    free, _ = humanizer.transform_tensors(ns, 1.0, seed=0)
+    assert not np.array_equal(free[:, :9], real[:, :9])
+    # The sequence API keeps them by default.
+    kept = humanizer.prepare(humanizer.humanize(ns, seed=0))
+    kept = stitch(kept.outputs, kept.starts, kept.total_steps)
+    np.testing.assert_array_equal(kept[:, :9], real[:, :9])
+
+    adder = load(debug_run(tmp_path / "a", "add_instruments=[2]"))
+    added, _ = adder.transform_tensors(ns, 1.0, seed=0, keep_hits=True)
+    others = [c for c in range(9) if c != 2]
+    np.testing.assert_array_equal(added[:, others], real[:, others])
+    tapper = load(debug_run(tmp_path / "t", "tapify=True,fixed_velocities=True"))
+    with pytest.raises(MusicVAEError, match="reads taps, not drum hits"):
+        tapper.transform_tensors(ns, keep_hits=True)
 
 
 def test_bad_inputs(model):

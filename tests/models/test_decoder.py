@@ -7,7 +7,13 @@ import math
 import pytest
 import torch
 
-from musicvae.models.decoder import GrooveLstmDecoder, groove_loss, sample_outputs, shift_right
+from musicvae.models.decoder import (
+    GrooveLstmDecoder,
+    force_hits,
+    groove_loss,
+    sample_outputs,
+    shift_right,
+)
 
 
 def _decoder(keep: float = 1.0, controls: int = 0) -> GrooveLstmDecoder:
@@ -130,3 +136,40 @@ def test_dropout_only_in_training():
     assert not torch.equal(
         dec(y, None, z, loop=True).rnn_output, dec(y, None, z, loop=True).rnn_output
     )
+
+
+def test_force_hits_hand_computed():
+    nan = math.nan
+    # Hit probabilities 0.8, 0.1, 0.5 (logit ln 4, ln(1/9), 0); raw velocities and offsets.
+    logits = [math.log(4.0), math.log(1 / 9), 0.0]
+    out = torch.tensor([logits + [0.0] * 6])
+    sampled = torch.tensor([[0.0, 1.0, 1.0, 0.4, 0.05, 0.3, -0.2, 0.1, 0.6]])
+    fixed = torch.tensor([[1.0, 1.0, nan]])
+    got = force_hits(out, sampled, fixed)[0].tolist()
+    # Forced hits: v / max(p, 0.2), clipped; the free class keeps its sample.
+    assert got[:3] == [1.0, 1.0, 1.0]
+    assert got[3:6] == pytest.approx([0.4 / 0.8, 0.05 / 0.2, 0.3])
+    assert got[6:] == pytest.approx([-0.2 / 0.8, 0.1 / 0.2, 0.6])
+    silent = force_hits(out, sampled, torch.tensor([[0.0, 0.0, 0.0]]))[0].tolist()
+    assert silent == [0.0] * 9  # a forced silence has no velocity or offset
+    loud = force_hits(out, torch.tensor([[0.0, 0.0, 0.0, 0.9, 0.9, 0, 0, -0.9, 0]]), fixed)
+    assert loud[0, 3:5].tolist() == [1.0, 1.0] and loud[0, 7].item() == -1.0  # clipped
+
+
+def test_sample_with_fixed_hits_keeps_them_and_feeds_them_back():
+    dec = _decoder()
+    z = torch.randn(3, 4)
+    fixed = _targets()[..., :9].clone()
+    fixed[:, :, 4:] = math.nan  # classes 4..8 stay free
+    g = torch.Generator().manual_seed(3)
+    s = dec.sample(z, 12, temperature=0.5, generator=g, fixed_hits=fixed)
+    assert torch.equal(s[..., :4], fixed[..., :4])
+    assert set(s[..., 4:9].unique().tolist()) <= {0.0, 1.0}
+    # The loop feeds back its forced outputs: teacher forcing on them gives the same outputs,
+    # and forcing those reproduces every forced cell's velocity and offset.
+    teacher = dec(s, None, z).rnn_output  # (3, 12, 27)
+    _, vel, off = teacher.chunk(3, dim=-1)
+    raw = torch.cat([s[..., :9], torch.sigmoid(vel), torch.tanh(off)], dim=-1)
+    again = torch.stack([force_hits(teacher[:, t], raw[:, t], fixed[:, t]) for t in range(12)], 1)
+    for part in (slice(9, 13), slice(18, 22)):
+        torch.testing.assert_close(again[..., part], s[..., part], atol=1e-5, rtol=0)

@@ -94,6 +94,18 @@ def test_sample_chains_bars_and_is_deterministic():
     assert dec.sample(z, 7, generator=torch.Generator().manual_seed(0)).shape == (3, 7, 27)
 
 
+def test_sample_with_fixed_hits_across_bars():
+    dec = _decoder()
+    z = torch.randn(3, 4)
+    fixed = (torch.rand(3, 7, 9, generator=torch.Generator().manual_seed(1)) > 0.6).float()
+    fixed[..., 8] = float("nan")  # the ride is free
+    # 7 steps: the last bar (4 steps each) is cut short, and so are its fixed hits.
+    s = dec.sample(z, 7, generator=torch.Generator().manual_seed(0), fixed_hits=fixed)
+    assert s.shape == (3, 7, 27)
+    assert torch.equal(s[..., :8], fixed[..., :8])
+    assert set(s[..., 8].unique().tolist()) <= {0.0, 1.0}
+
+
 def test_conductor_dropout_compat_switch_comes_from_hparams():
     from musicvae.configs import get_config
     from musicvae.models import build_model

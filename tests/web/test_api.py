@@ -197,9 +197,11 @@ def test_groove_humanizes_like_the_model(client, studio_models):
     assert g["qpm"] == 100
     m = studio_models["groove"]
     (ns,) = m.to_sequences(_arr(pattern), qpm=100)
-    expected, _ = m.transform_tensors(ns, temperature=0.3, seed=2)
+    expected, _ = m.transform_tensors(ns, temperature=0.3, seed=2, keep_hits=True)
     assert expected.shape == (128, 27)
     np.testing.assert_allclose(_arr(g), _masked(expected), atol=6e-5)
+    # The user's pattern is played as it is: exactly its hits, none added.
+    assert g["hits"] == pattern["hits"]
 
 
 def test_groove_pads_a_one_bar_sketch_to_a_window(client):

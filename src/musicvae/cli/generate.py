@@ -65,6 +65,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="output tempo in BPM (default: the input's tempo; 120 when sampling)",
     )
     p.add_argument("--seed", type=int, help="random seed, for reproducible output")
+    p.add_argument(
+        "--keep-hits",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="keep every input hit and let the model only play them (velocity, timing); "
+        "default on for humanize, off for reconstruct; --no-keep-hits lets a humanize model "
+        "change the pattern, as Magenta's does; not for tap2drum, whose taps are no drum hits",
+    )
     p.add_argument("--no-png", action="store_true", help="do not write drum-grid PNGs")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.set_defaults(func=run_generate)
@@ -131,6 +139,7 @@ def run_generate(args: argparse.Namespace) -> int:
         tempo=args.tempo,
         seed=args.seed,
         png=not args.no_png,
+        keep_hits=getattr(args, "keep_hits", None),
     )
     print(f"wrote {len(paths)} MIDI file(s) to {args.output_dir}")
     for p in paths:
@@ -150,8 +159,10 @@ def generate(
     tempo: float | None = None,
     seed: int | None = None,
     png: bool = True,
+    keep_hits: bool | None = None,
 ) -> list[Path]:
-    """Run ``mode`` and write ``num_outputs`` MIDI files (and PNGs); returns the MIDI paths."""
+    """Run ``mode`` and write ``num_outputs`` MIDI files (and PNGs); returns the MIDI paths.
+    ``keep_hits`` (input modes; default: on for humanize only) keeps the input's hits."""
     import numpy as np
 
     from musicvae.data.midi import write_midi
@@ -166,10 +177,13 @@ def generate(
     elif mode in INPUT_MODES:
         if mode != "reconstruct":
             model.require_transform("humanize" if mode == "humanize" else "tap_to_drums")
+        if keep_hits and mode == "tap2drum":
+            raise MusicVAEError("--keep-hits: tap2drum reads taps, not drum hits")
+        keep = mode == "humanize" if keep_hits is None else keep_hits
         grooves = []
         for i in range(num_outputs):
             s = None if seed is None else seed + 2 * i  # transform_tensors uses seed and seed + 1
-            g, prep = model.transform_tensors(inputs[0], temperature, s)
+            g, prep = model.transform_tensors(inputs[0], temperature, s, keep_hits=keep)
             grooves.append(g)
         grooves = np.stack(grooves)
         qpm = tempo or prep.qpm

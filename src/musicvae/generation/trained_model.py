@@ -19,6 +19,7 @@ from musicvae.data.sequence import NoteSequence, TimeSignature
 from musicvae.errors import MusicVAEError
 from musicvae.generation.latent import slerp_path
 from musicvae.generation.windows import Prepared, prepare, stitch
+from musicvae.models.vae import NUM_DRUM_CLASSES
 
 
 class TrainedModel:
@@ -110,15 +111,23 @@ class TrainedModel:
         temperature: float = 1.0,
         seed: int | None = None,
         controls: np.ndarray | None = None,
+        fixed_hits: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Grooves (N, T, 27) from latent vectors (N, z_size)."""
+        """Grooves (N, T, 27) from latent vectors (N, z_size); ``fixed_hits`` (N, T, 9), where
+        not NaN, imposes the hits and leaves the model to play them."""
         _check_temperature(temperature)
         z = torch.as_tensor(np.asarray(z), dtype=torch.float32, device=self.device)
         if z.dim() != 2 or z.shape[1] != self.z_size:
             raise MusicVAEError(f"z must have shape (N, {self.z_size}), got {tuple(z.shape)}")
         with torch.no_grad():
+            fixed = None if fixed_hits is None else torch.as_tensor(np.asarray(fixed_hits))
             out = self.model.decode(
-                z, self.window_steps, temperature, self._controls(controls), self._generator(seed)
+                z,
+                self.window_steps,
+                temperature,
+                self._controls(controls),
+                self._generator(seed),
+                fixed_hits=fixed,
             )
         return out.cpu().numpy()
 
@@ -144,15 +153,33 @@ class TrainedModel:
         *,
         sample_z: bool = False,
         name: str | None = None,
+        keep_hits: bool = False,
     ) -> tuple[np.ndarray, Prepared]:
         """Encode every window of ``ns`` (after the config's input transform), decode from the
-        posterior mean (or a posterior sample with ``sample_z``) and stitch: (T_total, 27)."""
+        posterior mean (or a posterior sample with ``sample_z``) and stitch: (T_total, 27).
+
+        ``keep_hits`` imposes the input's hits (all but the classes the config adds), so the
+        model only decides how they are played."""
         prep = self.prepare(ns, name=name)
         z, mu, _ = self.encode_tensors(prep.inputs, prep.controls, seed)
         # Separate seeds for z and decoding, so that sample_z does not change the hits drawn.
         dec_seed = None if seed is None else int(seed) + 1
-        windows = self.decode_tensors(z if sample_z else mu, temperature, dec_seed, prep.controls)
+        fixed = self.input_hits(prep.inputs) if keep_hits else None
+        windows = self.decode_tensors(
+            z if sample_z else mu, temperature, dec_seed, prep.controls, fixed
+        )
         return stitch(windows, prep.starts, prep.total_steps), prep
+
+    def input_hits(self, inputs: np.ndarray) -> np.ndarray:
+        """The hits to keep of (N, T, 27) encoder inputs: (N, T, 9), NaN (free) for the classes
+        the config adds; a tap model's single input channel holds no drum hits to keep."""
+        if self.config.data.tapify:
+            raise MusicVAEError(
+                f"config {self.config.name!r} reads taps, not drum hits: there are no hits to keep"
+            )
+        fixed = (np.asarray(inputs)[..., :NUM_DRUM_CLASSES] > 0.5).astype(np.float32)
+        fixed[..., list(self.config.data.add_instruments)] = np.nan
+        return fixed
 
     # ---------------------------------------------------------------- sequences
 
@@ -220,8 +247,10 @@ class TrainedModel:
         grooves, _ = self.interpolate_tensors(a, b, num_steps, temperature, seed)
         return self.to_sequences(grooves, a.qpm if qpm is None else qpm)
 
-    def _transform(self, ns, temperature, seed, sample_z, qpm) -> NoteSequence:
-        groove, prep = self.transform_tensors(ns, temperature, seed, sample_z=sample_z)
+    def _transform(self, ns, temperature, seed, sample_z, qpm, keep_hits=False) -> NoteSequence:
+        groove, prep = self.transform_tensors(
+            ns, temperature, seed, sample_z=sample_z, keep_hits=keep_hits
+        )
         (out,) = self.to_sequences(groove, prep.qpm if qpm is None else qpm)
         return out
 
@@ -233,9 +262,11 @@ class TrainedModel:
         *,
         sample_z: bool = False,
         qpm: float | None = None,
+        keep_hits: bool = False,
     ) -> NoteSequence:
-        """Encode and decode ``ns`` window by window (all bars kept, input tempo kept)."""
-        return self._transform(ns, temperature, seed, sample_z, qpm)
+        """Encode and decode ``ns`` window by window (all bars kept, input tempo kept);
+        ``keep_hits`` keeps every input hit and re-plays them (new velocities and timing)."""
+        return self._transform(ns, temperature, seed, sample_z, qpm, keep_hits)
 
     def require_transform(self, transform: str) -> None:
         """Raise ``MusicVAEError`` unless the model was trained for ``transform`` ("humanize",
@@ -255,10 +286,14 @@ class TrainedModel:
         *,
         sample_z: bool = False,
         qpm: float | None = None,
+        keep_hits: bool = True,
     ) -> NoteSequence:
-        """Add velocities and micro-timing to a quantised, flat-velocity drum pattern."""
+        """Add velocities and micro-timing to a quantised, flat-velocity drum pattern.
+
+        With ``keep_hits`` (the default) every input hit is kept and no other is added; without
+        it the model may also change the pattern, as Magenta's GrooVAE does."""
         self.require_transform("humanize")
-        return self._transform(ns, temperature, seed, sample_z, qpm)
+        return self._transform(ns, temperature, seed, sample_z, qpm, keep_hits)
 
     def tap_to_drums(
         self,
@@ -281,10 +316,12 @@ class TrainedModel:
         *,
         sample_z: bool = False,
         qpm: float | None = None,
+        keep_hits: bool = True,
     ) -> NoteSequence:
-        """Add the config's missing instrument(s) (e.g. closed hi-hat) to a groove."""
+        """Add the config's missing instrument(s) (e.g. closed hi-hat) to a groove; with
+        ``keep_hits`` (the default) the other instruments' hits stay exactly as given."""
         self.require_transform("add_instrument")
-        return self._transform(ns, temperature, seed, sample_z, qpm)
+        return self._transform(ns, temperature, seed, sample_z, qpm, keep_hits)
 
     def save(
         self,

@@ -97,6 +97,30 @@ def sample_outputs(
     return torch.cat([hits, torch.sigmoid(vel), torch.tanh(off)], dim=-1)
 
 
+# A forced hit's velocity and offset are the outputs divided by the hit probability (below);
+# the floor keeps a hit the model thought very unlikely from coming out at full velocity.
+MIN_FORCED_HIT_PROB = 0.2
+
+
+def force_hits(rnn_output: Tensor, sampled: Tensor, fixed: Tensor) -> Tensor:
+    """``sampled`` (B, 3N) with the hits of ``fixed`` (B, N; NaN = free) imposed.
+
+    The velocity and offset outputs are trained against 0 where there is no hit, so they
+    estimate E[v * hit]; on a forced hit the estimate of E[v | hit] is that over P(hit). A forced
+    silence carries no velocity or offset, as in the data.
+    """
+    # rnn_output: (B, 3N), sampled: (B, 3N), fixed: (B, N) -> (B, 3N)
+    n = fixed.shape[-1]
+    prob = torch.sigmoid(rnn_output[..., :n].float()).clamp(min=MIN_FORCED_HIT_PROB)
+    hits, vel, off = sampled.float().split(n, dim=-1)
+    forced = ~torch.isnan(fixed)
+    on, off_cells = forced & (fixed > 0.5), forced & (fixed <= 0.5)
+    hits = torch.where(forced, (fixed > 0.5).float(), hits)
+    vel = torch.where(on, (vel / prob).clamp(0.0, 1.0), vel).masked_fill(off_cells, 0.0)
+    off = torch.where(on, (off / prob).clamp(-1.0, 1.0), off).masked_fill(off_cells, 0.0)
+    return torch.cat([hits, vel, off], dim=-1).to(sampled.dtype)
+
+
 class GrooveLstmDecoder(nn.Module):
     """Autoregressive LSTM decoder over ``[hits | velocities | offsets]`` steps."""
 
@@ -175,15 +199,18 @@ class GrooveLstmDecoder(nn.Module):
         controls: Tensor | None = None,
         generator: torch.Generator | None = None,
         start_inputs: Tensor | None = None,
+        fixed_hits: Tensor | None = None,
     ) -> Tensor:
-        """Free-running samples ``(B, length, D)`` from latent vectors ``z`` ``(B, Z)``."""
+        """Free-running samples ``(B, length, D)`` from latent vectors ``z`` ``(B, Z)``;
+        ``fixed_hits`` ``(B, length, N)`` imposes hits where it is not NaN (see
+        :func:`force_hits`)."""
         if temperature <= 0:
             raise ValueError(f"temperature must be positive, got {temperature}")
         init = self.initial_state(z)
         if start_inputs is None:
             start_inputs = z.new_zeros(z.shape[0], self.output_depth)
         _, samples = self._loop(
-            init, start_inputs, z, controls, length, None, 0.0, temperature, generator
+            init, start_inputs, z, controls, length, None, 0.0, temperature, generator, fixed_hits
         )
         return samples
 
@@ -198,11 +225,12 @@ class GrooveLstmDecoder(nn.Module):
         p: float,
         temperature: float,
         generator: torch.Generator | None,
+        fixed_hits: Tensor | None = None,
     ) -> tuple[Tensor, Tensor | None]:
         """Step-by-step decoding; free-running when ``teacher`` is None, else scheduled sampling
         with probability ``p`` per example and step (``p = 0`` is plain teacher forcing)."""
-        # init: (B, S), first_input: (B, D), z: (B, Z), controls: (B, T, C)
-        # -> rnn_output (B, T, D), samples (B, T, D) or None
+        # init: (B, S), first_input: (B, D), z: (B, Z), controls: (B, T, C),
+        # fixed_hits: (B, T, N) -> rnn_output (B, T, D), samples (B, T, D) or None
         drop = self.training and self.rnn.dropout > 0.0
         d = self.output_depth
         weights = self.rnn.step_weights()
@@ -233,6 +261,8 @@ class GrooveLstmDecoder(nn.Module):
             outputs.append(out)
             if teacher is None:
                 x = sample_outputs(out, temperature, generator).to(first_input.dtype)
+                if fixed_hits is not None:
+                    x = force_hits(out, x, fixed_hits[:, t])
                 samples.append(x)
             elif t + 1 < steps:
                 x = teacher[:, t + 1]

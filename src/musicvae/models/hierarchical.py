@@ -116,21 +116,34 @@ class HierarchicalLstmDecoder(nn.Module):
         controls: Tensor | None = None,
         generator: torch.Generator | None = None,
         start_inputs: Tensor | None = None,
+        fixed_hits: Tensor | None = None,
     ) -> Tensor:
-        """Free-running samples ``(B, length, D)``; each bar starts from the last sample."""
+        """Free-running samples ``(B, length, D)``; each bar starts from the last sample.
+        ``fixed_hits`` ``(B, length, N)`` imposes hits where it is not NaN."""
         bars = math.ceil(length / self.bar_length)
         _, embeddings = self.conduct(z, bars)
         if controls is not None and controls.shape[1] < bars * self.bar_length:
             controls = nn.functional.pad(
                 controls, (0, 0, 0, bars * self.bar_length - controls.shape[1])
             )
+        if fixed_hits is not None and fixed_hits.shape[1] < bars * self.bar_length:
+            fixed_hits = nn.functional.pad(
+                fixed_hits, (0, 0, 0, bars * self.bar_length - fixed_hits.shape[1]), value=math.nan
+            )
         start = start_inputs
         pieces = []
         for i in range(bars):
             window = slice(i * self.bar_length, (i + 1) * self.bar_length)
             bar_controls = controls[:, window] if controls is not None else None
+            bar_fixed = fixed_hits[:, window] if fixed_hits is not None else None
             bar = self.core.sample(
-                embeddings[:, i], self.bar_length, temperature, bar_controls, generator, start
+                embeddings[:, i],
+                self.bar_length,
+                temperature,
+                bar_controls,
+                generator,
+                start,
+                bar_fixed,
             )
             pieces.append(bar)
             start = bar[:, -1]

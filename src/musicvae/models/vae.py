@@ -129,14 +129,25 @@ class MusicVAE(nn.Module):
         temperature: float = 1.0,
         controls: Tensor | None = None,
         generator: torch.Generator | None = None,
+        fixed_hits: Tensor | None = None,
     ) -> Tensor:
         """Sequences ``(B, length, 27)`` from ``z`` ``(B, z_size)``: binary hits, velocities in
-        (0, 1), offsets in (-1, 1). Call ``model.eval()`` first; ``generator`` must live on
-        the model's device."""
+        (0, 1), offsets in (-1, 1). ``fixed_hits`` ``(B, length, 9)`` imposes the hits where it
+        is not NaN; the model then only plays them (velocity, timing). Call ``model.eval()``
+        first; ``generator`` must live on the model's device."""
         length = int(length or self.hparams.max_seq_len)
         z = z.to(next(self.parameters()).device).float()
         controls = self._decode_controls(controls, z.shape[0], length)
-        return self.decoder.sample(z, length, temperature, controls, generator)
+        if fixed_hits is not None:
+            fixed_hits = fixed_hits.to(z.device).float()
+            if fixed_hits.shape[:2] != (z.shape[0], length):
+                raise MusicVAEError(
+                    f"fixed hits have shape {tuple(fixed_hits.shape)}, need "
+                    f"({z.shape[0]}, {length}, N)"
+                )
+        return self.decoder.sample(
+            z, length, temperature, controls, generator, fixed_hits=fixed_hits
+        )
 
     @torch.no_grad()
     def sample(

@@ -185,7 +185,9 @@ class Studio:
         def run(m: TrainedModel) -> np.ndarray:
             inputs, controls, starts, total = _windows(m, g)
             _, mu, _ = m.encode_tensors(inputs, controls)
-            out = m.decode_tensors(mu, temperature, _dec_seed(seed), controls)
+            # Groove plays the user's pattern as it is: only velocities and timing change.
+            fixed = m.input_hits(inputs) if tool == "groove" else None
+            out = m.decode_tensors(mu, temperature, _dec_seed(seed), controls, fixed)
             return stitch(out, starts, total)
 
         return Groove.from_array(self._call(tool, run), qpm=g.qpm)
