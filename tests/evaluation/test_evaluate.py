@@ -67,6 +67,14 @@ def test_humanize_config_reports_performance(tmp_path, dataset):
         (2 * 110 + 2 * 100 + 40 + 4 * 60 + 4 * 68) / 13
     )
     assert not np.isnan(perf["velocity_wasserstein"]) or np.isnan(perf["pred_velocity_mean"])
+    # Decoded with the input's hits kept, every real hit is played: each class has predictions.
+    kept = r["performance_kept_hits"]
+    assert kept["overall"]["baseline_timing_mae_ms"] == perf["baseline_timing_mae_ms"]
+    for name in ("kick", "snare", "closed_hh"):
+        assert 0.0 <= kept["per_class"][name]["pred_velocity_mean"] <= 127.0, name
+    assert "performance_kept_hits" not in evaluate(
+        load(debug_run(tmp_path / "tap", "tapify=True")), dataset, "test", num_prior_samples=1
+    )
 
 
 def test_empty_split_is_an_error(tmp_path, dataset):

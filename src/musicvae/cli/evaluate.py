@@ -132,11 +132,12 @@ def format_report(r: dict) -> str:
     ]
     for key in ("teacher_forced", "other_z", "sampled"):
         lines += _table(f"{key.replace('_', '-')}: {r[key]['decoding']}", _rows(r[key]), hit_cols)
-    if "performance" in r:
+    for key in ("performance", "performance_kept_hits"):
+        if key not in r:
+            continue
         lines += _table(
-            f"performance vs the real one ({r['performance']['decoding']}; baseline: "
-            f"{r['performance']['baseline']})",
-            _rows(r["performance"]),
+            f"performance vs the real one ({r[key]['decoding']}; baseline: {r[key]['baseline']})",
+            _rows(r[key]),
             [
                 ("vel MAE", "velocity_mae"),
                 ("base vel", "baseline_velocity_mae"),

@@ -11,7 +11,8 @@ For every window of the split (windowed as the model's config says, converter in
   (a collapsed posterior scores as well with the wrong code as with the right one);
 - for configs with an input transform (humanize, tap, add-instrument, note dropout): errors vs
   the real performance, a flat baseline and Wasserstein distances of velocity / offset
-  distributions;
+  distributions; for humanize / add-instrument also with the input's hits kept, as the
+  product decodes them;
 - prior samples vs the split: notes per bar, per-class hit rates, velocity and offset spread.
 """
 
@@ -97,6 +98,9 @@ def evaluate(
     gen = torch.Generator(device=device).manual_seed(seed)
     uses_controls = trained.converter.control_depth > 0
     other_metrics = ReconstructionMetrics(spq)
+    # Humanize / add-instrument models are used with their input's hits kept (keep_hits).
+    keeps_hits = has_input_transform(config) and not config.data.tapify
+    kept_metrics = ReconstructionMetrics(spq) if keeps_hits else None
     starts = range(0, n, batch_size)
     # The posterior means of every window first: the "other z" decoding borrows the mean of the
     # window half the split away (another performance, as windows are stored in file order).
@@ -115,7 +119,7 @@ def evaluate(
         starts, desc="evaluating", unit="batch", disable=None if progress is None else not progress
     ):
         idx = torch.arange(s, min(s + batch_size, n))
-        _, outputs, controls, lengths = (t.to(device) for t in examples.batch(idx))
+        inputs, outputs, controls, lengths = (t.to(device) for t in examples.batch(idx))
         ctl = controls if uses_controls else None
         mu, sigma = all_mu[s : s + len(idx)], all_sigma[s : s + len(idx)]
         with torch.no_grad():
@@ -127,6 +131,9 @@ def evaluate(
             kl = kl_divergence(mu, sigma)
             probs, vel, off = activate(decoded.rnn_output)
             sampled = model.decode(mu, outputs.shape[1], SAMPLED_TEMPERATURE, ctl, gen)
+            if kept_metrics is not None:
+                fixed = torch.from_numpy(trained.input_hits(inputs.cpu().numpy()))
+                kept = model.decode(mu, outputs.shape[1], SAMPLED_TEMPERATURE, ctl, gen, fixed)
         target = outputs.cpu().numpy()
         terms = loss_terms_per_class(
             probs.cpu().numpy(), vel.cpu().numpy(), off.cpu().numpy(), target
@@ -142,6 +149,8 @@ def evaluate(
             torch.cat(activate(other_out), dim=-1).cpu().numpy(), target, batch_qpm
         )
         sampled_metrics.update(sampled.cpu().numpy(), target, batch_qpm)
+        if kept_metrics is not None:
+            kept_metrics.update(kept.cpu().numpy(), target, batch_qpm)
 
     elbo_class = {
         name: {k: float(per_class[k][c] / n) for k in LOSS_TERMS}
@@ -188,6 +197,12 @@ def evaluate(
             "decoding": "free-running from z = mu (as in 'sampled')",
             "baseline": "every real hit on the grid at the split's mean velocity",
             **sampled_metrics.performance_result(),
+        }
+    if kept_metrics is not None:
+        result["performance_kept_hits"] = {
+            "decoding": "free-running from z = mu with the input's hits kept (keep_hits)",
+            "baseline": "every real hit on the grid at the split's mean velocity",
+            **kept_metrics.performance_result(),
         }
     result["prior"] = prior_comparison(trained, examples, num_prior_samples, seed, uses_controls)
     return result
