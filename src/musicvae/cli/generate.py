@@ -46,7 +46,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--checkpoint",
         help="run folder, .pt checkpoint, .safetensors bundle, Magenta checkpoint or bundled "
         "model name (default: the bundled groovae_4bar; for --mode humanize the bundled "
-        "groovae_2bar_humanize)",
+        "groovae_2bar_humanize and for --mode tap2drum groovae_2bar_tap_fixed_velocity, where "
+        "installed)",
     )
     p.add_argument(
         "--config",
@@ -90,7 +91,7 @@ def _read_input(path: Path | None, flag: str):
 
 
 def run_generate(args: argparse.Namespace) -> int:
-    from musicvae.generation.api import HUMANIZE_BUNDLE, bundled_available, load
+    from musicvae.generation.api import MODE_BUNDLES, bundled_available, load
 
     if args.num_outputs < 1:
         raise MusicVAEError(f"--num-outputs must be at least 1, got {args.num_outputs}")
@@ -110,8 +111,9 @@ def run_generate(args: argparse.Namespace) -> int:
     elif args.mode in INPUT_MODES:
         inputs = [_read_input(args.input_midi_1, "--input-midi-1")]
     checkpoint = args.checkpoint
-    if checkpoint is None and args.mode == "humanize" and bundled_available(HUMANIZE_BUNDLE):
-        checkpoint = HUMANIZE_BUNDLE
+    bundle = MODE_BUNDLES.get(args.mode)
+    if checkpoint is None and bundle and bundled_available(bundle):
+        checkpoint = bundle
     model = load(checkpoint, device=args.device, config=args.config)
     if args.config and args.config != model.config.name and model.kind != "magenta":
         print(

@@ -48,7 +48,8 @@ def add_parser(subparsers) -> None:
     p.add_argument(
         "--drumify-checkpoint",
         metavar="PATH",
-        help="tap model for Drumify (e.g. trained with config groovae_2bar_tap_fixed_velocity)",
+        help="tap model for Drumify, trained with e.g. config groovae_2bar_tap_fixed_velocity "
+        "(default: the bundled groovae_2bar_tap_fixed_velocity, where installed)",
     )
     p.add_argument("--device", default="cpu", help="torch device for the models (default cpu)")
     p.add_argument(
@@ -69,7 +70,13 @@ def add_parser(subparsers) -> None:
 
 def _models(args: argparse.Namespace) -> dict:
     from musicvae.configs import get_config
-    from musicvae.generation.api import HUMANIZE_BUNDLE, TrainedModel, bundled_available, load
+    from musicvae.generation.api import (
+        HUMANIZE_BUNDLE,
+        TAP_BUNDLE,
+        TrainedModel,
+        bundled_available,
+        load,
+    )
     from musicvae.models import build_model
 
     if args.untrained:
@@ -95,8 +102,9 @@ def _models(args: argparse.Namespace) -> dict:
     if "generate" not in models:
         # The bundled default may be missing from this install: the page then says so.
         models["generate"] = lambda: load(None, device=args.device)
-    if "groove" not in models and bundled_available(HUMANIZE_BUNDLE):
-        models["groove"] = lambda: load(HUMANIZE_BUNDLE, device=args.device)
+    for role, bundle in (("groove", HUMANIZE_BUNDLE), ("drumify", TAP_BUNDLE)):
+        if role not in models and bundled_available(bundle):
+            models[role] = lambda bundle=bundle: load(bundle, device=args.device)
     return models
 
 

@@ -23,7 +23,9 @@ from musicvae.generation.trained_model import TrainedModel
 __all__ = [
     "BUNDLED_MODELS",
     "DEFAULT_BUNDLE",
+    "MODE_BUNDLES",
     "HUMANIZE_BUNDLE",
+    "TAP_BUNDLE",
     "TrainedModel",
     "bundled_available",
     "bundled_path",
@@ -31,9 +33,13 @@ __all__ = [
 ]
 
 DEFAULT_BUNDLE = "groovae_4bar"
-# The humanize model backs `generate --mode humanize` and the studio's Groove tool by default.
+# The humanize model backs `generate --mode humanize` and the studio's Groove tool by default,
+# the tap model `generate --mode tap2drum` and Drumify, where this install ships them.
 HUMANIZE_BUNDLE = "groovae_2bar_humanize"
-BUNDLED_MODELS = (DEFAULT_BUNDLE, HUMANIZE_BUNDLE)
+TAP_BUNDLE = "groovae_2bar_tap_fixed_velocity"
+BUNDLED_MODELS = (DEFAULT_BUNDLE, HUMANIZE_BUNDLE, TAP_BUNDLE)
+# The bundled model each input mode uses when no checkpoint is named.
+MODE_BUNDLES = {"humanize": HUMANIZE_BUNDLE, "tap2drum": TAP_BUNDLE}
 
 
 def bundled_path(name: str) -> Path:
