@@ -5,6 +5,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 import torch
 
 from musicvae.configs import get_config
@@ -53,3 +54,10 @@ def single_torch_thread():
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def requires_bundle(name: str) -> pytest.MarkDecorator:
+    """Skip unless this copy ships the bundled model ``name`` (large weights are optional)."""
+    from musicvae.generation.api import bundled_available
+
+    return pytest.mark.skipif(not bundled_available(name), reason=f"no bundled {name} here")

@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from musicvae.data.midi import read_midi
-from musicvae.generation.api import HUMANIZE_BUNDLE, bundled_available, load
+from musicvae.generation.api import HUMANIZE_BUNDLE, load
 from musicvae.generation.windows import stitch
+from tests.generation.helpers import requires_bundle, single_torch_thread
 
-pytestmark = pytest.mark.skipif(
-    not bundled_available(HUMANIZE_BUNDLE), reason="no bundled humanize model in this copy"
-)
+pytestmark = requires_bundle(HUMANIZE_BUNDLE)
 # Test-split performances the model never trained on, several styles.
 TEST_FILES = [
     "drummer1/eval_session/1_funk-groove1_138_beat_4-4.mid",
@@ -26,10 +24,8 @@ TEST_FILES = [
 
 @pytest.fixture(scope="module")
 def humanizer():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield load(HUMANIZE_BUNDLE)
-    torch.set_num_threads(threads)
+    with single_torch_thread():
+        yield load(HUMANIZE_BUNDLE)
 
 
 def grid(model, ns) -> np.ndarray:

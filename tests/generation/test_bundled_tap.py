@@ -4,15 +4,13 @@ plays on the taps, with a kit rather than one drum."""
 from __future__ import annotations
 
 import pytest
-import torch
 
 from musicvae.data.midi import read_midi
-from musicvae.generation.api import TAP_BUNDLE, bundled_available, load
+from musicvae.generation.api import TAP_BUNDLE, load
 from musicvae.generation.windows import stitch
+from tests.generation.helpers import requires_bundle, single_torch_thread
 
-pytestmark = pytest.mark.skipif(
-    not bundled_available(TAP_BUNDLE), reason="no bundled tap model in this copy"
-)
+pytestmark = requires_bundle(TAP_BUNDLE)
 # Test-split performances the model never trained on; their taps are what the converter makes.
 TEST_FILES = [
     "drummer1/eval_session/1_funk-groove1_138_beat_4-4.mid",
@@ -23,10 +21,8 @@ TEST_FILES = [
 
 @pytest.fixture(scope="module")
 def drummer():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield load(TAP_BUNDLE)
-    torch.set_num_threads(threads)
+    with single_torch_thread():
+        yield load(TAP_BUNDLE)
 
 
 @pytest.mark.parametrize("name", TEST_FILES)
