@@ -141,7 +141,7 @@ def run_generate(args: argparse.Namespace) -> int:
         tempo=args.tempo,
         seed=args.seed,
         png=not args.no_png,
-        keep_hits=getattr(args, "keep_hits", None),
+        keep_hits=args.keep_hits,
     )
     print(f"wrote {len(paths)} MIDI file(s) to {args.output_dir}")
     for p in paths:
@@ -279,5 +279,6 @@ def _run_magenta(args: argparse.Namespace) -> int:
         seed=args.seed,
         no_png=args.no_png,
         device="cpu",
+        keep_hits=None,  # each mode's default
     )
     return run_generate(ns)

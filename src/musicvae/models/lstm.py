@@ -175,7 +175,7 @@ class LstmStack(nn.Module):
         for k in range(self.num_layers):
             if k:
                 x = dropout(x, self.dropout)
-            weights = [getattr(self.lstm, f"{kind}_l{k}") for kind in _KINDS]
+            weights = [getattr(self.lstm, _lstm_attr(kind, k, False)) for kind in _KINDS]
             if state is None:
                 zeros = x.new_zeros(1, x.shape[0], self.hidden_size)
                 hx = (zeros, zeros)

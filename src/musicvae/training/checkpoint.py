@@ -137,15 +137,18 @@ def save_checkpoint(
     return path
 
 
-def config_changes(saved: dict[str, Any], config: Config, prefix: str = "") -> list[str]:
+def config_changes(saved: dict[str, Any], config: Config) -> list[str]:
     """``"hparams.free_bits: 48.0 -> 256.0"`` for every field where ``config`` differs from a
     checkpoint's saved ``Config.to_dict()`` (a resumed run with new ``--hparams``)."""
-    new = config.to_dict() if isinstance(config, Config) else config
+    return _dict_changes(saved, config.to_dict(), "")
+
+
+def _dict_changes(old: dict[str, Any], new: dict[str, Any], prefix: str) -> list[str]:
     changes = []
-    for key in sorted(set(saved) | set(new)):
-        a, b = saved.get(key), new.get(key)
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
         if isinstance(a, dict) and isinstance(b, dict):
-            changes += config_changes(a, b, f"{prefix}{key}.")
+            changes += _dict_changes(a, b, f"{prefix}{key}.")
         elif _plain(a) != _plain(b):
             changes.append(f"{prefix}{key}: {_plain(a)!r} -> {_plain(b)!r}")
     return changes

@@ -167,15 +167,15 @@ def _train(config: Config, options: TrainOptions, info: dist_utils.DistInfo) -> 
                 f"({reason}); use a new --run-dir"
             ) from None
         start_step = int(state["step"])
-        changes = ckpt.config_changes(state.get("config") or {}, config)
-        if info.is_main and changes:
+        if info.is_main:
             # Resuming with new settings is how a run changes course (e.g. more free bits);
             # say so, since the checkpoints from here on record the new config.
-            tqdm.write(
-                f"{path}: resuming at step {start_step} with " + "; ".join(changes),
-                file=sys.stderr,
-            )
-        if info.is_main:
+            changes = ckpt.config_changes(state.get("config") or {}, config)
+            if changes:
+                tqdm.write(
+                    f"{path}: resuming at step {start_step} with " + "; ".join(changes),
+                    file=sys.stderr,
+                )
             ckpt.set_rng_state(state["rng"])
         else:
             torch.manual_seed(seed + info.rank + 1_000_003 * start_step)
