@@ -43,6 +43,9 @@ class HParams:
     # Magenta keeps the conductor's input dropout on at inference (its cells are built without
     # is_training), which makes hierarchical decoding random. Off by default; True copies Magenta.
     conductor_dropout_at_inference: bool = False
+    # Ours, off in every Magenta config: velocity and offset losses only where a hit is played,
+    # so those heads learn a hit's loudness and timing rather than loudness x P(hit).
+    hit_conditioned: bool = False
 
 
 @dataclass(frozen=True)
@@ -249,6 +252,15 @@ register(
 )
 # Ours: the MusicVAE paper's conductor over GrooVAE, one conductor step per bar.
 register(Config(name="groovae_4bar_hierdec", decoder="hierarchical", level_lengths=(4, 16)))
+# Ours: Magenta's GrooVAE configs with hit-conditioned velocity and offset heads (the bundles).
+for _base in ("groovae_4bar", "groovae_2bar_humanize", "groovae_2bar_tap_fixed_velocity"):
+    register(
+        replace(
+            CONFIGS[_base],
+            name=f"{_base}_hitcond",
+            hparams=replace(CONFIGS[_base].hparams, hit_conditioned=True),
+        )
+    )
 # Tiny and fast, for tests and smoke runs.
 register(
     Config(

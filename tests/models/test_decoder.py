@@ -173,3 +173,40 @@ def test_sample_with_fixed_hits_keeps_them_and_feeds_them_back():
     again = torch.stack([force_hits(teacher[:, t], raw[:, t], fixed[:, t]) for t in range(12)], 1)
     for part in (slice(9, 13), slice(18, 22)):
         torch.testing.assert_close(again[..., part], s[..., part], atol=1e-5, rtol=0)
+
+
+def test_hit_conditioned_loss_counts_velocity_and_offset_only_on_hits():
+    out = torch.tensor([[[0.1, 0.0, 0.0], [math.log(3.0), 0.0, math.atanh(0.5)]]])
+    tgt = torch.tensor([[[1.0, 0.8, 0.5], [0.0, 0.0, 0.0]]])
+    magenta = groove_loss(out, tgt, torch.tensor([2]))
+    ours = groove_loss(out, tgt, torch.tensor([2]), hit_conditioned=True)
+    # Step 1 has no hit: its velocity error (0.5 - 0)^2 and offset error 0.5^2 no longer count.
+    assert ours["velocities_loss"].item() == pytest.approx(0.3**2, rel=1e-6)
+    assert ours["offsets_loss"].item() == pytest.approx(0.25, rel=1e-6)
+    assert ours["hits_loss"].item() == pytest.approx(magenta["hits_loss"].item(), rel=1e-7)
+    dec = GrooveLstmDecoder(3, 4, (8,), hit_conditioned=True)
+    own = dec.reconstruction_loss(out, tgt, torch.tensor([2]))
+    assert own["r_loss"].item() == pytest.approx(ours["r_loss"].item(), rel=1e-7)
+
+
+def test_hit_conditioned_samples_are_silent_without_a_hit():
+    out = torch.tensor([[20.0, -20.0, 1.0, 1.0, 0.5, 0.5]])  # 2 classes: sure hit, sure silence
+    s = sample_outputs(out, 1.0, torch.Generator().manual_seed(0), hit_conditioned=True)[0]
+    assert s[:2].tolist() == [1.0, 0.0]
+    assert s[2].item() == pytest.approx(1 / (1 + math.exp(-1.0)))
+    assert s[3].item() == 0.0 and s[5].item() == 0.0
+    assert s[4].item() == pytest.approx(math.tanh(0.5))
+
+
+def test_force_hits_hit_conditioned_plays_the_head_as_it_is():
+    nan = math.nan
+    logits = [math.log(4.0), math.log(1 / 9), 0.0]
+    vel_raw = [0.0, math.log(3.0), 0.0]  # sigmoid: 0.5, 0.75, 0.5
+    off_raw = [math.atanh(0.2), 0.0, 0.0]
+    out = torch.tensor([logits + vel_raw + off_raw])
+    sampled = torch.tensor([[0.0, 0.0, 1.0, 0.0, 0.0, 0.5, 0.0, 0.0, 0.0]])
+    got = force_hits(out, sampled, torch.tensor([[1.0, 1.0, nan]]), hit_conditioned=True)[0]
+    # No division by P(hit): the forced hits get the heads' E[v | hit] and E[o | hit].
+    assert got[:3].tolist() == [1.0, 1.0, 1.0]
+    assert got[3:5].tolist() == pytest.approx([0.5, 0.75])
+    assert got[6].item() == pytest.approx(0.2)

@@ -138,3 +138,25 @@ def test_empty_split_is_a_clear_error(tmp_path):
     empty = write_dataset([], tmp_path / "empty.parquet")
     with pytest.raises(MusicVAEError, match="the 'train' split yields no debug examples"):
         train(get_config("debug"), _options(tmp_path, empty, "run", num_steps=1))
+
+
+@pytest.mark.slow
+def test_init_from_copies_weights_and_starts_at_step_zero(tmp_path, small_dataset):
+    config = get_config("debug")
+    train(config, _options(tmp_path, small_dataset, "donor", num_steps=3))
+    donor = load_checkpoint(tmp_path / "donor")[0].state_dict()
+    hc = get_config("debug", "hit_conditioned=true")
+    warm = _options(tmp_path, small_dataset, "warm", num_steps=0, init_from=str(tmp_path / "donor"))
+    result = train(hc, warm)
+    assert result.step == 0
+    model, loaded, step, state = load_checkpoint(tmp_path / "warm")
+    assert step == 0 and loaded.hparams.hit_conditioned
+    assert all(torch.equal(model.state_dict()[k], donor[k]) for k in donor)
+    wrong = get_config("debug", "z_size=4")
+    with pytest.raises(MusicVAEError, match="--init-from .* do not fit config 'debug'"):
+        train(
+            wrong,
+            _options(
+                tmp_path, small_dataset, "bad", num_steps=1, init_from=str(tmp_path / "donor")
+            ),
+        )

@@ -97,6 +97,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="train in fp32 (default: bf16 autocast on CUDA and on CPUs with native bf16; "
         "weights stay fp32)",
     )
+    p.add_argument(
+        "--init-from",
+        metavar="MODEL",
+        help="start a new run from another model's weights (a run folder, .pt checkpoint, "
+        ".safetensors bundle or bundled model name) with a fresh optimizer at step 0; ignored "
+        "when the run folder already has checkpoints (the run then resumes)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run_train)
     return p
@@ -152,6 +159,7 @@ def run_train(args: argparse.Namespace) -> int:
         threads=args.threads or None,
         amp=not args.no_amp,
         progress=False if args.no_progress else None,
+        init_from=args.init_from,
     )
     result = train(config, options)
     if result.rank:  # under torchrun only rank 0 reports

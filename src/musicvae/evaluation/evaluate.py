@@ -85,7 +85,7 @@ def evaluate(
     from tqdm import tqdm
 
     from musicvae.models import kl_divergence
-    from musicvae.models.decoder import activate, groove_loss
+    from musicvae.models.decoder import activate
 
     model, config, device = trained.model, trained.config, trained.device
     examples, qpm, num_sequences = load_split(examples_path, config, split, workers=workers)
@@ -127,7 +127,7 @@ def evaluate(
             other_out = model.decoder(
                 outputs, lengths, all_mu[other[s : s + len(idx)]], ctl, sampling_probability=0.0
             ).rnn_output
-            parts = groove_loss(decoded.rnn_output, outputs, lengths)
+            parts = model.decoder.reconstruction_loss(decoded.rnn_output, outputs, lengths)
             kl = kl_divergence(mu, sigma)
             probs, vel, off = activate(decoded.rnn_output)
             sampled = model.decode(mu, outputs.shape[1], SAMPLED_TEMPERATURE, ctl, gen)
@@ -136,7 +136,11 @@ def evaluate(
                 kept = model.decode(mu, outputs.shape[1], SAMPLED_TEMPERATURE, ctl, gen, fixed)
         target = outputs.cpu().numpy()
         terms = loss_terms_per_class(
-            probs.cpu().numpy(), vel.cpu().numpy(), off.cpu().numpy(), target
+            probs.cpu().numpy(),
+            vel.cpu().numpy(),
+            off.cpu().numpy(),
+            target,
+            model.decoder.hit_conditioned,
         )
         for k in LOSS_TERMS:
             per_class[k] += terms[k].sum(axis=0)

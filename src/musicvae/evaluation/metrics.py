@@ -190,18 +190,25 @@ class ReconstructionMetrics:
 
 
 def loss_terms_per_class(
-    hit_probs: np.ndarray, velocities: np.ndarray, offsets: np.ndarray, target: np.ndarray
+    hit_probs: np.ndarray,
+    velocities: np.ndarray,
+    offsets: np.ndarray,
+    target: np.ndarray,
+    hit_conditioned: bool = False,
 ) -> dict[str, np.ndarray]:
     """GrooVAE's reconstruction loss split by class: each term (B, 9), summed over steps.
 
     ``hit_probs``, ``velocities`` and ``offsets`` are the decoder's activated outputs (sigmoid,
-    sigmoid, tanh), each (B, T, 9). Summing a term over classes gives Magenta's per-sequence loss.
+    sigmoid, tanh), each (B, T, 9). Summing a term over classes gives Magenta's per-sequence loss
+    (the decoder's own, with ``hit_conditioned``: velocity and offset errors only on target hits).
     """
     th, tv, to = split_channels(np.asarray(target, np.float64))
     p = np.asarray(hit_probs, np.float64)
     hits = -(th * np.log(p + LOG_LOSS_EPS) + (1 - th) * np.log(1 - p + LOG_LOSS_EPS))
     vel = (np.asarray(velocities, np.float64) - tv) ** 2
     off = (np.asarray(offsets, np.float64) - to) ** 2
+    if hit_conditioned:
+        vel, off = vel * th, off * th
     out = {
         "hits_loss": hits.sum(axis=1),
         "velocities_loss": vel.sum(axis=1),

@@ -106,14 +106,8 @@ def load_bundle(
         config = Config.from_dict(json.loads(meta["config"]))
     except (ValueError, KeyError, TypeError) as e:
         raise MusicVAEError(f"{path}: bundle config is unreadable ({e})") from None
+    from musicvae.training.checkpoint import load_weights
+
     model = build_model(config)
-    try:
-        # load_state_dict copies into the float32 parameters, widening float16 storage.
-        model.load_state_dict(tensors)
-    except RuntimeError as e:
-        lines = str(e).strip().splitlines()
-        reason = lines[1].strip() if len(lines) > 1 else lines[0]
-        raise MusicVAEError(
-            f"{path}: weights do not fit config {config.name!r} ({reason})"
-        ) from None
+    load_weights(model, tensors, f"{path}: weights", config)
     return model.to(device).eval(), config, meta

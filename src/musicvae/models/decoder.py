@@ -6,6 +6,11 @@ offset pre-activations (``[hits | velocities | offsets]``). Semantics follow Mag
 ``concat(x_prev, z, controls)`` with ``x_prev`` the previous *target* (zeros at step 0), hits
 sampled from ``Bernoulli(logits / temperature)``, velocities ``sigmoid``, offsets ``tanh``.
 
+With ``hit_conditioned`` (our configs, never Magenta's) the velocity and offset losses count only
+where the target has a hit, so those heads estimate E[v | hit] instead of E[v * hit]: a rare, loud
+crash is learned at its real loudness instead of being pulled towards the silence around it. A
+sampled step then carries no velocity or offset where it has no hit, as the data does.
+
 Teacher forcing (sampling probability 0) runs the whole sequence in one fused ``nn.LSTM`` call;
 the per-step loop shares the same weights and is used for sampling and scheduled sampling.
 """
@@ -60,10 +65,13 @@ def activate(rnn_output: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     return torch.sigmoid(hits), torch.sigmoid(velocities), torch.tanh(offsets)
 
 
-def groove_loss(rnn_output: Tensor, targets: Tensor, lengths: Tensor | None) -> dict[str, Tensor]:
+def groove_loss(
+    rnn_output: Tensor, targets: Tensor, lengths: Tensor | None, hit_conditioned: bool = False
+) -> dict[str, Tensor]:
     """Per-sequence loss parts, summed over valid steps and classes (Magenta's formulas).
 
-    Returns ``(B,)`` tensors ``hits_loss`` (log loss on sigmoid probabilities, epsilon 1e-7),
+    ``hit_conditioned`` counts the velocity and offset errors only on target hits. Returns
+    ``(B,)`` tensors ``hits_loss`` (log loss on sigmoid probabilities, epsilon 1e-7),
     ``velocities_loss`` and ``offsets_loss`` (squared errors), ``r_loss`` (their sum), and the
     scalar ``hit_accuracy`` (thresholded hits vs targets over valid cells). Always float32.
     """
@@ -75,11 +83,10 @@ def groove_loss(rnn_output: Tensor, targets: Tensor, lengths: Tensor | None) -> 
     y, tv, to = tgt.chunk(3, dim=-1)
     p = torch.sigmoid(logits)
     hits = -(y * torch.log(p + LOG_LOSS_EPSILON) + (1 - y) * torch.log(1 - p + LOG_LOSS_EPSILON))
-    parts = {
-        "hits_loss": hits,
-        "velocities_loss": (torch.sigmoid(vel) - tv).square(),
-        "offsets_loss": (torch.tanh(off) - to).square(),
-    }
+    vel_err, off_err = (torch.sigmoid(vel) - tv).square(), (torch.tanh(off) - to).square()
+    if hit_conditioned:
+        vel_err, off_err = vel_err * y, off_err * y
+    parts = {"hits_loss": hits, "velocities_loss": vel_err, "offsets_loss": off_err}
     result = {k: (v.sum(-1) * mask).sum(-1) for k, v in parts.items()}
     result["r_loss"] = result["hits_loss"] + result["velocities_loss"] + result["offsets_loss"]
     correct = ((logits > 0) == (y > 0.5)).float().mean(-1)
@@ -88,13 +95,20 @@ def groove_loss(rnn_output: Tensor, targets: Tensor, lengths: Tensor | None) -> 
 
 
 def sample_outputs(
-    rnn_output: Tensor, temperature: float = 1.0, generator: torch.Generator | None = None
+    rnn_output: Tensor,
+    temperature: float = 1.0,
+    generator: torch.Generator | None = None,
+    hit_conditioned: bool = False,
 ) -> Tensor:
-    """One step's sample: Bernoulli hits, sigmoid velocities, tanh offsets."""
+    """One step's sample: Bernoulli hits, sigmoid velocities, tanh offsets (zero where there is
+    no hit when ``hit_conditioned``)."""
     # rnn_output: (B, 3N) -> (B, 3N)
     logits, vel, off = rnn_output.float().chunk(3, dim=-1)
     hits = torch.bernoulli(torch.sigmoid(logits / temperature), generator=generator)
-    return torch.cat([hits, torch.sigmoid(vel), torch.tanh(off)], dim=-1)
+    vel, off = torch.sigmoid(vel), torch.tanh(off)
+    if hit_conditioned:
+        vel, off = vel * hits, off * hits
+    return torch.cat([hits, vel, off], dim=-1)
 
 
 # A forced hit's velocity and offset are the outputs divided by the hit probability (below);
@@ -102,16 +116,25 @@ def sample_outputs(
 MIN_FORCED_HIT_PROB = 0.2
 
 
-def force_hits(rnn_output: Tensor, sampled: Tensor, fixed: Tensor) -> Tensor:
+def force_hits(
+    rnn_output: Tensor, sampled: Tensor, fixed: Tensor, hit_conditioned: bool = False
+) -> Tensor:
     """``sampled`` (B, 3N) with the hits of ``fixed`` (B, N; NaN = free) imposed.
 
-    The velocity and offset outputs are trained against 0 where there is no hit, so they
-    estimate E[v * hit]; on a forced hit the estimate of E[v | hit] is that over P(hit). A forced
-    silence carries no velocity or offset, as in the data.
+    Magenta's velocity and offset outputs are trained against 0 where there is no hit, so they
+    estimate E[v * hit]; on a forced hit the estimate of E[v | hit] is that over P(hit). A
+    ``hit_conditioned`` decoder's outputs already are E[v | hit]. A forced silence carries no
+    velocity or offset, as in the data.
     """
     # rnn_output: (B, 3N), sampled: (B, 3N), fixed: (B, N) -> (B, 3N)
     n = fixed.shape[-1]
-    prob = torch.sigmoid(rnn_output[..., :n].float()).clamp(min=MIN_FORCED_HIT_PROB)
+    logits = rnn_output[..., :n].float()
+    if hit_conditioned:
+        _, vel_out, off_out = activate(rnn_output.float())
+        sampled = torch.cat([sampled[..., :n].float(), vel_out, off_out], dim=-1)
+        prob = torch.ones_like(logits)
+    else:
+        prob = torch.sigmoid(logits).clamp(min=MIN_FORCED_HIT_PROB)
     hits, vel, off = sampled.float().split(n, dim=-1)
     forced = ~torch.isnan(fixed)
     on, off_cells = forced & (fixed > 0.5), forced & (fixed <= 0.5)
@@ -131,9 +154,11 @@ class GrooveLstmDecoder(nn.Module):
         rnn_sizes: tuple[int, ...],
         control_depth: int = 0,
         keep_prob: float = 1.0,
+        hit_conditioned: bool = False,
     ) -> None:
         super().__init__()
         self.output_depth = output_depth
+        self.hit_conditioned = hit_conditioned
         self.z_size = z_size
         self.control_depth = control_depth
         self.rnn = LstmStack(output_depth + z_size + control_depth, rnn_sizes, keep_prob)
@@ -143,6 +168,16 @@ class GrooveLstmDecoder(nn.Module):
         nn.init.zeros_(self.z_to_initial_state.bias)
         nn.init.xavier_uniform_(self.output_projection.weight)
         nn.init.zeros_(self.output_projection.bias)
+
+    def reconstruction_loss(
+        self, rnn_output: Tensor, targets: Tensor, lengths: Tensor | None
+    ) -> dict[str, Tensor]:
+        """The decoder's own loss (see :func:`groove_loss`): ``(B,)`` parts and ``r_loss``."""
+        return groove_loss(rnn_output, targets, lengths, self.hit_conditioned)
+
+    def activate(self, rnn_output: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Hit probabilities, velocities and offsets, each ``(..., N)``."""
+        return activate(rnn_output)
 
     def initial_state(self, z: Tensor) -> Tensor:
         # z: (B, Z) -> (B, state_size) laid out [c0, h0, c1, h1, ...]
@@ -260,14 +295,16 @@ class GrooveLstmDecoder(nn.Module):
             out = self.output_projection(h)
             outputs.append(out)
             if teacher is None:
-                x = sample_outputs(out, temperature, generator).to(first_input.dtype)
+                x = sample_outputs(out, temperature, generator, self.hit_conditioned)
+                x = x.to(first_input.dtype)
                 if fixed_hits is not None:
-                    x = force_hits(out, x, fixed_hits[:, t])
+                    x = force_hits(out, x, fixed_hits[:, t], self.hit_conditioned)
                 samples.append(x)
             elif t + 1 < steps:
                 x = teacher[:, t + 1]
                 if p > 0.0:
-                    sampled = sample_outputs(out, 1.0, generator).to(x.dtype)
+                    sampled = sample_outputs(out, 1.0, generator, self.hit_conditioned)
+                    sampled = sampled.to(x.dtype)
                     if p >= 1.0:
                         x = sampled
                     else:

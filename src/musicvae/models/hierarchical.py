@@ -54,6 +54,19 @@ class HierarchicalLstmDecoder(nn.Module):
         self.conductor_dropout_at_inference = conductor_dropout_at_inference
 
     @property
+    def hit_conditioned(self) -> bool:
+        return self.core.hit_conditioned
+
+    def reconstruction_loss(
+        self, rnn_output: Tensor, targets: Tensor, lengths: Tensor | None
+    ) -> dict[str, Tensor]:
+        """The core decoder's loss over the whole sequence."""
+        return self.core.reconstruction_loss(rnn_output, targets, lengths)
+
+    def activate(self, rnn_output: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        return self.core.activate(rnn_output)
+
+    @property
     def bar_length(self) -> int:
         return self.level_lengths[-1]
 

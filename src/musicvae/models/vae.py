@@ -2,7 +2,7 @@
 
 ``loss = mean(r_loss) + beta * mean(max(KL - free_nats, 0))`` with ``KL`` the closed-form
 ``KL(N(mu, sigma^2) || N(0, I))`` summed over z, free bits applied to each sequence's total KL,
-and the reconstruction loss of the GrooVAE decoder (see :func:`decoder.groove_loss`).
+and the reconstruction loss the decoder owns (``decoder.reconstruction_loss``).
 Training uses ``z ~ q(z|x)`` (reparameterised); evaluation uses ``z = mu``.
 """
 
@@ -16,7 +16,7 @@ from torch import Tensor, nn
 from musicvae.configs import Config
 from musicvae.errors import MusicVAEError
 from musicvae.models import schedules
-from musicvae.models.decoder import GrooveLstmDecoder, groove_loss
+from musicvae.models.decoder import GrooveLstmDecoder
 from musicvae.models.encoder import BidirectionalLstmEncoder
 from musicvae.models.hierarchical import HierarchicalLstmDecoder
 
@@ -83,7 +83,7 @@ class MusicVAE(nn.Module):
         p = schedules.sampling_probability(step, hp, training=self.training)
         dec_controls = controls if self.control_depth else None
         decoded = self.decoder(target, lengths, z, dec_controls, sampling_probability=p)
-        parts = groove_loss(decoded.rnn_output, target, lengths)
+        parts = self.decoder.reconstruction_loss(decoded.rnn_output, target, lengths)
         kl = kl_divergence(mu, sigma)
         kl_cost = (kl - schedules.free_nats(hp)).clamp(min=0.0)
         beta = schedules.beta(step, hp)
@@ -181,7 +181,7 @@ def build_model(config: Config) -> MusicVAE:
     )
     if config.decoder == "groove_lstm":
         decoder: nn.Module = GrooveLstmDecoder(
-            OUTPUT_DEPTH, hp.z_size, hp.dec_rnn_size, control_depth, keep
+            OUTPUT_DEPTH, hp.z_size, hp.dec_rnn_size, control_depth, keep, hp.hit_conditioned
         )
     elif config.decoder == "hierarchical":
         bar = config.steps_per_bar
@@ -192,7 +192,9 @@ def build_model(config: Config) -> MusicVAE:
                 f"whose product is max_seq_len {hp.max_seq_len}"
             )
         conductor = tuple(hp.conductor_rnn_size or hp.dec_rnn_size)
-        core = GrooveLstmDecoder(OUTPUT_DEPTH, conductor[-1], hp.dec_rnn_size, control_depth, keep)
+        core = GrooveLstmDecoder(
+            OUTPUT_DEPTH, conductor[-1], hp.dec_rnn_size, control_depth, keep, hp.hit_conditioned
+        )
         decoder = HierarchicalLstmDecoder(
             core,
             hp.z_size,

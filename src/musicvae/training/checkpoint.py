@@ -174,6 +174,19 @@ def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     return state
 
 
+def load_weights(
+    model: torch.nn.Module, weights: dict[str, torch.Tensor], what: str, config: Config
+) -> None:
+    """``model.load_state_dict(weights)``, with a one-line error starting with ``what`` that
+    names the first mismatch (float16 storage is widened into the float32 parameters)."""
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as e:
+        lines = str(e).strip().splitlines()
+        reason = lines[1].strip() if len(lines) > 1 else lines[0]
+        raise MusicVAEError(f"{what} do not fit config {config.name!r} ({reason})") from None
+
+
 def load_checkpoint(
     path_or_run_dir: str | os.PathLike,
     *,
@@ -196,13 +209,6 @@ def load_checkpoint(
         except (KeyError, TypeError) as e:
             raise MusicVAEError(f"{path}: checkpoint config is unreadable ({e})") from None
     model = build_model(config)
-    try:
-        model.load_state_dict(state["model"])
-    except RuntimeError as e:
-        first = str(e).strip().splitlines()
-        reason = first[1].strip() if len(first) > 1 else first[0]
-        raise MusicVAEError(
-            f"{path}: weights do not fit config {config.name!r} ({reason})"
-        ) from None
+    load_weights(model, state["model"], f"{path}: weights", config)
     model.to(device).eval()
     return model, config, int(state["step"]), state

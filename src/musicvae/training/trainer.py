@@ -55,6 +55,8 @@ class TrainOptions:
     progress: bool | None = None  # None: tqdm decides (a bar on a terminal only)
     amp: bool = True  # bf16 autocast on CUDA and on CPUs with native bf16 (optim.amp_enabled)
     threads: int | None = None  # CPU threads per process; None: the cores shared out evenly
+    # Warm start of a new run: another model's weights (fine-tuning); the optimizer starts fresh.
+    init_from: str | None = None
 
     def __post_init__(self) -> None:
         self.run_dir = Path(self.run_dir)
@@ -101,6 +103,15 @@ class _Loader:
         if self.iter is not None:
             return tuple(next(self.iter))
         return self.examples.batch(next(self.stream))
+
+
+def _warm_start(model: torch.nn.Module, config: Config, source: str) -> None:
+    """Copy the weights of ``source`` (anything ``musicvae.load`` opens) into ``model``."""
+    from musicvae.generation.api import load
+
+    ckpt.load_weights(
+        model, load(source).model.state_dict(), f"--init-from {source}: its weights", config
+    )
 
 
 def train(config: Config, options: TrainOptions) -> TrainResult:
@@ -167,6 +178,8 @@ def _train(config: Config, options: TrainOptions, info: dist_utils.DistInfo) -> 
                 f"({reason}); use a new --run-dir"
             ) from None
         start_step = int(state["step"])
+        if info.is_main and options.init_from:
+            tqdm.write(f"{path}: resuming; --init-from is ignored", file=sys.stderr)
         if info.is_main:
             # Resuming with new settings is how a run changes course (e.g. more free bits);
             # say so, since the checkpoints from here on record the new config.
@@ -179,8 +192,11 @@ def _train(config: Config, options: TrainOptions, info: dist_utils.DistInfo) -> 
             ckpt.set_rng_state(state["rng"])
         else:
             torch.manual_seed(seed + info.rank + 1_000_003 * start_step)
-    elif info.rank:
-        torch.manual_seed(seed + info.rank)  # dropout noise differs across ranks
+    else:
+        if options.init_from:
+            _warm_start(model, config, options.init_from)
+        if info.rank:
+            torch.manual_seed(seed + info.rank)  # dropout noise differs across ranks
     if dist_utils.broadcast_int(start_step, info) != start_step:
         raise MusicVAEError(
             f"{train_dir}: rank {info.rank} sees a different latest checkpoint than rank 0; "
