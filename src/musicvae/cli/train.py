@@ -14,6 +14,7 @@ from pathlib import Path
 from musicvae.errors import MusicVAEError
 
 DEFAULT_NUM_STEPS = 200_000  # Magenta's --num_steps default
+SIGNAL_EXIT = {"SIGINT": 130, "SIGTERM": 143}  # the shell's 128 + signal number
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -42,13 +43,16 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--num-steps",
         type=int,
         default=DEFAULT_NUM_STEPS,
-        help=f"train until this global step (default {DEFAULT_NUM_STEPS})",
+        help=f"train until this global step (default {DEFAULT_NUM_STEPS}, Magenta's; 0: until "
+        "interrupted). On a CPU, --hparams batch_size=128 --num-steps 10000 is the bundled "
+        "model's recipe",
     )
     p.add_argument("--hparams", default="", help="comma-separated key=value config overrides")
     p.add_argument(
         "--device",
-        default="cpu",
-        help="cpu (default), cuda, cuda:N, or auto (CUDA when available); training uses bf16 "
+        default="auto",
+        help="auto (default: CUDA when available, else the CPU), cpu, cuda or cuda:N; training "
+        "uses bf16 "
         "autocast on CUDA and on CPUs with native bf16 (see --no-amp)",
     )
     p.add_argument("--seed", type=int, help="seed every generator, for a reproducible run")
@@ -104,7 +108,21 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         ".safetensors bundle or bundled model name) with a fresh optimizer at step 0; ignored "
         "when the run folder already has checkpoints (the run then resumes)",
     )
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--max-time",
+        metavar="DURATION",
+        help="stop cleanly after this long, with a checkpoint saved (e.g. 90m, 2h, 1h30m); "
+        "rerunning the command goes on",
+    )
+    p.add_argument(
+        "--print-every",
+        type=int,
+        default=100,
+        help="when no progress bar is drawn (output to a file or a pipe, or --no-progress): "
+        "print a line of step, loss, KL, hit accuracy, examples/s and ETA every K steps "
+        "(default 100)",
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (log lines instead)")
     p.set_defaults(func=run_train)
     return p
 
@@ -138,16 +156,20 @@ def run_train(args: argparse.Namespace) -> int:
         ("--workers", args.workers),
         ("--threads", args.threads),
     )
-    if args.log_every < 1:
-        raise MusicVAEError(f"--log-every {args.log_every}: must be 1 or more")
+    for flag, value in (("--log-every", args.log_every), ("--print-every", args.print_every)):
+        if value < 1:
+            raise MusicVAEError(f"{flag} {value}: must be 1 or more")
+    from musicvae.training.progress import parse_duration
+
+    max_time = parse_duration(args.max_time) if args.max_time is not None else None
     if args.mode == "eval":
         return _run_eval(args.run_dir, args.examples, config, args.device, args.eval_num_batches)
-    from musicvae.training.trainer import TrainOptions, train
+    from musicvae.training.trainer import TrainOptions
 
     options = TrainOptions(
         run_dir=args.run_dir,
         examples=args.examples,
-        num_steps=args.num_steps,
+        num_steps=args.num_steps or None,  # 0: until interrupted, as in Magenta
         device=args.device,
         seed=args.seed,
         eval_every=args.eval_every,
@@ -160,10 +182,21 @@ def run_train(args: argparse.Namespace) -> int:
         amp=not args.no_amp,
         progress=False if args.no_progress else None,
         init_from=args.init_from,
+        max_time=max_time,
+        print_every=args.print_every,
     )
+    return train_and_report(config, options)
+
+
+def train_and_report(config, options) -> int:
+    """Run :func:`musicvae.training.trainer.train` and print how it ended; the exit code."""
+    from musicvae.training.trainer import train
+
     result = train(config, options)
     if result.rank:  # under torchrun only rank 0 reports
         return 0
+    if result.stopped_by in SIGNAL_EXIT:
+        return SIGNAL_EXIT[result.stopped_by]
     if result.train:
         print(
             f"step {result.step}: loss {result.train['loss']:.4f}, "
@@ -240,8 +273,9 @@ def magenta_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--checkpoints_to_keep",
         type=int,
-        default=100,
-        help="checkpoints kept in train mode (0: all; default 100)",
+        default=5,
+        help="checkpoints kept in train mode (0: all; default 5, as musicvae train: Magenta's "
+        "100 would fill about 5 GB)",
     )
     p.add_argument(
         "--keep_checkpoint_every_n_hours",
@@ -301,26 +335,19 @@ def _run_magenta(args: argparse.Namespace) -> int:
         return _run_eval(
             args.run_dir, args.examples_path, config, args.device, args.eval_num_batches, eval_dir
         )
-    ns = argparse.Namespace(
-        config=args.config,
-        hparams=args.hparams,
+    from musicvae.training.trainer import TrainOptions
+
+    options = TrainOptions(
         run_dir=args.run_dir,
         examples=args.examples_path,
-        mode="train",
         num_steps=args.num_steps or None,  # Magenta: 0 trains until interrupted
         device=args.device,
         seed=args.seed,
         eval_every=0,  # Magenta evaluates in a separate --mode=eval process
-        eval_num_batches=args.eval_num_batches,
-        checkpoint_every=None,
+        eval_num_batches=args.eval_num_batches or None,
         checkpoints_to_keep=args.checkpoints_to_keep,
-        log_every=10,
-        workers=0,
-        threads=None,
-        no_amp=False,
-        no_progress=False,
     )
-    return run_train(ns)
+    return train_and_report(config, options)
 
 
 if __name__ == "__main__":

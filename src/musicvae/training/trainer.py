@@ -24,12 +24,14 @@ from musicvae.training import distributed as dist_utils
 from musicvae.training.batches import BatchStream, Examples, load_examples
 from musicvae.training.evaluate import evaluate
 from musicvae.training.optim import (
+    amp_enabled,
     keep_cpu_heap,
     make_deterministic,
     make_optimizer,
     set_seed,
     train_step,
 )
+from musicvae.training.progress import Reporter, StopFlag, format_duration
 from musicvae.training.summaries import MODEL_SCALARS, Summaries
 
 # Schedules: logged at the last step of a logging window instead of averaged over it.
@@ -57,6 +59,8 @@ class TrainOptions:
     threads: int | None = None  # CPU threads per process; None: the cores shared out evenly
     # Warm start of a new run: another model's weights (fine-tuning); the optimizer starts fresh.
     init_from: str | None = None
+    max_time: float | None = None  # seconds; stop cleanly (with a checkpoint) after this long
+    print_every: int = 100  # steps between log lines when no progress bar is drawn
 
     def __post_init__(self) -> None:
         self.run_dir = Path(self.run_dir)
@@ -68,6 +72,7 @@ class TrainResult:
     step: int
     checkpoint: Path | None
     rank: int = 0
+    stopped_by: str | None = None  # "SIGINT", "SIGTERM" or "max-time" when it ended early
     train: dict[str, float] = field(default_factory=dict)
     eval: dict[str, float] = field(default_factory=dict)
 
@@ -112,6 +117,86 @@ def _warm_start(model: torch.nn.Module, config: Config, source: str) -> None:
     ckpt.load_weights(
         model, load(source).model.state_dict(), f"--init-from {source}: its weights", config
     )
+
+
+def _should_stop(
+    stop: StopFlag, report: Reporter, options: TrainOptions, info, step: int
+) -> str | None:
+    """Why the loop ends after ``step`` (None: it goes on). Under DDP every rank must stop at
+    the same step, so there the decision is taken at logging steps and shared."""
+    out_of_time = (
+        options.max_time is not None and time.monotonic() - report.started >= options.max_time
+    )
+    if info.distributed:
+        if step % options.log_every:
+            return None
+        code = 2 if stop else 1 if out_of_time else 0
+        code = dist_utils.broadcast_int(code, info)
+        return (stop.signal_name or "SIGTERM") if code == 2 else "max-time" if code else None
+    if stop:
+        return stop.signal_name
+    return "max-time" if out_of_time else None
+
+
+def _summary(
+    report: Reporter,
+    config: Config,
+    options: TrainOptions,
+    info,
+    examples,
+    eval_examples,
+    start_step: int,
+) -> None:
+    hp = config.hparams
+    device = info.device
+    n = torch.get_num_threads()
+    threads = f" ({n} thread{'s' if n > 1 else ''})" if device.type == "cpu" else ""
+    bf16 = "on" if amp_enabled(device, options.amp) else "off"
+    val = f", {len(eval_examples):,} validation" if eval_examples is not None else ""
+    steps = "until interrupted" if options.num_steps is None else f"to step {options.num_steps:,}"
+    every = (
+        f"every {options.checkpoint_every} steps"
+        if options.checkpoint_every
+        else f"every {options.checkpoint_secs:g} s"
+    )
+    keep = (
+        "all kept"
+        if options.checkpoints_to_keep == 0
+        else f"newest {options.checkpoints_to_keep} kept"
+    )
+    budget = f", at most {format_duration(options.max_time)}" if options.max_time else ""
+    report.say(
+        f"train {config.name} on {options.examples}: {len(examples):,} train{val} examples; "
+        f"batch {hp.batch_size}, device {device}{threads}, bf16 autocast {bf16}; "
+        f"step {start_step:,} {steps}{budget}"
+    )
+    report.say(
+        f"checkpoints: {options.run_dir / 'train'} ({every}, {keep}); events: "
+        f"{options.run_dir / 'train'} and {options.run_dir / 'eval'} (musicvae plot "
+        f"{options.run_dir}, or TensorBoard)"
+    )
+    if options.num_steps is not None and start_step >= options.num_steps:
+        report.say(
+            f"already at step {start_step:,}: this run is finished; pass a larger --num-steps "
+            "to train on"
+        )
+
+
+def _say_end(report: Reporter, result: TrainResult, options: TrainOptions, start: int) -> None:
+    if result.stopped_by in ("SIGINT", "SIGTERM"):
+        report.say(
+            f"{result.stopped_by}: saved step {result.step}; rerun the same command to resume"
+        )
+    elif result.stopped_by == "max-time":
+        report.say(
+            f"--max-time {format_duration(options.max_time or 0)} reached: saved step "
+            f"{result.step}; rerun the same command to go on"
+        )
+    elif result.step > start:
+        report.say(
+            f"finished at step {result.step:,}; to train on, rerun with a larger --num-steps "
+            "(the run resumes from here)"
+        )
 
 
 def train(config: Config, options: TrainOptions) -> TrainResult:
@@ -178,9 +263,9 @@ def _train(config: Config, options: TrainOptions, info: dist_utils.DistInfo) -> 
                 f"({reason}); use a new --run-dir"
             ) from None
         start_step = int(state["step"])
-        if info.is_main and options.init_from:
-            tqdm.write(f"{path}: resuming; --init-from is ignored", file=sys.stderr)
         if info.is_main:
+            ignored = "; --init-from is ignored" if options.init_from else ""
+            tqdm.write(f"resuming from step {start_step} ({path}){ignored}", file=sys.stderr)
             # Resuming with new settings is how a run changes course (e.g. more free bits);
             # say so, since the checkpoints from here on record the new config.
             changes = ckpt.config_changes(state.get("config") or {}, config)
@@ -257,82 +342,105 @@ def _train(config: Config, options: TrainOptions, info: dist_utils.DistInfo) -> 
         eval_summaries.scalars(result.eval, step)
         eval_summaries.flush()
 
+    bar_shown = options.progress if options.progress is not None else sys.stderr.isatty()
     bar = tqdm(
         total=options.num_steps,
         initial=start_step,
         unit="step",
         desc="train",
         dynamic_ncols=True,
-        disable=(not info.is_main) or (None if options.progress is None else not options.progress),
+        disable=(not info.is_main) or not bar_shown,
     )
+    report = Reporter(
+        enabled=info.is_main,
+        start_step=start_step,
+        num_steps=options.num_steps,
+        batch_size=hp.batch_size,
+        lines=not bar_shown,
+        print_every=options.print_every,
+        max_time=options.max_time,
+    )
+    if info.is_main:
+        _summary(report, config, options, info, examples, eval_examples, start_step)
+    stop = StopFlag()
     window: torch.Tensor | None = None
     window_steps, window_start = 0, time.perf_counter()
     last_save, saved_step = time.monotonic(), start_step
     keys = list(MODEL_SCALARS)
     step = start_step
     try:
-        while options.num_steps is None or step < options.num_steps:
-            inputs, outputs, controls, lengths = (
-                t.to(device, non_blocking=True) for t in loader.next()
-            )
-            out, norm, lr = train_step(
-                ddp_model,
-                optimizer,
-                (inputs, outputs, controls, lengths),
-                step,
-                config,
-                params=params,
-                amp=options.amp,
-            )
-            if window is None:
-                keys = [k for k in MODEL_SCALARS if k in out]
-            row = torch.stack([out[k].detach().float() for k in keys] + [norm.float()])
-            window = row if window is None else window + row
-            last = row
-            window_steps += 1
-            step += 1
-            bar.update(1)
+        with stop.installed():
+            while options.num_steps is None or step < options.num_steps:
+                inputs, outputs, controls, lengths = (
+                    t.to(device, non_blocking=True) for t in loader.next()
+                )
+                out, norm, lr = train_step(
+                    ddp_model,
+                    optimizer,
+                    (inputs, outputs, controls, lengths),
+                    step,
+                    config,
+                    params=params,
+                    amp=options.amp,
+                )
+                if window is None:
+                    keys = [k for k in MODEL_SCALARS if k in out]
+                row = torch.stack([out[k].detach().float() for k in keys] + [norm.float()])
+                window = row if window is None else window + row
+                last = row
+                window_steps += 1
+                step += 1
+                bar.update(1)
 
-            if step % options.log_every == 0 or step == options.num_steps:
-                # One host sync per logging window; the scalars are window means.
-                if info.distributed:  # every rank logs at the same steps: average them
-                    torch.distributed.all_reduce(window)
-                    window /= info.world_size
-                means = (window / window_steps).tolist()
-                for i, k in enumerate(keys):
-                    if k in INSTANT:
-                        means[i] = float(last[i])
-                dt = max(time.perf_counter() - window_start, 1e-9)
-                values = dict(zip(keys, means[:-1], strict=True))
-                values.update(
-                    grad_norm=means[-1],
-                    global_norm=means[-1],
-                    learning_rate=lr,
-                    steps_per_sec=window_steps / dt,
-                    examples_per_sec=window_steps * hp.batch_size / dt,
+                if step % options.log_every == 0 or step == options.num_steps:
+                    # One host sync per logging window; the scalars are window means.
+                    if info.distributed:  # every rank logs at the same steps: average them
+                        torch.distributed.all_reduce(window)
+                        window /= info.world_size
+                    means = (window / window_steps).tolist()
+                    for i, k in enumerate(keys):
+                        if k in INSTANT:
+                            means[i] = float(last[i])
+                    dt = max(time.perf_counter() - window_start, 1e-9)
+                    values = dict(zip(keys, means[:-1], strict=True))
+                    values.update(
+                        grad_norm=means[-1],
+                        global_norm=means[-1],
+                        learning_rate=lr,
+                        steps_per_sec=window_steps / dt,
+                        examples_per_sec=window_steps * hp.batch_size / dt,
+                    )
+                    result.train = values
+                    summaries.scalars(values, step - 1)
+                    bar.set_postfix(
+                        loss=f"{values['loss']:.4g}",
+                        kl_bits=f"{values.get('kl_bits', 0.0):.3g}",
+                        ex_s=f"{values['examples_per_sec']:.0f}",
+                        refresh=False,
+                    )
+                    window, window_steps, window_start = None, 0, time.perf_counter()
+                    report.step_done(step, values)
+                else:
+                    report.step_done(step, None)
+                if options.eval_every and step % options.eval_every == 0:
+                    run_eval(step)
+                due = (
+                    step % options.checkpoint_every == 0
+                    if options.checkpoint_every
+                    else time.monotonic() - last_save >= options.checkpoint_secs
                 )
-                result.train = values
-                summaries.scalars(values, step - 1)
-                bar.set_postfix(
-                    loss=f"{values['loss']:.4g}",
-                    kl_bits=f"{values.get('kl_bits', 0.0):.3g}",
-                    ex_s=f"{values['examples_per_sec']:.0f}",
-                    refresh=False,
-                )
-                window, window_steps, window_start = None, 0, time.perf_counter()
-            if options.eval_every and step % options.eval_every == 0:
-                run_eval(step)
-            due = (
-                step % options.checkpoint_every == 0
-                if options.checkpoint_every
-                else time.monotonic() - last_save >= options.checkpoint_secs
-            )
-            if due and step != options.num_steps:
-                save(step)
-                last_save, saved_step = time.monotonic(), step
+                if due and step != options.num_steps:
+                    save(step)
+                    last_save, saved_step = time.monotonic(), step
+                ending = _should_stop(stop, report, options, info, step)
+                if ending:
+                    result.stopped_by = ending
+                    break
     except KeyboardInterrupt:
         if step > saved_step:
             save(step)  # keep the work done so far; rerunning resumes here
+        if result.checkpoint is not None:
+            report.say(f"saved step {step}; rerun the same command to resume")
         raise
     finally:
         bar.close()
@@ -340,8 +448,10 @@ def _train(config: Config, options: TrainOptions, info: dist_utils.DistInfo) -> 
     result.step = step
     if step > saved_step or result.checkpoint is None:
         save(step)
-    if options.eval_every and step % options.eval_every and step > start_step:
+    signalled = result.stopped_by in ("SIGINT", "SIGTERM")
+    if options.eval_every and step % options.eval_every and step > start_step and not signalled:
         run_eval(step)  # the final weights get an evaluation too
+    _say_end(report, result, options, start_step)
     if eval_summaries is not None:
         eval_summaries.close()
     dist_utils.barrier(info)
