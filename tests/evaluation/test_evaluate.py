@@ -54,6 +54,10 @@ def test_evaluate_report(tmp_path, dataset):
     assert data["per_class"]["closed_hh"]["offset_mean_steps"] == pytest.approx(-0.1, abs=1e-6)
     assert data["per_class"]["kick"]["hit_rate"] == pytest.approx(2 / 16)
     assert r["prior"]["num_samples"] == 5 and r["prior"]["samples"]["num_grooves"] == 5
+    real = r["prior"]["realism"]["real"]
+    assert real["notes_per_bar"] == pytest.approx(13.0)
+    assert real["bar_similarity"] == 1.0  # every bar is the same pattern
+    assert r["prior"]["realism"]["generated"]["num_grooves"] == 5
 
 
 def test_humanize_config_reports_performance(tmp_path, dataset):
@@ -72,6 +76,10 @@ def test_humanize_config_reports_performance(tmp_path, dataset):
     assert kept["overall"]["baseline_timing_mae_ms"] == perf["baseline_timing_mae_ms"]
     for name in ("kick", "snare", "closed_hh"):
         assert 0.0 <= kept["per_class"][name]["pred_velocity_mean"] <= 127.0, name
+    # The train file repeats the test bars: a per-class, per-position table knows every velocity.
+    assert kept["lookup_velocity_mae"] == pytest.approx(0.0, abs=1e-9)
+    assert kept["realism"]["real"]["velocity_mean"] == pytest.approx(perf["true_velocity_mean"])
+    assert kept["realism"]["generated"]["num_hits"] >= kept["realism"]["real"]["num_hits"]
     assert "performance_kept_hits" not in evaluate(
         load(debug_run(tmp_path / "tap", "tapify=True")), dataset, "test", num_prior_samples=1
     )

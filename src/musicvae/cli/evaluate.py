@@ -109,9 +109,10 @@ def format_report(r: dict) -> str:
     ]
     o = r["elbo"]["overall"]
     lines.append(
-        f"ELBO at z = mu: {o['elbo']:.3f} nats  (r_loss {o['r_loss']:.3f}, "
-        f"KL {o['kl_nats']:.3f} nats = {o['kl_bits']:.3f} bits)"
+        f"ELBO at z = mu: {o['elbo']:.3f} nats (reconstruction {o['r_loss']:.3f} nats, "
+        f"KL {o['kl_nats']:.3f} nats)"
     )
+    lines.append(f"latent use: KL {o['kl_bits']:.1f} bits per window")
     lines += _table(
         "reconstruction loss per window",
         _rows(r["elbo"]),
@@ -147,6 +148,15 @@ def format_report(r: dict) -> str:
                 ("W1 ms", "offset_wasserstein_ms"),
             ],
         )
+        if "lookup_velocity_mae" in r[key]:
+            ov = r[key]["overall"]
+            lines.append(
+                f"velocity MAE {_f(ov['velocity_mae'], 1)} against {_f(r[key]['lookup_velocity_mae'], 1)}"
+                f" for a per-class, per-position lookup table (train split) and "
+                f"{_f(ov['baseline_velocity_mae'], 1)} for a flat velocity; correlation with the "
+                f"real velocities {_f(r[key]['velocity_correlation'], 2)}"
+            )
+            lines += ["", *_realism(r[key]["realism"], "performance vs the real one")]
     p = r["prior"]
     s, d = p["samples"], p["data"]
     lines.append(
@@ -183,4 +193,38 @@ def format_report(r: dict) -> str:
             ("off data", "o_d"),
         ],
     )
+    if "realism" in p:
+        lines += _realism(
+            p["realism"], f"prior samples at temperature {p['temperature']:g} vs data"
+        )
     return "\n".join(lines).rstrip()
+
+
+REALISM_ROWS = (
+    ("velocity mean (0-127)", "velocity_mean"),
+    ("quiet hits (<= 10)", "quiet_share"),
+    ("accents (>= 100) per bar", "accents_per_bar"),
+    ("notes per bar", "notes_per_bar"),
+    ("offset std (steps)", "offset_std_steps"),
+    ("bar-to-bar similarity", "bar_similarity"),
+    ("bar i vs i+4 similarity", "bar_similarity_lag4"),
+    ("backbeat on 2 and 4", "backbeat_share"),
+)
+
+
+def _realism(rep: dict, title: str) -> list[str]:
+    """A realism report as a table of generated, real and their ratio."""
+    g, d, q = rep["generated"], rep["real"], rep["ratio"]
+    rows = [(label, {"g": g[k], "d": d[k], "q": q[k]}) for label, k in REALISM_ROWS]
+    rows += [
+        (
+            f"{name} velocity mean",
+            {
+                "g": g["group_velocity_mean"][name],
+                "d": d["group_velocity_mean"][name],
+                "q": q["group_velocity_mean"][name],
+            },
+        )  # fmt: skip
+        for name in g["group_velocity_mean"]
+    ]
+    return _table(f"realism: {title}", rows, [("generated", "g"), ("real", "d"), ("ratio", "q")])

@@ -13,7 +13,10 @@ For every window of the split (windowed as the model's config says, converter in
   the real performance, a flat baseline and Wasserstein distances of velocity / offset
   distributions; for humanize / add-instrument also with the input's hits kept, as the
   product decodes them;
-- prior samples vs the split: notes per bar, per-class hit rates, velocity and offset spread.
+- prior samples vs the split: notes per bar, per-class hit rates, velocity and offset spread,
+  and a realism report (dynamics, timing spread, bar-to-bar structure: ``realism``), also for
+  the performances of input-transform models, whose velocities are set beside a per-class,
+  per-position lookup table learned from the train split.
 """
 
 from __future__ import annotations
@@ -30,6 +33,12 @@ from musicvae.evaluation.metrics import (
     ReconstructionMetrics,
     groove_stats,
     loss_terms_per_class,
+)
+from musicvae.evaluation.realism import (
+    lookup_velocity_mae,
+    realism_report,
+    velocity_correlation,
+    velocity_lookup,
 )
 
 # Hits are Bernoulli(sigmoid(logits / T)); at T = 1e-3 that is the 0.5 threshold except for
@@ -101,6 +110,7 @@ def evaluate(
     # Humanize / add-instrument models are used with their input's hits kept (keep_hits).
     keeps_hits = has_input_transform(config) and not config.data.tapify
     kept_metrics = ReconstructionMetrics(spq) if keeps_hits else None
+    performances: dict[str, list[np.ndarray]] = {"sampled": [], "kept_hits": [], "target": []}
     starts = range(0, n, batch_size)
     # The posterior means of every window first: the "other z" decoding borrows the mean of the
     # window half the split away (another performance, as windows are stored in file order).
@@ -155,6 +165,10 @@ def evaluate(
         sampled_metrics.update(sampled.cpu().numpy(), target, batch_qpm)
         if kept_metrics is not None:
             kept_metrics.update(kept.cpu().numpy(), target, batch_qpm)
+            performances["kept_hits"].append(kept.cpu().numpy())
+        if has_input_transform(config):
+            performances["sampled"].append(sampled.cpu().numpy())
+            performances["target"].append(target)
 
     elbo_class = {
         name: {k: float(per_class[k][c] / n) for k in LOSS_TERMS}
@@ -208,8 +222,34 @@ def evaluate(
             "baseline": "every real hit on the grid at the split's mean velocity",
             **kept_metrics.performance_result(),
         }
+    if has_input_transform(config):
+        _performance_realism(result, performances, examples_path, config, split, workers)
     result["prior"] = prior_comparison(trained, examples, num_prior_samples, seed, uses_controls)
     return result
+
+
+def _performance_realism(result: dict, performances, examples_path, config, split, workers):
+    """Realism of an input-transform model's performances, and its velocities against a
+    per-class, per-position lookup table from the train split (the baseline to beat)."""
+    spb = config.steps_per_bar
+    target = np.concatenate(performances["target"])
+    table = None
+    if split != "train":
+        try:
+            train, _, _ = load_split(examples_path, config, "train", workers=workers)
+        except MusicVAEError:
+            train = None  # a file without a train split: no lookup baseline
+        if train is not None:
+            table = velocity_lookup(train.outputs.numpy(), spb)
+    for key, block in (("sampled", "performance"), ("kept_hits", "performance_kept_hits")):
+        if not performances[key] or block not in result:
+            continue
+        pred = np.concatenate(performances[key])
+        result[block]["velocity_correlation"] = velocity_correlation(pred, target)
+        result[block]["lookup_velocity_mae"] = (
+            lookup_velocity_mae(table, target, spb) if table is not None else math.nan
+        )
+        result[block]["realism"] = realism_report(pred, target, spb)
 
 
 def prior_comparison(trained, examples, num_samples: int | None, seed: int, uses_controls: bool):
@@ -230,4 +270,5 @@ def prior_comparison(trained, examples, num_samples: int | None, seed: int, uses
         "num_samples": k,
         "samples": groove_stats(samples, spb),
         "data": groove_stats(examples.outputs.numpy(), spb),
+        "realism": realism_report(samples, examples.outputs.numpy(), spb),
     }
