@@ -4,6 +4,7 @@ A ``Config`` is a frozen dataclass made of three parts that mirror Magenta's ``C
 the model layout (which encoder and decoder), the training ``HParams`` and the ``GrooveConverter``
 options (``DataConfig``). ``get_config("groovae_4bar", "batch_size=64,z_size=128")`` returns a
 registered config with ``key=value`` overrides applied; keys are field names of any part.
+Every part checks its fields' types and ranges when it is made (:mod:`musicvae.validation`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,23 @@ from __future__ import annotations
 import ast
 import dataclasses
 from dataclasses import dataclass, field, fields, replace
-from typing import Any
+from typing import Any, Literal
+
+from musicvae.errors import ConfigError
+from musicvae.validation import (
+    AT_LEAST_ONE,
+    NON_NEGATIVE,
+    POSITIVE,
+    PROBABILITY,
+    Range,
+    check_fields,
+)
+
+ClipMode = Literal["global_norm", "value"]
+SamplingSchedule = Literal["constant", "exponential", "inverse_sigmoid"]
+Windowing = Literal["bars", "file"]
+EncoderName = Literal["bidirectional_lstm"]
+DecoderName = Literal["groove_lstm", "hierarchical"]
 
 
 @dataclass(frozen=True)
@@ -25,7 +42,7 @@ class HParams:
     beta_rate: float = 0.0
     batch_size: int = 512
     grad_clip: float = 1.0
-    clip_mode: str = "global_norm"
+    clip_mode: ClipMode = "global_norm"
     grad_norm_clip_to_zero: float = 10000.0
     learning_rate: float = 1e-3
     decay_rate: float = 0.9999
@@ -34,7 +51,7 @@ class HParams:
     enc_rnn_size: tuple[int, ...] = (512,)
     dec_rnn_size: tuple[int, ...] = (256, 256)
     dropout_keep_prob: float = 0.3
-    sampling_schedule: str = "constant"
+    sampling_schedule: SamplingSchedule = "constant"
     sampling_rate: float = 0.0
     residual_encoder: bool = False
     residual_decoder: bool = False
@@ -46,6 +63,9 @@ class HParams:
     # Ours, off in every Magenta config: velocity and offset losses only where a hit is played,
     # so those heads learn a hit's loudness and timing rather than loudness x P(hit).
     hit_conditioned: bool = False
+
+    def __post_init__(self) -> None:
+        check_fields(self, _HPARAM_RANGES, "hparam")
 
 
 @dataclass(frozen=True)
@@ -67,7 +87,12 @@ class DataConfig:
     # How a dataset file becomes examples. "bars": slide split_bars-bar windows one bar at a time
     # over each file (what TFDS groove/4bar-midionly, the published model's data, does).
     # "file": the whole file through the converter with hop = window (Magenta's tfrecord route).
-    windowing: str = "bars"
+    windowing: Windowing = "bars"
+
+    def __post_init__(self) -> None:
+        check_fields(self, _DATA_RANGES, "hparam")
+        if self.hop_size is not None and self.split_bars is None:
+            raise ConfigError("hparam hop_size needs split_bars")
 
 
 @dataclass(frozen=True)
@@ -75,19 +100,34 @@ class Config:
     """A registered model: layout, hyperparameters and data converter settings."""
 
     name: str
-    encoder: str = "bidirectional_lstm"
-    decoder: str = "groove_lstm"  # or "hierarchical"
+    encoder: EncoderName = "bidirectional_lstm"
+    decoder: DecoderName = "groove_lstm"
     # Hierarchical decoder: steps per level, outermost first (e.g. 4 bars of 16 steps).
     level_lengths: tuple[int, ...] | None = None
     hparams: HParams = field(default_factory=HParams)
     data: DataConfig = field(default_factory=DataConfig)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ConfigError(f"config name {self.name!r}: expected a non-empty string")
+        if not isinstance(self.hparams, HParams) or not isinstance(self.data, DataConfig):
+            raise ConfigError(f"config {self.name!r}: hparams and data must be HParams, DataConfig")
+        check_fields(self, {"level_lengths": AT_LEAST_ONE}, "hparam")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @staticmethod
     def from_dict(d: dict[str, Any]) -> Config:
-        def build(cls, values):
+        """The config a :meth:`to_dict` wrote; unknown keys and bad values are errors."""
+
+        def build(cls, values, where):
+            if not isinstance(values, dict):
+                raise ConfigError(f"config{where}: expected a mapping, got {type(values).__name__}")
+            known = {f.name for f in fields(cls)}
+            unknown = sorted(set(values) - known)
+            if unknown:
+                raise ConfigError(f"config{where}: unknown keys {', '.join(unknown)}")
             out = {}
             for f in fields(cls):
                 if f.name not in values:
@@ -98,10 +138,17 @@ class Config:
                 out[f.name] = v
             return cls(**out)
 
+        if not isinstance(d, dict):
+            raise ConfigError(f"config: expected a mapping, got {type(d).__name__}")
         top = {k: v for k, v in d.items() if k not in ("hparams", "data")}
         return build(
             Config,
-            {**top, "hparams": build(HParams, d["hparams"]), "data": build(DataConfig, d["data"])},
+            {
+                **top,
+                "hparams": build(HParams, d.get("hparams", {}), " hparams"),
+                "data": build(DataConfig, d.get("data", {}), " data"),
+            },
+            "",
         )
 
     def override(self, overrides: str | dict[str, Any] | None) -> Config:
@@ -115,7 +162,7 @@ class Config:
                     target[key] = _coerce(key, raw, getattr(_defaults(section), key))
                     break
             else:
-                raise ValueError(
+                raise ConfigError(
                     f"unknown hparam {key!r}; known: {', '.join(sorted(known_keys()))}"
                 )
         return replace(
@@ -158,7 +205,7 @@ def parse_overrides(text: str | None) -> dict[str, str]:
         if not part:
             continue
         if "=" not in part:
-            raise ValueError(f"bad hparam {part!r}: expected key=value")
+            raise ConfigError(f"bad hparam {part!r}: expected key=value")
         key, value = part.split("=", 1)
         out[key.strip()] = value.strip()
     return out
@@ -195,11 +242,39 @@ def _coerce(key: str, raw: Any, default: Any) -> Any:
                 raise TypeError
             return value
     except (TypeError, ValueError, KeyError):
-        raise ValueError(
+        raise ConfigError(
             f"bad value for hparam {key!r}: {raw!r} (expected {type(default).__name__})"
         ) from None
     return value  # Optional fields whose default is None take the parsed literal
 
+
+_HPARAM_RANGES: dict[str, Range] = {
+    "max_seq_len": AT_LEAST_ONE,
+    "z_size": AT_LEAST_ONE,
+    "free_bits": NON_NEGATIVE,
+    "max_beta": NON_NEGATIVE,
+    "beta_rate": Range(0, 1, hi_open=True),
+    "batch_size": AT_LEAST_ONE,
+    "grad_clip": POSITIVE,
+    "grad_norm_clip_to_zero": POSITIVE,
+    "learning_rate": POSITIVE,
+    "decay_rate": Range(0, 1, lo_open=True),
+    "min_learning_rate": NON_NEGATIVE,
+    "enc_rnn_size": AT_LEAST_ONE,
+    "dec_rnn_size": AT_LEAST_ONE,
+    "conductor_rnn_size": AT_LEAST_ONE,
+    "dropout_keep_prob": Range(0, 1, lo_open=True),
+    "sampling_rate": NON_NEGATIVE,
+}
+_DATA_RANGES: dict[str, Range] = {
+    "split_bars": AT_LEAST_ONE,
+    "steps_per_quarter": AT_LEAST_ONE,
+    "quarters_per_bar": AT_LEAST_ONE,
+    "hop_size": AT_LEAST_ONE,
+    "max_tensors_per_notesequence": AT_LEAST_ONE,
+    "add_instruments": Range(0, 8),
+    "max_note_dropout_probability": PROBABILITY,
+}
 
 _GROOVE_2BAR_HP = HParams(max_seq_len=32)
 _GROOVE_2BAR_DATA = DataConfig(split_bars=2)
@@ -281,5 +356,5 @@ register(
 def get_config(name: str, overrides: str | dict[str, Any] | None = None) -> Config:
     """The registered config ``name`` with ``overrides`` applied."""
     if name not in CONFIGS:
-        raise ValueError(f"unknown config {name!r}; choose from: {', '.join(sorted(CONFIGS))}")
+        raise ConfigError(f"unknown config {name!r}; choose from: {', '.join(sorted(CONFIGS))}")
     return CONFIGS[name].override(overrides)
