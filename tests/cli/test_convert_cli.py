@@ -11,6 +11,7 @@ from musicvae.cli.magenta import convert_dir_to_note_sequences
 from musicvae.cli.main import main
 from musicvae.data.convert import hash_split
 from musicvae.data.dataset import read_dataset
+from musicvae.io import current_umask
 from tests.data.helpers import write_groove
 
 
@@ -82,19 +83,32 @@ def test_from_tfrecord(magenta_dir, groove_dir, tmp_path, capsys):
     assert len(read_dataset(out, "validation")) == 2
 
 
-def test_magenta_form_writes_parquet_and_says_so(songs, tmp_path, capsys):
+def test_magenta_form_writes_a_real_tfrecord(songs, tmp_path, capsys):
+    from musicvae.interop.tfrecord import is_tfrecord, iter_records, read_note_sequences
+
     out = tmp_path / "notesequences.tfrecord"
     argv = [f"--input_dir={songs}", f"--output_file={out}", "--recursive", "--log=INFO"]
     assert convert_cli.magenta_main(argv) == 0
-    text = capsys.readouterr().out
-    assert "written as a musicvae Parquet dataset (not a TFRecord)" in text
-    assert out.read_bytes()[:4] == b"PAR1"
+    assert "2 NoteSequences (TFRecord" in capsys.readouterr().out
+    assert is_tfrecord(out) and len(list(iter_records(out))) == 2
+    assert [ns.filename for ns in read_note_sequences(out)] == ["top.mid", "x/y/z.midi"]
     assert [ns.filename for ns in read_dataset(out)] == ["top.mid", "x/y/z.midi"]
+    assert out.stat().st_mode & 0o777 == 0o666 & ~current_umask()  # not mkstemp's 0600
     # Magenta's default is not to recurse; absl's one-dash spelling works too.
     argv = ["-input_dir", str(songs), "-output_file", str(out), "--log", "ERROR"]
     assert convert_cli.magenta_main(argv) == 0
     assert capsys.readouterr().out == ""
     assert [ns.filename for ns in read_dataset(out)] == ["top.mid"]
+
+
+def test_other_names_get_parquet_and_format_overrides(songs, tmp_path, capsys):
+    out = tmp_path / "notesequences.data"
+    assert convert_cli.magenta_main([f"--input_dir={songs}", f"--output_file={out}"]) == 0
+    assert "written as a musicvae Parquet dataset" in capsys.readouterr().out
+    assert out.read_bytes()[:4] == b"PAR1"
+    forced = tmp_path / "x.parquet"
+    assert main(["convert", str(songs), "-o", str(forced), "--format", "tfrecord"]) == 0
+    assert forced.read_bytes()[:4] != b"PAR1" and len(read_dataset(forced)) == 2
 
 
 def test_magenta_console_entry_point(songs, tmp_path, monkeypatch):

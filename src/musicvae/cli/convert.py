@@ -1,7 +1,9 @@
 """``musicvae convert``: a folder of MIDI files (or a NoteSequence TFRecord) to a dataset file.
 
 Also Magenta's ``convert_dir_to_note_sequences --input_dir DIR --output_file OUT [--recursive]``
-through :func:`magenta_main`; it writes our Parquet dataset whatever the output's name.
+through :func:`magenta_main`. The output's format follows its name: ``.tfrecord`` (or
+``.tfrecords``) writes a NoteSequence TFRecord that Magenta's tools and ``tf.data`` read, anything
+else our Parquet dataset (which also keeps the split and metadata); ``--format`` overrides.
 """
 
 from __future__ import annotations
@@ -11,15 +13,25 @@ import sys
 from collections import Counter
 
 MAGENTA_LOG_LEVELS = ("DEBUG", "INFO", "WARN", "WARNING", "ERROR", "FATAL")
+FORMATS = ("parquet", "tfrecord")
+TFRECORD_SUFFIXES = (".tfrecord", ".tfrecords")
+
+
+def output_format(path: str, requested: str | None = None) -> str:
+    """``requested``, else ``tfrecord`` for a ``.tfrecord(s)`` name, else ``parquet``."""
+    if requested:
+        return requested
+    return "tfrecord" if str(path).lower().endswith(TFRECORD_SUFFIXES) else "parquet"
 
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "convert",
-        help="MIDI folder -> dataset file (Parquet)",
+        help="MIDI folder -> dataset file (Parquet or NoteSequence TFRecord)",
         description="Parse every .mid/.midi file under INPUT_DIR (recursively, on all cores) into "
-        "a Parquet dataset file. Unreadable files are reported and skipped. The Groove MIDI "
-        "Dataset's info.csv, when present in INPUT_DIR, adds drummer/style/bpm/split metadata.",
+        "a dataset file: Parquet, or a NoteSequence TFRecord when the output ends in .tfrecord. "
+        "Unreadable files are reported and skipped. The Groove MIDI Dataset's info.csv, when "
+        "present in INPUT_DIR, adds drummer/style/bpm/split metadata (kept in Parquet only).",
     )
     p.add_argument(
         "input_dir",
@@ -28,7 +40,16 @@ def add_parser(subparsers) -> None:
         help="folder to convert; with --from-tfrecord, optional: where to look for info.csv",
     )
     p.add_argument(
-        "--output", "-o", required=True, metavar="DATA.parquet", help="dataset file to write"
+        "--output",
+        "-o",
+        required=True,
+        metavar="DATA.parquet",
+        help="dataset file to write (.tfrecord: a NoteSequence TFRecord; otherwise Parquet)",
+    )
+    p.add_argument(
+        "--format",
+        choices=FORMATS,
+        help="output format (default: from the output's name)",
     )
     p.add_argument(
         "--split-by-hash",
@@ -78,13 +99,20 @@ def run(args: argparse.Namespace, *, verbose: bool = True, show_skips: bool = Tr
             on_skip=convert.print_skip if show_skips else None,
         )
         source = args.input_dir
-    path = convert.write_report(report, args.output, source)
+    fmt = output_format(args.output, getattr(args, "format", None))
+    path = convert.write_report(report, args.output, source, fmt)
     if verbose:
         splits = Counter(ns.meta.get("split", "train") for ns in report.sequences)
         parts = ", ".join(f"{s} {splits[s]}" for s in ("train", "validation", "test") if splits[s])
         print(report.summary if not args.from_tfrecord else f"read {report.found} sequences")
         meta = f"; metadata from {report.info_csv}" if report.info_csv else ""
-        print(f"wrote {path}: {len(report.sequences)} sequences ({parts}){meta}")
+        if fmt == "tfrecord":
+            print(
+                f"wrote {path}: {len(report.sequences)} NoteSequences (TFRecord; it has no split "
+                "field, so training uses every record)"
+            )
+        else:
+            print(f"wrote {path}: {len(report.sequences)} sequences ({parts}){meta}")
     return 0
 
 
@@ -94,12 +122,16 @@ def magenta_main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(
         prog="convert_dir_to_note_sequences",
-        description="Magenta-compatible front for 'musicvae convert'. Note: OUTPUT_FILE is "
-        "written as a musicvae Parquet dataset (not a TFRecord), whatever its name; every "
-        "musicvae command reads it.",
+        description="Magenta-compatible front for 'musicvae convert'. OUTPUT_FILE ending in "
+        ".tfrecord is a NoteSequence TFRecord, as Magenta writes; any other name gets a musicvae "
+        "Parquet dataset, which also keeps info.csv's splits. Every musicvae command reads both.",
     )
     parser.add_argument("--input_dir", required=True, help="folder containing files to convert")
-    parser.add_argument("--output_file", required=True, help="dataset file to write (Parquet)")
+    parser.add_argument(
+        "--output_file",
+        required=True,
+        help="file to write: NoteSequence TFRecord for .tfrecord names, else Parquet",
+    )
     parser.add_argument(
         "--recursive",
         nargs="?",
@@ -130,12 +162,13 @@ def magenta_main(argv: list[str] | None = None) -> int:
         from_tfrecord=None,
         workers=ns.workers,
         recursive=recursive,
+        format=None,
     )
     verbose = ns.log in ("DEBUG", "INFO")
-    if verbose:
+    if verbose and output_format(ns.output_file) == "parquet":
         print(
-            f"note: {ns.output_file} is written as a musicvae Parquet dataset (not a TFRecord), "
-            "whatever its name; musicvae's train and dataset commands read it"
+            f"note: {ns.output_file} is written as a musicvae Parquet dataset (name it "
+            "*.tfrecord for a NoteSequence TFRecord); musicvae's commands read both"
         )
     show_skips = ns.log not in ("ERROR", "FATAL")
     return run_command(lambda a: run(a, verbose=verbose, show_skips=show_skips), args)

@@ -53,11 +53,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from musicvae.data.midi import atomic_write_bytes
     from musicvae.errors import MusicVAEError
     from musicvae.evaluation.evaluate import evaluate
     from musicvae.evaluation.metrics import json_safe
     from musicvae.generation import load
+    from musicvae.io import atomic_write_bytes
 
     if args.batch_size < 1:
         raise MusicVAEError(f"--batch-size must be at least 1, got {args.batch_size}")

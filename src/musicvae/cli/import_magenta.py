@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import tempfile
 from pathlib import Path
 
 from musicvae.errors import MusicVAEError
@@ -107,7 +106,7 @@ def import_checkpoint(
     from musicvae.generation.api import _fit_magenta_sizes  # the sizes load() uses too
     from musicvae.interop.magenta import import_magenta_weights, is_ignored
     from musicvae.interop.tf_checkpoint import read_checkpoint
-    from musicvae.training.checkpoint import save_checkpoint
+    from musicvae.training.checkpoint import checkpoint_payload, write_checkpoint
 
     path = Path(path).expanduser()
     _check_path(path)
@@ -122,21 +121,13 @@ def import_checkpoint(
     out = Path(output).expanduser() if output is not None else default_output(path)
     if out.is_dir():
         out = out / f"{_base_name(path.absolute())}.pt"
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        # save_checkpoint names files model.ckpt-STEP.pt; write in a scratch folder beside the
-        # target (same file system) and rename, so the target is replaced atomically.
-        with tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=out.parent) as tmp:
-            written = save_checkpoint(
-                tmp,
-                model=model,
-                config=config,
-                step=step,
-                extra={"imported_from": {"format": "magenta", "path": str(path.absolute())}},
-            )
-            os.replace(written, out)
-    except OSError as e:
-        raise MusicVAEError(f"{out}: cannot write checkpoint ({e.strerror or e})") from None
+    payload = checkpoint_payload(
+        model=model,
+        config=config,
+        step=step,
+        extra={"imported_from": {"format": "magenta", "path": str(path.absolute())}},
+    )
+    write_checkpoint(out, payload)
     figures = {
         "variables": sum(1 for k in tf_vars if not is_ignored(k)),
         "parameters": sum(p.numel() for p in model.parameters()),

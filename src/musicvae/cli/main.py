@@ -35,6 +35,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="MusicVAE and GrooVAE in PyTorch: MIDI folders to datasets, training, "
         "generation, evaluation and a browser studio.",
     )
+    from musicvae import __version__
+
+    parser.add_argument(
+        "--version", action="version", version=f"musicvae {__version__}", help="print the version"
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
         try:

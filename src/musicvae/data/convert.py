@@ -243,8 +243,11 @@ def convert_tfrecord(
     return report
 
 
-def write_report(report: ConvertReport, output: str | os.PathLike, source: str) -> Path:
-    """Write the sequences to ``output``; nothing read at all is an error naming ``source``."""
+def write_report(
+    report: ConvertReport, output: str | os.PathLike, source: str, fmt: str = "parquet"
+) -> Path:
+    """Write the sequences to ``output`` as ``fmt`` (``parquet`` or a NoteSequence
+    ``tfrecord``); nothing read at all is an error naming ``source``."""
     if report.found == 0:
         raise MusicVAEError(f"{source}: no MIDI files (.mid, .midi) found")
     if not report.sequences:
@@ -252,6 +255,11 @@ def write_report(report: ConvertReport, output: str | os.PathLike, source: str) 
             f"{source}: no MIDI file could be read ({report.found} found, "
             f"{len(report.skipped)} skipped)"
         )
+    if fmt == "tfrecord":
+        from musicvae.interop.tfrecord import write_note_sequences
+
+        write_note_sequences(report.sequences, output)
+        return Path(output)
     return write_dataset(report.sequences, output)
 
 

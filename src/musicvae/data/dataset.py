@@ -28,9 +28,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from musicvae.data.midi import atomic_write_bytes
 from musicvae.data.sequence import NoteSequence, Tempo, TimeSignature
 from musicvae.errors import MusicVAEError
+from musicvae.io import atomic_write_bytes
 
 PARQUET_MAGIC = b"PAR1"
 FORMAT_KEY = b"musicvae.format"

@@ -8,7 +8,6 @@ seconds ourselves in float64 with the file's tempo map, as pretty_midi and note_
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +15,7 @@ import symusic
 
 from musicvae.data.sequence import NoteSequence, Tempo, TimeSignature
 from musicvae.errors import MusicVAEError
+from musicvae.io import atomic_write_bytes
 
 MIDI_SUFFIXES = (".mid", ".midi")
 # Fine enough that a written onset lands within 1e-3 of its offset value at any tempo
@@ -195,20 +195,3 @@ def write_midi(ns: NoteSequence, path: str | os.PathLike, **kwargs) -> Path:
     data = sequence_to_score(ns, **kwargs).dumps_midi()
     atomic_write_bytes(path, data)
     return path
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see either the old file or the whole new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        # mkstemp creates 0600 files; give the result the usual umask-based permissions.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

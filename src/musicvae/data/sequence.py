@@ -3,11 +3,16 @@
 A light column store in the spirit of Magenta's ``NoteSequence`` proto: notes as parallel numpy
 arrays (times in seconds, float64), plus tempo and time-signature events. It is what MIDI files,
 Parquet rows and TFRecord protos are read into, and what converters and generators produce.
+``len(ns)`` is its number of notes and iterating over it yields :class:`Note` tuples;
+``to_note_seq()`` / ``NoteSequence.from_note_seq(msg)`` convert to and from Magenta's
+``note_seq`` protobuf message (what TFRecords of NoteSequences hold).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -25,6 +30,17 @@ class TimeSignature:
     time: float
     numerator: int
     denominator: int
+
+
+class Note(NamedTuple):
+    """One note as iteration over a :class:`NoteSequence` yields it (times in seconds)."""
+
+    pitch: int
+    velocity: int
+    start: float
+    end: float
+    is_drum: bool
+    program: int
 
 
 @dataclass
@@ -97,6 +113,35 @@ class NoteSequence:
 
     def __len__(self) -> int:
         return len(self.pitch)
+
+    def __iter__(self) -> Iterator[Note]:
+        for i in range(len(self.pitch)):
+            yield Note(
+                int(self.pitch[i]),
+                int(self.velocity[i]),
+                float(self.start[i]),
+                float(self.end[i]),
+                bool(self.is_drum[i]),
+                int(self.program[i]),
+            )
+
+    def to_note_seq(self) -> Any:
+        """This sequence as a ``tensorflow.magenta.NoteSequence`` protobuf message (our own
+        descriptor of Magenta's schema: ``SerializeToString()`` gives bytes ``note_seq``
+        parses)."""
+        from musicvae.interop.tfrecord import sequence_to_proto
+
+        return sequence_to_proto(self)
+
+    @classmethod
+    def from_note_seq(cls, message: Any) -> NoteSequence:
+        """A sequence from a NoteSequence message: ``note_seq``'s own, ours, or its bytes."""
+        from musicvae.interop.notesequence_proto import note_sequence_class
+        from musicvae.interop.tfrecord import proto_to_sequence
+
+        if isinstance(message, bytes | bytearray | memoryview):
+            message = note_sequence_class().FromString(bytes(message))
+        return proto_to_sequence(message)
 
     @property
     def total_time(self) -> float:

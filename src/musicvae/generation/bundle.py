@@ -38,7 +38,7 @@ def save_bundle(
     """
     from safetensors.torch import save
 
-    from musicvae.data.midi import atomic_write_bytes
+    from musicvae.io import atomic_write_bytes
 
     path = Path(path)
     meta = {

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import struct
-import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -142,18 +141,12 @@ def read_note_sequences(path: str | os.PathLike) -> Iterator[NoteSequence]:
 
 
 def write_note_sequences(sequences: Iterable[NoteSequence], path: str | os.PathLike) -> None:
-    """Write a TFRecord of ``NoteSequence`` protos atomically (temp file in place, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            for ns in sequences:
-                data = sequence_to_proto(ns).SerializeToString()
-                length = struct.pack("<Q", len(data))
-                f.write(length + struct.pack("<I", masked_crc32c(length)))
-                f.write(data + _FOOTER.pack(masked_crc32c(data)))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write a TFRecord of ``NoteSequence`` protos atomically (see :mod:`musicvae.io`)."""
+    from musicvae.io import atomic_writer
+
+    with atomic_writer(path) as f:
+        for ns in sequences:
+            data = sequence_to_proto(ns).SerializeToString()
+            length = struct.pack("<Q", len(data))
+            f.write(length + struct.pack("<I", masked_crc32c(length)))
+            f.write(data + _FOOTER.pack(masked_crc32c(data)))

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from musicvae.data.converter import REDUCED_DRUM_PITCH_CLASSES, ROLAND_DRUM_PITCH_CLASSES
-from musicvae.data.midi import atomic_write_bytes
 from musicvae.data.sequence import NoteSequence
+from musicvae.io import atomic_write_bytes
 
 NUM_CLASSES = 9
 CLASS_NAMES = (

@@ -12,8 +12,6 @@ from __future__ import annotations
 import os
 import random
 import re
-import tempfile
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -28,16 +26,9 @@ _NAME = re.compile(r"^model\.ckpt-(\d+)\.pt$")
 
 
 def musicvae_version() -> str:
-    try:
-        return metadata.version("musicvae")
-    except metadata.PackageNotFoundError:  # running from a source tree that is not installed
-        return "0+unknown"
+    from musicvae import __version__
 
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    return __version__
 
 
 def checkpoint_path(train_dir: str | os.PathLike, step: int) -> Path:
@@ -96,6 +87,29 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(cuda_states)
 
 
+def checkpoint_payload(
+    *,
+    model: torch.nn.Module,
+    config: Config,
+    step: int,
+    optimizer: torch.optim.Optimizer | None = None,
+    seed: int | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The self-describing checkpoint dict: weights, optimizer, step, config, RNG states."""
+    return {
+        "format": FORMAT,
+        "musicvae_version": musicvae_version(),
+        "step": int(step),
+        "config": config.to_dict(),
+        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "optimizer": optimizer.state_dict() if optimizer is not None else None,
+        "rng": rng_state(),
+        "seed": seed,
+        **(extra or {}),
+    }
+
+
 def save_checkpoint(
     train_dir: str | os.PathLike,
     *,
@@ -109,32 +123,22 @@ def save_checkpoint(
 ) -> Path:
     """Write ``model.ckpt-STEP.pt`` atomically; then keep only the newest ``keep`` (0/None: all)."""
     train_dir = Path(train_dir)
-    train_dir.mkdir(parents=True, exist_ok=True)
-    payload = {
-        "format": FORMAT,
-        "musicvae_version": musicvae_version(),
-        "step": int(step),
-        "config": config.to_dict(),
-        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "optimizer": optimizer.state_dict() if optimizer is not None else None,
-        "rng": rng_state(),
-        "seed": seed,
-        **(extra or {}),
-    }
-    path = checkpoint_path(train_dir, step)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=train_dir)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    payload = checkpoint_payload(
+        model=model, config=config, step=step, optimizer=optimizer, seed=seed, extra=extra
+    )
+    path = write_checkpoint(checkpoint_path(train_dir, step), payload)
     if keep:
         for _, old in list_checkpoints(train_dir)[:-keep]:
             old.unlink(missing_ok=True)
     return path
+
+
+def write_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
+    """Write a checkpoint dict to ``path`` atomically (a full disk is one clear line, and
+    the previous file stays)."""
+    from musicvae.io import atomic_write_with
+
+    return atomic_write_with(path, lambda f: torch.save(payload, f), "checkpoint")
 
 
 def config_changes(saved: dict[str, Any], config: Config) -> list[str]:

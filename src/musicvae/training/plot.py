@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from musicvae.data.midi import atomic_write_bytes
 from musicvae.errors import MusicVAEError
+from musicvae.io import atomic_write_bytes
 
 PANELS: tuple[tuple[str, str], ...] = (
     ("loss", "loss"),

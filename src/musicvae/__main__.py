@@ -1,0 +1,7 @@
+"""``python -m musicvae``: the ``musicvae`` command."""
+
+import sys
+
+from musicvae.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,140 @@
+"""Safe output files: the one atomic-write helper of the package.
+
+Every file musicvae writes goes through :func:`atomic_writer`: the data goes to a temporary file
+beside the target, is flushed to disk, takes the permissions the umask gives a new file, and is
+renamed over the target only when complete, so readers see the old file or the whole new one.
+What it refuses, each as one :class:`MusicVAEError` line naming the path:
+
+- a target that is a directory, or a device, FIFO or socket (``-o /dev/null`` must not turn the
+  device into a plain file, as a rename over it would);
+- a parent that is a file, an unwritable folder, a full disk.
+
+Temporary files that an interrupted write left behind (``.NAME.*.tmp``, older than a minute)
+are removed the next time the same target is written.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO
+
+from musicvae.errors import MusicVAEError
+
+STALE_TEMP_S = 60.0
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it (Linux's /proc), else by a set-and-restore."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def os_error(path: str | os.PathLike, e: OSError, what: str = "") -> MusicVAEError:
+    """A one-line error for a failed write of ``path`` (``what``: e.g. "checkpoint")."""
+    reasons = {
+        errno.ENOSPC: "no space left on the device",
+        errno.EDQUOT: "disk quota exceeded",
+        errno.EACCES: "permission denied",
+        errno.EPERM: "permission denied",
+        errno.EROFS: "read-only file system",
+        errno.ENOTDIR: "a parent of it is a file, not a folder",
+        errno.EISDIR: "it is a folder",
+        errno.ENAMETOOLONG: "the name is too long",
+    }
+    reason = reasons.get(e.errno, e.strerror or type(e).__name__)
+    return MusicVAEError(f"{path}: cannot write{' ' + what if what else ''} ({reason})")
+
+
+def check_writable(path: str | os.PathLike, what: str = "") -> Path:
+    """Refuse, before any long work, a target that :func:`atomic_writer` could not write."""
+    path = Path(path)
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        st = None
+    except OSError as e:
+        raise os_error(path, e, what) from None
+    if st is not None:
+        if stat.S_ISDIR(st.st_mode):
+            raise MusicVAEError(f"{path}: is a folder; give a file name")
+        if not stat.S_ISREG(st.st_mode):
+            raise MusicVAEError(
+                f"{path}: is a device, FIFO or socket, not a regular file; refusing to replace it"
+            )
+    parent = path.parent
+    existing = parent
+    while not existing.exists():
+        existing = existing.parent
+    w = f"cannot write{' ' + what if what else ''}"
+    if not existing.is_dir():
+        raise MusicVAEError(f"{path}: {w} ({existing} is a file, not a folder)")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise MusicVAEError(f"{path}: {w} (permission denied in {existing})")
+    return path
+
+
+def _remove_stale_temps(path: Path) -> None:
+    now = time.time()
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+        try:
+            if now - tmp.stat().st_mtime > STALE_TEMP_S:
+                tmp.unlink()
+        except OSError:
+            pass
+
+
+@contextmanager
+def atomic_writer(path: str | os.PathLike, what: str = "") -> Iterator[BinaryIO]:
+    """``with atomic_writer(p) as f: f.write(...)``: ``p`` appears whole, or not at all."""
+    path = check_writable(path, what)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_temps(path)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise os_error(path, e, what) from None
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~current_umask())
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise os_error(path, e, what) from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_writer`)."""
+    with atomic_writer(path) as f:
+        f.write(data)
+    return Path(path)
+
+
+def atomic_write_with(
+    path: str | os.PathLike, write: Callable[[BinaryIO], object], what: str = ""
+) -> Path:
+    """Call ``write(f)`` on the temporary file, then move it into place."""
+    with atomic_writer(path, what) as f:
+        write(f)
+    return Path(path)
