@@ -29,6 +29,7 @@ SamplingSchedule = Literal["constant", "exponential", "inverse_sigmoid"]
 Windowing = Literal["bars", "file"]
 EncoderName = Literal["bidirectional_lstm"]
 DecoderName = Literal["groove_lstm", "hierarchical"]
+ConverterName = Literal["groove"]
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,7 @@ class Config:
     """A registered model: layout, hyperparameters and data converter settings."""
 
     name: str
+    converter: ConverterName = "groove"  # musicvae.data.converters.build_converter's key
     encoder: EncoderName = "bidirectional_lstm"
     decoder: DecoderName = "groove_lstm"
     # Hierarchical decoder: steps per level, outermost first (e.g. 4 bars of 16 steps).

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from musicvae.configs import DataConfig, get_config
-from musicvae.data.converter import (
+from musicvae.data.converters.groove import (
     ConverterTensors,
     GrooveConverter,
     drum_pitch_class,

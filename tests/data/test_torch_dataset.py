@@ -8,7 +8,7 @@ import torch
 from torch.utils.data import DataLoader, default_collate
 
 from musicvae.configs import get_config
-from musicvae.data.converter import GrooveConverter
+from musicvae.data.converters.groove import GrooveConverter
 from musicvae.data.dataset import write_dataset
 from musicvae.data.torch_dataset import GrooveDataset, collate
 from musicvae.errors import MusicVAEError

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from musicvae.data.converter import REDUCED_DRUM_PITCH_CLASSES
+from musicvae.data.converters.groove import REDUCED_DRUM_PITCH_CLASSES
 from musicvae.generation import load
 from musicvae.generation.api import DEFAULT_BUNDLE, bundled_path
 

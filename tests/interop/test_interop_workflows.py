@@ -16,7 +16,7 @@ from musicvae.cli import generate as generate_cli
 from musicvae.cli import train as train_cli
 from musicvae.cli.main import main
 from musicvae.configs import get_config
-from musicvae.data.converter import GrooveConverter
+from musicvae.data.converters.groove import GrooveConverter
 from musicvae.data.dataset import read_dataset
 from musicvae.data.midi import read_midi
 from musicvae.training.checkpoint import list_checkpoints

@@ -1,6 +1,6 @@
 """How many training examples a config's converter makes of a dataset, per split, on all cores.
 
-Each worker process builds one ``GrooveConverter(config.data, mode="train")`` and runs
+Each worker process builds one converter (``build_converter(config, mode)``) and runs
 ``examples(ns)`` over chunks of sequences; :func:`map_examples` is also how the PyTorch dataset
 precomputes its tensors.
 """
@@ -15,7 +15,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from musicvae.configs import Config, DataConfig
+from musicvae.configs import Config
 from musicvae.data.convert import default_workers
 from musicvae.data.dataset import SPLITS, read_dataset
 from musicvae.data.sequence import NoteSequence
@@ -26,11 +26,11 @@ MIN_SEQUENCES_FOR_POOL = 32
 _converter: Any = None  # the worker's converter, built once per process
 
 
-def _init_converter(data: DataConfig, mode: str) -> None:
-    from musicvae.data.converter import GrooveConverter
+def _init_converter(config: Config, mode: str) -> None:
+    from musicvae.data.converters import build_converter
 
     global _converter
-    _converter = GrooveConverter(data, mode=mode)
+    _converter = build_converter(config, mode)
 
 
 def _count(ns: NoteSequence) -> int:
@@ -44,7 +44,7 @@ def _run_chunk(func: Callable[[NoteSequence], Any], chunk: list[NoteSequence]) -
 def map_examples(
     func: Callable[[NoteSequence], Any],
     sequences: Sequence[NoteSequence],
-    data: DataConfig,
+    config: Config,
     *,
     mode: str = "train",
     workers: int | None = None,
@@ -63,7 +63,7 @@ def map_examples(
         disable=None if progress is None else not progress,
     )
     if workers == 1 or len(sequences) < MIN_SEQUENCES_FOR_POOL:
-        _init_converter(data, mode)
+        _init_converter(config, mode)
         out = []
         for ns in sequences:
             out.append(func(ns))
@@ -74,7 +74,7 @@ def map_examples(
     chunks = [list(sequences[i : i + size]) for i in range(0, len(sequences), size)]
     results: list[list[Any]] = [[] for _ in chunks]
     with cf.ProcessPoolExecutor(
-        max_workers=min(workers, len(chunks)), initializer=_init_converter, initargs=(data, mode)
+        max_workers=min(workers, len(chunks)), initializer=_init_converter, initargs=(config, mode)
     ) as pool:
         futures = {pool.submit(_run_chunk, func, c): i for i, c in enumerate(chunks)}
         for fut in cf.as_completed(futures):
@@ -99,7 +99,7 @@ def dataset_stats(
     """
     sequences = read_dataset(source) if isinstance(source, str | os.PathLike) else list(source)
     counts = map_examples(
-        _count, sequences, config.data, workers=workers, progress=progress, desc="counting"
+        _count, sequences, config, workers=workers, progress=progress, desc="counting"
     )
     names = [s for s in SPLITS if any(ns.meta.get("split", "train") == s for ns in sequences)]
     names += sorted({ns.meta.get("split", "train") for ns in sequences} - set(SPLITS))

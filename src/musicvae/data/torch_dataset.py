@@ -73,7 +73,7 @@ class GrooveDataset(Dataset):
         workers: int | None = None,
         progress: bool | None = None,
     ) -> None:
-        from musicvae.data.converter import GrooveConverter
+        from musicvae.data.converters import build_converter
 
         if split is not None and split not in SPLITS:
             raise MusicVAEError(f"unknown split {split!r} (choose from {', '.join(SPLITS)})")
@@ -85,11 +85,11 @@ class GrooveDataset(Dataset):
             ]
         self.config = config
         self.split = split
-        self.converter = GrooveConverter(config.data, mode=mode)
+        self.converter = build_converter(config, mode)
         per_seq = stats.map_examples(
             _window_arrays,
             sequences,
-            config.data,
+            config,
             mode=mode,
             workers=workers,
             progress=progress,

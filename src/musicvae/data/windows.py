@@ -74,7 +74,7 @@ def make_grid(qpm: float, steps_per_quarter: int) -> Grid:
     )
 
 
-def sequence_grid(ns: NoteSequence, steps_per_quarter: int, steps_per_bar: int) -> Grid | None:
+def timing_grid(ns: NoteSequence, steps_per_quarter: int, steps_per_bar: int) -> Grid | None:
     """The grid ``ns`` quantises to, or None where Magenta's converter yields no tensors."""
     if not time_signature_ok(ns, steps_per_quarter, steps_per_bar):
         return None
@@ -157,7 +157,7 @@ def file_grid(
     ``class_of`` maps MIDI pitch (0-127) to a drum class, -1 for pitches outside the map (skipped;
     Magenta itself would fail on them).
     """
-    grid = sequence_grid(ns, steps_per_quarter, steps_per_bar)
+    grid = timing_grid(ns, steps_per_quarter, steps_per_bar)
     if grid is None or len(ns) == 0:
         return None
     start_steps = quantize(ns.start, grid.steps_per_second)

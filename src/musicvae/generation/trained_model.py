@@ -19,7 +19,6 @@ from musicvae.data.sequence import NoteSequence, TimeSignature
 from musicvae.errors import MusicVAEError
 from musicvae.generation.latent import slerp_path
 from musicvae.generation.windows import Prepared, prepare, stitch
-from musicvae.models.vae import NUM_DRUM_CLASSES
 
 
 class TrainedModel:
@@ -40,7 +39,7 @@ class TrainedModel:
         metadata: dict[str, str] | None = None,
         kind: str = "checkpoint",
     ) -> None:
-        from musicvae.data.converter import GrooveConverter
+        from musicvae.data.converters import build_converter
 
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
@@ -49,7 +48,7 @@ class TrainedModel:
         self.step = step
         self.metadata = dict(metadata or {})
         self.kind = kind  # "bundle", "checkpoint" or "magenta": where the weights came from
-        self.converter = GrooveConverter(config.data, mode="infer")
+        self.converter = build_converter(config, "infer")
         if self.converter.window_steps is None:
             raise MusicVAEError(f"{source}: config {config.name!r} has no fixed window length")
         self.window_steps: int = self.converter.window_steps
@@ -177,7 +176,8 @@ class TrainedModel:
             raise MusicVAEError(
                 f"config {self.config.name!r} reads taps, not drum hits: there are no hits to keep"
             )
-        fixed = (np.asarray(inputs)[..., :NUM_DRUM_CLASSES] > 0.5).astype(np.float32)
+        n = len(self.converter.class_names)
+        fixed = (np.asarray(inputs)[..., :n] > 0.5).astype(np.float32)
         fixed[..., list(self.config.data.add_instruments)] = np.nan
         return fixed
 

@@ -10,7 +10,6 @@ a 10-bar input to a 4-bar model is windows at bars 1, 5 and 7, and its output is
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -95,23 +94,14 @@ def prepare(
     which is switched off: at inference the user's notes are the input. Raises
     ``MusicVAEError`` naming the sequence when it has no 4/4 grid or is shorter than a window.
     """
-    from musicvae.data.converter import GrooveConverter
+    from musicvae.data.converters import build_converter
 
     name = name or ns.filename or "input sequence"
-    windowed = GrooveConverter(config.data, mode="infer")
-    window = windowed.window_steps
+    converter = build_converter(config, "infer")
+    window = converter.window_steps
     if window is None:
         raise MusicVAEError(f"config {config.name!r} has no fixed window (split_bars is None)")
-    whole = dataclasses.replace(
-        config.data,
-        split_bars=None,
-        hop_size=None,
-        windowing="file",
-        max_note_dropout_probability=None,
-    )
-    converter = GrooveConverter(whole, mode="infer")
-    rng = np.random.default_rng(seed)
-    t = converter.to_tensors(ns, rng)
+    t = converter.sequence_grid(ns, np.random.default_rng(seed))
     if not t.inputs:
         raise MusicVAEError(
             f"{name}: no 4/4 window: the sequence {_no_window_reason(ns, config, converter)}"

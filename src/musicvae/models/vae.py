@@ -9,6 +9,7 @@ Training uses ``z ~ q(z|x)`` (reparameterised); evaluation uses ``z = mu``.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
@@ -20,8 +21,6 @@ from musicvae.models.decoder import GrooveLstmDecoder
 from musicvae.models.encoder import BidirectionalLstmEncoder
 from musicvae.models.hierarchical import HierarchicalLstmDecoder
 
-NUM_DRUM_CLASSES = 9
-OUTPUT_DEPTH = 3 * NUM_DRUM_CLASSES
 LOSS_PARTS = ("hits_loss", "velocities_loss", "offsets_loss")
 
 
@@ -35,12 +34,14 @@ def kl_divergence(mu: Tensor, sigma: Tensor) -> Tensor:
 class MusicVAE(nn.Module):
     """``MusicVAE(encoder, decoder, config)``; see the module docstring for the objective."""
 
-    def __init__(self, encoder: nn.Module, decoder: nn.Module, config: Config) -> None:
+    def __init__(
+        self, encoder: nn.Module, decoder: nn.Module, config: Config, control_depth: int = 0
+    ) -> None:
         super().__init__()
         self.encoder = encoder
         self.decoder = decoder
         self.config = config
-        self.control_depth = NUM_DRUM_CLASSES if config.data.hits_as_controls else 0
+        self.control_depth = control_depth
 
     @property
     def hparams(self):
@@ -57,7 +58,7 @@ class MusicVAE(nn.Module):
         self, inputs: Tensor, lengths: Tensor | None, controls: Tensor | None = None
     ) -> tuple[Tensor, Tensor]:
         """Posterior ``(mu, sigma)``, each ``(B, z_size)``."""
-        # inputs: (B, T, 27), lengths: (B,), controls: (B, T, C)
+        # inputs: (B, T, D_in), lengths: (B,), controls: (B, T, C)
         x = self._with_controls(inputs.float(), controls)
         return self.encoder(x, lengths)
 
@@ -70,7 +71,7 @@ class MusicVAE(nn.Module):
         step: int = 0,
     ) -> dict:
         """Training/eval objective; returns batch-mean scalars and ``per_example`` ``(B,)``."""
-        # inputs, outputs: (B, T, 27), lengths: (B,), controls: (B, T, C)
+        # inputs: (B, T, D_in), outputs: (B, T, D_out), lengths: (B,), controls: (B, T, C)
         hp = self.hparams
         step = int(step)
         t = min(outputs.shape[1], hp.max_seq_len)
@@ -164,45 +165,75 @@ class MusicVAE(nn.Module):
         return self.decode(z, length, temperature, controls, generator)
 
 
+def _groove_decoder(config: Config, output_depth: int, control_depth: int) -> nn.Module:
+    hp = config.hparams
+    return GrooveLstmDecoder(
+        output_depth,
+        hp.z_size,
+        hp.dec_rnn_size,
+        control_depth,
+        hp.dropout_keep_prob,
+        hp.hit_conditioned,
+    )
+
+
+def _hierarchical_decoder(config: Config, output_depth: int, control_depth: int) -> nn.Module:
+    hp = config.hparams
+    bar = config.steps_per_bar
+    levels = tuple(config.level_lengths or (hp.max_seq_len // bar, bar))
+    if len(levels) != 2 or math.prod(levels) != hp.max_seq_len:
+        raise MusicVAEError(
+            f"config {config.name!r}: level_lengths {levels} must be two numbers "
+            f"whose product is max_seq_len {hp.max_seq_len}"
+        )
+    conductor = tuple(hp.conductor_rnn_size or hp.dec_rnn_size)
+    keep = hp.dropout_keep_prob
+    core = GrooveLstmDecoder(
+        output_depth, conductor[-1], hp.dec_rnn_size, control_depth, keep, hp.hit_conditioned
+    )
+    return HierarchicalLstmDecoder(
+        core,
+        hp.z_size,
+        levels,
+        conductor,
+        keep,
+        conductor_dropout_at_inference=hp.conductor_dropout_at_inference,
+    )
+
+
+def _bidirectional_encoder(config: Config, input_depth: int) -> nn.Module:
+    hp = config.hparams
+    return BidirectionalLstmEncoder(input_depth, hp.enc_rnn_size, hp.z_size, hp.dropout_keep_prob)
+
+
+# Parts built from a config by name (Config.encoder / Config.decoder); a new decoder registers
+# here with a builder of the same signature.
+ENCODERS: dict[str, Callable[[Config, int], nn.Module]] = {
+    "bidirectional_lstm": _bidirectional_encoder,
+}
+DECODERS: dict[str, Callable[[Config, int, int], nn.Module]] = {
+    "groove_lstm": _groove_decoder,
+    "hierarchical": _hierarchical_decoder,
+}
+
+
 def build_model(config: Config) -> MusicVAE:
-    """The model a registered config describes, with Magenta's initialisation."""
+    """The model a registered config describes, with Magenta's initialisation; its depths
+    come from the config's converter."""
+    from musicvae.data.converters import build_converter
+
     hp = config.hparams
     if hp.residual_encoder or hp.residual_decoder:
         raise MusicVAEError(f"config {config.name!r}: residual LSTM layers are not supported")
-    if hp.z_size <= 0:
-        raise MusicVAEError(f"config {config.name!r}: z_size must be positive, got {hp.z_size}")
     schedules.validate_sampling(hp)
-    control_depth = NUM_DRUM_CLASSES if config.data.hits_as_controls else 0
-    keep = hp.dropout_keep_prob
-    if config.encoder != "bidirectional_lstm":
-        raise MusicVAEError(f"config {config.name!r}: unknown encoder {config.encoder!r}")
-    encoder = BidirectionalLstmEncoder(
-        OUTPUT_DEPTH + control_depth, hp.enc_rnn_size, hp.z_size, keep
-    )
-    if config.decoder == "groove_lstm":
-        decoder: nn.Module = GrooveLstmDecoder(
-            OUTPUT_DEPTH, hp.z_size, hp.dec_rnn_size, control_depth, keep, hp.hit_conditioned
-        )
-    elif config.decoder == "hierarchical":
-        bar = config.steps_per_bar
-        levels = tuple(config.level_lengths or (hp.max_seq_len // bar, bar))
-        if len(levels) != 2 or math.prod(levels) != hp.max_seq_len:
-            raise MusicVAEError(
-                f"config {config.name!r}: level_lengths {levels} must be two numbers "
-                f"whose product is max_seq_len {hp.max_seq_len}"
-            )
-        conductor = tuple(hp.conductor_rnn_size or hp.dec_rnn_size)
-        core = GrooveLstmDecoder(
-            OUTPUT_DEPTH, conductor[-1], hp.dec_rnn_size, control_depth, keep, hp.hit_conditioned
-        )
-        decoder = HierarchicalLstmDecoder(
-            core,
-            hp.z_size,
-            levels,
-            conductor,
-            keep,
-            conductor_dropout_at_inference=hp.conductor_dropout_at_inference,
-        )
-    else:
-        raise MusicVAEError(f"config {config.name!r}: unknown decoder {config.decoder!r}")
-    return MusicVAE(encoder, decoder, config)
+    converter = build_converter(config)
+    for kind, table, key in (
+        ("encoder", ENCODERS, config.encoder),
+        ("decoder", DECODERS, config.decoder),
+    ):
+        if key not in table:
+            raise MusicVAEError(f"config {config.name!r}: unknown {kind} {key!r}")
+    control = converter.control_depth
+    encoder = ENCODERS[config.encoder](config, converter.input_depth + control)
+    decoder = DECODERS[config.decoder](config, converter.output_depth, control)
+    return MusicVAE(encoder, decoder, config, control_depth=control)

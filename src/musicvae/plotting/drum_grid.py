@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from musicvae.data.converter import REDUCED_DRUM_PITCH_CLASSES, ROLAND_DRUM_PITCH_CLASSES
+from musicvae.data.converters.groove import REDUCED_DRUM_PITCH_CLASSES, ROLAND_DRUM_PITCH_CLASSES
 from musicvae.data.sequence import NoteSequence
 from musicvae.io import atomic_write_bytes
 

@@ -25,8 +25,8 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
-from musicvae.configs import DataConfig
-from musicvae.data.converter import GrooveConverter
+from musicvae.configs import get_config
+from musicvae.data.converters import build_converter
 from musicvae.data.midi import MidiError, read_midi_bytes, sequence_to_score
 from musicvae.errors import MusicVAEError
 from musicvae.web.grooves import DRUM_NAMES, Groove, sequence_grid, split_windows
@@ -225,7 +225,8 @@ def create_app(
     return app
 
 
-_CONVERTER = GrooveConverter(DataConfig(), mode="infer")
+# The studio's grid: GrooVAE's 16th-note drum grid as the 4-bar model's converter makes it.
+_CONVERTER = build_converter(get_config("groovae_4bar"), "infer")
 
 
 def _parse_upload(data: bytes, name: str, bars: int) -> Upload:

@@ -8,13 +8,12 @@ converter's drum classes: kick, snare, closed hi-hat, open hi-hat, low/mid/high 
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Annotated
 
 import numpy as np
 from pydantic import BaseModel, Field, model_validator
 
-from musicvae.data.converter import GrooveConverter
+from musicvae.data.converters import Converter
 from musicvae.data.sequence import NoteSequence, TimeSignature
 from musicvae.errors import MusicVAEError
 
@@ -101,7 +100,7 @@ class Groove(BaseModel):
             offsets=np.round(off.T, 4).tolist(),
         )
 
-    def to_sequence(self, converter: GrooveConverter) -> NoteSequence:
+    def to_sequence(self, converter: Converter) -> NoteSequence:
         """Notes at this groove's tempo in 4/4, written with the converter's pitch map."""
         (ns,) = converter.from_tensors(self.array()[None], qpm=self.qpm)
         # A hit played ahead of step 0 would start before the file does; MIDI cannot say that.
@@ -110,26 +109,14 @@ class Groove(BaseModel):
         return ns
 
 
-def sequence_grid(ns: NoteSequence, converter: GrooveConverter) -> np.ndarray:
+def sequence_grid(ns: NoteSequence, converter: Converter) -> np.ndarray:
     """The whole sequence as one (N, 27) grid, N a whole number of bars.
 
     The model's converter cuts sequences into fixed windows and drops a short tail; a page wants
     every bar of an uploaded file, so the same quantisation runs here without the windowing or
     the model's input transforms.
     """
-    data = replace(
-        converter.data,
-        split_bars=None,
-        hop_size=None,
-        humanize=False,
-        tapify=False,
-        fixed_velocities=False,
-        add_instruments=(),
-        hits_as_controls=False,
-        max_note_dropout_probability=None,
-        windowing="file",
-    )
-    whole = GrooveConverter(data, mode=converter.mode).to_tensors(ns)
+    whole = converter.sequence_grid(ns, transform=False)
     if not len(whole):
         name = ns.filename or "sequence"
         raise MusicVAEError(

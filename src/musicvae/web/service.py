@@ -16,11 +16,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
-from musicvae.data.converter import GrooveConverter
 from musicvae.errors import MusicVAEError
 from musicvae.generation.api import TrainedModel
 from musicvae.generation.latent import slerp_path
@@ -269,17 +268,10 @@ def _windows(m: TrainedModel, g: Groove) -> tuple[np.ndarray, np.ndarray, list[i
     arr = g.array()
     total = max(window, -(-len(arr) // bar) * bar)
     arr = np.concatenate([arr, np.zeros((total - len(arr), arr.shape[1]), arr.dtype)])
-    if not arr[:, :9].any():
+    if not arr[:, : len(m.converter.class_names)].any():
         raise MusicVAEError(f"{g.name or 'groove'}: the groove is empty (no hits to work from)")
     (ns,) = m.to_sequences(arr, g.qpm)
-    whole = replace(
-        m.config.data,
-        split_bars=None,
-        hop_size=None,
-        windowing="file",
-        max_note_dropout_probability=None,
-    )
-    t = GrooveConverter(whole, mode="infer").to_tensors(ns)
+    t = m.converter.sequence_grid(ns)
     if not len(t):
         raise MusicVAEError(f"{g.name or 'groove'}: the model's converter found no notes in it")
     inputs = np.zeros((total, arr.shape[1]), np.float32)

@@ -20,12 +20,13 @@ GrooVAE checkpoints were trained on.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from musicvae.configs import DataConfig
+from musicvae.data.converters.base import MODES, ConverterTensors, register_converter
 from musicvae.data.sequence import NoteSequence, Tempo
 from musicvae.data.windows import NoteGrid, bar_windows, file_grid
 
@@ -55,8 +56,30 @@ REDUCED_DRUM_PITCH_CLASSES: tuple[tuple[int, ...], ...] = (
     (51, 53, 59, 82),
 )
 NUM_CLASSES = 9
+# The classes as the studio, the plots and the reports name them, in tensor order.
+DRUM_CLASS_NAMES = (
+    "kick",
+    "snare",
+    "closed_hh",
+    "open_hh",
+    "low_tom",
+    "mid_tom",
+    "high_tom",
+    "crash",
+    "ride",
+)
+DRUM_CLASS_LABELS = (
+    "Kick",
+    "Snare",
+    "Closed HH",
+    "Open HH",
+    "Low tom",
+    "Mid tom",
+    "High tom",
+    "Crash",
+    "Ride",
+)
 CLOSED_HH, OPEN_HH = 2, 3
-MODES = ("train", "eval", "infer")
 WINDOWINGS = ("file", "bars")
 
 
@@ -79,19 +102,7 @@ def drum_pitch_class(pitch: int) -> int | None:
     return None if c < 0 else c
 
 
-@dataclass
-class ConverterTensors:
-    """Per-window tensors, as lists of (T, depth) float32 arrays."""
-
-    inputs: list[np.ndarray] = field(default_factory=list)
-    outputs: list[np.ndarray] = field(default_factory=list)
-    controls: list[np.ndarray] = field(default_factory=list)
-    lengths: list[int] = field(default_factory=list)
-
-    def __len__(self) -> int:
-        return len(self.inputs)
-
-
+@register_converter("groove")
 class GrooveConverter:
     """Magenta's GrooveConverter configured from a ``DataConfig``.
 
@@ -112,6 +123,8 @@ class GrooveConverter:
         self.steps_per_bar = data.steps_per_quarter * data.quarters_per_bar
         self.input_depth = self.output_depth = 3 * NUM_CLASSES
         self.control_depth = NUM_CLASSES if data.hits_as_controls else 0
+        self.class_names = DRUM_CLASS_NAMES
+        self.num_classes = NUM_CLASSES
         # None when split_bars is None: the whole sequence is one example.
         self.window_steps: int | None = (
             data.split_bars * self.steps_per_bar if data.split_bars else None
@@ -254,6 +267,31 @@ class GrooveConverter:
         return in_hits, in_vel, in_off
 
     _transform_inputs = transform_inputs  # older name, still used by callers
+
+    def sequence_grid(
+        self, ns: NoteSequence, rng: np.random.Generator | None = None, *, transform: bool = True
+    ) -> ConverterTensors:
+        """The whole sequence on one grid padded to whole bars (one example, or none when
+        the sequence has no 4/4 single-tempo grid): what inference, the studio and the plots
+        work on. No windowing and no note dropout (at inference the user's notes are the
+        input); the other input transforms apply unless ``transform`` is False."""
+        whole = replace(
+            self.data,
+            split_bars=None,
+            hop_size=None,
+            windowing="file",
+            max_note_dropout_probability=None,
+        )
+        if not transform:
+            whole = replace(
+                whole,
+                humanize=False,
+                tapify=False,
+                fixed_velocities=False,
+                add_instruments=(),
+                hits_as_controls=False,
+            )
+        return GrooveConverter(whole, mode=self.mode).to_tensors(ns, rng)
 
     # ---------------------------------------------------------------- from tensors
 

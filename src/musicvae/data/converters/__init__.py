@@ -1,0 +1,12 @@
+"""Data converters (NoteSequence <-> tensors), one module each, built by name from a config."""
+
+from musicvae.data.converters import groove  # noqa: F401  (registers "groove")
+from musicvae.data.converters.base import (
+    CONVERTERS,
+    Converter,
+    ConverterTensors,
+    build_converter,
+    register_converter,
+)
+
+__all__ = ["CONVERTERS", "Converter", "ConverterTensors", "build_converter", "register_converter"]

@@ -1,0 +1,96 @@
+"""The converter contract every model's data goes through, and the registry that builds them.
+
+A converter turns a ``NoteSequence`` into fixed-size tensors and back, as Magenta's
+``BaseNoteSequenceConverter`` does: ``to_tensors(ns)`` gives encoder ``inputs``, decoder
+``outputs`` (targets), ``controls`` and ``lengths`` per window; ``from_tensors(outputs)`` gives
+NoteSequences again. Its depths size the model, ``class_names`` name the output's classes for
+people (plots, the studio), and ``sequence_grid(ns)`` puts a whole sequence on one grid, the
+single path every inference-time caller uses. ``Config.converter`` names the converter;
+:func:`build_converter` is the only place one is constructed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from musicvae.configs import Config, DataConfig
+    from musicvae.data.sequence import NoteSequence
+
+MODES = ("train", "eval", "infer")
+
+
+@dataclass
+class ConverterTensors:
+    """Per-window tensors, as lists of (T, depth) float32 arrays."""
+
+    inputs: list[np.ndarray] = field(default_factory=list)
+    outputs: list[np.ndarray] = field(default_factory=list)
+    controls: list[np.ndarray] = field(default_factory=list)
+    lengths: list[int] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+
+@runtime_checkable
+class Converter(Protocol):
+    """What the dataset, the model builder, generation and the studio need of a converter."""
+
+    data: DataConfig
+    input_depth: int
+    output_depth: int
+    control_depth: int
+    steps_per_bar: int
+    window_steps: int | None
+    class_names: tuple[str, ...]
+    mode: str
+
+    @property
+    def is_random(self) -> bool: ...
+
+    def to_tensors(
+        self, ns: NoteSequence, rng: np.random.Generator | None = None
+    ) -> ConverterTensors: ...
+
+    def examples(
+        self, ns: NoteSequence, rng: np.random.Generator | None = None
+    ) -> ConverterTensors: ...
+
+    def from_tensors(
+        self, outputs: np.ndarray, controls: np.ndarray | None = None, *, qpm: float = 120.0
+    ) -> list[NoteSequence]: ...
+
+    def sequence_grid(self, ns: NoteSequence) -> ConverterTensors: ...
+
+
+ConverterFactory = Callable[["DataConfig", str], Converter]
+CONVERTERS: dict[str, ConverterFactory] = {}
+
+
+def register_converter(name: str) -> Callable[[ConverterFactory], ConverterFactory]:
+    """Class decorator: ``@register_converter("groove")`` makes it buildable by name."""
+
+    def add(factory: ConverterFactory) -> ConverterFactory:
+        CONVERTERS[name] = factory
+        return factory
+
+    return add
+
+
+def build_converter(config: Config, mode: str = "train", *, data: DataConfig | None = None):
+    """The converter ``config.converter`` names, on ``data`` (default ``config.data``)."""
+    from musicvae.errors import MusicVAEError
+
+    try:
+        factory = CONVERTERS[config.converter]
+    except KeyError:
+        raise MusicVAEError(
+            f"config {config.name!r}: unknown converter {config.converter!r}; "
+            f"known: {', '.join(sorted(CONVERTERS))}"
+        ) from None
+    return factory(data if data is not None else config.data, mode=mode)
