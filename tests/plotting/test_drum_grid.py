@@ -9,7 +9,6 @@ import pytest
 
 from musicvae.data.sequence import NoteSequence
 from musicvae.plotting.drum_grid import (
-    TRAIN_PITCH_CLASSES,
     render_drum_grid,
     sequence_to_grid,
     write_drum_grid,
@@ -66,11 +65,22 @@ def test_sequence_to_grid_hand_values():
     assert g[0, 9] == pytest.approx(1.0)  # the louder of two kicks in one step
     # 47 is a mid tom in both maps; 45/48 differ between the inference and training maps.
     assert g[2, 5] == 1.0
-    roland = sequence_to_grid(
-        NoteSequence.from_notes([(45, 90, 0.0, 0.1)]), pitch_classes=TRAIN_PITCH_CLASSES
-    )
+    roland = sequence_to_grid(NoteSequence.from_notes([(45, 90, 0.0, 0.1)]), mode="train")
     assert roland[0, 5] == 1.0
     assert sequence_to_grid(NoteSequence.from_notes([(45, 90, 0.0, 0.1)]))[0, 4] == 1.0
+
+
+def test_picture_and_model_put_a_half_step_note_on_the_same_step():
+    # 120 qpm, 16ths of 0.125 s: a kick at 0.0625 s is exactly half a step late. The model's
+    # quantiser rounds half up (step 1); np.round would say step 0.
+    from musicvae.configs import get_config
+    from musicvae.data.converters import build_converter
+
+    ns = NoteSequence.from_notes([(36, 100, 0.0625, 0.1), (38, 80, 0.5, 0.6)])
+    picture = sequence_to_grid(ns, num_steps=16)
+    model = build_converter(get_config("groovae_4bar"), "infer").sequence_grid(ns).outputs[0]
+    assert picture[1, 0] == 1.0 and picture[0, 0] == 0.0
+    np.testing.assert_array_equal(picture, model[:16])
 
 
 def test_png_from_a_sequence(tmp_path):

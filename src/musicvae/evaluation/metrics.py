@@ -18,18 +18,9 @@ import math
 
 import numpy as np
 
-NUM_CLASSES = 9
-CLASS_NAMES = (
-    "kick",
-    "snare",
-    "closed_hh",
-    "open_hh",
-    "low_tom",
-    "mid_tom",
-    "high_tom",
-    "crash",
-    "ride",
-)
+from musicvae.data.converters.groove import DRUM_CLASS_NAMES as CLASS_NAMES
+
+NUM_CLASSES = len(CLASS_NAMES)
 HIT_THRESHOLD = 0.5
 # tf.losses.log_loss adds this inside the logs, and so does GrooVAE's hit loss.
 LOG_LOSS_EPS = 1e-7

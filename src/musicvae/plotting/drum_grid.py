@@ -14,22 +14,16 @@ from pathlib import Path
 
 import numpy as np
 
-from musicvae.data.converters.groove import REDUCED_DRUM_PITCH_CLASSES, ROLAND_DRUM_PITCH_CLASSES
+from musicvae.data.converters.groove import (
+    DRUM_CLASS_LABELS,
+    REDUCED_DRUM_PITCH_CLASSES,
+    ROLAND_DRUM_PITCH_CLASSES,
+)
 from musicvae.data.sequence import NoteSequence
 from musicvae.io import atomic_write_bytes
 
-NUM_CLASSES = 9
-CLASS_NAMES = (
-    "Kick",
-    "Snare",
-    "Closed HH",
-    "Open HH",
-    "Low tom",
-    "Mid tom",
-    "High tom",
-    "Crash",
-    "Ride",
-)
+CLASS_NAMES = DRUM_CLASS_LABELS
+NUM_CLASSES = len(CLASS_NAMES)
 # Generated files use GrooVAE's inference-mode class lists (the General MIDI drum map); the
 # Roland training lists differ for a few toms, so callers may pass their own.
 INFER_PITCH_CLASSES = REDUCED_DRUM_PITCH_CLASSES
@@ -41,31 +35,33 @@ def sequence_to_grid(
     *,
     steps_per_quarter: int = 4,
     num_steps: int | None = None,
-    pitch_classes: tuple[tuple[int, ...], ...] = INFER_PITCH_CLASSES,
+    mode: str = "infer",
 ) -> np.ndarray:
-    """A (T, 27) [hits | velocities | offsets] grid of a drum NoteSequence at its first tempo.
-
-    Offsets follow the converter's convention (+1 = half a step ahead of the grid). When two
-    notes of one class share a step the louder one is kept. Pitches outside the 9 classes are
-    ignored.
+    """A (T, 27) [hits | velocities | offsets] grid of a drum NoteSequence, exactly as the
+    model's converter grids it (``mode`` "infer": the General MIDI map generated files use;
+    "train": the Roland map), cut or zero-padded to ``num_steps`` when given.
     """
-    pitch_to_class = {p: c for c, pitches in enumerate(pitch_classes) for p in pitches}
-    step_s = 60.0 / ns.qpm / steps_per_quarter
-    steps = np.round(ns.start / step_s).astype(np.int64) if len(ns) else np.zeros(0, np.int64)
-    if num_steps is None:
-        num_steps = int(steps.max()) + 1 if len(steps) else 0
-    grid = np.zeros((num_steps, 3 * NUM_CLASSES), np.float32)
-    for p, v, s, step in zip(ns.pitch, ns.velocity, ns.start, steps, strict=True):
-        cls = pitch_to_class.get(int(p))
-        if cls is None or not 0 <= step < num_steps:
-            continue
-        vel = v / 127.0
-        if grid[step, cls] and grid[step, NUM_CLASSES + cls] >= vel:
-            continue
-        grid[step, cls] = 1.0
-        grid[step, NUM_CLASSES + cls] = vel
-        grid[step, 2 * NUM_CLASSES + cls] = np.clip(2.0 * (step * step_s - s) / step_s, -1, 1)
-    return grid
+    from musicvae.configs import get_config
+    from musicvae.data.converters import build_converter
+    from musicvae.errors import MusicVAEError
+
+    config = get_config("groovae_4bar", {"steps_per_quarter": steps_per_quarter})
+    grid = build_converter(config, mode).sequence_grid(ns, transform=False)
+    if not grid.outputs:
+        if len(ns) == 0:
+            grid_rows = np.zeros((0, 3 * NUM_CLASSES), np.float32)
+        else:
+            name = ns.filename or "sequence"
+            raise MusicVAEError(
+                f"{name}: no drum grid (it needs drum notes, one tempo and 4/4 throughout)"
+            )
+    else:
+        grid_rows = np.asarray(grid.outputs[0], np.float32)
+    if num_steps is not None:
+        out = np.zeros((num_steps, grid_rows.shape[1]), np.float32)
+        out[: min(num_steps, len(grid_rows))] = grid_rows[:num_steps]
+        return out
+    return grid_rows
 
 
 def render_drum_grid(

@@ -14,20 +14,12 @@ import numpy as np
 from pydantic import BaseModel, Field, model_validator
 
 from musicvae.data.converters import Converter
+from musicvae.data.converters.groove import DRUM_CLASS_LABELS, DRUM_CLASS_LONG_NAMES
 from musicvae.data.sequence import NoteSequence, TimeSignature
 from musicvae.errors import MusicVAEError
 
-DRUM_NAMES = (
-    "kick",
-    "snare",
-    "closed hi-hat",
-    "open hi-hat",
-    "low tom",
-    "mid tom",
-    "high tom",
-    "crash",
-    "ride",
-)
+DRUM_NAMES = DRUM_CLASS_LONG_NAMES
+DRUM_LABELS = DRUM_CLASS_LABELS
 NUM_ROWS = len(DRUM_NAMES)
 # 32 bars: far more than any model window, small enough that a request stays a few hundred KB.
 MAX_STEPS = 512
@@ -89,7 +81,7 @@ class Groove(BaseModel):
         arr = np.asarray(arr, np.float64)
         if arr.ndim != 2 or arr.shape[1] != 3 * NUM_ROWS:
             raise ValueError(f"expected a (T, {3 * NUM_ROWS}) array, got {arr.shape}")
-        hits = (arr[:, :9] > 0.5).astype(np.float64)
+        hits = (arr[:, :NUM_ROWS] > 0.5).astype(np.float64)
         vel = np.clip(arr[:, 9:18], 0.0, 1.0) * hits
         off = np.clip(arr[:, 18:], -1.0, 1.0) * hits
         return cls(

@@ -56,29 +56,22 @@ REDUCED_DRUM_PITCH_CLASSES: tuple[tuple[int, ...], ...] = (
     (51, 53, 59, 82),
 )
 NUM_CLASSES = 9
-# The classes as the studio, the plots and the reports name them, in tensor order.
-DRUM_CLASS_NAMES = (
-    "kick",
-    "snare",
-    "closed_hh",
-    "open_hh",
-    "low_tom",
-    "mid_tom",
-    "high_tom",
-    "crash",
-    "ride",
+# The drum classes in tensor order: the key reports use, the label plots and the studio show,
+# and the plain name.
+DRUM_CLASSES: tuple[tuple[str, str, str], ...] = (
+    ("kick", "Kick", "kick"),
+    ("snare", "Snare", "snare"),
+    ("closed_hh", "Closed HH", "closed hi-hat"),
+    ("open_hh", "Open HH", "open hi-hat"),
+    ("low_tom", "Low tom", "low tom"),
+    ("mid_tom", "Mid tom", "mid tom"),
+    ("high_tom", "High tom", "high tom"),
+    ("crash", "Crash", "crash"),
+    ("ride", "Ride", "ride"),
 )
-DRUM_CLASS_LABELS = (
-    "Kick",
-    "Snare",
-    "Closed HH",
-    "Open HH",
-    "Low tom",
-    "Mid tom",
-    "High tom",
-    "Crash",
-    "Ride",
-)
+DRUM_CLASS_NAMES = tuple(key for key, _, _ in DRUM_CLASSES)
+DRUM_CLASS_LABELS = tuple(label for _, label, _ in DRUM_CLASSES)
+DRUM_CLASS_LONG_NAMES = tuple(name for _, _, name in DRUM_CLASSES)
 CLOSED_HH, OPEN_HH = 2, 3
 WINDOWINGS = ("file", "bars")
 

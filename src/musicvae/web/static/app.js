@@ -1,7 +1,9 @@
 // MusicVAE Studio: drum grids, Web Audio playback and the five tools, talking to the /api routes.
 "use strict";
 
-const DRUMS = ["Kick", "Snare", "Closed HH", "Open HH", "Low tom", "Mid tom", "High tom", "Crash", "Ride"];
+// Row labels come from /api/info (the converter's class table); until it answers, none.
+const drumLabels = () => (state.info && state.info.drum_labels) || [];
+const rows = () => drumLabels().length;
 const TAP_ROW = 2; // taps are drawn as closed hi-hats; the server reduces them to one tap voice anyway
 
 const state = {
@@ -73,7 +75,7 @@ function addGroove(data, name) {
 }
 
 function emptyGroove(steps, name) {
-  const zeros = () => Array.from({ length: 9 }, () => new Array(steps).fill(0));
+  const zeros = () => Array.from({ length: rows() }, () => new Array(steps).fill(0));
   return addGroove({ hits: zeros(), velocities: zeros(), offsets: zeros(), qpm: tempo() }, name);
 }
 
@@ -91,12 +93,12 @@ function renderCard(g) {
     </div>
     <div class="grid-wrap"><div class="row-labels"></div><div class="grid"></div></div>`;
   $(".name", card).textContent = g.name;
-  $(".row-labels", card).innerHTML = DRUMS.map((d) => `<div>${d}</div>`).join("");
+  $(".row-labels", card).innerHTML = drumLabels().map((d) => `<div>${d}</div>`).join("");
   const grid = $(".grid", card);
   grid.style.setProperty("--steps", g.steps);
   const frag = document.createDocumentFragment();
   for (let s = 0; s < g.steps; s++) {
-    for (let r = 0; r < 9; r++) {
+    for (let r = 0; r < rows(); r++) {
       const cell = document.createElement("div");
       cell.className = "cell" + (s % 16 === 15 ? " bar" : s % 4 === 3 ? " beat" : "")
         + (Math.floor(s / 4) % 2 ? " shade" : "");
@@ -111,7 +113,7 @@ function renderCard(g) {
   grid.append(head);
   g.el = card;
   g.cells = $$(".cell", grid);
-  for (let s = 0; s < g.steps; s++) for (let r = 0; r < 9; r++) paintCell(g, r, s);
+  for (let s = 0; s < g.steps; s++) for (let r = 0; r < rows(); r++) paintCell(g, r, s);
 
   grid.addEventListener("click", (e) => {
     const cell = e.target.closest(".cell");
@@ -134,7 +136,7 @@ function renderCard(g) {
 }
 
 function paintCell(g, r, s) {
-  const cell = g.cells[s * 9 + r];
+  const cell = g.cells[s * rows() + r];
   cell.classList.toggle("on", !!g.hits[r][s]);
   let hit = cell.firstChild;
   if (!g.hits[r][s]) { if (hit) hit.remove(); return; }

@@ -176,7 +176,7 @@ const player = {
       if (!g) { this.endTime = this.nextTime; break; }
       const sd = stepSeconds();
       if (this.nextTime - sd / 2 > horizon) break; // notes may be played up to half a step early
-      for (let r = 0; r < 9; r++) {
+      for (let r = 0; r < g.hits.length; r++) {
         if (g.hits[r][this.step]) drums.hit(r, this.nextTime - (g.offsets[r][this.step] / 2) * sd, g.velocities[r][this.step]);
       }
       this.marks.push({ id: g.id, step: this.step, time: this.nextTime, sd });
