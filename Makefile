@@ -2,15 +2,20 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# The pinned CPU torch wheel first: an unpinned torch would pull several GB of CUDA packages.
-TORCH := torch==2.13.0
+# PyTorch first, from its CPU wheel index unless this is a Linux machine with an NVIDIA GPU:
+# PyPI's default Linux torch is the CUDA build, several GB. Override with
+# `make TORCH_INDEX=https://download.pytorch.org/whl/cu126 ...`, or TORCH_INDEX= for PyPI's default.
+TORCH ?= torch==2.13.0
+NVIDIA ?= $(shell nvidia-smi -L >/dev/null 2>&1 && echo yes)
+OS := $(shell uname -s)
+TORCH_INDEX ?= $(if $(or $(NVIDIA),$(filter-out Linux,$(OS))),,https://download.pytorch.org/whl/cpu)
 
 .PHONY: venv demo test lint format clean
 
 $(BIN)/activate:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q $(TORCH)
+	$(BIN)/pip install -q '$(TORCH)' $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(BIN)/pip install -q -e '.[dev]'
 
 venv: $(BIN)/activate

@@ -210,3 +210,21 @@ def test_force_hits_hit_conditioned_plays_the_head_as_it_is():
     assert got[:3].tolist() == [1.0, 1.0, 1.0]
     assert got[3:5].tolist() == pytest.approx([0.5, 0.75])
     assert got[6].item() == pytest.approx(0.2)
+
+
+def test_add_spread_keeps_the_mean_and_scales_with_temperature():
+    from musicvae.models.decoder import add_spread
+
+    vel = torch.full((20000, 2), 0.4)
+    off = torch.zeros(20000, 2)
+    spread = torch.tensor([[0.5, 0.0], [0.1, 0.0]])
+    g = torch.Generator().manual_seed(0)
+    v, o = add_spread(vel, off, spread, 1.0, g)
+    # Log-normal with mean 1: the mean velocity stays, the spread is exp-normal's.
+    assert v[:, 0].mean().item() == pytest.approx(0.4, rel=0.02)
+    assert v[:, 0].log().std().item() == pytest.approx(0.5, rel=0.03)
+    assert o[:, 0].std().item() == pytest.approx(0.1, rel=0.03)
+    assert torch.equal(v[:, 1], vel[:, 1]) and torch.equal(o[:, 1], off[:, 1])  # zero spread
+    v_half, _ = add_spread(vel, off, spread, 0.5, torch.Generator().manual_seed(0))
+    assert v_half[:, 0].log().std().item() == pytest.approx(0.25, rel=0.03)
+    assert v.max().item() <= 1.0 and o.abs().max().item() <= 1.0

@@ -12,6 +12,8 @@ import argparse
 import sys
 from collections import Counter
 
+from musicvae.cli import args as types
+
 MAGENTA_LOG_LEVELS = ("DEBUG", "INFO", "WARN", "WARNING", "ERROR", "FATAL")
 FORMATS = ("parquet", "tfrecord")
 TFRECORD_SUFFIXES = (".tfrecord", ".tfrecords")
@@ -65,7 +67,7 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument(
         "--workers",
-        type=int,
+        type=types.processes,
         default=None,
         metavar="N",
         help="parser processes (default: all cores)",
@@ -120,7 +122,7 @@ def magenta_main(argv: list[str] | None = None) -> int:
     """Magenta's ``convert_dir_to_note_sequences`` flags, writing a musicvae Parquet dataset."""
     from musicvae.cli.main import run as run_command
 
-    parser = argparse.ArgumentParser(
+    parser = types.Parser(
         prog="convert_dir_to_note_sequences",
         description="Magenta-compatible front for 'musicvae convert'. OUTPUT_FILE ending in "
         ".tfrecord is a NoteSequence TFRecord, as Magenta writes; any other name gets a musicvae "
@@ -147,7 +149,9 @@ def magenta_main(argv: list[str] | None = None) -> int:
         choices=MAGENTA_LOG_LEVELS,
         help="message threshold: DEBUG, INFO, WARN, ERROR or FATAL",
     )
-    parser.add_argument("--workers", type=int, default=None, help="parser processes (default: all)")
+    parser.add_argument(
+        "--workers", type=types.processes, default=None, help="parser processes (default: all)"
+    )
     # absl also accepts one leading dash for long flags.
     argv = list(sys.argv[1:] if argv is None else argv)
     argv = [

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from musicvae.cli import args as types
+
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
@@ -35,7 +37,11 @@ def add_parser(subparsers) -> None:
         help='print {"sequences": N, "examples": M, "splits": {...}} instead of a table',
     )
     s.add_argument(
-        "--workers", type=int, default=None, metavar="N", help="processes (default: all cores)"
+        "--workers",
+        type=types.processes,
+        default=None,
+        metavar="N",
+        help="processes (default: all cores)",
     )
     s.set_defaults(func=run)
 

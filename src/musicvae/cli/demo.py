@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from musicvae.cli import args as types
+
 # (pitch, sixteenth-note steps in one bar) per instrument of a basic rock beat.
 _PATTERN = {36: (0, 8, 10), 38: (4, 12), 42: tuple(range(0, 16, 2))}
 
@@ -26,11 +28,16 @@ def add_parser(subparsers) -> None:
     p.add_argument(
         "--output-dir", default="generated", help="where sampled grooves go (default generated/)"
     )
-    p.add_argument("--num-outputs", type=int, default=5, help="grooves to sample (default 5)")
     p.add_argument(
-        "--temperature", type=float, default=0.5, help="sampling temperature (default 0.5)"
+        "--num-outputs", type=types.num_outputs, default=5, help="grooves to sample (default 5)"
     )
-    p.add_argument("--seed", type=int, default=None, help="seed for reproducible samples")
+    p.add_argument(
+        "--temperature",
+        type=types.temperature,
+        default=0.5,
+        help="sampling temperature (default 0.5)",
+    )
+    p.add_argument("--seed", type=types.seed, default=None, help="seed for reproducible samples")
     p.add_argument(
         "--data-tour",
         action="store_true",

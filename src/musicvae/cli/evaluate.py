@@ -8,6 +8,8 @@ import json
 import math
 from pathlib import Path
 
+from musicvae.cli import args as types
+
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
@@ -44,8 +46,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         type=int,
         help="prior samples to compare with the data (default: as many as windows, at most 512)",
     )
-    p.add_argument("--seed", type=int, default=0, help="random seed for sampling (default 0)")
-    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.add_argument(
+        "--seed", type=types.seed, default=0, help="random seed for sampling (default 0)"
+    )
+    p.add_argument(
+        "--device", type=types.device, default="cpu", help=f"{types.DEVICE_HELP} (default cpu)"
+    )
     p.add_argument("--json", action="store_true", help="print the full report as JSON")
     p.add_argument("--output", type=Path, help="also write the JSON report to this file")
     p.set_defaults(func=run_evaluate)

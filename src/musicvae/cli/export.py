@@ -39,6 +39,13 @@ def add_parser(subparsers) -> None:
         help="storage type of the weights (default float32, exact); float16 halves the file "
         "and changes hit probabilities by about 1e-3; loading always computes in float32",
     )
+    p.add_argument(
+        "--spread-from",
+        metavar="DATA",
+        help="dataset file whose validation split measures, per drum class, the velocity and "
+        "offset spread the model's heads leave out; stored in the bundle, prior samples are "
+        "then drawn with it (a drummer's accents and timing rather than expectations)",
+    )
     p.set_defaults(func=run)
 
 
@@ -60,6 +67,10 @@ def run(args: argparse.Namespace) -> int:
     if model.step is not None:
         extra.setdefault("step", str(model.step))
     extra.setdefault("source", Path(args.source).name)
+    if args.spread_from:
+        from musicvae.evaluation.calibrate import output_spread
+
+        extra["output_spread"] = json.dumps(output_spread(model, args.spread_from))
     path = model.save(output, extra, dtype=STORAGE_DTYPES[args.dtype])
     n_params = sum(p.numel() for p in model.model.parameters())
     size_mb = path.stat().st_size / 1e6

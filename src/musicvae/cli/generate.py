@@ -9,10 +9,12 @@ Magenta's ``music_vae_generate`` names them: ``<config>_<mode>_<date>_<time>-000
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from pathlib import Path
 
+from musicvae.cli import args as types
 from musicvae.errors import MusicVAEError
 
 MODES = ("sample", "interpolate", "reconstruct", "humanize", "tap2drum")
@@ -65,7 +67,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         type=float,
         help="output tempo in BPM (default: the input's tempo; 120 when sampling)",
     )
-    p.add_argument("--seed", type=int, help="random seed, for reproducible output")
+    p.add_argument(
+        "--seed", type=types.seed, help="random seed (0 to 2^64-1), for reproducible output"
+    )
     p.add_argument(
         "--keep-hits",
         action=argparse.BooleanOptionalAction,
@@ -75,7 +79,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "change the pattern, as Magenta's does; not for tap2drum, whose taps are no drum hits",
     )
     p.add_argument("--no-png", action="store_true", help="do not write drum-grid PNGs")
-    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.add_argument(
+        "--device", type=types.device, default="cpu", help=f"{types.DEVICE_HELP} (default cpu)"
+    )
     p.set_defaults(func=run_generate)
     return p
 
@@ -93,10 +99,16 @@ def _read_input(path: Path | None, flag: str):
 def run_generate(args: argparse.Namespace) -> int:
     from musicvae.generation.api import MODE_BUNDLES, bundled_available, load
 
-    if args.num_outputs < 1:
-        raise MusicVAEError(f"--num-outputs must be at least 1, got {args.num_outputs}")
-    if not args.temperature > 0:
-        raise MusicVAEError(f"--temperature must be positive, got {args.temperature}")
+    if not 1 <= args.num_outputs <= types.MAX_OUTPUTS:
+        raise MusicVAEError(
+            f"--num-outputs must be at least 1 and at most {types.MAX_OUTPUTS:,} (generate "
+            f"in several runs for more), got {args.num_outputs}"
+        )
+    if not (math.isfinite(args.temperature) and 0 < args.temperature <= types.MAX_TEMPERATURE):
+        raise MusicVAEError(
+            f"--temperature must be positive and at most {types.MAX_TEMPERATURE:g}, "
+            f"got {args.temperature}"
+        )
     if args.tempo is not None and not 20 <= args.tempo <= 400:
         raise MusicVAEError(f"--tempo {args.tempo}: expected a tempo between 20 and 400 BPM")
     if args.mode == "interpolate" and args.num_outputs < 2:
@@ -215,7 +227,7 @@ def generate(
 
 
 def magenta_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = types.Parser(
         prog="music_vae_generate",
         description="Magenta's music_vae_generate flags, on top of `musicvae generate`.",
     )
@@ -234,10 +246,13 @@ def magenta_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--max_batch_size", type=int, default=8, help="accepted for compatibility")
     p.add_argument(
-        "--temperature", type=float, default=DEFAULT_TEMPERATURE, help="decoding randomness"
+        "--temperature",
+        type=float,
+        default=DEFAULT_TEMPERATURE,
+        help="decoding randomness (above 0)",
     )
     p.add_argument("--log", default="INFO", help="accepted for compatibility")
-    p.add_argument("--seed", type=int, help="random seed (ours; Magenta's is unseeded)")
+    p.add_argument("--seed", type=types.seed, help="random seed (ours; Magenta's is unseeded)")
     p.add_argument("--no_png", action="store_true", help="do not write drum-grid PNGs (ours)")
     return p
 

@@ -11,6 +11,7 @@ import argparse
 import importlib
 import sys
 
+from musicvae.cli import args as types
 from musicvae.errors import MusicVAEError
 
 # Sub-command modules under musicvae.cli, in the order --help lists them.
@@ -30,7 +31,7 @@ COMMANDS = [
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = types.Parser(
         prog="musicvae",
         description="MusicVAE and GrooVAE in PyTorch: MIDI folders to datasets, training, "
         "generation, evaluation and a browser studio.",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from musicvae.cli import args as types
 from musicvae.errors import MusicVAEError
 
 LOOPBACK_NAMES = ["127.0.0.1", "localhost", "::1", "[::1]"]
@@ -30,7 +31,10 @@ def add_parser(subparsers) -> None:
         "anything else exposes the studio to the network)",
     )
     p.add_argument(
-        "--port", type=int, default=8000, help="port to listen on (default 8000; 0 = any free port)"
+        "--port",
+        type=types.bounded_int(0, 65535),
+        default=8000,
+        help="port to listen on, 1-65535 (default 8000; 0 = any free port)",
     )
     p.add_argument(
         "--checkpoint",
@@ -51,10 +55,15 @@ def add_parser(subparsers) -> None:
         help="tap model for Drumify, trained with e.g. config groovae_2bar_tap_fixed_velocity "
         "(default: the bundled groovae_2bar_tap_fixed_velocity, where installed)",
     )
-    p.add_argument("--device", default="cpu", help="torch device for the models (default cpu)")
+    p.add_argument(
+        "--device",
+        type=types.device,
+        default="cpu",
+        help=f"device for the models: {types.DEVICE_HELP} (default cpu)",
+    )
     p.add_argument(
         "--threads",
-        type=int,
+        type=types.threads,
         default=1,
         help="torch threads per model call (default 1: these small LSTMs gain little from more, "
         "and concurrent requests are batched instead)",
@@ -114,8 +123,11 @@ def run(args: argparse.Namespace) -> int:
     from musicvae.web.app import create_app, is_loopback
     from musicvae.web.server import listen, serve
 
+    from musicvae.device import resolve_device
+
     if args.threads < 1:
         raise MusicVAEError(f"--threads must be at least 1, got {args.threads}")
+    resolve_device(args.device)  # a device this machine lacks fails now, not on the first request
     torch.set_num_threads(args.threads)
     sock = listen(args.host, args.port)
     exposed = not is_loopback(args.host)

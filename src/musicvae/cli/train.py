@@ -11,6 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from musicvae.cli import args as types
 from musicvae.errors import MusicVAEError
 
 DEFAULT_NUM_STEPS = 200_000  # Magenta's --num_steps default
@@ -50,12 +51,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--hparams", default="", help="comma-separated key=value config overrides")
     p.add_argument(
         "--device",
+        type=types.device,
         default="auto",
         help="auto (default: CUDA when available, else the CPU), cpu, cuda or cuda:N; training "
         "uses bf16 "
         "autocast on CUDA and on CPUs with native bf16 (see --no-amp)",
     )
-    p.add_argument("--seed", type=int, help="seed every generator, for a reproducible run")
+    p.add_argument("--seed", type=types.seed, help="seed every generator, for a reproducible run")
     p.add_argument(
         "--eval-every",
         type=int,
@@ -86,13 +88,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--workers",
-        type=int,
+        type=types.workers,
         default=0,
         help="DataLoader worker processes (default 0: batches are gathered in-process)",
     )
     p.add_argument(
         "--threads",
-        type=int,
+        type=types.threads,
         help="CPU threads per process (default: all cores, shared among local processes)",
     )
     p.add_argument(
@@ -239,7 +241,7 @@ def _absl_bool(text: str) -> bool:
 
 
 def magenta_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = types.Parser(
         prog="music_vae_train",
         description="Magenta's music_vae_train flags: train or evaluate a MusicVAE/GrooVAE run.",
     )
@@ -300,9 +302,12 @@ def magenta_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--eval_dir_suffix", default="", help="suffix added to the eval folder name")
     p.add_argument(
-        "--device", default="auto", help="cpu, cuda, cuda:N or auto (default: CUDA when present)"
+        "--device",
+        type=types.device,
+        default="auto",
+        help=f"{types.DEVICE_HELP} (default auto)",
     )
-    p.add_argument("--seed", type=int, help="seed every generator, for a reproducible run")
+    p.add_argument("--seed", type=types.seed, help="seed every generator, for a reproducible run")
     for flag in ("--master", "--log"):
         p.add_argument(flag, help="accepted for compatibility; ignored")
     for flag in ("--task", "--num_ps_tasks", "--num_sync_workers"):

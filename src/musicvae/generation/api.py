@@ -141,9 +141,11 @@ def load(
     is only needed for Magenta checkpoints, which do not store one (default ``groovae_4bar``, or
     ``groovae_4bar_hierdec`` for a hierarchical decoder, with sizes read off the weights).
     """
+    from musicvae.device import resolve_device
     from musicvae.generation.bundle import load_bundle
     from musicvae.training.checkpoint import list_checkpoints, load_checkpoint
 
+    device = resolve_device(device)
     cfg = _resolve_config(config)
     name = DEFAULT_BUNDLE if path_or_name is None else os.fspath(path_or_name)
     path = Path(name).expanduser()

@@ -8,6 +8,7 @@ add-instrument. Inputs longer than the model's window are cut into windows and s
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -40,8 +41,9 @@ class TrainedModel:
         kind: str = "checkpoint",
     ) -> None:
         from musicvae.data.converters import build_converter
+        from musicvae.device import resolve_device
 
-        self.device = torch.device(device)
+        self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
         self.config = config
         self.source = source
@@ -52,6 +54,16 @@ class TrainedModel:
         if self.converter.window_steps is None:
             raise MusicVAEError(f"{source}: config {config.name!r} has no fixed window length")
         self.window_steps: int = self.converter.window_steps
+        # What the velocity / offset heads leave out (musicvae export --spread-from): prior
+        # samples are drawn around the heads' means with it.
+        self.spread: dict | None = None
+        if self.metadata.get("output_spread"):
+            import json
+
+            try:
+                self.spread = json.loads(self.metadata["output_spread"])
+            except ValueError:
+                raise MusicVAEError(f"{source}: unreadable output_spread metadata") from None
         self.z_size = config.hparams.z_size
 
     def __repr__(self) -> str:
@@ -82,13 +94,22 @@ class TrainedModel:
         temperature: float = 1.0,
         seed: int | None = None,
         controls: np.ndarray | None = None,
+        spread: bool = True,
     ) -> np.ndarray:
-        """``n`` grooves (n, T, 27) decoded from ``z ~ N(0, I)``."""
+        """``n`` grooves (n, T, 27) decoded from ``z ~ N(0, I)``; with ``spread`` (and a model
+        that stores one) velocities and offsets are drawn around the heads' means."""
+        from musicvae.evaluation.calibrate import spread_tensor
+
         _check_temperature(temperature)
         g = self._generator(seed)
         with torch.no_grad():
             out = self.model.sample(
-                int(n), self.window_steps, temperature, self._controls(controls), g
+                int(n),
+                self.window_steps,
+                temperature,
+                self._controls(controls),
+                g,
+                spread=spread_tensor(self.spread) if spread else None,
             )
         return out.cpu().numpy()
 
@@ -348,5 +369,5 @@ _EXAMPLE_CONFIG = {
 
 
 def _check_temperature(t: float) -> None:
-    if not t > 0:
-        raise MusicVAEError(f"temperature must be positive, got {t}")
+    if not (math.isfinite(t) and t > 0):
+        raise MusicVAEError(f"temperature must be positive and finite, got {t}")

@@ -94,18 +94,40 @@ def groove_loss(
     return result
 
 
+def add_spread(
+    vel: Tensor, off: Tensor, spread: Tensor, temperature: float, generator: torch.Generator | None
+) -> tuple[Tensor, Tensor]:
+    """Velocities and offsets drawn around the heads' means with ``spread`` (2, N), per class:
+    the standard deviation of what the means miss on held-out hits, of log velocity and of the
+    offset. MSE heads give each hit its expected loudness and timing, and a sequence of
+    expectations is flatter than any drummer; the draw restores the spread. Velocity noise is
+    log-normal with mean 1 (a quiet hit stays quiet, a loud one can become an accent), offset
+    noise Gaussian; both scale with ``min(temperature, 1)``."""
+    # vel, off: (B, N); spread: (2, N) -> (B, N), (B, N)
+    scale = min(float(temperature), 1.0)
+    noise = torch.randn((2, *vel.shape), generator=generator, device=vel.device)
+    s = spread[0] * scale
+    vel = (vel * torch.exp(noise[0] * s - 0.5 * s * s)).clamp(0.0, 1.0)
+    off = (off + noise[1] * spread[1] * scale).clamp(-1.0, 1.0)
+    return vel, off
+
+
 def sample_outputs(
     rnn_output: Tensor,
     temperature: float = 1.0,
     generator: torch.Generator | None = None,
     hit_conditioned: bool = False,
+    spread: Tensor | None = None,
 ) -> Tensor:
     """One step's sample: Bernoulli hits, sigmoid velocities, tanh offsets (zero where there is
-    no hit when ``hit_conditioned``)."""
+    no hit when ``hit_conditioned``; drawn around the means with ``spread``, see
+    :func:`add_spread`)."""
     # rnn_output: (B, 3N) -> (B, 3N)
     logits, vel, off = rnn_output.float().chunk(3, dim=-1)
     hits = torch.bernoulli(torch.sigmoid(logits / temperature), generator=generator)
     vel, off = torch.sigmoid(vel), torch.tanh(off)
+    if spread is not None:
+        vel, off = add_spread(vel, off, spread, temperature, generator)
     if hit_conditioned:
         vel, off = vel * hits, off * hits
     return torch.cat([hits, vel, off], dim=-1)
@@ -235,17 +257,29 @@ class GrooveLstmDecoder(nn.Module):
         generator: torch.Generator | None = None,
         start_inputs: Tensor | None = None,
         fixed_hits: Tensor | None = None,
+        spread: Tensor | None = None,
     ) -> Tensor:
         """Free-running samples ``(B, length, D)`` from latent vectors ``z`` ``(B, Z)``;
         ``fixed_hits`` ``(B, length, N)`` imposes hits where it is not NaN (see
-        :func:`force_hits`)."""
+        :func:`force_hits`); ``spread`` (2, N) draws velocities and offsets around the means
+        (see :func:`add_spread`)."""
         if temperature <= 0:
             raise ValueError(f"temperature must be positive, got {temperature}")
         init = self.initial_state(z)
         if start_inputs is None:
             start_inputs = z.new_zeros(z.shape[0], self.output_depth)
         _, samples = self._loop(
-            init, start_inputs, z, controls, length, None, 0.0, temperature, generator, fixed_hits
+            init,
+            start_inputs,
+            z,
+            controls,
+            length,
+            None,
+            0.0,
+            temperature,
+            generator,
+            fixed_hits,
+            spread,
         )
         return samples
 
@@ -261,6 +295,7 @@ class GrooveLstmDecoder(nn.Module):
         temperature: float,
         generator: torch.Generator | None,
         fixed_hits: Tensor | None = None,
+        spread: Tensor | None = None,
     ) -> tuple[Tensor, Tensor | None]:
         """Step-by-step decoding; free-running when ``teacher`` is None, else scheduled sampling
         with probability ``p`` per example and step (``p = 0`` is plain teacher forcing)."""
@@ -295,7 +330,7 @@ class GrooveLstmDecoder(nn.Module):
             out = self.output_projection(h)
             outputs.append(out)
             if teacher is None:
-                x = sample_outputs(out, temperature, generator, self.hit_conditioned)
+                x = sample_outputs(out, temperature, generator, self.hit_conditioned, spread)
                 x = x.to(first_input.dtype)
                 if fixed_hits is not None:
                     x = force_hits(out, x, fixed_hits[:, t], self.hit_conditioned)

@@ -130,6 +130,7 @@ class HierarchicalLstmDecoder(nn.Module):
         generator: torch.Generator | None = None,
         start_inputs: Tensor | None = None,
         fixed_hits: Tensor | None = None,
+        spread: Tensor | None = None,
     ) -> Tensor:
         """Free-running samples ``(B, length, D)``; each bar starts from the last sample.
         ``fixed_hits`` ``(B, length, N)`` imposes hits where it is not NaN."""
@@ -157,6 +158,7 @@ class HierarchicalLstmDecoder(nn.Module):
                 generator,
                 start,
                 bar_fixed,
+                spread,
             )
             pieces.append(bar)
             start = bar[:, -1]

@@ -131,11 +131,13 @@ class MusicVAE(nn.Module):
         controls: Tensor | None = None,
         generator: torch.Generator | None = None,
         fixed_hits: Tensor | None = None,
+        spread: Tensor | None = None,
     ) -> Tensor:
         """Sequences ``(B, length, 27)`` from ``z`` ``(B, z_size)``: binary hits, velocities in
         (0, 1), offsets in (-1, 1). ``fixed_hits`` ``(B, length, 9)`` imposes the hits where it
-        is not NaN; the model then only plays them (velocity, timing). Call ``model.eval()``
-        first; ``generator`` must live on the model's device."""
+        is not NaN; the model then only plays them (velocity, timing). ``spread`` (2, 9) draws
+        velocities and offsets around the heads' means (``decoder.add_spread``). Call
+        ``model.eval()`` first; ``generator`` must live on the model's device."""
         length = int(length or self.hparams.max_seq_len)
         z = z.to(next(self.parameters()).device).float()
         controls = self._decode_controls(controls, z.shape[0], length)
@@ -146,8 +148,10 @@ class MusicVAE(nn.Module):
                     f"fixed hits have shape {tuple(fixed_hits.shape)}, need "
                     f"({z.shape[0]}, {length}, N)"
                 )
+        if spread is not None:
+            spread = spread.to(z.device).float()
         return self.decoder.sample(
-            z, length, temperature, controls, generator, fixed_hits=fixed_hits
+            z, length, temperature, controls, generator, fixed_hits=fixed_hits, spread=spread
         )
 
     @torch.no_grad()
@@ -158,11 +162,12 @@ class MusicVAE(nn.Module):
         temperature: float = 1.0,
         controls: Tensor | None = None,
         generator: torch.Generator | None = None,
+        spread: Tensor | None = None,
     ) -> Tensor:
         """Decodes ``n`` draws of ``z ~ N(0, I)``."""
         device = next(self.parameters()).device
         z = torch.randn(n, self.hparams.z_size, generator=generator, device=device)
-        return self.decode(z, length, temperature, controls, generator)
+        return self.decode(z, length, temperature, controls, generator, spread=spread)
 
 
 def _groove_decoder(config: Config, output_depth: int, control_depth: int) -> nn.Module:

@@ -13,8 +13,6 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from musicvae.errors import MusicVAEError
-
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -36,20 +34,11 @@ class DistInfo:
         return self.world_size > 1
 
 
-def resolve_device(name: str = "cpu", local_rank: int = 0) -> torch.device:
-    """``cpu``, ``cuda`` (this process's GPU), ``cuda:N`` or ``auto`` (CUDA when present)."""
-    name = (name or "cpu").lower()
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise MusicVAEError(f"--device {name}: CUDA is not available on this machine")
-        if name == "cuda":
-            return torch.device("cuda", local_rank % torch.cuda.device_count())
-        return torch.device(name)
-    if name != "cpu":
-        raise MusicVAEError(f"--device {name}: expected cpu, cuda, cuda:N or auto")
-    return torch.device("cpu")
+def resolve_device(name: str = "auto", local_rank: int = 0) -> torch.device:
+    """See :func:`musicvae.device.resolve_device`."""
+    from musicvae.device import resolve_device as resolve
+
+    return resolve(name, local_rank)
 
 
 def setup(device: str = "cpu") -> DistInfo:
