@@ -138,3 +138,27 @@ def atomic_write_with(
     with atomic_writer(path, what) as f:
         write(f)
     return Path(path)
+
+
+@contextmanager
+def staged_folder(folder: str | os.PathLike) -> Iterator[Path]:
+    """A scratch folder beside ``folder`` to write a set of files in; when the block ends
+    normally they are moved into ``folder`` (created if missing), else all are removed."""
+    import shutil
+
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise MusicVAEError(f"{folder}: is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(prefix=f".{folder.name}.partial-", dir=folder.parent))
+    except OSError as e:
+        raise os_error(folder, e) from None
+    try:
+        yield scratch
+        for f in sorted(scratch.iterdir()):
+            os.replace(f, folder / f.name)
+    except OSError as e:
+        raise os_error(folder, e) from None
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)

@@ -226,3 +226,24 @@ def test_magenta_flag_errors(run_dir, tmp_path, capsys):
         == 1
     )
     assert "invalid value for --mode" in capsys.readouterr().err
+
+
+def test_audio_beside_each_midi_and_no_partial_set(run_dir, tmp_path, monkeypatch):
+    out = tmp_path / "set"
+    argv = ["generate", "--checkpoint", str(run_dir), "--output-dir", str(out),
+            "--num-outputs", "2", "--seed", "1", "--audio", "--no-png"]  # fmt: skip
+    assert main(argv) == 0
+    mids = names(out, ".mid")
+    assert len(mids) == 2 and [m.replace(".mid", ".wav") for m in mids] == names(out, ".wav")
+    assert [p.name for p in tmp_path.iterdir()] == ["set"]  # the scratch folder is gone
+    # A failure half-way through the set leaves nothing behind.
+    import musicvae.audio
+
+    def fail(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(musicvae.audio, "write_wav", fail)
+    again = tmp_path / "again"
+    assert main([*argv[:4], str(again), *argv[5:]]) == 1
+    assert not again.exists() or list(again.iterdir()) == []
+    assert not any(p.name.startswith(".") for p in tmp_path.iterdir())  # no scratch left

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from musicvae.cli import args as types
 from musicvae.errors import MusicVAEError
+from musicvae.io import staged_folder
 
 MODES = ("sample", "interpolate", "reconstruct", "humanize", "tap2drum")
 INPUT_MODES = ("reconstruct", "humanize", "tap2drum")
@@ -79,6 +80,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "change the pattern, as Magenta's does; not for tap2drum, whose taps are no drum hits",
     )
     p.add_argument("--no-png", action="store_true", help="do not write drum-grid PNGs")
+    p.add_argument(
+        "--audio",
+        action="store_true",
+        help="also write a WAV beside each MIDI file, played on the built-in drum kit",
+    )
     p.add_argument(
         "--device", type=types.device, default="cpu", help=f"{types.DEVICE_HELP} (default cpu)"
     )
@@ -154,6 +160,7 @@ def run_generate(args: argparse.Namespace) -> int:
         seed=args.seed,
         png=not args.no_png,
         keep_hits=args.keep_hits,
+        audio=getattr(args, "audio", False),
     )
     print(f"wrote {len(paths)} MIDI file(s) to {args.output_dir}")
     for p in paths:
@@ -174,9 +181,12 @@ def generate(
     seed: int | None = None,
     png: bool = True,
     keep_hits: bool | None = None,
+    audio: bool = False,
 ) -> list[Path]:
-    """Run ``mode`` and write ``num_outputs`` MIDI files (and PNGs); returns the MIDI paths.
-    ``keep_hits`` (input modes; default: on for humanize only) keeps the input's hits."""
+    """Run ``mode`` and write ``num_outputs`` MIDI files (and PNGs, and WAVs with ``audio``);
+    returns the MIDI paths. ``keep_hits`` (input modes; default: on for humanize only) keeps the
+    input's hits. The set is written to a scratch folder beside ``output_dir`` and moved in
+    when complete, so an interrupted run leaves no partial set."""
     import numpy as np
 
     from musicvae.data.midi import write_midi
@@ -203,24 +213,27 @@ def generate(
         qpm = tempo or prep.qpm
     else:
         raise MusicVAEError(f"unknown mode {mode!r}; choose from {', '.join(MODES)}")
-    output_dir.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y-%m-%d_%H%M%S")
     base = f"{config_name}_{mode}_{stamp}"
-    paths = []
     spb = model.converter.steps_per_bar
-    for i, (groove, ns) in enumerate(zip(grooves, model.to_sequences(grooves, qpm), strict=True)):
-        path = output_dir / f"{base}-{i:03d}-of-{num_outputs:03d}.mid"
-        write_midi(ns, path)
-        if png:
-            write_drum_grid(
-                groove,
-                path.with_suffix(".png"),
-                title=f"{path.stem}  ({qpm:g} BPM)",
-                steps_per_bar=spb,
-                steps_per_beat=model.config.data.steps_per_quarter,
-            )
-        paths.append(path)
-    return paths
+    sequences = model.to_sequences(grooves, qpm)
+    with staged_folder(output_dir) as scratch:
+        for i, (groove, ns) in enumerate(zip(grooves, sequences, strict=True)):
+            path = scratch / f"{base}-{i:03d}-of-{num_outputs:03d}.mid"
+            write_midi(ns, path)
+            if png:
+                write_drum_grid(
+                    groove,
+                    path.with_suffix(".png"),
+                    title=f"{path.stem}  ({qpm:g} BPM)",
+                    steps_per_bar=spb,
+                    steps_per_beat=model.config.data.steps_per_quarter,
+                )
+            if audio:
+                from musicvae.audio import write_wav
+
+                write_wav(ns, path.with_suffix(".wav"))
+    return [output_dir / f"{base}-{i:03d}-of-{num_outputs:03d}.mid" for i in range(num_outputs)]
 
 
 # -------------------------------------------------------------------- Magenta flags

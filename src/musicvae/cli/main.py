@@ -22,6 +22,7 @@ COMMANDS = [
     "train",
     "plot",
     "generate",
+    "render",
     "evaluate",
     "import_magenta",
     "export",

@@ -120,10 +120,9 @@ def _models(args: argparse.Namespace) -> dict:
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from musicvae.device import resolve_device
     from musicvae.web.app import create_app, is_loopback
     from musicvae.web.server import listen, serve
-
-    from musicvae.device import resolve_device
 
     if args.threads < 1:
         raise MusicVAEError(f"--threads must be at least 1, got {args.threads}")

@@ -1,0 +1,157 @@
+"""Grooves you can hear: a synthesised drum kit that renders a NoteSequence to a WAV file.
+
+The kit is the studio's (``web/static/audio.js``) in numpy: a pitch-swept sine kick, a noise and
+tone snare, metallic square-wave hi-hats (a closed hat chokes a ringing open one), swept-sine
+toms at three pitches and noisy metallic cymbals. Every voice is made once per render at unit
+velocity from a fixed seed, so a render is the same every time, then mixed in at each note's
+onset sample, scaled by velocity. Pitches map to the nine drum classes through the General MIDI
+map the converter uses for generated files; other notes are skipped. The WAV is 16-bit mono PCM
+(the standard library's ``wave``), as long as the groove plus the last hit's ring.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import wave
+from pathlib import Path
+
+import numpy as np
+
+from musicvae.data.converters.groove import REDUCED_DRUM_PITCH_CLASSES
+from musicvae.data.sequence import NoteSequence
+from musicvae.io import atomic_write_bytes
+
+SAMPLE_RATE = 44_100
+TAIL_S = 1.6  # the longest voice (the crash) rings this long
+MASTER_GAIN = 0.5  # headroom: a full-velocity hit peaks near half scale, so hits add up cleanly
+_CLASS_OF = {p: c for c, pitches in enumerate(REDUCED_DRUM_PITCH_CLASSES) for p in pitches}
+CLOSED_HH, OPEN_HH = 2, 3
+
+
+def _t(duration: float) -> np.ndarray:
+    return np.arange(int(duration * SAMPLE_RATE)) / SAMPLE_RATE
+
+
+def _env(t: np.ndarray, decay: float) -> np.ndarray:
+    """A 2 ms attack then an exponential decay with time constant ``decay / 4``."""
+    return np.minimum(t / 0.002, 1.0) * np.exp(-t / (decay / 4.0))
+
+
+def _sweep(f0: float, f1: float, ramp: float, t: np.ndarray) -> np.ndarray:
+    """A sine whose frequency falls exponentially from f0 to f1 over ``ramp`` seconds."""
+    k = np.log(f1 / f0) / ramp
+    freq = np.where(t < ramp, f0 * np.exp(k * t), f1)
+    return np.sin(2 * np.pi * np.cumsum(freq) / SAMPLE_RATE)
+
+
+def _band(x: np.ndarray, lo: float = 0.0, hi: float | None = None) -> np.ndarray:
+    """``x`` with everything outside ``[lo, hi]`` Hz removed (an ideal filter, via the FFT)."""
+    spectrum = np.fft.rfft(x)
+    freqs = np.fft.rfftfreq(len(x), 1.0 / SAMPLE_RATE)
+    keep = (freqs >= lo) & (freqs <= (hi if hi is not None else freqs[-1]))
+    return np.fft.irfft(spectrum * keep, len(x))
+
+
+def _metal(t: np.ndarray, base: float) -> np.ndarray:
+    """Six detuned square waves: the inharmonic ring of a hi-hat or a cymbal."""
+    ratios = (2, 3, 4.16, 5.43, 6.79, 8.21)
+    return sum(np.sign(np.sin(2 * np.pi * base * r * t)) for r in ratios) * 0.18
+
+
+def voices(seed: int = 0) -> list[np.ndarray]:
+    """The nine drum voices at full velocity, in the converter's class order."""
+    rng = np.random.default_rng(seed)
+
+    def noise(d: float) -> np.ndarray:
+        return rng.uniform(-1, 1, len(_t(d)))
+
+    def kick() -> np.ndarray:
+        t = _t(0.6)
+        click = _band(noise(0.6), 0, 2500) * _env(t, 0.012) * 0.35
+        return _sweep(150, 48, 0.13, t) * _env(t, 0.45) * 1.1 + click
+
+    def snare() -> np.ndarray:
+        t = _t(0.3)
+        out = _band(noise(0.3), 1400, 9000) * _env(t, 0.19) * 0.75
+        for f, a in ((185, 0.45), (330, 0.25)):
+            out += _sweep(f, f * 0.8, 0.1, t) * _env(t, 0.09) * a
+        return out
+
+    def hat(open_: bool) -> np.ndarray:
+        t = _t(0.5 if open_ else 0.12)
+        ring = _band(_metal(t, 40), 7000, 14000)
+        return ring * _env(t, 0.38 if open_ else 0.05) * (0.5 if open_ else 0.55) * 3.0
+
+    def tom(f: float) -> np.ndarray:
+        t = _t(0.5)
+        body = _sweep(f, f * 0.62, 0.3, t) * _env(t, 0.36) * 0.85
+        return body + _band(noise(0.5), f * 3, f * 5) * _env(t, 0.03) * 0.15
+
+    def cymbal(ride: bool) -> np.ndarray:
+        d = 0.9 if ride else 1.6
+        t = _t(d)
+        out = _band(_metal(t, 62 if ride else 48), 6500 if ride else 5000) * _env(t, d)
+        out = out * (0.35 if ride else 0.5) * 2.0
+        out += _band(noise(d), 9000 if ride else 6000) * _env(t, d * 0.8) * (0.08 if ride else 0.3)
+        if ride:
+            out += np.sin(2 * np.pi * 3100 * t) * _env(t, 0.45) * 0.06
+        return out
+
+    return [
+        kick(),
+        snare(),
+        hat(False),
+        hat(True),
+        tom(95),
+        tom(140),
+        tom(205),
+        cymbal(False),
+        cymbal(True),
+    ]
+
+
+def render(ns: NoteSequence, seed: int = 0) -> np.ndarray:
+    """The groove as float32 samples in [-1, 1] at :data:`SAMPLE_RATE`."""
+    kit = voices(seed)
+    hits = [
+        (float(n.start), _CLASS_OF[n.pitch], n.velocity / 127.0)
+        for n in ns
+        if n.pitch in _CLASS_OF and n.start >= 0
+    ]
+    end = max([float(ns.total_time)] + [s for s, _, _ in hits]) if len(ns) else 0.0
+    out = np.zeros(int((end + TAIL_S) * SAMPLE_RATE) + 1, np.float64)
+    closed = sorted(s for s, c, _ in hits if c == CLOSED_HH)
+    for start, c, vel in hits:
+        voice = kit[c] * (vel if vel > 0 else 0.7)  # fixed-velocity grooves carry 0
+        if c == OPEN_HH:  # a later closed hat chokes the open one (10 ms fade)
+            nxt = next((s for s in closed if s > start), None)
+            if nxt is not None:
+                cut = int((nxt - start) * SAMPLE_RATE)
+                fade = np.ones(len(voice))
+                fade[cut:] = np.exp(-np.arange(len(voice) - cut) / (0.01 * SAMPLE_RATE))
+                voice = voice * fade
+        i = int(round(start * SAMPLE_RATE))
+        out[i : i + len(voice)] += voice[: len(out) - i]
+    out *= MASTER_GAIN
+    peak = np.abs(out).max() if out.size else 0.0
+    if peak > 0.98:  # only a pile-up of loud hits: scale it down rather than clip
+        out *= 0.98 / peak
+    return out.astype(np.float32)
+
+
+def wav_bytes(samples: np.ndarray) -> bytes:
+    """16-bit mono PCM WAV of float samples in [-1, 1]."""
+    pcm = (np.clip(samples, -1.0, 1.0) * 32767).astype("<i2")
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(SAMPLE_RATE)
+        w.writeframes(pcm.tobytes())
+    return buf.getvalue()
+
+
+def write_wav(ns: NoteSequence, path: str | os.PathLike, seed: int = 0) -> Path:
+    """Render ``ns`` with the built-in kit and write it as a WAV file, atomically."""
+    return atomic_write_bytes(path, wav_bytes(render(ns, seed)))
