@@ -124,3 +124,41 @@ def test_config_changes_name_each_changed_field():
         "hparams.enc_rnn_size: [512] -> [64]",
         "hparams.free_bits: 48.0 -> 256.0",
     ]
+
+
+def test_a_corrupt_newest_checkpoint_falls_back_with_a_warning(tmp_path, capsys):
+    from musicvae.configs import get_config
+    from musicvae.models import build_model
+    from musicvae.training.checkpoint import (
+        list_checkpoints,
+        load_checkpoint,
+        newest_readable,
+        save_checkpoint,
+    )
+
+    config = get_config("debug")
+    model = build_model(config)
+    for step in (1, 2):
+        save_checkpoint(tmp_path / "train", model=model, config=config, step=step)
+    newest = tmp_path / "train" / "model.ckpt-2.pt"
+    newest.write_bytes(newest.read_bytes()[:100])  # a copy cut short
+    _, _, step, _ = load_checkpoint(tmp_path)
+    assert step == 1
+    assert "model.ckpt-2.pt: not a readable musicvae checkpoint" in capsys.readouterr().err
+    path, state = newest_readable(tmp_path / "train", set_aside=True)
+    assert path.name == "model.ckpt-1.pt" and state["step"] == 1
+    assert [s for s, _ in list_checkpoints(tmp_path / "train")] == [1]
+    assert (tmp_path / "train" / "model.ckpt-2.pt.corrupt").exists()
+
+
+def test_which_best_needs_a_best_checkpoint(tmp_path):
+    from musicvae.configs import get_config
+    from musicvae.errors import MusicVAEError
+    from musicvae.models import build_model
+    from musicvae.training.checkpoint import latest_checkpoint, save_checkpoint
+
+    config = get_config("debug")
+    save_checkpoint(tmp_path / "train", model=build_model(config), config=config, step=3)
+    with pytest.raises(MusicVAEError, match="no best checkpoint yet"):
+        latest_checkpoint(tmp_path, "best")
+    assert latest_checkpoint(tmp_path).name == "model.ckpt-3.pt"

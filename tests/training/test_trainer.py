@@ -160,3 +160,22 @@ def test_init_from_copies_weights_and_starts_at_step_zero(tmp_path, small_datase
                 tmp_path, small_dataset, "bad", num_steps=1, init_from=str(tmp_path / "donor")
             ),
         )
+
+
+@pytest.mark.slow
+def test_the_best_checkpoint_by_validation_loss_is_kept(tmp_path, small_dataset):
+    from musicvae.generation import load
+
+    config = get_config("debug", "learning_rate=0.01")
+    options = _options(tmp_path, small_dataset, "run", num_steps=6, eval_every=2,
+                       eval_num_batches=1, checkpoints_to_keep=1)  # fmt: skip
+    train(config, options)
+    best = tmp_path / "run" / "train" / "model.ckpt-best.pt"
+    assert best.is_file()
+    scalars = read_scalars(tmp_path / "run" / "eval")
+    steps, losses = scalars["loss"]
+    model, _, step, state = load_checkpoint(best)
+    assert step == int(steps[losses.argmin()])
+    assert state["eval_loss"] == pytest.approx(float(losses.min()), rel=1e-5)
+    assert load(tmp_path / "run", which="best").step == step
+    assert [s for s, _ in list_checkpoints(tmp_path / "run" / "train")] == [6]

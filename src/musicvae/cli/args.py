@@ -97,3 +97,14 @@ def device(text: str) -> str:
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
     return text
+
+
+def add_which(p: argparse.ArgumentParser) -> None:
+    """``--which latest|best``: which checkpoint of a run folder a command opens."""
+    p.add_argument(
+        "--which",
+        choices=("latest", "best"),
+        default="latest",
+        help="for a run folder: its latest checkpoint (default; a corrupt newest one is passed "
+        "over) or its best by validation loss (model.ckpt-best.pt)",
+    )

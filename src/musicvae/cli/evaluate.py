@@ -54,6 +54,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="print the full report as JSON")
     p.add_argument("--output", type=Path, help="also write the JSON report to this file")
+    types.add_which(p)
     p.set_defaults(func=run_evaluate)
     return p
 
@@ -69,7 +70,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         raise MusicVAEError(f"--batch-size must be at least 1, got {args.batch_size}")
     if not args.examples.exists():
         raise MusicVAEError(f"{args.examples}: no such dataset file")
-    model = load(args.checkpoint, device=args.device, config=args.config)
+    model = load(args.checkpoint, device=args.device, config=args.config, which=args.which)
     report = evaluate(
         model,
         args.examples,

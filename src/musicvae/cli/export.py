@@ -11,6 +11,8 @@ import argparse
 import json
 from pathlib import Path
 
+from musicvae.cli import args as types
+
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
@@ -46,6 +48,7 @@ def add_parser(subparsers) -> None:
         "offset spread the model's heads leave out; stored in the bundle, prior samples are "
         "then drawn with it (a drummer's accents and timing rather than expectations)",
     )
+    types.add_which(p)
     p.set_defaults(func=run)
 
 
@@ -63,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         if not sep or not key:
             raise MusicVAEError(f"bad --meta {item!r}: expected KEY=VALUE")
         extra[key] = value
-    model = load(args.source, config=args.config)
+    model = load(args.source, config=args.config, which=args.which)
     if model.step is not None:
         extra.setdefault("step", str(model.step))
     extra.setdefault("source", Path(args.source).name)

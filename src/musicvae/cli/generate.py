@@ -88,6 +88,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument(
         "--device", type=types.device, default="cpu", help=f"{types.DEVICE_HELP} (default cpu)"
     )
+    types.add_which(p)
     p.set_defaults(func=run_generate)
     return p
 
@@ -132,7 +133,9 @@ def run_generate(args: argparse.Namespace) -> int:
     bundle = MODE_BUNDLES.get(args.mode)
     if checkpoint is None and bundle and bundled_available(bundle):
         checkpoint = bundle
-    model = load(checkpoint, device=args.device, config=args.config)
+    model = load(
+        checkpoint, device=args.device, config=args.config, which=getattr(args, "which", "latest")
+    )
     if args.config and args.config != model.config.name and model.kind != "magenta":
         print(
             f"note: {model.source} holds config {model.config.name!r}; files are named "

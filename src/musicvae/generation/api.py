@@ -132,6 +132,7 @@ def load(
     *,
     device: str | torch.device = "cpu",
     config: str | Config | None = None,
+    which: str = "latest",
 ) -> TrainedModel:
     """Open a trained model.
 
@@ -140,6 +141,8 @@ def load(
     Magenta checkpoint (prefix, ``.index``, folder or ``.tar``). ``config`` (a name or Config)
     is only needed for Magenta checkpoints, which do not store one (default ``groovae_4bar``, or
     ``groovae_4bar_hierdec`` for a hierarchical decoder, with sizes read off the weights).
+    ``which`` picks a run folder's ``latest`` checkpoint (a corrupt newest one is passed over
+    with a warning) or its ``best`` by validation loss.
     """
     from musicvae.device import resolve_device
     from musicvae.generation.bundle import load_bundle
@@ -169,7 +172,7 @@ def load(
             kind="bundle",
         )
     if path.is_dir() and (list_checkpoints(path / "train") or list_checkpoints(path)):
-        model, ccfg, step, _ = load_checkpoint(path, device=device)
+        model, ccfg, step, _ = load_checkpoint(path, device=device, which=which)
         return TrainedModel(model, ccfg, device=device, source=str(path), step=step)
     if path.suffix == ".pt":
         model, ccfg, step, _ = load_checkpoint(path, device=device)

@@ -48,18 +48,52 @@ def list_checkpoints(train_dir: str | os.PathLike) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
-def latest_checkpoint(path_or_run_dir: str | os.PathLike) -> Path:
-    """A checkpoint file: ``path`` itself, or the latest in ``RUN/train`` or in the folder given."""
+BEST_NAME = "model.ckpt-best.pt"  # the lowest validation loss so far, beside the newest N
+WHICH = ("latest", "best")
+
+
+def latest_checkpoint(path_or_run_dir: str | os.PathLike, which: str = "latest") -> Path:
+    """A checkpoint file: ``path`` itself, or in ``RUN/train`` (or the folder given) the newest
+    (``which="latest"``) or the best by validation loss (``which="best"``)."""
     path = Path(path_or_run_dir)
     if path.is_file():
         return path
     if not path.exists():
         raise MusicVAEError(f"{path}: no such checkpoint file or run folder")
+    if which not in WHICH:
+        raise MusicVAEError(f"--which {which}: expected latest or best")
     for folder in (path / "train", path):
         found = list_checkpoints(folder)
+        if which == "best" and (folder / BEST_NAME).is_file():
+            return folder / BEST_NAME
         if found:
+            if which == "best":
+                raise MusicVAEError(
+                    f"{path}: no best checkpoint yet ({BEST_NAME} is written when the run "
+                    "evaluates on a validation split); use --which latest"
+                )
             return found[-1][1]
     raise MusicVAEError(f"{path}: no checkpoints (model.ckpt-STEP.pt) in this run folder")
+
+
+def newest_readable(
+    train_dir: str | os.PathLike, set_aside: bool = False
+) -> tuple[Path, dict] | None:
+    """The newest checkpoint of a folder that reads, with its dict; a corrupt newer one (a
+    disk that filled, a copy cut short) is reported on stderr and passed over, and with
+    ``set_aside`` renamed to ``*.pt.corrupt`` so that a resumed run's pruning keeps the good."""
+    import sys
+
+    for _, path in reversed(list_checkpoints(train_dir)):
+        try:
+            return path, read_checkpoint(path)
+        except MusicVAEError as e:
+            note = ""
+            if set_aside:
+                path.rename(path.with_name(path.name + ".corrupt"))
+                note = f" (renamed to {path.name}.corrupt)"
+            print(f"warning: {e}{note}; falling back to the previous checkpoint", file=sys.stderr)
+    return None
 
 
 def rng_state() -> dict[str, Any]:
@@ -196,6 +230,7 @@ def load_checkpoint(
     *,
     device: str | torch.device = "cpu",
     config: Config | None = None,
+    which: str = "latest",
 ) -> tuple[torch.nn.Module, Config, int, dict[str, Any]]:
     """Rebuild the model of a checkpoint file or a run folder's latest checkpoint.
 
@@ -205,8 +240,16 @@ def load_checkpoint(
     """
     from musicvae.models import build_model
 
-    path = latest_checkpoint(path_or_run_dir)
-    state = read_checkpoint(path)
+    path = latest_checkpoint(path_or_run_dir, which)
+    found = (
+        newest_readable(path.parent)
+        if which == "latest" and Path(path_or_run_dir).is_dir()
+        else None
+    )
+    if found is not None:
+        path, state = found
+    else:
+        state = read_checkpoint(path)
     if config is None:
         try:
             config = Config.from_dict(state["config"])

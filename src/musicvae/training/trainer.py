@@ -8,6 +8,7 @@ checkpoint; with a seed the loss curve is the one an uninterrupted run draws.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import time
@@ -223,8 +224,9 @@ def _train(config: Config, options: TrainOptions, info: dist_utils.DistInfo) -> 
         dist_utils.set_cpu_threads(info, options.threads)
         keep_cpu_heap()  # no page faults on each step's fresh large tensors
     train_dir = options.run_dir / "train"
-    resume = ckpt.list_checkpoints(train_dir)
-    state = ckpt.read_checkpoint(resume[-1][1]) if resume else None
+    found = ckpt.newest_readable(train_dir, set_aside=info.is_main)
+    resume_path, state = found if found is not None else (None, None)
+    resume = bool(found)
 
     seed = options.seed
     if seed is None:
@@ -251,7 +253,7 @@ def _train(config: Config, options: TrainOptions, info: dist_utils.DistInfo) -> 
     optimizer = make_optimizer(model, config)
     start_step = 0
     if state is not None:
-        path = resume[-1][1]
+        path = resume_path
         try:
             model.load_state_dict(state["model"])
             if state.get("optimizer"):
@@ -311,9 +313,8 @@ def _train(config: Config, options: TrainOptions, info: dist_utils.DistInfo) -> 
     if not resume:
         summaries.trial(config, options.examples)
 
-    result = TrainResult(
-        step=start_step, checkpoint=resume[-1][1] if resume else None, rank=info.rank
-    )
+    result = TrainResult(step=start_step, checkpoint=resume_path, rank=info.rank)
+    best = {"loss": float(state.get("best_eval_loss", math.inf)) if state else math.inf}
 
     def save(step: int) -> None:
         if info.is_main:
@@ -325,6 +326,7 @@ def _train(config: Config, options: TrainOptions, info: dist_utils.DistInfo) -> 
                 optimizer=optimizer,
                 seed=seed,
                 keep=options.checkpoints_to_keep,
+                extra={"best_eval_loss": best["loss"]} if math.isfinite(best["loss"]) else None,
             )
 
     def run_eval(step: int) -> None:
@@ -341,6 +343,19 @@ def _train(config: Config, options: TrainOptions, info: dist_utils.DistInfo) -> 
         )
         eval_summaries.scalars(result.eval, step)
         eval_summaries.flush()
+        loss = float(result.eval.get("loss", math.inf))
+        if loss < best["loss"]:  # keep the best weights by validation loss beside the newest
+            best["loss"] = loss
+            ckpt.write_checkpoint(
+                train_dir / ckpt.BEST_NAME,
+                ckpt.checkpoint_payload(
+                    model=model,
+                    config=config,
+                    step=step,
+                    seed=seed,
+                    extra={"eval_loss": loss, "best_eval_loss": loss},
+                ),
+            )
 
     bar_shown = options.progress if options.progress is not None else sys.stderr.isatty()
     bar = tqdm(
