@@ -59,3 +59,30 @@ def test_broken_bytes_name_the_file(data, reason):
 def test_missing_file_names_the_file(tmp_path):
     with pytest.raises(MidiError, match="nope.mid: cannot read"):
         read_midi(tmp_path / "nope.mid")
+
+
+@pytest.mark.parametrize("bpm", [6e7, 10.0, 401.0])
+def test_tempos_no_performance_has_are_refused(tmp_path, bpm):
+    import symusic
+
+    from musicvae.data.midi import MidiError, read_midi
+
+    score = symusic.Score(480)
+    score.tempos.append(symusic.Tempo(0, bpm))
+    track = symusic.Track(program=0, is_drum=True)
+    track.notes.append(symusic.Note(0, 120, 36, 100))
+    score.tracks.append(track)
+    path = tmp_path / "fast.mid"
+    score.dump_midi(str(path))
+    with pytest.raises(MidiError, match=r"fast.mid: tempo .* qpm is outside 20-400"):
+        read_midi(path)
+
+
+def test_a_header_only_midi_is_reported_not_converted(tmp_path):
+    import symusic
+
+    from musicvae.data.convert import convert_folder
+
+    symusic.Score(480).dump_midi(str(tmp_path / "empty.mid"))
+    report = convert_folder(tmp_path, workers=1)
+    assert report.sequences == [] and report.skipped[0].endswith("empty.mid: has no notes")

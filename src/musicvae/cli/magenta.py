@@ -8,6 +8,9 @@ import sys
 
 
 def _delegate(module: str) -> int:
+    from musicvae.cli.main import quiet_numpy_warnings
+
+    quiet_numpy_warnings()
     return importlib.import_module(f"musicvae.cli.{module}").magenta_main(sys.argv[1:])
 
 

@@ -67,7 +67,17 @@ def run(func, args) -> int:
     return int(code or 0)
 
 
+def quiet_numpy_warnings() -> None:
+    """Empty means and NaN comparisons are handled where they occur (reports show "-"); numpy's
+    RuntimeWarnings about them would only be noise on a user's console."""
+    import warnings
+
+    warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"numpy(\..*)?")
+    warnings.filterwarnings("ignore", message=r".*(Mean of empty slice|invalid value encountered)")
+
+
 def main(argv: list[str] | None = None) -> int:
+    quiet_numpy_warnings()
     args = build_parser().parse_args(argv)
     return run(args.func, args)
 

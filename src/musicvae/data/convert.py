@@ -134,6 +134,9 @@ def _parse_chunk(jobs: list[tuple[str, str]]) -> list[NoteSequence | str]:
         except Exception as e:  # anything a malformed file can trigger deeper down
             out.append(f"{path}: {type(e).__name__} ({e})")
             continue
+        if len(ns) == 0:
+            out.append(f"{path}: has no notes")
+            continue
         ns.filename = rel
         out.append(ns)
     return out

@@ -24,6 +24,11 @@ WRITE_TICKS_PER_QUARTER = 9600
 DRUM_CHANNEL = 9
 
 
+# Tempos a performance can have; anything else is a broken or synthetic file, and it would
+# put notes hours apart (or all on one step) on the grid.
+MIN_QPM, MAX_QPM = 20.0, 400.0
+
+
 class MidiError(MusicVAEError, ValueError):
     """A file that is not a readable MIDI file; the message names the file and the reason."""
 
@@ -63,6 +68,13 @@ def score_to_sequence(score: symusic.Score, *, filename: str = "") -> NoteSequen
     t_mspq = np.array([m for _, m in tempos], np.int64)
     if np.any(t_mspq <= 0):
         raise MidiError(f"{filename}: invalid tempo event")
+    qpms = 6e7 / t_mspq if len(t_mspq) else np.zeros(0)
+    bad = qpms[(qpms < MIN_QPM) | (qpms > MAX_QPM)]
+    if len(bad):
+        raise MidiError(
+            f"{filename}: tempo {bad[0]:.6g} qpm is outside {MIN_QPM:g}-{MAX_QPM:g} (a corrupt "
+            "or synthetic tempo event)"
+        )
 
     def seconds(ticks) -> np.ndarray:
         return _tick_to_seconds(np.asarray(ticks, np.int64), t_ticks, t_mspq, tpq)
