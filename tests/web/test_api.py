@@ -502,3 +502,32 @@ def test_an_internal_error_is_a_500_and_the_server_goes_on(studio_models, monkey
         assert r.status_code == 500 and r.json() == {"detail": "internal error (RuntimeError)"}
         monkeypatch.undo()
         assert c.post("/api/generate", json={"n": 1}).status_code == 200
+
+
+def test_export_of_a_non_latin_name(client):
+    r = client.post("/api/midi/export", json={**_pattern(32), "name": "ドラム 🥁"})
+    assert r.status_code == 200
+    cd = r.headers["content-disposition"]
+    assert cd.startswith('attachment; filename="') and "filename*=UTF-8''" in cd
+    from urllib.parse import unquote
+
+    assert unquote(cd.split("filename*=UTF-8''")[1]) == "ドラム__.mid"  # emoji are not kept
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({"sec-fetch-site": "cross-site"}, 403),
+        ({"sec-fetch-site": "same-site"}, 403),
+        ({"origin": "https://evil.example"}, 403),
+        ({"origin": "null"}, 403),
+        ({"sec-fetch-site": "same-origin"}, 200),
+        ({"origin": "http://testserver"}, 200),
+        ({}, 200),  # curl, scripts
+    ],
+)
+def test_cross_site_requests_are_refused(client, headers, status):
+    r = client.post("/api/generate", json={"n": 1, "seed": 0}, headers=headers)
+    assert r.status_code == status
+    if status == 403:
+        assert "cross-site request refused" in r.json()["detail"]

@@ -16,6 +16,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import FastAPI, File, HTTPException, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
@@ -30,7 +31,7 @@ from musicvae.data.converters import build_converter
 from musicvae.data.midi import MidiError, read_midi_bytes, sequence_to_score
 from musicvae.errors import MusicVAEError
 from musicvae.web.grooves import DRUM_LABELS, DRUM_NAMES, Groove, sequence_grid, split_windows
-from musicvae.web.limits import BodyLimit
+from musicvae.web.limits import BodyLimit, SameOrigin
 from musicvae.web.service import ModelSource, Studio, Unavailable
 
 STATIC = Path(__file__).parent / "static"
@@ -99,6 +100,15 @@ def _safe_name(name: str | None, default: str = "upload.mid") -> str:
     return base or default
 
 
+def attachment(filename: str) -> str:
+    """A Content-Disposition for any file name: headers are Latin-1, so a name beyond ASCII
+    goes as RFC 5987 ``filename*`` (UTF-8, percent-encoded) beside an ASCII ``filename``."""
+    ascii_name = filename.encode("ascii", "replace").decode().replace("?", "_").replace('"', "_")
+    if ascii_name == filename:
+        return f'attachment; filename="{filename}"'
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
 def create_app(
     models: ModelSource | Mapping[str, ModelSource],
     *,
@@ -122,6 +132,7 @@ def create_app(
         max_bytes=max_upload_bytes + 64 * 1024,
         message=f"request too large: uploads are limited to {_size(max_upload_bytes)}",
     )
+    app.add_middleware(SameOrigin)
     if allowed_hosts:
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
@@ -218,9 +229,7 @@ def create_app(
         data = await run_in_threadpool(_to_midi, g)
         filename = _safe_name(g.name, "groove").replace(" ", "_").removesuffix(".mid") + ".mid"
         return Response(
-            data,
-            media_type="audio/midi",
-            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+            data, media_type="audio/midi", headers={"Content-Disposition": attachment(filename)}
         )
 
     return app

@@ -1,13 +1,18 @@
-"""A request-body cap for the whole app, enforced before any route parses anything.
+"""Guards for the whole app, enforced before any route parses anything.
 
-Starlette's multipart parser would otherwise spool a large upload to a temporary file, and a
-JSON body would be read whole into memory; here a body is buffered up to the cap and refused with
-413 past it, whether or not the client sent a Content-Length.
+- :class:`BodyLimit`: Starlette's multipart parser would otherwise spool a large upload to a
+  temporary file, and a JSON body would be read whole into memory; here a body is buffered up to
+  the cap and refused with 413 past it, whether or not the client sent a Content-Length.
+- :class:`SameOrigin`: a page on another site the user happens to visit can still POST to a
+  server on 127.0.0.1 (a "simple" no-cors request needs no preflight). Browsers say where a
+  request comes from (``Sec-Fetch-Site``, ``Origin``); a state-changing request from another
+  site gets 403. Clients that are not browsers (curl, scripts) send neither and are served.
 """
 
 from __future__ import annotations
 
 import json
+from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -54,16 +59,48 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
     async def _refuse(self, send: Send) -> None:
-        body = json.dumps({"detail": self.message}).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await refuse(send, 413, self.message)
+
+
+class SameOrigin:
+    """ASGI middleware: POST, PUT, PATCH and DELETE from another site get ``403``."""
+
+    UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope.get("method") in self.UNSAFE:
+            reason = cross_site(dict(scope.get("headers") or []))
+            if reason:
+                await refuse(send, 403, f"cross-site request refused ({reason})")
+                return
+        await self.app(scope, receive, send)
+
+
+def cross_site(headers: dict[bytes, bytes]) -> str | None:
+    """Why a request with these headers comes from another site, or None."""
+    site = headers.get(b"sec-fetch-site", b"").decode("latin-1").lower()
+    if site and site not in ("same-origin", "none"):
+        return f"Sec-Fetch-Site: {site}"
+    origin = headers.get(b"origin", b"").decode("latin-1")
+    if origin and origin != "null":
+        host = headers.get(b"host", b"").decode("latin-1")
+        if urlsplit(origin).netloc != host:
+            return f"Origin {origin} is not this studio"
+    elif origin == "null":
+        return "Origin: null"
+    return None
+
+
+async def refuse(send: Send, status: int, message: str) -> None:
+    """A JSON ``{"detail": message}`` response that closes the connection."""
+    body = json.dumps({"detail": message}).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
