@@ -25,7 +25,7 @@ def test_bundle_is_installed_small_and_self_describing(bundled):
     path = bundled_path(DEFAULT_BUNDLE)
     assert path.is_file()
     assert path.stat().st_size <= 20e6
-    assert bundled.config.name == "groovae_4bar"
+    assert bundled.config.name in ("groovae_4bar", "groovae_4bar_hitcond")
     assert bundled.config.hparams.z_size == 256
     assert bundled.step is not None and bundled.step > 1000
     assert "Groove MIDI Dataset" in bundled.metadata["data"]
@@ -51,3 +51,25 @@ def test_bundled_model_reconstructs_a_groove_better_than_chance(bundled):
     overlap = (hits & hits_again).sum() / max(1, (hits | hits_again).sum())
     assert overlap > 0.5, overlap
     assert np.isfinite(z).all()
+
+
+@pytest.mark.slow
+def test_bundled_prior_samples_play_at_a_drummers_dynamics(bundled, groove_dir, tmp_path):
+    # Issue 16's targets, measured as a listener meets them (MIDI velocities), against the
+    # GMD test split: mean velocity within 10%, quiet hits at most 3%, accents per bar within
+    # 25%, every kit group's mean velocity within 20%; and a drummer's timing spread.
+    from musicvae.data.convert import convert_folder, write_report
+    from musicvae.evaluation.evaluate import load_split
+    from musicvae.evaluation.realism import realism_report
+
+    data = write_report(convert_folder(groove_dir), tmp_path / "gmd.parquet", str(groove_dir))
+    test, _, _ = load_split(data, bundled.config, "test")
+    samples = bundled.sample_tensors(256, 1.0, seed=0)
+    r = realism_report(samples, test.outputs.numpy())
+    q = r["ratio"]
+    assert abs(q["velocity_mean"] - 1) <= 0.10, q["velocity_mean"]
+    assert r["generated"]["quiet_share"] <= 0.03
+    assert abs(q["accents_per_bar"] - 1) <= 0.25, q["accents_per_bar"]
+    for group, ratio in q["group_velocity_mean"].items():
+        assert abs(ratio - 1) <= 0.20, (group, ratio)
+    assert q["offset_std_steps"] >= 0.8
