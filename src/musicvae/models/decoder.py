@@ -94,22 +94,39 @@ def groove_loss(
     return result
 
 
+def spread_draws(
+    spread: Tensor, temperature: float, shape: tuple[int, ...], generator: torch.Generator | None
+) -> tuple[Tensor, Tensor]:
+    """Velocity factors and offset shifts of shape ``shape + (N,)`` for :func:`add_spread`,
+    drawn at once (a decoding loop draws for all its steps before the first)."""
+    scale = min(float(temperature), 1.0)
+    noise = torch.randn((2, *shape, spread.shape[-1]), generator=generator, device=spread.device)
+    s = spread[0] * scale
+    return torch.exp(noise[0] * s - 0.5 * s * s), noise[1] * (spread[1] * scale)
+
+
 def add_spread(
-    vel: Tensor, off: Tensor, spread: Tensor, temperature: float, generator: torch.Generator | None
+    vel: Tensor,
+    off: Tensor,
+    spread: Tensor,
+    temperature: float,
+    generator: torch.Generator | None,
+    draws: tuple[Tensor, Tensor] | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Velocities and offsets drawn around the heads' means with ``spread`` (2, N), per class:
     the standard deviation of what the means miss on held-out hits, of log velocity and of the
     offset. MSE heads give each hit its expected loudness and timing, and a sequence of
     expectations is flatter than any drummer; the draw restores the spread. Velocity noise is
     log-normal with mean 1 (a quiet hit stays quiet, a loud one can become an accent), offset
-    noise Gaussian; both scale with ``min(temperature, 1)``."""
+    noise Gaussian; both scale with ``min(temperature, 1)``. ``draws`` are pre-drawn
+    :func:`spread_draws` for this step."""
     # vel, off: (B, N); spread: (2, N) -> (B, N), (B, N)
-    scale = min(float(temperature), 1.0)
-    noise = torch.randn((2, *vel.shape), generator=generator, device=vel.device)
-    s = spread[0] * scale
-    vel = (vel * torch.exp(noise[0] * s - 0.5 * s * s)).clamp(0.0, 1.0)
-    off = (off + noise[1] * spread[1] * scale).clamp(-1.0, 1.0)
-    return vel, off
+    factor, shift = (
+        draws
+        if draws is not None
+        else spread_draws(spread, temperature, tuple(vel.shape[:-1]), generator)
+    )
+    return (vel * factor).clamp(0.0, 1.0), (off + shift).clamp(-1.0, 1.0)
 
 
 def sample_outputs(
@@ -118,6 +135,7 @@ def sample_outputs(
     generator: torch.Generator | None = None,
     hit_conditioned: bool = False,
     spread: Tensor | None = None,
+    draws: tuple[Tensor, Tensor] | None = None,
 ) -> Tensor:
     """One step's sample: Bernoulli hits, sigmoid velocities, tanh offsets (zero where there is
     no hit when ``hit_conditioned``; drawn around the means with ``spread``, see
@@ -127,7 +145,7 @@ def sample_outputs(
     hits = torch.bernoulli(torch.sigmoid(logits / temperature), generator=generator)
     vel, off = torch.sigmoid(vel), torch.tanh(off)
     if spread is not None:
-        vel, off = add_spread(vel, off, spread, temperature, generator)
+        vel, off = add_spread(vel, off, spread, temperature, generator, draws)
     if hit_conditioned:
         vel, off = vel * hits, off * hits
     return torch.cat([hits, vel, off], dim=-1)
@@ -319,6 +337,10 @@ class GrooveLstmDecoder(nn.Module):
                 rest = F.dropout(rest, self.rnn.dropout, training=True)
             static = torch.matmul(rest, wrest_t) + b0
         states = self.rnn.layer_states(init)
+        # The spread's noise for every step at once: one draw instead of one per step.
+        draws = None
+        if spread is not None and teacher is None:
+            draws = spread_draws(spread.to(z.device), temperature, (steps, b), generator)
         outputs: list[Tensor] = []
         samples: list[Tensor] = []
         x = first_input
@@ -330,7 +352,14 @@ class GrooveLstmDecoder(nn.Module):
             out = self.output_projection(h)
             outputs.append(out)
             if teacher is None:
-                x = sample_outputs(out, temperature, generator, self.hit_conditioned, spread)
+                x = sample_outputs(
+                    out,
+                    temperature,
+                    generator,
+                    self.hit_conditioned,
+                    spread,
+                    None if draws is None else (draws[0][t], draws[1][t]),
+                )
                 x = x.to(first_input.dtype)
                 if fixed_hits is not None:
                     x = force_hits(out, x, fixed_hits[:, t], self.hit_conditioned)
