@@ -15,7 +15,13 @@ TORCH_INDEX ?= $(if $(or $(NVIDIA),$(filter-out Linux,$(OS))),,https://download.
 $(BIN)/activate:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q '$(TORCH)' $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
+# The CPU index when it answers; a machine that cannot reach it (a mirror, no network) takes
+# torch from its own pip configuration instead.
+	if [ -n "$(TORCH_INDEX)" ] && curl -fsS -o /dev/null --max-time 10 "$(TORCH_INDEX)/"; then \
+		$(BIN)/pip install -q '$(TORCH)' --index-url "$(TORCH_INDEX)"; \
+	else \
+		$(BIN)/pip install -q '$(TORCH)'; \
+	fi
 	$(BIN)/pip install -q -e '.[dev]'
 
 venv: $(BIN)/activate

@@ -329,6 +329,23 @@ register(
 )
 # Ours: the MusicVAE paper's conductor over GrooVAE, one conductor step per bar.
 register(Config(name="groovae_4bar_hierdec", decoder="hierarchical", level_lengths=(4, 16)))
+# Ours: 16-bar grooves, flat and hierarchical, on the same encoder and budget. Magenta's 16-bar
+# recipes (mel_16bar, hierdec-mel_16bar) use z_size 512 and 256 free bits with 2048-wide LSTMs;
+# scaled to drums on a CPU, the LSTMs keep GrooVAE's sizes (encoder 512, decoder 256 x 2) and
+# the latent takes Magenta's 16-bar z_size and free bits. The conductor reuses dec_rnn_size, as
+# Magenta's does, and runs one step per bar.
+_GROOVE_16BAR_HP = HParams(max_seq_len=256, z_size=512, free_bits=256.0)
+_GROOVE_16BAR_DATA = DataConfig(split_bars=16)
+register(Config(name="groovae_16bar", hparams=_GROOVE_16BAR_HP, data=_GROOVE_16BAR_DATA))
+register(
+    Config(
+        name="groovae_16bar_hierdec",
+        decoder="hierarchical",
+        level_lengths=(16, 16),
+        hparams=_GROOVE_16BAR_HP,
+        data=_GROOVE_16BAR_DATA,
+    )
+)
 # Ours: Magenta's GrooVAE configs with hit-conditioned velocity and offset heads (the bundles).
 for _base in ("groovae_4bar", "groovae_2bar_humanize", "groovae_2bar_tap_fixed_velocity"):
     register(

@@ -121,7 +121,9 @@ def test_event_files_and_eval(tmp_path, small_dataset):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["groovae_4bar", "groovae_4bar_hierdec"])
+@pytest.mark.parametrize(
+    "name", ["groovae_4bar", "groovae_4bar_hierdec", "groovae_16bar", "groovae_16bar_hierdec"]
+)
 def test_real_configs_train_two_steps(tmp_path, small_dataset, name):
     # The real architectures; a small batch keeps two steps quick on a CPU.
     config = get_config(name, "batch_size=8")
