@@ -531,3 +531,34 @@ def test_cross_site_requests_are_refused(client, headers, status):
     assert r.status_code == status
     if status == 403:
         assert "cross-site request refused" in r.json()["detail"]
+
+
+@pytest.mark.parametrize("tool", ["groove", "drumify"])
+def test_variations_first_the_best_guess_then_others(client, tool):
+    body = {"groove": _pattern(64), "temperature": 0.3, "seed": 5}
+    (one,) = client.post(f"/api/{tool}", json=body).json()["grooves"]
+    r = client.post(f"/api/{tool}", json={**body, "n": 3})
+    assert r.status_code == 200
+    out = r.json()["grooves"]
+    assert len(out) == 3 and out[0] == one
+    assert out[1]["velocities"] != out[0]["velocities"]
+    if tool == "groove":  # every variation plays the user's pattern
+        assert all(g["hits"] == _pattern(64)["hits"] for g in out)
+    assert client.post(f"/api/{tool}", json={**body, "n": 9}).status_code == 422
+
+
+def test_audio_is_a_wav_of_the_groove(client):
+    import io
+    import wave
+
+    from musicvae.audio import SAMPLE_RATE, TAIL_S
+
+    r = client.post("/api/audio", json=_pattern(64))  # 4 bars at 100 qpm: 9.6 s
+    assert r.status_code == 200 and r.headers["content-type"] == "audio/wav"
+    assert r.content[:4] == b"RIFF" and r.content[8:12] == b"WAVE"
+    assert r.headers["content-disposition"] == 'attachment; filename="rock.wav"'
+    with wave.open(io.BytesIO(r.content)) as w:
+        seconds = w.getnframes() / w.getframerate()
+        assert w.getframerate() == SAMPLE_RATE and w.getnchannels() == 1
+    last_hit = 62 * 0.15  # the last hi-hat, on step 62 of 16ths at 100 qpm
+    assert last_hit + TAIL_S <= seconds <= last_hit + 0.15 + TAIL_S + 0.01

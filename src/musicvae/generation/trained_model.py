@@ -132,9 +132,13 @@ class TrainedModel:
         seed: int | None = None,
         controls: np.ndarray | None = None,
         fixed_hits: np.ndarray | None = None,
+        spread: bool = False,
     ) -> np.ndarray:
         """Grooves (N, T, 27) from latent vectors (N, z_size); ``fixed_hits`` (N, T, 9), where
-        not NaN, imposes the hits and leaves the model to play them."""
+        not NaN, imposes the hits and leaves the model to play them; ``spread`` draws
+        velocities and offsets around the heads' means (models that store a spread)."""
+        from musicvae.evaluation.calibrate import spread_tensor
+
         _check_temperature(temperature)
         z = torch.as_tensor(np.asarray(z), dtype=torch.float32, device=self.device)
         if z.dim() != 2 or z.shape[1] != self.z_size:
@@ -148,6 +152,7 @@ class TrainedModel:
                 self._controls(controls),
                 self._generator(seed),
                 fixed_hits=fixed,
+                spread=spread_tensor(self.spread) if spread else None,
             )
         return out.cpu().numpy()
 

@@ -157,30 +157,39 @@ MIN_FORCED_HIT_PROB = 0.2
 
 
 def force_hits(
-    rnn_output: Tensor, sampled: Tensor, fixed: Tensor, hit_conditioned: bool = False
+    rnn_output: Tensor,
+    sampled: Tensor,
+    fixed: Tensor,
+    hit_conditioned: bool = False,
+    draws: tuple[Tensor, Tensor] | None = None,
 ) -> Tensor:
     """``sampled`` (B, 3N) with the hits of ``fixed`` (B, N; NaN = free) imposed.
 
     Magenta's velocity and offset outputs are trained against 0 where there is no hit, so they
     estimate E[v * hit]; on a forced hit the estimate of E[v | hit] is that over P(hit). A
-    ``hit_conditioned`` decoder's outputs already are E[v | hit]. A forced silence carries no
-    velocity or offset, as in the data.
+    ``hit_conditioned`` decoder's outputs already are E[v | hit], and ``draws`` (this step's
+    :func:`spread_draws`) play them with the model's spread. A forced silence carries no
+    velocity or offset, as in the data; free cells keep their sample.
     """
     # rnn_output: (B, 3N), sampled: (B, 3N), fixed: (B, N) -> (B, 3N)
     n = fixed.shape[-1]
-    logits = rnn_output[..., :n].float()
-    if hit_conditioned:
-        _, vel_out, off_out = activate(rnn_output.float())
-        sampled = torch.cat([sampled[..., :n].float(), vel_out, off_out], dim=-1)
-        prob = torch.ones_like(logits)
-    else:
-        prob = torch.sigmoid(logits).clamp(min=MIN_FORCED_HIT_PROB)
     hits, vel, off = sampled.float().split(n, dim=-1)
+    _, head_vel, head_off = activate(rnn_output.float())
+    if hit_conditioned:
+        played_vel, played_off = head_vel, head_off
+        if draws is not None:
+            factor, shift = draws
+            played_vel = (head_vel * factor).clamp(0.0, 1.0)
+            played_off = (head_off + shift).clamp(-1.0, 1.0)
+    else:
+        prob = torch.sigmoid(rnn_output[..., :n].float()).clamp(min=MIN_FORCED_HIT_PROB)
+        played_vel = (vel / prob).clamp(0.0, 1.0)
+        played_off = (off / prob).clamp(-1.0, 1.0)
     forced = ~torch.isnan(fixed)
     on, off_cells = forced & (fixed > 0.5), forced & (fixed <= 0.5)
     hits = torch.where(forced, (fixed > 0.5).float(), hits)
-    vel = torch.where(on, (vel / prob).clamp(0.0, 1.0), vel).masked_fill(off_cells, 0.0)
-    off = torch.where(on, (off / prob).clamp(-1.0, 1.0), off).masked_fill(off_cells, 0.0)
+    vel = torch.where(on, played_vel, vel).masked_fill(off_cells, 0.0)
+    off = torch.where(on, played_off, off).masked_fill(off_cells, 0.0)
     return torch.cat([hits, vel, off], dim=-1).to(sampled.dtype)
 
 
@@ -362,7 +371,8 @@ class GrooveLstmDecoder(nn.Module):
                 )
                 x = x.to(first_input.dtype)
                 if fixed_hits is not None:
-                    x = force_hits(out, x, fixed_hits[:, t], self.hit_conditioned)
+                    step_draws = None if draws is None else (draws[0][t], draws[1][t])
+                    x = force_hits(out, x, fixed_hits[:, t], self.hit_conditioned, step_draws)
                 samples.append(x)
             elif t + 1 < steps:
                 x = teacher[:, t + 1]

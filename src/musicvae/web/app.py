@@ -63,6 +63,7 @@ class TransformRequest(BaseModel):
     groove: Groove
     temperature: float = Temperature
     seed: int | None = Seed
+    n: int = Field(1, ge=1, le=8, description="results: the best guess, then variations")
 
 
 class SimilarRequest(TransformRequest):
@@ -188,16 +189,16 @@ def create_app(
     @app.post("/api/groove", summary="Humanize: add velocities and micro-timing to a pattern")
     async def groove(req: TransformRequest) -> Grooves:
         out = await run_in_threadpool(
-            studio.transform, "groove", req.groove, req.temperature, req.seed
+            studio.transform, "groove", req.groove, req.temperature, req.seed, req.n
         )
-        return Grooves(grooves=[out])
+        return Grooves(grooves=out)
 
     @app.post("/api/drumify", summary="Turn a tapped rhythm into a full drum groove")
     async def drumify(req: TransformRequest) -> Grooves:
         out = await run_in_threadpool(
-            studio.transform, "drumify", req.groove, req.temperature, req.seed
+            studio.transform, "drumify", req.groove, req.temperature, req.seed, req.n
         )
-        return Grooves(grooves=[out])
+        return Grooves(grooves=out)
 
     @app.post("/api/similar", summary="Variations sampled near a groove's latent mean")
     async def similar(req: SimilarRequest) -> Grooves:
@@ -219,18 +220,16 @@ def create_app(
             raise HTTPException(422, f"{name}: the file is empty")
         return await run_in_threadpool(_parse_upload, data, name, bars)
 
-    @app.post(
-        "/api/midi/export",
-        summary="A groove as a MIDI file",
-        response_class=Response,
-        responses={200: {"content": {"audio/midi": {}}}},
-    )
-    async def export(g: Groove) -> Response:
-        data = await run_in_threadpool(_to_midi, g)
-        filename = _safe_name(g.name, "groove").replace(" ", "_").removesuffix(".mid") + ".mid"
-        return Response(
-            data, media_type="audio/midi", headers={"Content-Disposition": attachment(filename)}
-        )
+    for path, media, suffix, render, summary in (
+        ("/api/midi/export", "audio/midi", ".mid", _to_midi, "A groove as a MIDI file"),
+        ("/api/audio", "audio/wav", ".wav", _to_wav, "A groove as a WAV on the studio's kit"),
+    ):
+        app.post(
+            path,
+            summary=summary,
+            response_class=Response,
+            responses={200: {"content": {media: {}}}},
+        )(_download(render, media, suffix))
 
     return app
 
@@ -264,6 +263,23 @@ def _parse_upload(data: bytes, name: str, bars: int) -> Upload:
         for i, p in enumerate(parts)
     ]
     return Upload(grooves=grooves, filename=name, qpm=ns.qpm, windows=max(windows, len(parts)))
+
+
+def _download(render, media: str, suffix: str):
+    """An endpoint that sends ``render(groove)`` as a file named after the groove."""
+
+    async def send(g: Groove) -> Response:
+        data = await run_in_threadpool(render, g)
+        name = _safe_name(g.name, "groove").replace(" ", "_").removesuffix(".mid") + suffix
+        return Response(data, media_type=media, headers={"Content-Disposition": attachment(name)})
+
+    return send
+
+
+def _to_wav(g: Groove) -> bytes:
+    from musicvae.audio import render, wav_bytes
+
+    return wav_bytes(render(g.to_sequence(_CONVERTER)))
 
 
 def _to_midi(g: Groove) -> bytes:

@@ -178,18 +178,28 @@ class Studio:
 
         return [Groove.from_array(x, qpm=g.qpm) for x in self._call("similar", run)]
 
-    def transform(self, tool: str, g: Groove, temperature: float, seed: int | None) -> Groove:
-        """Groove (humanize) or Drumify: encode each window's transformed input, decode at mu."""
+    def transform(
+        self, tool: str, g: Groove, temperature: float, seed: int | None, n: int = 1
+    ) -> list[Groove]:
+        """Groove (humanize) or Drumify: encode each window's transformed input and decode. The
+        first result decodes the posterior mean; variations 2..n decode posterior samples and
+        play velocities and timing with the model's spread."""
 
-        def run(m: TrainedModel) -> np.ndarray:
+        def run(m: TrainedModel) -> list[np.ndarray]:
             inputs, controls, starts, total = _windows(m, g)
-            _, mu, _ = m.encode_tensors(inputs, controls)
             # Groove plays the user's pattern as it is: only velocities and timing change.
             fixed = m.input_hits(inputs) if tool == "groove" else None
-            out = m.decode_tensors(mu, temperature, _dec_seed(seed), controls, fixed)
-            return stitch(out, starts, total)
+            out = []
+            for i in range(n):
+                s = None if seed is None else seed + 7919 * i
+                z, mu, _ = m.encode_tensors(inputs, controls, seed=s)
+                decoded = m.decode_tensors(
+                    mu if i == 0 else z, temperature, _dec_seed(s), controls, fixed, spread=i > 0
+                )
+                out.append(stitch(decoded, starts, total))
+            return out
 
-        return Groove.from_array(self._call(tool, run), qpm=g.qpm)
+        return [Groove.from_array(a, qpm=g.qpm) for a in self._call(tool, run)]
 
 
 @dataclass(eq=False)
