@@ -148,7 +148,7 @@ def sync(device: torch.device) -> None:
 def make_batch(config: Config, batch: int, examples: Path | None, device: torch.device):
     t = config.hparams.max_seq_len
     if examples is not None:
-        from musicvae.training.batches import load_examples
+        from musicvae.data.examples import load_examples
 
         ex = load_examples(examples, config, "train")
         idx = torch.arange(batch) % len(ex)

@@ -157,7 +157,7 @@ def test_errors_are_one_line(run_dir, midi_dir, tmp_path, capsys, extra, message
 
 def test_humanize_keeps_the_input_hits_unless_told(midi_dir, tmp_path, capsys):
     from musicvae.generation import load
-    from musicvae.generation.windows import stitch
+    from musicvae.generation.chunks import stitch
 
     run = debug_run(tmp_path / "h", "humanize=True")
     model = load(run)

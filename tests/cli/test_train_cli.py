@@ -9,8 +9,8 @@ import pytest
 
 from musicvae.cli.main import build_parser, main
 from musicvae.cli.train import magenta_main, magenta_parser
+from musicvae.plotting.curves import read_scalars
 from musicvae.training.checkpoint import list_checkpoints
-from musicvae.training.plot import read_scalars
 from tests.training.helpers import make_dataset
 
 

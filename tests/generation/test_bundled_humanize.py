@@ -8,7 +8,7 @@ import pytest
 
 from musicvae.data.midi import read_midi
 from musicvae.generation.api import HUMANIZE_BUNDLE, load
-from musicvae.generation.windows import stitch
+from musicvae.generation.chunks import stitch
 from tests.generation.helpers import requires_bundle, single_torch_thread
 
 pytestmark = requires_bundle(HUMANIZE_BUNDLE)

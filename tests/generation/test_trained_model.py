@@ -10,7 +10,7 @@ import torch
 from musicvae.data.converters.groove import REDUCED_DRUM_PITCH_CLASSES
 from musicvae.errors import MusicVAEError
 from musicvae.generation import load
-from musicvae.generation.windows import stitch
+from musicvae.generation.chunks import stitch
 from tests.generation.helpers import debug_run, groove
 
 OUTPUT_PITCHES = {c[0] for c in REDUCED_DRUM_PITCH_CLASSES}  # 36 38 42 46 45 48 50 49 51

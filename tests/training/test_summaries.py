@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from musicvae.configs import get_config
-from musicvae.training.plot import read_scalars
+from musicvae.plotting.curves import read_scalars
 from musicvae.training.summaries import TAGS, Summaries, hparams_table
 
 

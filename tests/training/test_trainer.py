@@ -8,12 +8,12 @@ import pytest
 import torch
 
 from musicvae.configs import get_config
+from musicvae.data.examples import load_examples
 from musicvae.errors import MusicVAEError
 from musicvae.models import build_model
-from musicvae.training.batches import load_examples
+from musicvae.plotting.curves import read_scalars
 from musicvae.training.checkpoint import list_checkpoints, load_checkpoint
 from musicvae.training.optim import set_seed, train_step
-from musicvae.training.plot import read_scalars
 from musicvae.training.trainer import TrainOptions, train
 
 MAGENTA_TAGS = {

@@ -22,7 +22,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run_plot(args: argparse.Namespace) -> int:
-    from musicvae.training.plot import plot_run
+    from musicvae.plotting.curves import plot_run
 
     path = plot_run(args.run_dir, args.output)
     print(f"wrote {path}")

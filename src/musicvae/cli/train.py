@@ -217,9 +217,9 @@ def _format(values: dict[str, float]) -> str:
 
 
 def _run_eval(run_dir, examples, config, device, num_batches, eval_dir=None) -> int:
-    from musicvae.training.evaluate import evaluate_checkpoint
+    from musicvae.training.validation import validate_checkpoint
 
-    step, values = evaluate_checkpoint(
+    step, values = validate_checkpoint(
         run_dir,
         examples,
         config=config,

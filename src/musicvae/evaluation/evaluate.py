@@ -63,8 +63,8 @@ def has_input_transform(config) -> bool:
 def load_split(path: str | os.PathLike, config, split: str | None, *, workers: int | None = None):
     """``(examples, qpm per window, number of sequences)`` of a dataset file's split."""
     from musicvae.data.dataset import read_dataset
+    from musicvae.data.examples import from_dataset
     from musicvae.data.torch_dataset import GrooveDataset
-    from musicvae.training.batches import from_dataset
 
     sequences = read_dataset(path, split)
     if not sequences:

@@ -18,8 +18,8 @@ import torch
 from musicvae.configs import Config
 from musicvae.data.sequence import NoteSequence, TimeSignature
 from musicvae.errors import MusicVAEError
+from musicvae.generation.chunks import Prepared, prepare, stitch
 from musicvae.generation.latent import slerp_path
-from musicvae.generation.windows import Prepared, prepare, stitch
 
 
 class TrainedModel:

@@ -1,4 +1,4 @@
-"""Training: the loop, checkpoints, TensorBoard summaries, multi-process helpers and plots."""
+"""Training: the loop, checkpoints, validation, TensorBoard summaries and multi-process helpers."""
 
 from musicvae.training.checkpoint import (
     latest_checkpoint,
@@ -7,15 +7,15 @@ from musicvae.training.checkpoint import (
     read_checkpoint,
     save_checkpoint,
 )
-from musicvae.training.evaluate import evaluate, evaluate_checkpoint
 from musicvae.training.optim import train_step
 from musicvae.training.trainer import TrainOptions, TrainResult, train
+from musicvae.training.validation import validate, validate_checkpoint
 
 __all__ = [
     "TrainOptions",
     "TrainResult",
-    "evaluate",
-    "evaluate_checkpoint",
+    "validate",
+    "validate_checkpoint",
     "latest_checkpoint",
     "list_checkpoints",
     "load_checkpoint",

@@ -19,11 +19,10 @@ import torch
 from tqdm import tqdm
 
 from musicvae.configs import Config
+from musicvae.data.examples import BatchStream, Examples, load_examples
 from musicvae.errors import MusicVAEError
 from musicvae.training import checkpoint as ckpt
 from musicvae.training import distributed as dist_utils
-from musicvae.training.batches import BatchStream, Examples, load_examples
-from musicvae.training.evaluate import evaluate
 from musicvae.training.optim import (
     amp_enabled,
     keep_cpu_heap,
@@ -34,6 +33,7 @@ from musicvae.training.optim import (
 )
 from musicvae.training.progress import Reporter, StopFlag, format_duration
 from musicvae.training.summaries import MODEL_SCALARS, Summaries
+from musicvae.training.validation import validate
 
 # Schedules: logged at the last step of a logging window instead of averaged over it.
 INSTANT = ("kl_beta", "sampling_probability")
@@ -332,7 +332,7 @@ def _train(config: Config, options: TrainOptions, info: dist_utils.DistInfo) -> 
     def run_eval(step: int) -> None:
         if eval_examples is None:
             return
-        result.eval = evaluate(
+        result.eval = validate(
             model,
             eval_examples,
             config,

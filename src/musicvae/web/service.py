@@ -22,8 +22,8 @@ import numpy as np
 
 from musicvae.errors import MusicVAEError
 from musicvae.generation.api import TrainedModel
+from musicvae.generation.chunks import cut, stitch
 from musicvae.generation.latent import slerp_path
-from musicvae.generation.windows import cut, stitch
 from musicvae.web.grooves import Groove
 
 ROLES = ("generate", "groove", "drumify")

@@ -8,9 +8,9 @@ from pathlib import Path
 import torch
 
 from musicvae.configs import Config
+from musicvae.data.examples import Examples, eval_batches, load_examples
 from musicvae.training import checkpoint as ckpt
 from musicvae.training import distributed as dist_utils
-from musicvae.training.batches import Examples, eval_batches, load_examples
 from musicvae.training.optim import autocast, model_controls
 from musicvae.training.summaries import MODEL_SCALARS, Summaries
 
@@ -18,7 +18,7 @@ EVAL_SEED = 1234
 
 
 @torch.no_grad()
-def evaluate(
+def validate(
     model: torch.nn.Module,
     examples: Examples,
     config: Config,
@@ -55,7 +55,7 @@ def evaluate(
     return dict(zip(keys, (sums / total).tolist(), strict=True))
 
 
-def evaluate_checkpoint(
+def validate_checkpoint(
     run_dir: str | os.PathLike,
     examples_path: str | os.PathLike,
     *,
@@ -76,7 +76,7 @@ def evaluate_checkpoint(
     examples = load_examples(examples_path, config, "validation", required=False)
     if examples is None:
         examples = load_examples(examples_path, config, None)
-    values = evaluate(model, examples, config, step=step, device=dev, num_batches=num_batches)
+    values = validate(model, examples, config, step=step, device=dev, num_batches=num_batches)
     if eval_dir is None:
         run = Path(run_dir)
         if run.is_file():  # a checkpoint file: RUN/train/model.ckpt-N.pt

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from musicvae.configs import get_config
+from musicvae.data.examples import Examples
 from musicvae.models import build_model
-from musicvae.training.batches import Examples
-from musicvae.training.evaluate import evaluate
+from musicvae.training.validation import validate
 
 
 def _examples(n=5, t=64):
@@ -24,7 +24,7 @@ def test_evaluate_weights_batches_by_size_and_keeps_rng(one_thread):
     model = build_model(config)
     ex = _examples()
     before = torch.get_rng_state()
-    values = evaluate(model, ex, config, step=10, device=torch.device("cpu"))
+    values = validate(model, ex, config, step=10, device=torch.device("cpu"))
     assert torch.equal(torch.get_rng_state(), before) and model.training
     # Batches of 2, 2 and 1 give the mean over all 5 examples.
     model.eval()
@@ -35,9 +35,9 @@ def test_evaluate_weights_batches_by_size_and_keeps_rng(one_thread):
     assert values["r_loss"] == pytest.approx(whole["r_loss"].item(), rel=1e-5)
     assert values["kl_beta"] == pytest.approx(0.2)
     # Only the first batch when asked; the same numbers again on a second call.
-    first = evaluate(model, ex, config, step=10, device=torch.device("cpu"), num_batches=1)
+    first = validate(model, ex, config, step=10, device=torch.device("cpu"), num_batches=1)
     with torch.no_grad():
         model.eval()
         two = model(ex.inputs[:2], ex.outputs[:2], ex.lengths[:2], step=10)
     assert first["loss"] == pytest.approx(two["loss"].item(), rel=1e-5)
-    assert evaluate(model, ex, config, step=10, device=torch.device("cpu")) == values
+    assert validate(model, ex, config, step=10, device=torch.device("cpu")) == values

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from musicvae.errors import MusicVAEError
-from musicvae.training.plot import PANELS, plot_run, read_scalars
+from musicvae.plotting.curves import PANELS, plot_run, read_scalars
 from musicvae.training.summaries import Summaries
 
 

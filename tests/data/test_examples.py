@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from musicvae.configs import get_config
-from musicvae.training.batches import BatchStream, Examples, eval_batches, load_examples
+from musicvae.data.examples import BatchStream, Examples, eval_batches, load_examples
 
 
 def test_batch_stream_epochs_ranks_and_resume():

@@ -8,7 +8,7 @@ import pytest
 from musicvae.configs import get_config
 from musicvae.data.sequence import Tempo
 from musicvae.errors import MusicVAEError
-from musicvae.generation.windows import cut, prepare, stitch, window_starts
+from musicvae.generation.chunks import cut, prepare, stitch, window_starts
 from tests.generation.helpers import groove
 
 
