@@ -24,6 +24,7 @@ COMMANDS = [
     "generate",
     "render",
     "evaluate",
+    "explain",
     "import_magenta",
     "export",
     "studio",

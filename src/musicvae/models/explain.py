@@ -1,0 +1,108 @@
+"""The data flow of a model, stage by stage, with the tensor shapes a real forward pass makes.
+
+:func:`shape_walk` builds the config's model, runs a batch of zeros through the encoder, the
+posterior and the decoder one stage at a time (the same calls ``MusicVAE.forward`` makes), and
+records each stage's shape. The shapes are read off the tensors, not computed from the config,
+so ``musicvae explain`` and the hierarchical-decoder page it feeds cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from musicvae.configs import Config
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    shape: tuple[int, ...]
+    what: str
+
+
+def shape_walk(config: Config, batch: int = 2) -> list[Stage]:
+    """Every stage of ``config``'s model on a batch of ``batch`` windows."""
+    from musicvae.data.converters import build_converter
+    from musicvae.models import build_model
+    from musicvae.models.decoder import shift_right
+    from musicvae.models.hierarchical import HierarchicalLstmDecoder
+
+    torch.manual_seed(0)
+    model = build_model(config).eval()
+    conv = build_converter(config)
+    t = config.hparams.max_seq_len
+    c = model.control_depth
+    controls = torch.zeros(batch, t, c) if c else None
+    x = torch.zeros(batch, t, conv.input_depth + c)  # controls ride along with the input
+    y = torch.zeros(batch, t, conv.output_depth)
+    lengths = torch.full((batch,), t)
+    stages = [
+        Stage(
+            "encoder input", tuple(x.shape), "a window: per 16th step, hits | velocities | offsets"
+        ),
+    ]
+    with torch.no_grad():
+        h = model.encoder.summary(x, lengths)
+        stages.append(Stage("encoder summary", tuple(h.shape), "last forward and backward states"))
+        mu, sigma = model.encoder(x, lengths)
+        stages.append(Stage("mu, sigma", tuple(mu.shape), "the posterior q(z | x)"))
+        z = mu
+        stages.append(Stage("z", tuple(z.shape), "mu + sigma * eps in training, mu here"))
+        dec = model.decoder
+        if isinstance(dec, HierarchicalLstmDecoder):
+            bars = t // dec.bar_length
+            init, emb = dec.conduct(z, bars)
+            stages += [
+                Stage(
+                    "conductor initial state", tuple(init.shape), "tanh(dense(z)), [c, h] per layer"
+                ),
+                Stage("conductor input", (batch, bars, 1), "zeros: one step per bar"),
+                Stage("bar embeddings", tuple(emb.shape), "the conductor's output, one per bar"),
+            ]
+            flat = emb.reshape(batch * bars, -1)
+            core_init = dec.core.initial_state(flat)
+            stages.append(
+                Stage(
+                    "core initial states",
+                    tuple(core_init.reshape(batch, bars, -1).shape),
+                    "tanh(dense(embedding)): each bar starts afresh",
+                )  # fmt: skip
+            )
+            core_in = shift_right(y).reshape(batch * bars, dec.bar_length, -1)
+            parts = [core_in, flat[:, None].expand(-1, dec.bar_length, -1)]
+            if controls is not None:
+                parts.append(controls.reshape(batch * bars, dec.bar_length, -1))
+            step_in = torch.cat(parts, dim=-1)
+            stages.append(
+                Stage(
+                    "core input per step",
+                    tuple(step_in.shape),
+                    "previous step | the bar's embedding, all bars as one batch",
+                )  # fmt: skip
+            )
+        else:
+            init = dec.initial_state(z)
+            stages.append(Stage("decoder initial state", tuple(init.shape), "tanh(dense(z))"))
+            parts = [shift_right(y), z[:, None].expand(-1, t, -1)]
+            if controls is not None:
+                parts.append(controls)
+            step_in = torch.cat(parts, dim=-1)
+            stages.append(
+                Stage("decoder input per step", tuple(step_in.shape), "previous step | z")
+            )
+        out = dec(y, lengths, z, controls).rnn_output
+        stages.append(
+            Stage("decoder output", tuple(out.shape), "hit logits | velocities | offsets")
+        )
+    return stages
+
+
+def format_walk(config: Config, stages: list[Stage]) -> str:
+    width = max(len(s.name) for s in stages)
+    lines = [f"{config.name}: encoder {config.encoder}, decoder {config.decoder}"]
+    for s in stages:
+        shape = "(" + ", ".join(str(d) for d in s.shape) + ")"
+        lines.append(f"  {s.name:<{width}}  {shape:<18} {s.what}")
+    return "\n".join(lines)
