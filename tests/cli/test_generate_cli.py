@@ -177,13 +177,17 @@ def test_humanize_keeps_the_input_hits_unless_told(midi_dir, tmp_path, capsys):
     assert not (hits(free) == hits(midi_dir / "b.mid")).all()
 
     tapper = debug_run(tmp_path / "t", "tapify=True,fixed_velocities=True")
-    argv = ["generate", "--checkpoint", str(tapper), "--mode", "tap2drum", "--keep-hits"]
-    argv += ["--input-midi-1", str(midi_dir / "a.mid"), "--output-dir", str(tmp_path / "x")]
-    capsys.readouterr()
-    assert main(argv) == 1
-    assert (
-        capsys.readouterr().err.strip() == "error: --keep-hits: tap2drum reads taps, not drum hits"
-    )
+    argv = ["generate", "--checkpoint", str(tapper), "--mode", "tap2drum", "--seed", "0"]
+    argv += ["--input-midi-1", str(midi_dir / "a.mid"), "--num-outputs", "1"]
+    assert main([*argv, "--output-dir", str(tmp_path / "x")]) == 0
+    (drums,) = (tmp_path / "x").glob("*.mid")
+    tapped = hits(midi_dir / "a.mid").max(axis=1) > 0.5
+    played = hits(drums).max(axis=1) > 0.5
+    # By default the drums play on every tapped step and nowhere else.
+    assert tapped.any() and (played == tapped).all()
+    assert main([*argv, "--no-keep-hits", "--output-dir", str(tmp_path / "y")]) == 0
+    (free,) = (tmp_path / "y").glob("*.mid")
+    assert not ((hits(free).max(axis=1) > 0.5) == tapped).all()  # an untrained model's guess
 
 
 def test_magenta_flags(run_dir, midi_dir, tmp_path):

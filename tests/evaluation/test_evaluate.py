@@ -80,9 +80,14 @@ def test_humanize_config_reports_performance(tmp_path, dataset):
     assert kept["lookup_velocity_mae"] == pytest.approx(0.0, abs=1e-9)
     assert kept["realism"]["real"]["velocity_mean"] == pytest.approx(perf["true_velocity_mean"])
     assert kept["realism"]["generated"]["num_hits"] >= kept["realism"]["real"]["num_hits"]
-    assert "performance_kept_hits" not in evaluate(
+    tap = evaluate(
         load(debug_run(tmp_path / "tap", "tapify=True")), dataset, "test", num_prior_samples=1
-    )
+    )["performance_kept_hits"]
+    assert "tapped steps" in tap["decoding"] and 0.0 <= tap["hit_accuracy"] <= 1.0
+    # Drums on the tapped steps only: a note per tapped step at least, and never elsewhere,
+    # so the realism report counts at least one hit per step the drummer played.
+    # Per bar the drummer plays on 9 steps (the 8 hi-hat eighths and the last 16th).
+    assert tap["realism"]["generated"]["notes_per_bar"] >= 9
 
 
 def test_empty_split_is_an_error(tmp_path, dataset):

@@ -151,7 +151,11 @@ def test_keep_hits_plays_the_input_pattern(tmp_path):
     np.testing.assert_array_equal(added[:, others], real[:, others])
     tapper = load(debug_run(tmp_path / "t", "tapify=True,fixed_velocities=True"))
     with pytest.raises(MusicVAEError, match="reads taps, not drum hits"):
-        tapper.transform_tensors(ns, keep_hits=True)
+        tapper.input_hits(tapper.prepare(ns).inputs)
+    # A tap model keeps the tapped steps instead: drums there, and only there.
+    drums, prep = tapper.transform_tensors(ns, keep_hits=True, seed=0)
+    tapped = stitch(prep.inputs, prep.starts, prep.total_steps)[:, :9].max(axis=1) > 0.5
+    np.testing.assert_array_equal(drums[:, :9].max(axis=1) > 0.5, tapped)
 
 
 def test_bad_inputs(model):

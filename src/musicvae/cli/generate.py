@@ -77,7 +77,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         default=None,
         help="keep every input hit and let the model only play them (velocity, timing); "
         "default on for humanize, off for reconstruct; --no-keep-hits lets a humanize model "
-        "change the pattern, as Magenta's does; not for tap2drum, whose taps are no drum hits",
+        "change the pattern, as Magenta's does; for tap2drum (default on) drums play on every "
+        "tapped step and nowhere else, the model choosing which drums and how",
     )
     p.add_argument("--no-png", action="store_true", help="do not write drum-grid PNGs")
     p.add_argument(
@@ -204,9 +205,8 @@ def generate(
     elif mode in INPUT_MODES:
         if mode != "reconstruct":
             model.require_transform("humanize" if mode == "humanize" else "tap_to_drums")
-        if keep_hits and mode == "tap2drum":
-            raise MusicVAEError("--keep-hits: tap2drum reads taps, not drum hits")
-        keep = mode == "humanize" if keep_hits is None else keep_hits
+        # humanize keeps the input's hits, tap2drum its tapped steps (drums there and only there)
+        keep = mode in ("humanize", "tap2drum") if keep_hits is None else keep_hits
         grooves = []
         for i in range(num_outputs):
             s = None if seed is None else seed + 2 * i  # transform_tensors uses seed and seed + 1

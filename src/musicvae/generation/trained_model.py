@@ -133,6 +133,7 @@ class TrainedModel:
         controls: np.ndarray | None = None,
         fixed_hits: np.ndarray | None = None,
         spread: bool = False,
+        taps: np.ndarray | None = None,
     ) -> np.ndarray:
         """Grooves (N, T, 27) from latent vectors (N, z_size); ``fixed_hits`` (N, T, 9), where
         not NaN, imposes the hits and leaves the model to play them; ``spread`` draws
@@ -153,6 +154,7 @@ class TrainedModel:
                 self._generator(seed),
                 fixed_hits=fixed,
                 spread=spread_tensor(self.spread) if spread else None,
+                taps=None if taps is None else torch.as_tensor(np.asarray(taps)),
             )
         return out.cpu().numpy()
 
@@ -189,11 +191,20 @@ class TrainedModel:
         z, mu, _ = self.encode_tensors(prep.inputs, prep.controls, seed)
         # Separate seeds for z and decoding, so that sample_z does not change the hits drawn.
         dec_seed = None if seed is None else int(seed) + 1
-        fixed = self.input_hits(prep.inputs) if keep_hits else None
+        taps = None
+        if keep_hits and self.config.data.tapify:  # a tap model keeps the tapped steps
+            taps, fixed = self.input_taps(prep.inputs), None
+        else:
+            fixed = self.input_hits(prep.inputs) if keep_hits else None
         windows = self.decode_tensors(
-            z if sample_z else mu, temperature, dec_seed, prep.controls, fixed
+            z if sample_z else mu, temperature, dec_seed, prep.controls, fixed, taps=taps
         )
         return stitch(windows, prep.starts, prep.total_steps), prep
+
+    def input_taps(self, inputs: np.ndarray) -> np.ndarray:
+        """(N, T) bool: the steps a tap model's encoder inputs hold a tap on."""
+        n = len(self.converter.class_names)
+        return np.asarray(inputs)[..., :n].max(axis=-1) > 0.5
 
     def input_hits(self, inputs: np.ndarray) -> np.ndarray:
         """The hits to keep of (N, T, 27) encoder inputs: (N, T, 9), NaN (free) for the classes
@@ -329,10 +340,13 @@ class TrainedModel:
         *,
         sample_z: bool = False,
         qpm: float | None = None,
+        keep_taps: bool = True,
     ) -> NoteSequence:
-        """Turn a tapped rhythm (any pitches, collapsed to one channel) into a drum groove."""
+        """Turn a tapped rhythm (any pitches, collapsed to one channel) into a drum groove.
+        With ``keep_taps`` (the default) drums play on every tapped step and nowhere else; the
+        model picks which drums and how they are played. Without it, Magenta's free decoding."""
         self.require_transform("tap_to_drums")
-        return self._transform(ns, temperature, seed, sample_z, qpm)
+        return self._transform(ns, temperature, seed, sample_z, qpm, keep_taps)
 
     def add_instrument(
         self,

@@ -17,6 +17,7 @@ the per-step loop shares the same weights and is used for sampling and scheduled
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import torch
@@ -193,6 +194,20 @@ def force_hits(
     return torch.cat([hits, vel, off], dim=-1).to(sampled.dtype)
 
 
+def tap_constraint(rnn_output: Tensor, sampled: Tensor, tapped: Tensor) -> Tensor:
+    """The fixed hits (B, N; NaN = free) that make a step follow the taps: silence where
+    nothing was tapped, and where a tap has no sampled drum, the drum the model thinks likeliest
+    (its other classes stay as sampled)."""
+    # rnn_output: (B, 3N), sampled: (B, 3N), tapped: (B,) bool -> (B, N)
+    n = rnn_output.shape[-1] // 3
+    logits = rnn_output[..., :n].float()
+    fixed = torch.full_like(logits, math.nan)
+    silent = sampled[..., :n].float().sum(-1) < 0.5
+    likeliest = torch.nn.functional.one_hot(logits.argmax(-1), n).bool()
+    fixed = torch.where(tapped[:, None] & silent[:, None] & likeliest, 1.0, fixed)
+    return torch.where(~tapped[:, None], 0.0, fixed)
+
+
 class GrooveLstmDecoder(nn.Module):
     """Autoregressive LSTM decoder over ``[hits | velocities | offsets]`` steps."""
 
@@ -285,8 +300,11 @@ class GrooveLstmDecoder(nn.Module):
         start_inputs: Tensor | None = None,
         fixed_hits: Tensor | None = None,
         spread: Tensor | None = None,
+        taps: Tensor | None = None,
     ) -> Tensor:
         """Free-running samples ``(B, length, D)`` from latent vectors ``z`` ``(B, Z)``;
+        ``taps`` ``(B, length)`` (bool) makes the drums play on every tapped step and nowhere
+        else (see :func:`tap_constraint`);
         ``fixed_hits`` ``(B, length, N)`` imposes hits where it is not NaN (see
         :func:`force_hits`); ``spread`` (2, N) draws velocities and offsets around the means
         (see :func:`add_spread`)."""
@@ -307,6 +325,7 @@ class GrooveLstmDecoder(nn.Module):
             generator,
             fixed_hits,
             spread,
+            taps,
         )
         return samples
 
@@ -323,6 +342,7 @@ class GrooveLstmDecoder(nn.Module):
         generator: torch.Generator | None,
         fixed_hits: Tensor | None = None,
         spread: Tensor | None = None,
+        taps: Tensor | None = None,
     ) -> tuple[Tensor, Tensor | None]:
         """Step-by-step decoding; free-running when ``teacher`` is None, else scheduled sampling
         with probability ``p`` per example and step (``p = 0`` is plain teacher forcing)."""
@@ -373,6 +393,10 @@ class GrooveLstmDecoder(nn.Module):
                 if fixed_hits is not None:
                     step_draws = None if draws is None else (draws[0][t], draws[1][t])
                     x = force_hits(out, x, fixed_hits[:, t], self.hit_conditioned, step_draws)
+                if taps is not None:
+                    step_draws = None if draws is None else (draws[0][t], draws[1][t])
+                    fixed = tap_constraint(out, x, taps[:, t])
+                    x = force_hits(out, x, fixed, self.hit_conditioned, step_draws)
                 samples.append(x)
             elif t + 1 < steps:
                 x = teacher[:, t + 1]

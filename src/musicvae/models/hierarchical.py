@@ -131,6 +131,7 @@ class HierarchicalLstmDecoder(nn.Module):
         start_inputs: Tensor | None = None,
         fixed_hits: Tensor | None = None,
         spread: Tensor | None = None,
+        taps: Tensor | None = None,
     ) -> Tensor:
         """Free-running samples ``(B, length, D)``; each bar starts from the last sample.
         ``fixed_hits`` ``(B, length, N)`` imposes hits where it is not NaN."""
@@ -159,6 +160,7 @@ class HierarchicalLstmDecoder(nn.Module):
                 start,
                 bar_fixed,
                 spread,
+                None if taps is None else taps[:, window],
             )
             pieces.append(bar)
             start = bar[:, -1]

@@ -132,6 +132,7 @@ class MusicVAE(nn.Module):
         generator: torch.Generator | None = None,
         fixed_hits: Tensor | None = None,
         spread: Tensor | None = None,
+        taps: Tensor | None = None,
     ) -> Tensor:
         """Sequences ``(B, length, 27)`` from ``z`` ``(B, z_size)``: binary hits, velocities in
         (0, 1), offsets in (-1, 1). ``fixed_hits`` ``(B, length, 9)`` imposes the hits where it
@@ -151,7 +152,14 @@ class MusicVAE(nn.Module):
         if spread is not None:
             spread = spread.to(z.device).float()
         return self.decoder.sample(
-            z, length, temperature, controls, generator, fixed_hits=fixed_hits, spread=spread
+            z,
+            length,
+            temperature,
+            controls,
+            generator,
+            fixed_hits=fixed_hits,
+            spread=spread,
+            taps=None if taps is None else taps.to(z.device).bool(),
         )
 
     @torch.no_grad()

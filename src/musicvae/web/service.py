@@ -189,12 +189,20 @@ class Studio:
             inputs, controls, starts, total = _windows(m, g)
             # Groove plays the user's pattern as it is: only velocities and timing change.
             fixed = m.input_hits(inputs) if tool == "groove" else None
+            # Drumify plays drums on the tapped steps, and only there.
+            taps = m.input_taps(inputs) if tool == "drumify" else None
             out = []
             for i in range(n):
                 s = None if seed is None else seed + 7919 * i
                 z, mu, _ = m.encode_tensors(inputs, controls, seed=s)
                 decoded = m.decode_tensors(
-                    mu if i == 0 else z, temperature, _dec_seed(s), controls, fixed, spread=i > 0
+                    mu if i == 0 else z,
+                    temperature,
+                    _dec_seed(s),
+                    controls,
+                    fixed,
+                    spread=i > 0,
+                    taps=taps,
                 )
                 out.append(stitch(decoded, starts, total))
             return out
