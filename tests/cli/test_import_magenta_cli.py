@@ -204,3 +204,12 @@ def test_path_and_config_errors(magenta_dir, tmp_path, capsys):
                  "-o", str(target)]) == 1  # fmt: skip
     err = capsys.readouterr().err
     assert err.startswith(f"error: {target}: cannot write checkpoint (") and err.count("\n") == 1
+
+
+def test_any_output_name_reads_back(magenta_dir, tmp_path):
+    out = tmp_path / "g.ckpt"  # not .pt: the content says what it is
+    assert main(["import-magenta", str(magenta_dir / "groovae_tiny"), "--config",
+                 "groovae_4bar", "-o", str(out)]) == 0  # fmt: skip
+    assert main(["generate", "--checkpoint", str(out), "--output-dir", str(tmp_path / "o"),
+                 "--num-outputs", "1", "--no-png"]) == 0  # fmt: skip
+    assert len(list((tmp_path / "o").glob("*.mid"))) == 1

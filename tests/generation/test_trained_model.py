@@ -165,3 +165,30 @@ def test_bad_inputs(model):
         model.sample(1, temperature=0.0)
     with pytest.raises(MusicVAEError, match=r"z must have shape \(N, 8\)"):
         model.decode(np.zeros((2, 3)))
+
+
+def test_files_are_recognised_by_content_not_name(tmp_path):
+    import shutil
+
+    from musicvae.generation.api import sniff
+
+    run = debug_run(tmp_path / "run")
+    (ckpt,) = (run / "train").glob("model.ckpt-*.pt")
+    odd = tmp_path / "g.ckpt"
+    shutil.copy(ckpt, odd)
+    bundle = load(run).save(tmp_path / "b.safetensors")
+    weird = tmp_path / "model.bin"
+    shutil.copy(bundle, weird)
+    assert (sniff(odd), sniff(weird)) == ("checkpoint", "bundle")
+    assert load(odd).config.name == load(weird).config.name == "debug"
+
+
+def test_run_dir_is_accepted_by_every_model_command(tmp_path, capsys):
+    from musicvae.cli.main import main
+
+    run = debug_run(tmp_path / "run")
+    out = tmp_path / "out"
+    assert main(["generate", "--run-dir", str(run), "--output-dir", str(out), "--num-outputs",
+                 "1", "--no-png"]) == 0  # fmt: skip
+    assert main(["export", "--run-dir", str(run), "-o", str(tmp_path / "m.safetensors")]) == 0
+    assert (tmp_path / "m.safetensors").is_file()

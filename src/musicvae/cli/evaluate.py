@@ -22,7 +22,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--checkpoint",
-        help="run folder, .pt checkpoint, .safetensors bundle, Magenta checkpoint or bundled "
+        "--run-dir",
+        dest="checkpoint",
+        help="run folder (--run-dir is the same flag), .pt checkpoint, .safetensors bundle, Magenta checkpoint or bundled "
         "model name (default: the bundled groovae_4bar)",
     )
     p.add_argument(

@@ -22,7 +22,12 @@ def add_parser(subparsers) -> None:
         "checkpoint and write its weights and config as one .safetensors file, with optional "
         "key=value metadata (a model card).",
     )
-    p.add_argument("source", help="run folder, .pt checkpoint, or Magenta checkpoint/.tar")
+    p.add_argument(
+        "source", nargs="?", help="run folder, .pt checkpoint, or Magenta checkpoint/.tar"
+    )
+    p.add_argument(
+        "--run-dir", dest="run_dir", help="the run folder, as a flag (instead of SOURCE)"
+    )
     p.add_argument("--output", "-o", required=True, help="bundle to write (.safetensors)")
     p.add_argument(
         "--config", help="config name, only for Magenta checkpoints (default: groovae_4bar)"
@@ -66,6 +71,9 @@ def run(args: argparse.Namespace) -> int:
         if not sep or not key:
             raise MusicVAEError(f"bad --meta {item!r}: expected KEY=VALUE")
         extra[key] = value
+    args.source = args.source or args.run_dir
+    if not args.source:
+        raise MusicVAEError("export: give the model to export (SOURCE or --run-dir RUN)")
     model = load(args.source, config=args.config, which=args.which)
     if model.step is not None:
         extra.setdefault("step", str(model.step))

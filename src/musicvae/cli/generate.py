@@ -47,7 +47,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--output-dir", type=Path, required=True, help="folder for the MIDI and PNGs")
     p.add_argument(
         "--checkpoint",
-        help="run folder, .pt checkpoint, .safetensors bundle, Magenta checkpoint or bundled "
+        "--run-dir",
+        dest="checkpoint",
+        help="run folder (--run-dir is the same flag), .pt checkpoint, .safetensors bundle, Magenta checkpoint or bundled "
         "model name (default: the bundled groovae_4bar; for --mode humanize the bundled "
         "groovae_2bar_humanize and for --mode tap2drum groovae_2bar_tap_fixed_velocity, where "
         "installed)",

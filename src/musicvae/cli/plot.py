@@ -14,16 +14,25 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "reconstruction loss, KL bits, KL beta, hit accuracy and learning rate.",
     )
     p.add_argument(
-        "run_dir", type=Path, metavar="RUN", help="run folder written by `musicvae train`"
+        "run_dir",
+        type=Path,
+        nargs="?",
+        metavar="RUN",
+        help="run folder written by `musicvae train`",
     )
+    p.add_argument("--run-dir", dest="run_dir_flag", type=Path, help="the run folder, as a flag")
     p.add_argument("--output", "-o", type=Path, help="PNG to write (default: RUN/curves.png)")
     p.set_defaults(func=run_plot)
     return p
 
 
 def run_plot(args: argparse.Namespace) -> int:
+    from musicvae.errors import MusicVAEError
     from musicvae.plotting.curves import plot_run
 
-    path = plot_run(args.run_dir, args.output)
+    run_dir = args.run_dir or args.run_dir_flag
+    if run_dir is None:
+        raise MusicVAEError("plot: give the run folder (RUN or --run-dir RUN)")
+    path = plot_run(run_dir, args.output)
     print(f"wrote {path}")
     return 0

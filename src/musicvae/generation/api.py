@@ -61,6 +61,21 @@ def _resolve_config(config: str | Config | None) -> Config | None:
         raise MusicVAEError(str(e)) from None
 
 
+def sniff(path: Path) -> str | None:
+    """What a file holds, from its first bytes rather than its name: ``"checkpoint"`` (torch's
+    zip format), ``"bundle"`` (safetensors: a length, then a JSON header) or None."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(9)
+    except OSError:
+        return None
+    if head[:4] == b"PK\x03\x04":
+        return "checkpoint"
+    if len(head) == 9 and head[8:9] == b"{":
+        return "bundle"
+    return None
+
+
 def _is_magenta(path: Path) -> bool:
     if path.name.endswith(".index") or ".data-" in path.name:
         return True
@@ -159,7 +174,8 @@ def load(
                 f"{path}: the bundled model {name!r} is not installed in this copy of musicvae; "
                 "pass a checkpoint or run folder instead"
             )
-    if path.suffix == ".safetensors":
+    kind = sniff(path) if path.is_file() else None
+    if path.suffix == ".safetensors" or kind == "bundle":
         model, bcfg, meta = load_bundle(path, device=device)
         step = meta.get("step")
         return TrainedModel(
@@ -174,7 +190,7 @@ def load(
     if path.is_dir() and (list_checkpoints(path / "train") or list_checkpoints(path)):
         model, ccfg, step, _ = load_checkpoint(path, device=device, which=which)
         return TrainedModel(model, ccfg, device=device, source=str(path), step=step)
-    if path.suffix == ".pt":
+    if path.suffix == ".pt" or kind == "checkpoint":
         model, ccfg, step, _ = load_checkpoint(path, device=device)
         return TrainedModel(model, ccfg, device=device, source=str(path), step=step)
     if _is_magenta(path):
