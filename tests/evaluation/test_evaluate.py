@@ -94,3 +94,10 @@ def test_empty_split_is_an_error(tmp_path, dataset):
     model = load(debug_run(tmp_path))
     with pytest.raises(MusicVAEError, match="validation"):
         evaluate(model, dataset, "validation", workers=1)
+
+
+def test_progress_lines_off_a_terminal(tmp_path, dataset, capsys):
+    model = load(debug_run(tmp_path))
+    evaluate(model, dataset, "test", batch_size=1, num_prior_samples=1, workers=1)
+    err = capsys.readouterr().err  # captured: not a terminal
+    assert "evaluating: 1/4 batches, about" in err and "s left" in err

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import math
 import os
+import sys
+import time
 
 import numpy as np
 import torch
@@ -126,9 +128,17 @@ def evaluate(
             sigmas.append(sigma)
     all_mu, all_sigma = torch.cat(mus), torch.cat(sigmas)
     other = (torch.arange(n, device=all_mu.device) + n // 2) % n
-    for s in tqdm(
-        starts, desc="evaluating", unit="batch", disable=None if progress is None else not progress
-    ):
+    bar_shown = sys.stderr.isatty() if progress is None else progress
+    lines = progress is None and not bar_shown  # a log file: a line per tenth, not a silent bar
+    t0 = time.monotonic()
+    for i, s in enumerate(tqdm(starts, desc="evaluating", unit="batch", disable=not bar_shown)):
+        if lines and i and i % max(1, len(starts) // 10) == 0:
+            left = (time.monotonic() - t0) / i * (len(starts) - i)
+            print(
+                f"evaluating: {i}/{len(starts)} batches, about {left:.0f} s left",
+                file=sys.stderr,
+                flush=True,
+            )
         idx = torch.arange(s, min(s + batch_size, n))
         inputs, outputs, controls, lengths = (t.to(device) for t in examples.batch(idx))
         ctl = controls if uses_controls else None
