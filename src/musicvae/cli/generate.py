@@ -222,9 +222,12 @@ def generate(
     base = f"{config_name}_{mode}_{stamp}"
     spb = model.converter.steps_per_bar
     sequences = model.to_sequences(grooves, qpm)
+    names = [f"{base}-{i:03d}-of-{num_outputs:03d}.mid" for i in range(num_outputs)]
+    if audio:
+        from musicvae.audio import write_wav
     with staged_folder(output_dir) as scratch:
-        for i, (groove, ns) in enumerate(zip(grooves, sequences, strict=True)):
-            path = scratch / f"{base}-{i:03d}-of-{num_outputs:03d}.mid"
+        for name, groove, ns in zip(names, grooves, sequences, strict=True):
+            path = scratch / name
             write_midi(ns, path)
             if png:
                 write_drum_grid(
@@ -235,10 +238,8 @@ def generate(
                     steps_per_beat=model.config.data.steps_per_quarter,
                 )
             if audio:
-                from musicvae.audio import write_wav
-
                 write_wav(ns, path.with_suffix(".wav"))
-    return [output_dir / f"{base}-{i:03d}-of-{num_outputs:03d}.mid" for i in range(num_outputs)]
+    return [output_dir / name for name in names]
 
 
 # -------------------------------------------------------------------- Magenta flags

@@ -175,13 +175,12 @@ def force_hits(
     # rnn_output: (B, 3N), sampled: (B, 3N), fixed: (B, N) -> (B, 3N)
     n = fixed.shape[-1]
     hits, vel, off = sampled.float().split(n, dim=-1)
-    _, head_vel, head_off = activate(rnn_output.float())
     if hit_conditioned:
-        played_vel, played_off = head_vel, head_off
+        _, played_vel, played_off = activate(rnn_output.float())
         if draws is not None:
             factor, shift = draws
-            played_vel = (head_vel * factor).clamp(0.0, 1.0)
-            played_off = (head_off + shift).clamp(-1.0, 1.0)
+            played_vel = (played_vel * factor).clamp(0.0, 1.0)
+            played_off = (played_off + shift).clamp(-1.0, 1.0)
     else:
         prob = torch.sigmoid(rnn_output[..., :n].float()).clamp(min=MIN_FORCED_HIT_PROB)
         played_vel = (vel / prob).clamp(0.0, 1.0)

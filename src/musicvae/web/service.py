@@ -191,12 +191,15 @@ class Studio:
             fixed = m.input_hits(inputs) if tool == "groove" else None
             # Drumify plays drums on the tapped steps, and only there.
             taps = m.input_taps(inputs) if tool == "drumify" else None
+            _, mu, sigma = m.encode_tensors(inputs, controls)  # once: only z varies below
             out = []
             for i in range(n):
                 s = None if seed is None else seed + 7919 * i
-                z, mu, _ = m.encode_tensors(inputs, controls, seed=s)
+                z = mu
+                if i:
+                    z = mu + sigma * np.random.default_rng(s).standard_normal(mu.shape)
                 decoded = m.decode_tensors(
-                    mu if i == 0 else z,
+                    z,
                     temperature,
                     _dec_seed(s),
                     controls,
