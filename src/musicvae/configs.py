@@ -334,7 +334,8 @@ register(Config(name="groovae_4bar_hierdec", decoder="hierarchical", level_lengt
 # scaled to drums on a CPU, the LSTMs keep GrooVAE's sizes (encoder 512, decoder 256 x 2) and
 # the latent takes Magenta's 16-bar z_size and free bits. The conductor reuses dec_rnn_size, as
 # Magenta's does, and runs one step per bar.
-_GROOVE_16BAR_HP = HParams(max_seq_len=256, z_size=512, free_bits=256.0)
+# Both 16-bar configs are ours, so they take the hit-conditioned heads of the bundles.
+_GROOVE_16BAR_HP = HParams(max_seq_len=256, z_size=512, free_bits=256.0, hit_conditioned=True)
 _GROOVE_16BAR_DATA = DataConfig(split_bars=16)
 register(Config(name="groovae_16bar", hparams=_GROOVE_16BAR_HP, data=_GROOVE_16BAR_DATA))
 register(

@@ -47,6 +47,9 @@ def test_evaluate_report(tmp_path, dataset):
     # Every window holds the same bars, so another window's code is as good as the right one.
     assert r["other_z"]["overall"] == pytest.approx(r["teacher_forced"]["overall"], rel=1e-6)
     assert "near-greedy" in r["sampled"]["decoding"]
+    # Four windows: pairs (0, 2) and (1, 3), 9 points each.
+    assert (r["interpolation"]["num_pairs"], r["interpolation"]["num_steps"]) == (2, 9)
+    assert r["interpolation"]["hits_changed_per_bar"] >= 0.0
     assert "performance" not in r  # no input transform in the debug config
     data = r["prior"]["data"]
     # Every bar: 2 kicks, 2 + 1 snares, 8 hi-hats played 0.1 step late.

@@ -166,6 +166,16 @@ def format_report(r: dict) -> str:
                 f"real velocities {_f(r[key]['velocity_correlation'], 2)}"
             )
             lines += ["", *_realism(r[key]["realism"], "performance vs the real one")]
+    if "interpolation" in r:
+        ip = r["interpolation"]
+        lines += [
+            f"interpolation ({ip['decoding']}): {_f(ip.get('hits_changed_per_bar'), 2)} hits "
+            f"changed per bar per step; largest step {_f(ip.get('largest_step_share'), 2)} of a "
+            f"path's changes (even: {_f(1 / (ip['num_steps'] - 1), 2)}); path / direct "
+            f"{_f(ip.get('path_excess'), 2)}; ends {_f(ip.get('endpoint_hits_per_bar'), 1)} hits "
+            "per bar apart",
+            "",
+        ]
     p = r["prior"]
     s, d = p["samples"], p["data"]
     lines.append(

@@ -13,6 +13,8 @@ For every window of the split (windowed as the model's config says, converter in
   the real performance, a flat baseline and Wasserstein distances of velocity / offset
   distributions; for humanize / add-instrument also with the input's hits kept, as the
   product decodes them;
+- interpolation smoothness: hits changed per step of a latent path between pairs of windows
+  (:mod:`musicvae.evaluation.interpolation`), for models without controls;
 - prior samples vs the split: notes per bar, per-class hit rates, velocity and offset spread,
   and a realism report (dynamics, timing spread, bar-to-bar structure: ``realism``), also for
   the performances of input-transform models, whose velocities are set beside a per-class,
@@ -30,6 +32,7 @@ import numpy as np
 import torch
 
 from musicvae.errors import MusicVAEError
+from musicvae.evaluation.interpolation import interpolation_smoothness
 from musicvae.evaluation.metrics import (
     CLASS_NAMES,
     ReconstructionMetrics,
@@ -247,6 +250,15 @@ def evaluate(
         }
     if has_input_transform(config):
         _performance_realism(result, performances, examples_path, config, split, workers)
+    if not uses_controls:
+        result["interpolation"] = interpolation_smoothness(
+            model,
+            all_mu,
+            int(examples.outputs.shape[1]),
+            trained.converter.steps_per_bar,
+            temperature=SAMPLED_TEMPERATURE,
+            seed=seed,
+        )
     result["prior"] = prior_comparison(trained, examples, num_prior_samples, seed, uses_controls)
     return result
 
