@@ -31,7 +31,7 @@ from musicvae.data.converters import build_converter
 from musicvae.data.midi import MidiError, read_midi_bytes, sequence_to_score
 from musicvae.errors import MusicVAEError
 from musicvae.web.grooves import DRUM_LABELS, DRUM_NAMES, Groove, sequence_grid, split_windows
-from musicvae.web.limits import BodyLimit, SameOrigin
+from musicvae.web.limits import BodyLimit, ClientLimit, SameOrigin
 from musicvae.web.service import ModelSource, Studio, Unavailable
 
 STATIC = Path(__file__).parent / "static"
@@ -136,6 +136,8 @@ def create_app(
     app.add_middleware(SameOrigin)
     if allowed_hosts:
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts)
+    # Outermost, so a request counts from its headers on, while its body is still coming.
+    app.add_middleware(ClientLimit)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.exception_handler(RequestValidationError)

@@ -7,6 +7,9 @@
   server on 127.0.0.1 (a "simple" no-cors request needs no preflight). Browsers say where a
   request comes from (``Sec-Fetch-Site``, ``Origin``); a state-changing request from another
   site gets 403. Clients that are not browsers (curl, scripts) send neither and are served.
+- :class:`ClientLimit`: requests in progress at once, per client address (429 past it) and in
+  all (503), so one client's burst of heavy calls cannot take every worker thread. Connections
+  that never finish their headers are the protocol's job (:mod:`musicvae.web.connections`).
 """
 
 from __future__ import annotations
@@ -60,6 +63,45 @@ class BodyLimit:
 
     async def _refuse(self, send: Send) -> None:
         await refuse(send, 413, self.message)
+
+
+class ClientLimit:
+    """ASGI middleware: at most ``per_client`` requests in progress per client address (then
+    ``429``) and ``total`` in all (then ``503``)."""
+
+    def __init__(self, app: ASGIApp, per_client: int = 16, total: int = 64) -> None:
+        self.app = app
+        self.per_client = per_client
+        self.total = total
+        self.active: dict[str, int] = {}
+        self.count = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        client = (scope.get("client") or ("",))[0]
+        mine = self.active.get(client, 0)
+        if mine >= self.per_client:
+            await refuse(
+                send, 429, f"too many requests at once from {client} (at most {self.per_client})"
+            )
+            return
+        if self.count >= self.total:
+            await refuse(send, 503, f"the studio is busy ({self.total} requests in progress)")
+            return
+        # One event loop runs every call, so these counts need no lock.
+        self.active[client] = mine + 1
+        self.count += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.count -= 1
+            left = self.active[client] - 1
+            if left:
+                self.active[client] = left
+            else:
+                del self.active[client]
 
 
 class SameOrigin:

@@ -9,13 +9,15 @@ import time
 import uvicorn
 
 from musicvae.errors import MusicVAEError
+from musicvae.web.connections import GuardedH11Protocol, Guards
 
 
-def _config(app, host: str, log_level: str) -> uvicorn.Config:
-    # limit_concurrency bounds the connections served at once: more get a 503, not a pile-up.
-    return uvicorn.Config(
-        app, host=host, log_level=log_level, limit_concurrency=64, timeout_keep_alive=5
-    )
+def _config(app, host: str, log_level: str, guards: Guards | None = None) -> uvicorn.Config:
+    # No limit_concurrency: it counts open connections, so stalled ones would fill it and
+    # refuse everyone. The protocol's deadlines and per-client caps bound connections, and
+    # the app's ClientLimit bounds the requests in progress.
+    protocol = GuardedH11Protocol.with_guards(guards or Guards())
+    return uvicorn.Config(app, host=host, log_level=log_level, http=protocol, timeout_keep_alive=5)
 
 
 def listen(host: str, port: int) -> socket.socket:
@@ -42,9 +44,15 @@ def serve(app, sock: socket.socket, log_level: str = "warning") -> None:
 class BackgroundServer:
     """``with BackgroundServer(app) as url:`` serves ``app`` on a free loopback port in a thread."""
 
-    def __init__(self, app, host: str = "127.0.0.1", log_level: str = "warning") -> None:
+    def __init__(
+        self,
+        app,
+        host: str = "127.0.0.1",
+        log_level: str = "warning",
+        guards: Guards | None = None,
+    ) -> None:
         self.host = host
-        self.server = uvicorn.Server(_config(app, host, log_level))
+        self.server = uvicorn.Server(_config(app, host, log_level, guards))
         self.sock = listen(host, 0)
         self.port = self.sock.getsockname()[1]
         self.thread = threading.Thread(
