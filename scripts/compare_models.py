@@ -1,0 +1,194 @@
+"""Side-by-side evaluation of trained models on one split, as a Markdown table, JSON and a plot.
+
+Made for the flat-versus-hierarchical comparison in ``docs/hierarchical-decoder.md``:
+
+    .venv/bin/python scripts/compare_models.py --examples gmd.parquet --split test \\
+        --model groovae_4bar --model groovae_16bar.safetensors \\
+        --model groovae_16bar_hierdec.safetensors \\
+        --json docs/hierdec-comparison.json --plot docs/hierdec_structure.png
+
+Each model is evaluated on its own windows of the split (``musicvae evaluate``'s figures:
+teacher-forced and free-running reconstruction, latent use, interpolation smoothness, prior
+samples' structure), plus, for a hierarchical model, how well its conductor's bar embeddings
+follow the grooves' own bar similarity. The plot shows hit similarity of bar i and bar i + lag
+in prior samples of each model against the real windows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+MAX_LAG = 15
+PRIOR_SAMPLES = 512
+
+
+def _f(x, digits: int = 3) -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "–"
+    return f"{x:.{digits}f}"
+
+
+def lag_curve(grooves: np.ndarray, steps_per_bar: int) -> list[float]:
+    from musicvae.evaluation.metrics import HIT_THRESHOLD, split_channels
+    from musicvae.evaluation.realism import bar_similarity
+
+    hit = split_channels(np.asarray(grooves, np.float64))[0] > HIT_THRESHOLD
+    bars = grooves.shape[1] // steps_per_bar
+    return [bar_similarity(hit, steps_per_bar, lag) for lag in range(1, min(MAX_LAG, bars - 1) + 1)]
+
+
+def evaluate_model(name: str, examples: str, split: str, seed: int) -> dict:
+    from musicvae.evaluation.conductor import structure_agreement
+    from musicvae.evaluation.evaluate import evaluate, load_split
+    from musicvae.generation import load
+
+    trained = load(name)
+    t0 = time.monotonic()
+    report = evaluate(trained, examples, split, seed=seed, progress=False)
+    windows, _, _ = load_split(examples, trained.config, split)
+    spb = trained.converter.steps_per_bar
+    samples = trained.sample_tensors(PRIOR_SAMPLES, 1.0, seed)
+    real = windows.outputs.numpy()
+    extra = {
+        "model": name,
+        "step": trained.step,
+        "metadata_training": trained.metadata.get("training", ""),
+        "lag_similarity": {"samples": lag_curve(samples, spb), "real": lag_curve(real, spb)},
+        "seconds": 0.0,
+    }
+    if trained.config.decoder == "hierarchical":
+        _, mu, _ = trained.encode_tensors(windows.inputs.numpy())
+        extra["conductor"] = structure_agreement(trained.model, mu, real, spb)
+    extra["seconds"] = round(time.monotonic() - t0, 1)
+    report["comparison"] = extra
+    return report
+
+
+ROWS = [
+    ("test windows", lambda r: str(r["num_windows"])),
+    ("bars per window", lambda r: str(r["window_steps"] // 16)),
+    ("training steps", lambda r: str(r["comparison"]["step"])),
+    ("KL (bits per window)", lambda r: _f(r["elbo"]["overall"]["kl_bits"], 1)),
+    ("teacher-forced hit F1", lambda r: _f(r["teacher_forced"]["overall"]["f1"])),
+    ("… with another window's z", lambda r: _f(r["other_z"]["overall"]["f1"])),
+    (
+        "F1 gap (what z carries)",
+        lambda r: _f(r["teacher_forced"]["overall"]["f1"] - r["other_z"]["overall"]["f1"]),
+    ),
+    ("teacher-forced velocity MAE", lambda r: _f(r["teacher_forced"]["overall"]["velocity_mae"], 1)),
+    ("teacher-forced timing MAE (ms)", lambda r: _f(r["teacher_forced"]["overall"]["timing_mae_ms"], 1)),
+    ("free-running hit F1", lambda r: _f(r["sampled"]["overall"]["f1"])),
+    ("free-running velocity MAE", lambda r: _f(r["sampled"]["overall"]["velocity_mae"], 1)),
+    ("free-running timing MAE (ms)", lambda r: _f(r["sampled"]["overall"]["timing_mae_ms"], 1)),
+]  # fmt: skip
+
+
+def _realism(key: str, digits: int = 3):
+    return lambda r: (
+        f"{_f(r['prior']['realism']['generated'][key], digits)} "
+        f"({_f(r['prior']['realism']['real'][key], digits)})"
+    )
+
+
+PRIOR_ROWS = [
+    ("prior: bar-to-bar similarity (real)", _realism("bar_similarity")),
+    ("prior: bar i vs i+4 similarity (real)", _realism("bar_similarity_lag4")),
+    ("prior: backbeat on 2 and 4 (real)", _realism("backbeat_share")),
+    ("prior: notes per bar (real)", _realism("notes_per_bar", 1)),
+    ("prior: timing spread, steps (real)", _realism("offset_std_steps")),
+    (
+        "prior: per-class hit rate, mean abs. error",
+        lambda r: _f(
+            float(
+                np.mean(
+                    [
+                        abs(g["hit_rate"] - d["hit_rate"])
+                        for g, d in zip(
+                            r["prior"]["realism"]["generated"]["per_class"].values(),
+                            r["prior"]["realism"]["real"]["per_class"].values(),
+                            strict=True,
+                        )
+                    ]
+                )
+            ),
+            4,
+        ),
+    ),
+    ("interpolation: hits changed per bar per step", lambda r: _f(r["interpolation"]["hits_changed_per_bar"], 2)),
+    ("interpolation: largest step's share (even 0.125)", lambda r: _f(r["interpolation"]["largest_step_share"], 2)),
+    ("interpolation: path / direct", lambda r: _f(r["interpolation"]["path_excess"], 2)),
+    (
+        "conductor follows bar similarity (r)",
+        lambda r: _f(r["comparison"].get("conductor", {}).get("correlation_mean"), 2),
+    ),
+]  # fmt: skip
+
+
+def table(reports: list[dict]) -> str:
+    head = "| measure | " + " | ".join(r["config"] for r in reports) + " |"
+    lines = [head, "|---" * (len(reports) + 1) + "|"]
+    for label, get in ROWS + PRIOR_ROWS:
+        lines.append(f"| {label} | " + " | ".join(get(r) for r in reports) + " |")
+    return "\n".join(lines)
+
+
+def plot(reports: list[dict], path: Path) -> None:
+    from matplotlib.figure import Figure
+
+    from musicvae.io import atomic_write_bytes
+
+    fig = Figure(figsize=(7.5, 4))
+    ax = fig.add_subplot()
+    for r in reports:
+        curve = r["comparison"]["lag_similarity"]["samples"]
+        ax.plot(range(1, len(curve) + 1), curve, marker="o", ms=3, label=f"{r['config']} prior")
+    # The real grooves' curve from the longest windows (shorter ones give its first lags).
+    real = max((r["comparison"]["lag_similarity"]["real"] for r in reports), key=len)
+    ax.plot(range(1, len(real) + 1), real, "k--", marker="s", ms=3, label="real grooves (test)")
+    ax.set_xlabel("lag (bars)")
+    ax.set_ylabel("hit similarity of bar i and bar i + lag (Jaccard)")
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--examples", required=True, help="dataset file (musicvae convert's Parquet)")
+    p.add_argument("--split", default="test", help="split to evaluate on (default test)")
+    p.add_argument(
+        "--model", action="append", required=True, help="a model (repeat): bundle, run, .pt"
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of every sampled figure")
+    p.add_argument("--json", type=Path, help="write every report here")
+    p.add_argument("--plot", type=Path, help="write the lag-similarity plot here (PNG)")
+    args = p.parse_args(argv)
+    reports = []
+    for name in args.model:
+        print(f"evaluating {name} ...", file=sys.stderr, flush=True)
+        reports.append(evaluate_model(name, args.examples, args.split, args.seed))
+        print(f"  {reports[-1]['comparison']['seconds']} s", file=sys.stderr, flush=True)
+    print(table(reports))
+    if args.json:
+        from musicvae.io import atomic_write_bytes
+
+        atomic_write_bytes(args.json, json.dumps(reports, indent=1, default=float).encode())
+    if args.plot:
+        plot(reports, args.plot)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
