@@ -23,6 +23,9 @@ $(BIN)/activate:
 		$(BIN)/pip install -q '$(TORCH)'; \
 	fi
 	$(BIN)/pip install -q -e '.[dev]'
+# The soundfont extra's renderer, without the PyAudio it names for live playback: that builds
+# from source on Linux (PortAudio headers), and rendering to WAV never uses it.
+	$(BIN)/pip install -q --no-deps 'tinysoundfont>=0.3.7'
 
 venv: $(BIN)/activate
 

@@ -35,3 +35,8 @@ def test_nvidia_machines_and_macos_get_the_default_build():
 def test_torch_index_overrides():
     line = _torch_line("TORCH_INDEX=https://download.pytorch.org/whl/cu126")
     assert '--index-url "https://download.pytorch.org/whl/cu126"' in line
+
+
+def test_the_soundfont_renderer_is_installed_without_pyaudio():
+    # tinysoundfont names PyAudio (live playback only), which needs PortAudio headers on Linux.
+    assert "pip install -q --no-deps 'tinysoundfont>=0.3.7'" in _torch_line()

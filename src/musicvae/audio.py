@@ -6,7 +6,8 @@ toms at three pitches and noisy metallic cymbals. Every voice is made once per r
 velocity from a fixed seed, so a render is the same every time, then mixed in at each note's
 onset sample, scaled by velocity. Pitches map to the nine drum classes through the General MIDI
 map the converter uses for generated files; other notes are skipped. The WAV is 16-bit mono PCM
-(the standard library's ``wave``), as long as the groove plus the last hit's ring.
+(the standard library's ``wave``), as long as the groove plus the last hit's ring. A General
+MIDI SoundFont of the user's plays instead through :mod:`musicvae.soundfont`.
 """
 
 from __future__ import annotations
@@ -141,17 +142,20 @@ def render(ns: NoteSequence, seed: int = 0) -> np.ndarray:
 
 
 def wav_bytes(samples: np.ndarray) -> bytes:
-    """16-bit mono PCM WAV of float samples in [-1, 1]."""
+    """16-bit PCM WAV of float samples in [-1, 1]: mono for a 1-D array, else one channel per
+    column (a SoundFont's stereo, :mod:`musicvae.soundfont`)."""
     pcm = (np.clip(samples, -1.0, 1.0) * 32767).astype("<i2")
     buf = io.BytesIO()
     with wave.open(buf, "wb") as w:
-        w.setnchannels(1)
+        w.setnchannels(1 if pcm.ndim == 1 else pcm.shape[1])
         w.setsampwidth(2)
         w.setframerate(SAMPLE_RATE)
         w.writeframes(pcm.tobytes())
     return buf.getvalue()
 
 
-def write_wav(ns: NoteSequence, path: str | os.PathLike, seed: int = 0) -> Path:
-    """Render ``ns`` with the built-in kit and write it as a WAV file, atomically."""
-    return atomic_write_bytes(path, wav_bytes(render(ns, seed)))
+def write_wav(ns: NoteSequence, path: str | os.PathLike, seed: int = 0, soundfont=None) -> Path:
+    """Render ``ns`` with the built-in kit, or on ``soundfont`` (a loaded
+    :class:`musicvae.soundfont.SoundFont`), and write it as a WAV file, atomically."""
+    samples = soundfont.render(ns) if soundfont is not None else render(ns, seed)
+    return atomic_write_bytes(path, wav_bytes(samples))

@@ -17,6 +17,7 @@ from pathlib import Path
 from musicvae.cli import args as types
 from musicvae.errors import MusicVAEError
 from musicvae.io import staged_folder
+from musicvae.soundfont import HELP as soundfont_help
 
 MODES = ("sample", "interpolate", "reconstruct", "humanize", "tap2drum")
 INPUT_MODES = ("reconstruct", "humanize", "tap2drum")
@@ -86,7 +87,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument(
         "--audio",
         action="store_true",
-        help="also write a WAV beside each MIDI file, played on the built-in drum kit",
+        help="also write a WAV beside each MIDI file, played on the built-in drum kit "
+        "or on --soundfont",
+    )
+    p.add_argument(
+        "--soundfont",
+        metavar="FILE.sf2",
+        help=f"{soundfont_help}; given explicitly, it implies --audio",
     )
     p.add_argument(
         "--device", type=types.device, default="cpu", help=f"{types.DEVICE_HELP} (default cpu)"
@@ -132,6 +139,11 @@ def run_generate(args: argparse.Namespace) -> int:
         ]
     elif args.mode in INPUT_MODES:
         inputs = [_read_input(args.input_midi_1, "--input-midi-1")]
+    soundfont = None
+    if getattr(args, "audio", False) or getattr(args, "soundfont", None):
+        from musicvae.soundfont import load_soundfont
+
+        soundfont = load_soundfont(getattr(args, "soundfont", None))  # a bad font fails now
     checkpoint = args.checkpoint
     bundle = MODE_BUNDLES.get(args.mode)
     if checkpoint is None and bundle and bundled_available(bundle):
@@ -166,7 +178,8 @@ def run_generate(args: argparse.Namespace) -> int:
         seed=args.seed,
         png=not args.no_png,
         keep_hits=args.keep_hits,
-        audio=getattr(args, "audio", False),
+        audio=getattr(args, "audio", False) or soundfont is not None,
+        soundfont=soundfont,
     )
     print(f"wrote {len(paths)} MIDI file(s) to {args.output_dir}")
     for p in paths:
@@ -188,8 +201,10 @@ def generate(
     png: bool = True,
     keep_hits: bool | None = None,
     audio: bool = False,
+    soundfont=None,
 ) -> list[Path]:
-    """Run ``mode`` and write ``num_outputs`` MIDI files (and PNGs, and WAVs with ``audio``);
+    """Run ``mode`` and write ``num_outputs`` MIDI files (and PNGs, and WAVs with ``audio``, on
+    the built-in kit or on ``soundfont``, a loaded :class:`musicvae.soundfont.SoundFont`);
     returns the MIDI paths. ``keep_hits`` (input modes; default: on for humanize only) keeps the
     input's hits. The set is written to a scratch folder beside ``output_dir`` and moved in
     when complete, so an interrupted run leaves no partial set."""
@@ -238,7 +253,7 @@ def generate(
                     steps_per_beat=model.config.data.steps_per_quarter,
                 )
             if audio:
-                write_wav(ns, path.with_suffix(".wav"))
+                write_wav(ns, path.with_suffix(".wav"), soundfont=soundfont)
     return [output_dir / name for name in names]
 
 
