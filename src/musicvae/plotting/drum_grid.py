@@ -1,9 +1,14 @@
 """Drum-grid pictures: 9 drum classes by 16th-note steps, one PNG per groove.
 
+The picture is the studio's grid (``web/static/app.js``), so a groove looks the same in both:
+rows in the converter's class order from the top (kick at the top, ride at the bottom, labelled
+as ``/api/info`` labels them), bold bar lines, lighter beat lines and every second beat shaded.
+The x axis counts beats as a DAW's ruler does: "1", "1.2", "1.3", "1.4", "2", ...
+
 Each hit is a box in its class's row; its colour is the velocity and its horizontal position is
 the step shifted by the micro-timing offset (a note played ahead of the grid sits left of its
-step line). Bar lines are drawn bold, beat lines light. Rendering uses matplotlib's Agg canvas on
-a private ``Figure`` (no pyplot state), so it is safe to call from threads and servers.
+step line). Rendering uses matplotlib's Agg canvas on a private ``Figure`` (no pyplot state), so
+it is safe to call from threads and servers.
 """
 
 from __future__ import annotations
@@ -64,7 +69,15 @@ def sequence_to_grid(
     return grid_rows
 
 
-def render_drum_grid(
+def render_drum_grid(grid: np.ndarray | NoteSequence, **options) -> bytes:
+    """PNG bytes of the drum grid of a (T, 27) tensor or a drum NoteSequence; ``options`` are
+    :func:`drum_grid_figure`'s (title, steps per bar and beat, bars per row, dpi)."""
+    buf = io.BytesIO()
+    drum_grid_figure(grid, **options).savefig(buf, format="png", bbox_inches="tight")
+    return buf.getvalue()
+
+
+def drum_grid_figure(
     grid: np.ndarray | NoteSequence,
     *,
     title: str | None = None,
@@ -72,11 +85,9 @@ def render_drum_grid(
     steps_per_beat: int = 4,
     bars_per_row: int = 4,
     dpi: int = 100,
-) -> bytes:
-    """PNG bytes of the drum grid of a (T, 27) tensor or a drum NoteSequence.
-
-    Long grooves wrap onto several rows of ``bars_per_row`` bars each.
-    """
+):
+    """The matplotlib ``Figure`` that :func:`render_drum_grid` saves: one axes per row of bars,
+    then the velocity colour bar. Long grooves wrap onto several rows of ``bars_per_row`` bars."""
     import matplotlib
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.colors import Normalize
@@ -115,9 +126,7 @@ def render_drum_grid(
     cbar = fig.colorbar(mappable, ax=axes, fraction=0.02, pad=0.01)
     cbar.set_label("velocity", fontsize=7)
     cbar.ax.tick_params(labelsize=6)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", bbox_inches="tight")
-    return buf.getvalue()
+    return fig
 
 
 def _draw_row(ax, part, first, row_steps, cmap, norm, steps_per_bar, steps_per_beat) -> None:
@@ -140,6 +149,8 @@ def _draw_row(ax, part, first, row_steps, cmap, norm, steps_per_bar, steps_per_b
                 linewidth=0.4,
             )
         )
+    for b in range(1, row_steps // steps_per_beat, 2):  # the studio shades every second beat
+        ax.axvspan(b * steps_per_beat, (b + 1) * steps_per_beat, color="0.95", zorder=0)
     for s in range(row_steps + 1):
         if s % steps_per_bar == 0:
             ax.axvline(s, color="black", linewidth=1.4)
@@ -152,13 +163,21 @@ def _draw_row(ax, part, first, row_steps, cmap, norm, steps_per_bar, steps_per_b
     if len(part) < row_steps:  # past the end of the groove
         ax.axvspan(len(part), row_steps, color="0.9", zorder=0)
     ax.set_xlim(-0.5, row_steps + 0.5)
-    ax.set_ylim(0, NUM_CLASSES)
+    ax.set_ylim(NUM_CLASSES, 0)  # class 0 (kick) on top, as the studio's rows run
     ax.set_yticks(np.arange(NUM_CLASSES) + 0.5, CLASS_NAMES, fontsize=7)
-    row_bars = row_steps // steps_per_bar
-    first_bar = first // steps_per_bar
-    ax.set_xticks(np.arange(row_bars) * steps_per_bar + 0.5 * steps_per_bar)
-    ax.set_xticklabels([f"bar {first_bar + b + 1}" for b in range(row_bars)], fontsize=7)
-    ax.tick_params(length=0)
+    ticks = np.arange(0, row_steps, steps_per_beat)
+    ax.set_xticks(ticks, [beat_label(first + t, steps_per_bar, steps_per_beat) for t in ticks])
+    ax.tick_params(length=0, labelsize=7)
+    for t, label in zip(ticks, ax.get_xticklabels(), strict=True):
+        if t % steps_per_bar == 0:  # a bar's number stands out from its beats
+            label.set_fontweight("bold")
+
+
+def beat_label(step: int, steps_per_bar: int = 16, steps_per_beat: int = 4) -> str:
+    """A ruler's name for the beat starting at ``step``: "3" for bar 3's downbeat, "3.2" for
+    its second beat (bars and beats counted from 1)."""
+    bar, beat = divmod(step // steps_per_beat, steps_per_bar // steps_per_beat)
+    return f"{bar + 1}" if beat == 0 else f"{bar + 1}.{beat + 1}"
 
 
 def _scalar_mappable(cmap, norm):
