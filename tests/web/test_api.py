@@ -395,6 +395,46 @@ def test_oversize_uploads_are_refused_with_413(client):
     assert r.status_code == 413 and r.json()["detail"] == "big.mid: file is larger than 1 MB"
 
 
+def _raw_midi(tracks: list[bytes]) -> bytes:
+    """A format-1 MIDI file of raw track event bytes (delta times of 1 tick, 0x01)."""
+    ends = [t + b"\x00\xff\x2f\x00" for t in tracks]
+    chunks = b"".join(b"MTrk" + len(t).to_bytes(4, "big") + t for t in ends)
+    head = b"\x00\x01" + len(tracks).to_bytes(2, "big") + (480).to_bytes(2, "big")
+    return b"MThd" + (6).to_bytes(4, "big") + head + chunks
+
+
+HIT = b"\x00\x99\x24\x64\x0a\x89\x24\x00"  # a kick on the drum channel
+
+
+@pytest.mark.parametrize(
+    ("tracks", "message"),
+    [
+        # 90,000 alternating tempos in 630 KB took about 0.7 s of conversion before the cap.
+        (
+            [
+                b"".join(
+                    b"\x01\xff\x51\x03" + (500000 + i % 2).to_bytes(3, "big") for i in range(90_000)
+                )
+                + HIT
+            ],
+            "costly.mid: 90,000 tempo changes; at most 1,000 tempo, time and key signature "
+            "events are read (a drum groove has a few)",
+        ),
+        (
+            [HIT + b"\x01\xff\x58\x04\x04\x02\x18\x08" * 600 + b"\x01\xff\x59\x02\x00\x00" * 600],
+            "costly.mid: 600 time signatures, 600 key signatures; at most 1,000 tempo, time",
+        ),
+        ([HIT] * 400, "costly.mid: 400 tracks; at most 256 are read"),
+    ],
+)
+def test_costly_uploads_are_refused_before_conversion(client, tracks, message):
+    data = _raw_midi(tracks)
+    assert len(data) < 1 << 20  # under the size cap: only the event caps refuse these
+    r = client.post("/api/midi", files={"file": ("costly.mid", data, "audio/midi")})
+    assert r.status_code == 422
+    assert r.json()["detail"].startswith(message)
+
+
 def test_oversize_bodies_without_a_length_are_refused(client):
     def chunks():
         for _ in range(40):

@@ -8,7 +8,8 @@ import time
 import numpy as np
 import pytest
 
-from musicvae.web.service import Studio, Unavailable, _Batcher
+from musicvae.web.grooves import Groove
+from musicvae.web.service import SLICE_ROWS, FairLock, Studio, Unavailable, _Batcher
 
 
 class FakeModel:
@@ -107,3 +108,74 @@ def test_tools_of_a_missing_role_are_unavailable(studio_models):
         "similar",
         "groove",
     ]
+
+
+# ---------------------------------------------------------------- fair sharing of a model
+
+
+def test_fair_lock_serves_in_arrival_order():
+    lock, order = FairLock(), []
+    lock.__enter__()  # held while the others queue, one after another
+
+    def take(i: int) -> None:
+        with lock:
+            order.append(i)
+
+    threads = []
+    for i in range(6):
+        threads.append(threading.Thread(target=take, args=(i,)))
+        threads[-1].start()
+        while lock._next < i + 2:  # thread i has drawn its ticket
+            time.sleep(0.001)
+    lock.__exit__()
+    for t in threads:
+        t.join()
+    assert order == list(range(6))
+
+
+def _groove(steps: int, seed: int = 0) -> Groove:
+    hits = (np.random.default_rng(seed).random((9, steps)) < 0.3).astype(int)
+    return Groove(
+        hits=hits.tolist(), velocities=(hits * 0.7).tolist(), offsets=np.zeros((9, steps)).tolist()
+    )
+
+
+def test_a_heavy_request_lets_a_light_one_in_after_one_slice(studio_models, monkeypatch):
+    """Similar with 32 variations of a 512-step groove (256 windows) once held the model for
+    its whole run: every request behind it waited about 7x its own time."""
+    model = studio_models["generate"]
+    studio, calls, real = Studio(model), [], model.decode_tensors
+
+    def decode(z, *args, **kwargs):
+        calls.append((threading.current_thread().name, len(z)))
+        time.sleep(0.01)
+        return real(z, *args, **kwargs)
+
+    monkeypatch.setattr(model, "decode_tensors", decode)
+    heavy = threading.Thread(
+        target=studio.similar, args=(_groove(512), 32, 0.5, 1.0, 1), name="heavy"
+    )
+    heavy.start()
+    while len(calls) < 2:
+        time.sleep(0.001)
+    queued_at = len(calls)
+    light = threading.Thread(
+        target=studio.similar, args=(_groove(64), 2, 0.5, 1.0, 2), name="light"
+    )
+    light.start()
+    light.join()
+    heavy.join()
+    names = [name for name, _ in calls]
+    assert names.count("light") == 1 and names.count("heavy") == 256 // SLICE_ROWS
+    assert names.index("light") - queued_at <= 2  # behind the slice running, and one queued
+    assert max(rows for _, rows in calls) == SLICE_ROWS
+
+
+def test_slices_draw_their_own_noise_and_repeat_with_a_seed(studio_models):
+    studio = Studio(studio_models["generate"])
+    # No spread: every variation decodes the same z, so only the sampling noise differs.
+    a = [g.array() for g in studio.similar(_groove(64), 2 * SLICE_ROWS, 0.0, 1.0, 3)]
+    b = [g.array() for g in studio.similar(_groove(64), 2 * SLICE_ROWS, 0.0, 1.0, 3)]
+    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+    # The first of the second slice is not a copy of the first of the first.
+    assert not np.array_equal(a[0], a[SLICE_ROWS])

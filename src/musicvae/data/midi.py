@@ -143,8 +143,19 @@ def read_midi(path: str | os.PathLike, *, filename: str | None = None) -> NoteSe
     return read_midi_bytes(data, filename=name)
 
 
-def read_midi_bytes(data: bytes, *, filename: str = "<bytes>") -> NoteSequence:
-    """Parse MIDI file contents held in memory (uploads, archives)."""
+def read_midi_bytes(
+    data: bytes,
+    *,
+    filename: str = "<bytes>",
+    max_tracks: int | None = None,
+    max_meta_events: int | None = None,
+) -> NoteSequence:
+    """Parse MIDI file contents held in memory (uploads, archives).
+
+    ``max_tracks`` and ``max_meta_events`` (tempo changes, time and key signatures together)
+    refuse, before converting, files that would be slow to convert: the conversion loops over
+    tracks and meta events in Python, and 1 MB holds 90,000 tempo changes (about a second).
+    """
     if len(data) < 14 or data[:4] != b"MThd":
         raise MidiError(f"{filename}: not a MIDI file (no MThd header)")
     try:
@@ -152,6 +163,22 @@ def read_midi_bytes(data: bytes, *, filename: str = "<bytes>") -> NoteSequence:
     except Exception as e:  # symusic raises plain RuntimeErrors with a parser message
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise MidiError(f"{filename}: corrupt MIDI ({reason})") from None
+    if max_tracks is not None and len(score.tracks) > max_tracks:
+        raise MidiError(
+            f"{filename}: {len(score.tracks):,} tracks; at most {max_tracks:,} are read"
+        )
+    if max_meta_events is not None:
+        counts = {
+            "tempo changes": len(score.tempos),
+            "time signatures": len(score.time_signatures),
+            "key signatures": len(score.key_signatures),
+        }
+        if sum(counts.values()) > max_meta_events:
+            what = ", ".join(f"{n:,} {k}" for k, n in counts.items() if n)
+            raise MidiError(
+                f"{filename}: {what}; at most {max_meta_events:,} tempo, time and key "
+                "signature events are read (a drum groove has a few)"
+            )
     return score_to_sequence(score, filename=filename)
 
 

@@ -38,6 +38,10 @@ STATIC = Path(__file__).parent / "static"
 MAX_UPLOAD_BYTES = 1 << 20
 # Most windows one upload returns (a GMD file is up to a few hundred bars).
 MAX_UPLOAD_WINDOWS = 16
+# Costly-to-convert uploads are refused before conversion (a GMD file has 1 track, 1 tempo
+# and 1 time signature; at these caps a file converts in about 10 ms).
+MAX_UPLOAD_TRACKS = 256
+MAX_UPLOAD_META_EVENTS = 1000
 log = logging.getLogger("musicvae.web")
 
 Temperature = Field(1.0, gt=0.0, le=5.0, description="sampling temperature (> 0)")
@@ -242,7 +246,12 @@ _CONVERTER = build_converter(get_config("groovae_4bar"), "infer")
 
 def _parse_upload(data: bytes, name: str, bars: int) -> Upload:
     try:
-        ns = read_midi_bytes(data, filename=name)
+        ns = read_midi_bytes(
+            data,
+            filename=name,
+            max_tracks=MAX_UPLOAD_TRACKS,
+            max_meta_events=MAX_UPLOAD_META_EVENTS,
+        )
     except MidiError as e:
         raise HTTPException(422, str(e)) from None
     if ns.is_drum.any() and not ns.is_drum.all():

@@ -4,7 +4,10 @@ Three roles, as in Magenta Studio, where each tool has its own model: ``generate
 Interpolate, Similar: any GrooVAE), ``groove`` (a humanize model) and ``drumify`` (a tap model).
 A role is given a ``TrainedModel`` or a zero-argument loader, called on first use so the server
 starts at once. Each model has a lock: torch modules are not safe to call from two threads, and
-the web app runs every call in a worker thread so the event loop stays free.
+the web app runs every call in a worker thread so the event loop stays free. The lock is granted
+in arrival order (:class:`FairLock`) and a long job takes it once per slice of at most
+``SLICE_ROWS`` decoded windows, so a heavy request (Similar, 32 variations of a 32-bar groove)
+delays a light one queued behind it by one slice, not by the whole job.
 
 Grooves from the page are grids (``Groove``), not files, so their length is the grid's, not the
 span of their notes: a pattern whose last bars are empty is still a full window. Inputs are padded
@@ -46,6 +49,32 @@ _FLAG = {
 }
 
 ModelSource = TrainedModel | Callable[[], TrainedModel] | None
+# Windows decoded per hold of a model's lock: a light request's whole job (a few tens of ms
+# for groovae_4bar on one CPU thread), so light requests are never cut.
+SLICE_ROWS = 16
+
+
+class FairLock:
+    """A lock granted first come, first served. ``threading.Lock`` lets the thread that
+    releases it take it straight back, so a long job in slices would still shut others out."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._next = 0  # the ticket the next arrival draws
+        self._serving = 0  # the ticket that holds the lock
+
+    def __enter__(self) -> FairLock:
+        with self._cond:
+            ticket = self._next
+            self._next += 1
+            while ticket != self._serving:
+                self._cond.wait()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        with self._cond:
+            self._serving += 1
+            self._cond.notify_all()
 
 
 class Unavailable(MusicVAEError):
@@ -57,7 +86,7 @@ class _Slot:
     source: ModelSource
     model: TrainedModel | None = None
     error: str | None = None
-    lock: threading.Lock | None = None
+    lock: FairLock | None = None
 
 
 class Studio:
@@ -74,9 +103,9 @@ class Studio:
             sources = {"generate": models, "groove": models, "drumify": models}
         self._slots = {role: _Slot(src) for role, src in sources.items()}
         # The same model object (or loader) in several roles shares one lock and one load.
-        by_source: dict[int, threading.Lock] = {}
+        by_source: dict[int, FairLock] = {}
         for slot in self._slots.values():
-            slot.lock = by_source.setdefault(id(slot.source), threading.Lock())
+            slot.lock = by_source.setdefault(id(slot.source), FairLock())
         self._load_lock = threading.Lock()
         self._batcher = _Batcher()
 
@@ -118,6 +147,30 @@ class Studio:
         model = self.model(tool)
         with self._slots[TOOLS[tool]].lock:
             return fn(model)
+
+    def _sliced(
+        self, tool: str, prepare: Callable, decode: Callable, slice_rows: int | None = None
+    ) -> tuple[tuple, np.ndarray]:
+        """A job in slices: ``prepare(model) -> (context, rows)``, then ``decode(model, context,
+        rows_slice, k)`` for slices of at most ``slice_rows`` (default ``SLICE_ROWS``) rows,
+        each under the model's lock on its own; returns the context and the slices
+        concatenated. The first slice is decoded in the same hold as ``prepare``, so a light
+        job takes the lock once."""
+        size = slice_rows or SLICE_ROWS
+        got: dict[str, object] = {}
+
+        def first(m: TrainedModel) -> np.ndarray:
+            got["context"], got["rows"] = prepare(m)
+            return decode(m, got["context"], slice(0, size), 0)
+
+        parts = [self._call(tool, first)]
+        context, rows = got["context"], int(got["rows"])
+        for k, lo in enumerate(range(size, rows, size), start=1):
+            part = self._call(
+                tool, lambda m, k=k, lo=lo: decode(m, context, slice(lo, lo + size), k)
+            )
+            parts.append(part)
+        return context, np.concatenate(parts)
 
     def info(self) -> dict:
         """Per tool: available or why not, the model's name and window length in steps."""
@@ -166,17 +219,21 @@ class Studio:
     ) -> list[Groove]:
         """``n`` grooves decoded from ``mu + spread * N(0, I)``, window by window."""
 
-        def run(m: TrainedModel) -> list[np.ndarray]:
+        def prepare(m: TrainedModel):
             inputs, controls, starts, total = _windows(m, g)
             _, mu, _ = m.encode_tensors(inputs, controls)
             rng = np.random.default_rng(seed)
             z = mu[None] + spread * rng.standard_normal((n, *mu.shape))  # (n, windows, Z)
             flat = z.reshape(-1, mu.shape[-1]).astype(np.float32)
-            dec = m.decode_tensors(flat, temperature, _dec_seed(seed), np.tile(controls, (n, 1, 1)))
-            dec = dec.reshape(n, len(starts), *dec.shape[1:])
-            return [stitch(d, starts, total) for d in dec]
+            return (flat, np.tile(controls, (n, 1, 1)), starts, total), len(flat)
 
-        return [Groove.from_array(x, qpm=g.qpm) for x in self._call("similar", run)]
+        def decode(m: TrainedModel, context, rows: slice, k: int) -> np.ndarray:
+            flat, ctrl = context[:2]
+            return m.decode_tensors(flat[rows], temperature, _slice_seed(seed, k), ctrl[rows])
+
+        (_, _, starts, total), dec = self._sliced("similar", prepare, decode)
+        dec = dec.reshape(n, len(starts), *dec.shape[1:])
+        return [Groove.from_array(stitch(d, starts, total), qpm=g.qpm) for d in dec]
 
     def transform(
         self, tool: str, g: Groove, temperature: float, seed: int | None, n: int = 1
@@ -185,32 +242,29 @@ class Studio:
         first result decodes the posterior mean; variations 2..n decode posterior samples and
         play velocities and timing with the model's spread."""
 
-        def run(m: TrainedModel) -> list[np.ndarray]:
+        def prepare(m: TrainedModel):
             inputs, controls, starts, total = _windows(m, g)
             # Groove plays the user's pattern as it is: only velocities and timing change.
             fixed = m.input_hits(inputs) if tool == "groove" else None
             # Drumify plays drums on the tapped steps, and only there.
             taps = m.input_taps(inputs) if tool == "drumify" else None
             _, mu, sigma = m.encode_tensors(inputs, controls)  # once: only z varies below
-            out = []
-            for i in range(n):
-                s = None if seed is None else seed + 7919 * i
-                z = mu
-                if i:
-                    z = mu + sigma * np.random.default_rng(s).standard_normal(mu.shape)
-                decoded = m.decode_tensors(
-                    z,
-                    temperature,
-                    _dec_seed(s),
-                    controls,
-                    fixed,
-                    spread=i > 0,
-                    taps=taps,
-                )
-                out.append(stitch(decoded, starts, total))
-            return out
+            return (controls, fixed, taps, mu, sigma, starts, total), n
 
-        return [Groove.from_array(a, qpm=g.qpm) for a in self._call(tool, run)]
+        def decode(m: TrainedModel, context, _: slice, i: int) -> np.ndarray:
+            # A slice is one variation here (at most MAX_STEPS / window rows): seeds per variation.
+            controls, fixed, taps, mu, sigma = context[:5]
+            s = None if seed is None else seed + 7919 * i
+            z = mu
+            if i:
+                z = mu + sigma * np.random.default_rng(s).standard_normal(mu.shape)
+            out = m.decode_tensors(
+                z, temperature, _dec_seed(s), controls, fixed, spread=i > 0, taps=taps
+            )
+            return out[None]
+
+        (*_, starts, total), dec = self._sliced(tool, prepare, decode, slice_rows=1)
+        return [Groove.from_array(stitch(d, starts, total), qpm=g.qpm) for d in dec]
 
 
 @dataclass(eq=False)
@@ -236,7 +290,7 @@ class _Batcher:
         self._guard = threading.Lock()
 
     def sample(
-        self, m: TrainedModel, lock: threading.Lock, n: int, temperature: float
+        self, m: TrainedModel, lock: FairLock | threading.Lock, n: int, temperature: float
     ) -> np.ndarray:
         job = _Job(n, temperature)
         with self._guard:
@@ -272,6 +326,12 @@ class _Batcher:
 def _dec_seed(seed: int | None) -> int | None:
     # TrainedModel's transforms decode with seed + 1 (the seed itself draws z): same results here.
     return None if seed is None else seed + 1
+
+
+def _slice_seed(seed: int | None, k: int) -> int | None:
+    """The decoding seed of slice ``k``: slice 0 decodes as one whole call would (so light
+    requests are unchanged); later slices draw their own noise, not a copy of slice 0's."""
+    return None if seed is None else _dec_seed(seed) + 104_729 * k
 
 
 _VERB = {"groove": "humanize", "drumify": "turn taps into drums"}
