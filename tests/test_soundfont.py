@@ -110,6 +110,15 @@ def test_render_command_writes_a_stereo_wav_and_reads_the_environment(
     assert main(["render", str(midi), "-o", str(out), "--soundfont", ""]) == 0
     assert _channels(out) == 1
     assert "the built-in kit" in capsys.readouterr().out
+    # A stale setting says where it came from.
+    monkeypatch.setenv(ENV_VAR, str(tmp_path / "gone.sf2"))
+    assert main(["render", str(midi), "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert (
+        err.count("\n") == 1
+        and "gone.sf2: SoundFont not found" in err
+        and f"from ${ENV_VAR}" in err
+    )
 
 
 @needs_tsf

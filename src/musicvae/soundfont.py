@@ -168,4 +168,14 @@ def load_soundfont(arg: str | os.PathLike | None) -> SoundFont | None:
     """The SoundFont that ``--soundfont ARG`` (or ``$MUSICVAE_SOUNDFONT``) names, loaded and
     checked, or ``None`` for the built-in kit."""
     path = soundfont_path(arg)
-    return SoundFont(path) if path is not None else None
+    if path is None:
+        return None
+    try:
+        return SoundFont(path)
+    except SoundFontError as e:
+        if arg is not None:
+            raise
+        # A font nobody named on this command line: say where it came from and how to skip it.
+        raise SoundFontError(
+            f"{e} [from ${ENV_VAR}; --soundfont '' plays the built-in kit]"
+        ) from None
