@@ -29,7 +29,7 @@ SamplingSchedule = Literal["constant", "exponential", "inverse_sigmoid"]
 Windowing = Literal["bars", "file"]
 EncoderName = Literal["bidirectional_lstm"]
 DecoderName = Literal["groove_lstm", "hierarchical"]
-ConverterName = Literal["groove"]
+ConverterName = Literal["groove", "melody"]
 
 
 @dataclass(frozen=True)

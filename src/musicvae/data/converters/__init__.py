@@ -1,6 +1,9 @@
 """Data converters (NoteSequence <-> tensors), one module each, built by name from a config."""
 
-from musicvae.data.converters import groove  # noqa: F401  (registers "groove")
+from musicvae.data.converters import (
+    groove,  # noqa: F401  (registers "groove")
+    melody,  # noqa: F401  (registers "melody")
+)
 from musicvae.data.converters.base import (
     CONVERTERS,
     Converter,

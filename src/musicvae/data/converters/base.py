@@ -37,6 +37,36 @@ class ConverterTensors:
         return len(self.inputs)
 
 
+class ConverterBase:
+    """What converters share: Magenta's ``mode`` ('train', 'eval' or 'infer', checked when it
+    is set) and the shape check of the outputs ``from_tensors`` decodes."""
+
+    _mode: str
+    output_depth: int
+
+    @property
+    def mode(self) -> str:
+        return self._mode
+
+    @mode.setter
+    def mode(self, mode: str) -> None:
+        if mode not in MODES:
+            raise ValueError(f"unknown converter mode {mode!r}; choose from {MODES}")
+        self._mode = mode
+
+    def set_mode(self, mode: str) -> None:
+        self.mode = mode
+
+    def batch_outputs(self, outputs: np.ndarray) -> np.ndarray:
+        """``outputs`` as (B, T, output_depth): a (T, output_depth) array becomes one row."""
+        arr = np.asarray(outputs)
+        if arr.ndim == 2:
+            arr = arr[None]
+        if arr.ndim != 3 or arr.shape[-1] != self.output_depth:
+            raise ValueError(f"outputs must be (B, T, {self.output_depth}), got {arr.shape}")
+        return arr
+
+
 @runtime_checkable
 class Converter(Protocol):
     """What the dataset, the model builder, generation and the studio need of a converter."""

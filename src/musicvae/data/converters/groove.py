@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from musicvae.configs import DataConfig
-from musicvae.data.converters.base import MODES, ConverterTensors, register_converter
+from musicvae.data.converters.base import ConverterBase, ConverterTensors, register_converter
 from musicvae.data.sequence import NoteSequence, Tempo
 from musicvae.data.windows import NoteGrid, bar_windows, file_grid
 
@@ -96,7 +96,7 @@ def drum_pitch_class(pitch: int) -> int | None:
 
 
 @register_converter("groove")
-class GrooveConverter:
+class GrooveConverter(ConverterBase):
     """Magenta's GrooveConverter configured from a ``DataConfig``.
 
     ``mode`` is Magenta's converter mode: "train" and "eval" use the Roland pitch map, "infer"
@@ -122,19 +122,6 @@ class GrooveConverter:
         self.window_steps: int | None = (
             data.split_bars * self.steps_per_bar if data.split_bars else None
         )
-
-    @property
-    def mode(self) -> str:
-        return self._mode
-
-    @mode.setter
-    def mode(self, mode: str) -> None:
-        if mode not in MODES:
-            raise ValueError(f"unknown converter mode {mode!r}; choose from {MODES}")
-        self._mode = mode
-
-    def set_mode(self, mode: str) -> None:
-        self.mode = mode
 
     @property
     def pitch_classes(self) -> tuple[tuple[int, ...], ...]:
@@ -299,11 +286,7 @@ class GrooveConverter:
         in Magenta.
         """
         del controls
-        arr = np.asarray(outputs)
-        if arr.ndim == 2:
-            arr = arr[None]
-        if arr.ndim != 3 or arr.shape[-1] != self.output_depth:
-            raise ValueError(f"outputs must be (B, T, {self.output_depth}), got {arr.shape}")
+        arr = self.batch_outputs(outputs)
         step_length = 60.0 / qpm / self.data.steps_per_quarter
         first_pitch = np.array([c[0] for c in self.pitch_classes], np.int16)
         sequences = []

@@ -1,0 +1,395 @@
+"""Magenta's one-hot melody converter: monophonic melodies to 90-class steps and back.
+
+Reproduces ``OneHotMelodyConverter`` (magenta/models/music_vae/data.py) with note_seq's melody
+extraction (``melodies_lib.Melody.from_quantized_sequence`` driven by
+``melody_pipelines.extract_melodies``). Each 16th-note step is one of ``90`` classes for MIDI
+pitches 21..108: 0 = no event (hold the note, or stay silent), 1 = note-off, ``2 + pitch - 21``
+= a note starts. Inputs equal outputs; there are no controls.
+
+``to_tensors`` follows Magenta step by step: split the sequence on real tempo and
+time-signature changes; keep notes of the valid programs within the pitch range; quantise at
+``steps_per_quarter`` (a piece whose bar is not ``steps_per_bar`` steps gives nothing); extract
+melodies (each starts at the bar of its first note, ends after ``gap_bars`` bars of silence, keeps
+the highest of simultaneous onsets, and is padded to whole bars and truncated to ``max_bars``);
+cut ``split_bars``-bar windows with a hop of one bar; dedupe them in CPython's set order; keep at
+most ``max_tensors_per_notesequence`` (the first ones, or a random draw in 'train' mode).
+
+One difference: note_seq extracts one melody line per MIDI track (``instrument``), and our
+``NoteSequence`` keeps no track index, so notes are grouped by program instead. That is the same
+whenever each track has its own program, as in every single-track melody file.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+import numpy as np
+
+from musicvae.configs import DataConfig
+from musicvae.data.converters.base import ConverterBase, ConverterTensors, register_converter
+from musicvae.data.sequence import DEFAULT_QPM, NoteSequence, Tempo
+from musicvae.data.windows import quantize
+
+# note_seq's melody event values: a pitch (0-127) starts a note, these two are special.
+NO_EVENT, NOTE_OFF = -2, -1
+NUM_SPECIAL_EVENTS = 2
+PIANO_MIN_PITCH, PIANO_MAX_PITCH = 21, 108
+# Magenta's MEL_PROGRAMS: piano, chromatic percussion, organ and guitar.
+MEL_PROGRAMS = range(0, 32)
+# The velocity Magenta gives every decoded note.
+OUTPUT_VELOCITY = 80
+_NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+# DataConfig options that belong to the GrooVAE converter; set, they would silently do nothing.
+_GROOVE_ONLY = (
+    "humanize",
+    "tapify",
+    "add_instruments",
+    "fixed_velocities",
+    "hits_as_controls",
+    "max_note_dropout_probability",
+)
+
+
+def pitch_name(pitch: int) -> str:
+    """Scientific pitch name of a MIDI pitch: 21 -> "A0", 60 -> "C4"."""
+    return f"{_NOTE_NAMES[pitch % 12]}{pitch // 12 - 1}"
+
+
+def split_on_time_changes(ns: NoteSequence) -> list[tuple[NoteSequence, float, int, int]]:
+    """note_seq's ``split_note_sequence_on_time_changes``: ``(piece, qpm, numerator,
+    denominator)`` per piece, each piece shifted to start at 0.
+
+    A piece holds the notes that start inside it, cut at its end, and the tempo and time
+    signature in effect at its start (the only ones it can have: every real change splits).
+    Events that repeat the running value do not split, nor does anything at or after the end.
+    """
+    total = ns.total_time
+    # Time signatures before tempos at equal times: note_seq sorts their concatenation stably.
+    changes = sorted(
+        [(s.time, (s.numerator, s.denominator), None) for s in ns.time_signatures]
+        + [(t.time, None, t.qpm) for t in ns.tempos],
+        key=lambda c: c[0],
+    )
+    state = [(4, 4), DEFAULT_QPM]  # note_seq's implicit 4/4 at 120 qpm
+    splits = [0.0]
+    states = []
+    for time, signature, qpm in changes:
+        if time >= total:
+            continue
+        if (signature == state[0]) if signature is not None else (qpm == state[1]):
+            continue  # not a change
+        if time > splits[-1]:
+            states.append(tuple(state))  # the state of the piece this split ends
+            splits.append(time)
+        if signature is not None:
+            state[0] = signature
+        else:
+            state[1] = qpm
+    states.append(tuple(state))
+    if total <= splits[-1]:
+        return []  # no notes (or every split at or after the end): note_seq returns nothing
+    splits.append(total)
+    pieces = []
+    for (signature, qpm), t0, t1 in zip(states, splits[:-1], splits[1:], strict=True):
+        inside = (ns.start >= t0) & (ns.start < t1)
+        piece = ns.select(inside)
+        piece.start = piece.start - t0
+        piece.end = np.minimum(piece.end, t1) - t0
+        pieces.append((piece, float(qpm), *signature))
+    return pieces
+
+
+def read_melody(notes: list[tuple[int, int, int, int]], search: int, spb: int, gap: float):
+    """One note_seq ``Melody`` from ``notes`` (start, end, pitch, velocity) sorted by start,
+    then pitch descending, all starting at or after ``search``: ``(events, start_step)`` or None.
+
+    The melody starts at the bar of its first note and ends where ``gap`` steps of silence
+    follow a note-off. A note starting where the last one started is dropped (the first, highest,
+    wins); a note starting earlier than the last one's end cuts it there. The final note-off is
+    dropped and the end padded to a whole bar, which puts the note-off back unless the last note
+    ends on a bar line (it then sounds to the end).
+    """
+    first = notes[0][0]
+    start_step = first - (first - search) % spb
+    events: list[int] = []
+    last_on = last_off = 0
+    for start, end, pitch, velocity in notes:
+        if not velocity:
+            continue
+        s, e = start - start_step, end - start_step
+        if events:
+            if s == last_on:
+                continue
+            if s - last_off >= gap:
+                break
+        # Melody._add_note: everything from the onset on is replaced by this note.
+        del events[e + 1 :]
+        events.extend([NO_EVENT] * (e + 1 - len(events)))
+        events[s : e + 1] = [pitch] + [NO_EVENT] * (e - s - 1) + [NOTE_OFF]
+        last_on, last_off = s, e
+    if not events:
+        return None
+    if events[-1] == NOTE_OFF:
+        events.pop()
+    pad_melody(events, len(events) + (-len(events) % spb))
+    return events, start_step
+
+
+def pad_melody(events: list[int], length: int) -> None:
+    """note_seq's ``Melody.set_length`` growing on the right: NO_EVENT padding, and a
+    note-off right after the old end when a note was still sounding there."""
+    old = len(events)
+    if length <= old:
+        return
+    events.extend([NO_EVENT] * (length - old))
+    sounding = next((e for e in reversed(events[:old]) if e != NO_EVENT), NOTE_OFF)
+    if sounding >= 0:
+        events[old] = NOTE_OFF
+
+
+def extract_melodies(
+    notes: list[tuple[int, int, int, int]], spb: int, gap: float, max_steps: int | None
+) -> list[tuple[list[int], int]]:
+    """note_seq's ``extract_melodies`` on one instrument with Magenta's converter settings
+    (min_bars 1, min_unique_pitches 1, ignore_polyphonic_notes, pad_end): ``(events,
+    start_step)`` per melody, in order. ``max_steps`` truncates a melody to whole bars."""
+    notes = sorted(notes, key=lambda n: (n[0], -n[2]))
+    starts = [n[0] for n in notes]
+    melodies = []
+    search, first = 0, 0
+    while True:
+        # Notes are sorted by onset, so those at or after `search` are a suffix.
+        while first < len(notes) and starts[first] < search:
+            first += 1
+        melody = read_melody(notes[first:], search, spb, gap) if first < len(notes) else None
+        if melody is None:
+            break
+        events, start_step = melody
+        # The next search starts at the bar after this melody, before any truncation.
+        end_step = start_step + len(events)
+        search = end_step + (-end_step) % spb
+        if len(events) < spb:
+            continue
+        if max_steps is not None and len(events) > max_steps:
+            del events[max_steps - max_steps % spb :]
+        if not any(e >= 0 for e in events):
+            continue
+        melodies.append((events, start_step))
+    return melodies
+
+
+@register_converter("melody")
+class MelodyConverter(ConverterBase):
+    """Magenta's OneHotMelodyConverter configured from a ``DataConfig`` (``split_bars`` is its
+    ``slice_bars``) and the melody settings, whose defaults are ``cat-mel_2bar_small``'s.
+
+    ``mode`` only matters to the window cap: 'train' draws the kept windows at random, as
+    Magenta's training does; other modes keep the first ones, as Magenta does outside training.
+    """
+
+    def __init__(
+        self,
+        data: DataConfig,
+        *,
+        mode: str = "train",
+        min_pitch: int = PIANO_MIN_PITCH,
+        max_pitch: int = PIANO_MAX_PITCH,
+        valid_programs: range | tuple[int, ...] | None = MEL_PROGRAMS,
+        max_bars: int | None = 100,
+        gap_bars: float | None = 1.0,
+    ) -> None:
+        if data.hop_size is not None:
+            raise ValueError("the melody converter slides its windows one bar at a time")
+        groove_only = [k for k in _GROOVE_ONLY if getattr(data, k) not in (False, (), None)]
+        if groove_only:
+            raise ValueError(f"drum options do not apply to melodies: {', '.join(groove_only)}")
+        if not 0 <= min_pitch <= max_pitch <= 127:
+            raise ValueError(f"pitch range {min_pitch}..{max_pitch} is not within 0..127")
+        self.data = data
+        self.mode = mode
+        self.min_pitch, self.max_pitch = min_pitch, max_pitch
+        self.valid_programs = valid_programs
+        self.steps_per_bar = data.steps_per_quarter * data.quarters_per_bar
+        self.window_steps: int | None = (
+            data.split_bars * self.steps_per_bar if data.split_bars else None
+        )
+        self.max_steps = self.steps_per_bar * max_bars if max_bars else None
+        self.gap_steps = (gap_bars or float("inf")) * self.steps_per_bar
+        self.input_depth = self.output_depth = max_pitch - min_pitch + 1 + NUM_SPECIAL_EVENTS
+        self.control_depth = 0
+        pitches = range(min_pitch, max_pitch + 1)
+        self.class_names = ("no_event", "note_off", *(pitch_name(p) for p in pitches))
+
+    @property
+    def is_random(self) -> bool:
+        """False: the inputs are the targets (the 'train' cap's draw is made at conversion)."""
+        return False
+
+    # ---------------------------------------------------------------- to tensors
+
+    def melodies(self, ns: NoteSequence, gap_steps: float | None = None) -> list[list[list[int]]]:
+        """The melodies of each piece of ``ns`` (note_seq event lists, in Magenta's order),
+        one list per piece; a piece without a valid grid has none."""
+        return [
+            [events for events, _ in self._piece_melodies(*piece, gap_steps)]
+            for piece in split_on_time_changes(ns)
+        ]
+
+    def _piece_melodies(
+        self,
+        piece: NoteSequence,
+        qpm: float,
+        numerator: int,
+        denominator: int,
+        gap_steps: float | None = None,
+    ) -> list[tuple[list[int], int]]:
+        gap = self.gap_steps if gap_steps is None else gap_steps
+        groups = self._quantized_notes(piece, qpm, numerator, denominator)
+        spb, cut = self.steps_per_bar, self.max_steps
+        return [m for notes in groups for m in extract_melodies(notes, spb, gap, cut)]
+
+    def _quantized_notes(
+        self, piece: NoteSequence, qpm: float, numerator: int, denominator: int
+    ) -> list[list[tuple[int, int, int, int]]]:
+        """The piece's valid notes as (start, end, pitch, velocity) steps, one list per
+        program; none where note_seq cannot quantise the piece to this bar length."""
+        if numerator == 0 or denominator <= 0 or denominator & (denominator - 1):
+            return []  # note_seq's BadTimeSignatureError
+        spq = self.data.steps_per_quarter
+        if spq * (4.0 / denominator * numerator) != self.steps_per_bar:
+            return []
+        keep = (piece.pitch >= self.min_pitch) & (piece.pitch <= self.max_pitch) & ~piece.is_drum
+        if self.valid_programs is not None:
+            keep &= np.isin(piece.program, list(self.valid_programs))
+        steps_per_second = spq * qpm / 60.0
+        start = quantize(piece.start[keep], steps_per_second)
+        end = quantize(piece.end[keep], steps_per_second)
+        end = np.where(end == start, end + 1, end)  # every note lasts at least one step
+        program = piece.program[keep]
+        rows = zip(
+            start.tolist(),
+            end.tolist(),
+            piece.pitch[keep].tolist(),
+            piece.velocity[keep].tolist(),
+            strict=True,
+        )
+        groups: dict[int, list[tuple[int, int, int, int]]] = {}
+        for prog, row in zip(program.tolist(), rows, strict=True):
+            groups.setdefault(prog, []).append(row)
+        return [groups[p] for p in sorted(groups)]
+
+    def windows(self, melody: list[int]) -> list[list[int]]:
+        """``split_bars``-bar slices of a melody, one bar apart (the whole melody when
+        ``split_bars`` is None). Like a note_seq ``Melody``, a slice turns the note-offs before
+        its first note into NO_EVENT."""
+        size = self.window_steps
+        if size is None:
+            return [melody]
+        out = []
+        for end in range(size, len(melody) + 1, self.steps_per_bar):
+            window = melody[end - size : end]
+            for i, event in enumerate(window):
+                if event >= 0:
+                    break
+                window[i] = NO_EVENT
+            out.append(window)
+        return out
+
+    def _cap(self, windows: list, rng: np.random.Generator | None) -> list:
+        """Magenta's ``maybe_sample_items``: at most ``max_tensors_per_notesequence``."""
+        cap = self.data.max_tensors_per_notesequence
+        if not cap or len(windows) <= cap:
+            return windows
+        if self._mode != "train":
+            return windows[:cap]
+        if rng is None:
+            # Seeded by the windows themselves, so a dataset built twice is the same.
+            rng = np.random.default_rng(zlib.crc32(repr(windows).encode()))
+        picks = sorted(rng.choice(len(windows), size=cap, replace=False).tolist())
+        return [windows[i] for i in picks]
+
+    def to_tensors(
+        self, ns: NoteSequence, rng: np.random.Generator | None = None
+    ) -> ConverterTensors:
+        """Magenta's ``to_tensors``: (T, 90) one-hot float32 windows, inputs == outputs,
+        zero-width controls, lengths T (see the module docstring for the steps)."""
+        kept = []
+        for piece_melodies in self.melodies(ns):
+            sliced = [w for melody in piece_melodies for w in self.windows(melody)]
+            # Magenta dedupes tuples of 1-tuples (events zipped with no chords or keys): the
+            # same set, hence the same iteration order, as note_seq's.
+            unique = [[e for (e,) in t] for t in set(tuple(zip(w)) for w in sliced) if t]
+            kept += self._cap(unique, rng)
+        kept = self._cap(kept, rng)
+        outputs = [self.encode(w) for w in kept]
+        return ConverterTensors(
+            inputs=outputs,
+            outputs=[o.copy() for o in outputs],
+            controls=[np.zeros((len(o), 0), np.float32) for o in outputs],
+            lengths=[len(o) for o in outputs],
+        )
+
+    def examples(
+        self, ns: NoteSequence, rng: np.random.Generator | None = None
+    ) -> ConverterTensors:
+        """Training examples from one dataset file: ``to_tensors`` (the converter windows)."""
+        return self.to_tensors(ns, rng)
+
+    def sequence_grid(
+        self, ns: NoteSequence, rng: np.random.Generator | None = None, **_: object
+    ) -> ConverterTensors:
+        """The whole sequence's melody on one grid from step 0 (one example, or none): the
+        first piece's first melody line read with no gap limit, padded to whole bars. What
+        inference cuts into windows."""
+        del rng
+        pieces = split_on_time_changes(ns)
+        found = self._piece_melodies(*pieces[0], float("inf")) if pieces else []
+        if not found:
+            return ConverterTensors()
+        events, start_step = found[0]
+        grid = self.encode([NO_EVENT] * start_step + events)
+        no_controls = np.zeros((len(grid), 0), np.float32)
+        return ConverterTensors([grid], [grid.copy()], [no_controls], [len(grid)])
+
+    def encode(self, events: list[int]) -> np.ndarray:
+        """Melody events as (T, depth) one-hot float32 (MelodyOneHotEncoding's classes)."""
+        ev = np.asarray(events, np.int64)
+        classes = np.where(
+            ev < 0, ev + NUM_SPECIAL_EVENTS, ev - self.min_pitch + NUM_SPECIAL_EVENTS
+        )
+        out = np.zeros((len(ev), self.output_depth), np.float32)
+        out[np.arange(len(ev)), classes] = 1.0
+        return out
+
+    # ---------------------------------------------------------------- from tensors
+
+    def from_tensors(
+        self, outputs: np.ndarray, controls: np.ndarray | None = None, *, qpm: float = 120.0
+    ) -> list[NoteSequence]:
+        """Decode (B, T, 90) or (T, 90) outputs (argmax per step) into melodies at ``qpm``.
+
+        A note starts at each pitch class and lasts until the next pitch or note-off (the end
+        of the window at the latest); velocity 80, program 0, not drums; notes in onset order.
+        ``controls`` is unused.
+        """
+        del controls
+        arr = self.batch_outputs(outputs)
+        seconds_per_step = 60.0 / qpm / self.data.steps_per_quarter
+        sequences = []
+        for classes in np.argmax(arr, axis=-1):
+            onsets = np.flatnonzero(classes >= NUM_SPECIAL_EVENTS)
+            boundaries = np.flatnonzero(classes != 0)  # a pitch or a note-off ends a note
+            after = np.searchsorted(boundaries, onsets, side="right")
+            ends = np.append(boundaries, len(classes))[after]
+            sequences.append(
+                NoteSequence(
+                    pitch=classes[onsets] - NUM_SPECIAL_EVENTS + self.min_pitch,
+                    velocity=np.full(len(onsets), OUTPUT_VELOCITY),
+                    start=onsets * seconds_per_step + 0.0,
+                    end=ends * seconds_per_step + 0.0,
+                    is_drum=np.zeros(len(onsets), bool),
+                    program=np.zeros(len(onsets), np.int16),
+                    tempos=[Tempo(0.0, float(qpm))],
+                )
+            )
+        return sequences
