@@ -18,7 +18,9 @@ For every window of the split (windowed as the model's config says, converter in
 - prior samples vs the split: notes per bar, per-class hit rates, velocity and offset spread,
   and a realism report (dynamics, timing spread, bar-to-bar structure: ``realism``), also for
   the performances of input-transform models, whose velocities are set beside a per-class,
-  per-position lookup table learned from the train split.
+  per-position lookup table learned from the train split;
+- with ``protocol`` (e.g. "haki2022", :mod:`musicvae.evaluation.protocols`), a ``protocol`` block:
+  a published protocol's metrics on its own rebuild of the published windows.
 """
 
 from __future__ import annotations
@@ -94,6 +96,7 @@ def evaluate(
     seed: int = 0,
     workers: int | None = None,
     progress: bool | None = None,
+    protocol: str | None = None,
 ) -> dict:
     """All metrics of ``trained`` (a ``TrainedModel``) on ``split`` of a dataset file, as a dict."""
     from tqdm import tqdm
@@ -101,6 +104,13 @@ def evaluate(
     from musicvae.models import kl_divergence
     from musicvae.models.decoder import activate
 
+    if protocol is not None:
+        from musicvae.evaluation.protocols import PROTOCOLS
+
+        if protocol not in PROTOCOLS:  # before minutes of evaluation, not after
+            raise MusicVAEError(
+                f"unknown protocol {protocol!r} (choose from {', '.join(PROTOCOLS)})"
+            )
     model, config, device = trained.model, trained.config, trained.device
     examples, qpm, num_sequences = load_split(examples_path, config, split, workers=workers)
     n = len(examples)
@@ -260,6 +270,12 @@ def evaluate(
             seed=seed,
         )
     result["prior"] = prior_comparison(trained, examples, num_prior_samples, seed, uses_controls)
+    if protocol:
+        from musicvae.evaluation.protocols import run_protocol
+
+        result["protocol"] = run_protocol(
+            trained, protocol, examples_path, split, batch_size=batch_size, seed=seed
+        )
     return result
 
 
