@@ -28,7 +28,7 @@ ClipMode = Literal["global_norm", "value"]
 SamplingSchedule = Literal["constant", "exponential", "inverse_sigmoid"]
 Windowing = Literal["bars", "file"]
 EncoderName = Literal["bidirectional_lstm"]
-DecoderName = Literal["groove_lstm", "hierarchical"]
+DecoderName = Literal["groove_lstm", "hierarchical", "categorical_lstm"]
 ConverterName = Literal["groove", "melody"]
 
 
@@ -356,6 +356,24 @@ for _base in ("groovae_4bar", "groovae_2bar_humanize", "groovae_2bar_tap_fixed_v
             hparams=replace(CONFIGS[_base].hparams, hit_conditioned=True),
         )
     )
+# Magenta's 2-bar melody VAE (its configs.py): 90-class one-hot melodies, a categorical
+# decoder, no free bits, the KL weight annealed to 0.2, inverse-sigmoid scheduled sampling.
+# Magenta also transposes each training melody by -5..5 semitones, which we do not (yet).
+_MEL_2BAR_HP = HParams(
+    max_seq_len=32,
+    z_size=256,
+    free_bits=0.0,
+    max_beta=0.2,
+    beta_rate=0.99999,
+    enc_rnn_size=(512,),
+    dec_rnn_size=(256, 256),
+    dropout_keep_prob=1.0,
+    sampling_schedule="inverse_sigmoid",
+    sampling_rate=1000.0,
+)
+_MEL_2BAR_DATA = DataConfig(split_bars=2, max_tensors_per_notesequence=5, windowing="file")
+_MELODY = {"converter": "melody", "decoder": "categorical_lstm", "data": _MEL_2BAR_DATA}
+register(Config(name="cat-mel_2bar_small", hparams=_MEL_2BAR_HP, **_MELODY))
 # Tiny and fast, for tests and smoke runs.
 register(
     Config(
@@ -369,6 +387,15 @@ register(
             dropout_keep_prob=1.0,
         ),
         data=DataConfig(split_bars=4),
+    )
+)
+register(
+    Config(
+        name="debug-mel_2bar",
+        hparams=replace(
+            _MEL_2BAR_HP, batch_size=8, z_size=8, enc_rnn_size=(16,), dec_rnn_size=(16, 16)
+        ),
+        **_MELODY,
     )
 )
 

@@ -23,7 +23,7 @@ def test_hierarchical_16_bar_walk():
     assert walk["decoder output"] == (3, 256, 27)
 
 
-@pytest.mark.parametrize("name", sorted(CONFIGS))
+@pytest.mark.parametrize("name", sorted(n for n, c in CONFIGS.items() if c.converter == "groove"))
 def test_walk_matches_the_model(name):
     config = get_config(name)
     walk = shape_walk(config, batch=2)

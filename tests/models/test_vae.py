@@ -45,7 +45,7 @@ def _batch(config, b: int = 3):
     return x, torch.full((b,), t), controls
 
 
-@pytest.mark.parametrize("name", sorted(CONFIGS))
+@pytest.mark.parametrize("name", sorted(n for n, c in CONFIGS.items() if c.converter == "groove"))
 def test_every_config_trains_and_samples(name):
     config = get_config(name, TINY)
     torch.manual_seed(0)

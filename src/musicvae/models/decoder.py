@@ -242,6 +242,19 @@ class GrooveLstmDecoder(nn.Module):
         """Hit probabilities, velocities and offsets, each ``(..., N)``."""
         return activate(rnn_output)
 
+    def sample_step(
+        self,
+        rnn_output: Tensor,
+        temperature: float,
+        generator: torch.Generator | None,
+        spread: Tensor | None = None,
+        draws: tuple[Tensor, Tensor] | None = None,
+    ) -> Tensor:
+        """One step's sample from its ``(B, D)`` outputs (see :func:`sample_outputs`)."""
+        return sample_outputs(
+            rnn_output, temperature, generator, self.hit_conditioned, spread, draws
+        )
+
     def initial_state(self, z: Tensor) -> Tensor:
         # z: (B, Z) -> (B, state_size) laid out [c0, h0, c1, h1, ...]
         return torch.tanh(self.z_to_initial_state(z))
@@ -380,27 +393,19 @@ class GrooveLstmDecoder(nn.Module):
             out = self.output_projection(h)
             outputs.append(out)
             if teacher is None:
-                x = sample_outputs(
-                    out,
-                    temperature,
-                    generator,
-                    self.hit_conditioned,
-                    spread,
-                    None if draws is None else (draws[0][t], draws[1][t]),
-                )
+                step_draws = None if draws is None else (draws[0][t], draws[1][t])
+                x = self.sample_step(out, temperature, generator, spread, step_draws)
                 x = x.to(first_input.dtype)
                 if fixed_hits is not None:
-                    step_draws = None if draws is None else (draws[0][t], draws[1][t])
                     x = force_hits(out, x, fixed_hits[:, t], self.hit_conditioned, step_draws)
                 if taps is not None:
-                    step_draws = None if draws is None else (draws[0][t], draws[1][t])
                     fixed = tap_constraint(out, x, taps[:, t])
                     x = force_hits(out, x, fixed, self.hit_conditioned, step_draws)
                 samples.append(x)
             elif t + 1 < steps:
                 x = teacher[:, t + 1]
                 if p > 0.0:
-                    sampled = sample_outputs(out, 1.0, generator, self.hit_conditioned)
+                    sampled = self.sample_step(out, 1.0, generator)
                     sampled = sampled.to(x.dtype)
                     if p >= 1.0:
                         x = sampled

@@ -17,11 +17,10 @@ from torch import Tensor, nn
 from musicvae.configs import Config
 from musicvae.errors import MusicVAEError
 from musicvae.models import schedules
+from musicvae.models.categorical import build_categorical_decoder
 from musicvae.models.decoder import GrooveLstmDecoder
 from musicvae.models.encoder import BidirectionalLstmEncoder
 from musicvae.models.hierarchical import HierarchicalLstmDecoder
-
-LOSS_PARTS = ("hits_loss", "velocities_loss", "offsets_loss")
 
 
 def kl_divergence(mu: Tensor, sigma: Tensor) -> Tensor:
@@ -89,13 +88,16 @@ class MusicVAE(nn.Module):
         kl_cost = (kl - schedules.free_nats(hp)).clamp(min=0.0)
         beta = schedules.beta(step, hp)
         r_loss = parts["r_loss"].mean()
+        # The decoder's own (B,) loss parts (GrooVAE: hits, velocities, offsets) and scalars.
+        loss_parts = {k: v for k, v in parts.items() if k != "r_loss" and v.dim() == 1}
+        metrics = {k: v for k, v in parts.items() if v.dim() == 0}
         kl_loss = beta * kl_cost.mean()
         per_example = {
             "r_loss": parts["r_loss"],
             "kl_nats": kl,
             "kl_bits": kl / math.log(2.0),
             "kl_cost": kl_cost,
-            **{k: parts[k] for k in LOSS_PARTS},
+            **loss_parts,
         }
         scalar = r_loss.new_tensor
         return {
@@ -105,8 +107,8 @@ class MusicVAE(nn.Module):
             "kl_cost": kl_cost.mean(),
             "kl_bits": per_example["kl_bits"].mean(),
             "kl_beta": scalar(beta),
-            **{k: parts[k].mean() for k in LOSS_PARTS},
-            "hit_accuracy": parts["hit_accuracy"],
+            **{k: v.mean() for k, v in loss_parts.items()},
+            **metrics,
             "sampling_probability": scalar(p),
             "per_example": per_example,
         }
@@ -227,6 +229,7 @@ ENCODERS: dict[str, Callable[[Config, int], nn.Module]] = {
 DECODERS: dict[str, Callable[[Config, int, int], nn.Module]] = {
     "groove_lstm": _groove_decoder,
     "hierarchical": _hierarchical_decoder,
+    "categorical_lstm": build_categorical_decoder,
 }
 
 
