@@ -24,3 +24,17 @@ def make_dataset(groove_dir: Path, path: Path, files=FILES) -> Path:
         ns.meta["split"] = split
         sequences.append(ns)
     return write_dataset(sequences, path)
+
+
+def logged_steps(log_dir: Path, tag: str = "loss") -> list[int]:
+    """The steps of ``tag`` in every event file of ``log_dir``, each file read alone, as a
+    reader that ignores TensorBoard's purge markers sees them (sorted, repeats kept)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    steps = []
+    for path in sorted(log_dir.glob("events.out.tfevents.*")):
+        acc = EventAccumulator(str(path), purge_orphaned_data=False)
+        acc.Reload()
+        if tag in acc.Tags()["scalars"]:
+            steps += [e.step for e in acc.Scalars(tag)]
+    return sorted(steps)

@@ -162,3 +162,74 @@ def test_which_best_needs_a_best_checkpoint(tmp_path):
     with pytest.raises(MusicVAEError, match="no best checkpoint yet"):
         latest_checkpoint(tmp_path, "best")
     assert latest_checkpoint(tmp_path).name == "model.ckpt-3.pt"
+
+
+# A training run whose second checkpoint write stalls after its first bytes reach the disk, so
+# that the test can SIGKILL it in the middle of the write.
+_STALLS_MID_WRITE = r"""
+import sys, time
+from pathlib import Path
+from musicvae.training import checkpoint as ckpt
+
+marker, real_write, saves = Path(sys.argv[1]), ckpt.write_checkpoint, []
+
+class Stall(ckpt._WriteErrors):
+    def write(self, data):
+        n = self.f.write(data)
+        self.f.flush()
+        marker.touch()
+        time.sleep(600)
+        return n
+
+def write_checkpoint(path, payload):
+    saves.append(path)
+    if len(saves) == 2:
+        ckpt._WriteErrors = Stall
+    return real_write(path, payload)
+
+ckpt.write_checkpoint = write_checkpoint
+from musicvae.cli.main import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+@pytest.mark.slow
+def test_sigkill_in_the_middle_of_a_checkpoint_write(tmp_path, small_dataset, capsys):
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from musicvae.cli.main import main
+
+    run, marker, log = tmp_path / "run", tmp_path / "writing", tmp_path / "child.log"
+    args = ["train", "--config", "debug", "--run-dir", str(run), "--examples",
+            str(small_dataset), "--checkpoint-every", "3", "--eval-every", "0", "--threads",
+            "1", "--seed", "1", "--no-progress"]  # fmt: skip
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _STALLS_MID_WRITE, str(marker), *args, "--num-steps", "9"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "OMP_NUM_THREADS": "1"},
+        )
+        deadline = time.monotonic() + 120
+        while not marker.exists():
+            assert proc.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "the child never reached its second checkpoint"
+            time.sleep(0.05)
+        proc.kill()
+        assert proc.wait(30) == -9
+    train_dir = run / "train"
+    (partial,) = train_dir.glob(".model.ckpt-6.pt.*.tmp")  # cut short; never renamed
+    assert partial.stat().st_size > 0
+    assert [s for s, _ in list_checkpoints(train_dir)] == [3]
+    old = time.time() - 3600  # the rerun cleans temps an interrupted write left (not fresh ones)
+    os.utime(partial, (old, old))
+
+    assert main([*args, "--num-steps", "6"]) == 0
+    err = capsys.readouterr().err
+    assert "resuming from step 3 (" in err and "warning" not in err
+    assert [s for s, _ in list_checkpoints(train_dir)] == [3, 6]
+    assert read_checkpoint(checkpoint_path(train_dir, 6))["step"] == 6
+    assert not list(train_dir.glob("*.tmp"))

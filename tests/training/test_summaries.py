@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from musicvae.configs import get_config
 from musicvae.plotting.curves import read_scalars
-from musicvae.training.summaries import TAGS, Summaries, hparams_table
+from musicvae.training.summaries import EVENT_GLOB, TAGS, Summaries, drop_events_from, hparams_table
+from tests.training.helpers import logged_steps
 
 
 def test_magenta_names_and_disabled_writer(tmp_path):
@@ -27,3 +28,21 @@ def test_hparams_table():
     assert lines[:2] == ["| Key | Value |", "| :--- | :--- |"]
     assert "| decoder | hierarchical |" in lines and "| level_lengths | (4, 16) |" in lines
     assert "| free_bits | 48.0 |" in lines and "| split_bars | 4 |" in lines
+
+
+def test_drop_events_from_cuts_old_files_at_a_step(tmp_path):
+    writer = Summaries(tmp_path)
+    writer.trial(get_config("debug"), "data.parquet")
+    for step in range(10):
+        writer.scalars({"loss": float(step), "kl_bits": 1.0}, step)
+    writer.close()
+    (path,) = tmp_path.glob(EVENT_GLOB)
+    data = path.read_bytes()
+    path.write_bytes(data[:-7])  # a kill in the middle of the last record
+    later = path.stat().st_mtime + 10
+    assert drop_events_from(tmp_path, 5, since=later) == 0  # too old to hold such steps
+    assert drop_events_from(tmp_path, 5) == 1
+    assert logged_steps(tmp_path) == [0, 1, 2, 3, 4]
+    assert read_scalars(tmp_path)["losses/kl_bits"][0].tolist() == [0, 1, 2, 3, 4]
+    assert drop_events_from(tmp_path, 5) == 0  # nothing left to drop
+    assert drop_events_from(tmp_path, 0) == 1 and not list(tmp_path.glob(EVENT_GLOB))

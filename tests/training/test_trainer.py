@@ -12,9 +12,11 @@ from musicvae.data.examples import load_examples
 from musicvae.errors import MusicVAEError
 from musicvae.models import build_model
 from musicvae.plotting.curves import read_scalars
+from musicvae.training import checkpoint as ckpt
 from musicvae.training.checkpoint import list_checkpoints, load_checkpoint
 from musicvae.training.optim import set_seed, train_step
 from musicvae.training.trainer import TrainOptions, train
+from tests.training.helpers import logged_steps
 
 MAGENTA_TAGS = {
     "loss",
@@ -181,3 +183,104 @@ def test_the_best_checkpoint_by_validation_loss_is_kept(tmp_path, small_dataset)
     assert state["eval_loss"] == pytest.approx(float(losses.min()), rel=1e-5)
     assert load(tmp_path / "run", which="best").step == step
     assert [s for s, _ in list_checkpoints(tmp_path / "run" / "train")] == [6]
+
+
+class _Killed(BaseException):
+    """An attempt that dies at a checkpoint save, as SIGKILL or a power cut would end it."""
+
+
+def _dies_at_save(monkeypatch, n: int) -> None:
+    """The ``n``-th checkpoint save of the next run kills it (the ones before succeed)."""
+    real, calls = ckpt.save_checkpoint, []
+
+    def save(*args, **kwargs):
+        calls.append(1)
+        if len(calls) >= n:
+            raise _Killed
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ckpt, "save_checkpoint", save)
+
+
+@pytest.mark.slow
+def test_attempts_that_died_leave_no_zigzag_in_the_curves(tmp_path, small_dataset, monkeypatch):
+    config = get_config("debug", "batch_size=4")
+    clean = train(config, _options(tmp_path, small_dataset, "clean", num_steps=9, eval_every=3,
+                                   eval_num_batches=1))  # fmt: skip
+    assert clean.step == 9
+    expected = read_scalars(tmp_path / "clean" / "train")["loss"]
+    # Dies before its first checkpoint, with another seed (other values at the same steps).
+    with monkeypatch.context() as m:
+        _dies_at_save(m, 1)
+        with pytest.raises(_Killed):
+            train(config, _options(tmp_path, small_dataset, "run", num_steps=9, seed=8,
+                                   eval_every=3, eval_num_batches=1))  # fmt: skip
+    assert logged_steps(tmp_path / "run" / "train") == [0, 1, 2]
+    # Then dies after the checkpoint at step 3, having logged steps 3-5 past it.
+    with monkeypatch.context() as m:
+        _dies_at_save(m, 2)
+        with pytest.raises(_Killed):
+            train(config, _options(tmp_path, small_dataset, "run", num_steps=9, eval_every=3,
+                                   eval_num_batches=1))  # fmt: skip
+    assert [s for s, _ in list_checkpoints(tmp_path / "run" / "train")] == [3]
+    train(config, _options(tmp_path, small_dataset, "run", num_steps=9, eval_every=3,
+                           eval_num_batches=1))  # fmt: skip
+    steps, values = read_scalars(tmp_path / "run" / "train")["loss"]
+    assert steps.tolist() == expected[0].tolist() == list(range(9))
+    assert values.tolist() == expected[1].tolist()  # the seeded curve, no earlier attempt's
+    assert logged_steps(tmp_path / "run" / "train") == list(range(9))
+    assert logged_steps(tmp_path / "run" / "eval") == [3, 6, 9]
+
+
+@pytest.mark.slow
+def test_a_full_disk_is_one_line_and_the_last_checkpoint_stays(
+    tmp_path, small_dataset, monkeypatch, capsys
+):
+    import errno
+    import os
+
+    from musicvae.cli.main import main
+
+    real_fdopen = os.fdopen
+
+    class FullDisk:
+        """The checkpoint file of step 6: the disk fills after its first 4 KB."""
+
+        def __init__(self, f) -> None:
+            self.f, self.room = f, 4096
+
+        def write(self, data) -> int:
+            self.room -= len(data)
+            if self.room < 0:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            return self.f.write(data)
+
+        def __getattr__(self, name):
+            return getattr(self.f, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc) -> None:
+            self.f.close()
+
+    def fdopen(fd, *args, **kwargs):
+        f = real_fdopen(fd, *args, **kwargs)
+        return FullDisk(f) if ".model.ckpt-6.pt." in os.readlink(f"/proc/self/fd/{fd}") else f
+
+    monkeypatch.setattr(os, "fdopen", fdopen)
+    run = tmp_path / "run"
+    code = main(["train", "--config", "debug", "--run-dir", str(run), "--examples",
+                 str(small_dataset), "--num-steps", "9", "--checkpoint-every", "3",
+                 "--eval-every", "0", "--threads", "1", "--seed", "1", "--no-progress"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in err
+    (line,) = [x for x in err.splitlines() if x.startswith("error:")]
+    assert err.rstrip().endswith(line)  # the last thing said
+    assert line == (
+        f"error: {run / 'train' / 'model.ckpt-6.pt'}: cannot write checkpoint (no space left "
+        "on the device); last good checkpoint: model.ckpt-3.pt (step 3) is kept"
+    )
+    train_dir = run / "train"
+    assert sorted(p.name for p in train_dir.iterdir() if "ckpt" in p.name) == ["model.ckpt-3.pt"]
+    assert load_checkpoint(train_dir / "model.ckpt-3.pt")[2] == 3

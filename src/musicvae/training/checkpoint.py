@@ -167,12 +167,41 @@ def save_checkpoint(
     return path
 
 
+class _WriteErrors:
+    """A file that keeps the ``OSError`` its ``write`` raised: ``torch.save`` turns it into a
+    ``RuntimeError("... unexpected pos ...")`` that no longer says the disk is full."""
+
+    def __init__(self, f) -> None:
+        self.f = f
+        self.error: OSError | None = None
+
+    def write(self, data) -> int:
+        try:
+            return self.f.write(data)
+        except OSError as e:
+            self.error = e
+            raise
+
+    def flush(self) -> None:
+        self.f.flush()
+
+
+def _torch_save(payload: dict[str, Any], f) -> None:
+    out = _WriteErrors(f)
+    try:
+        torch.save(payload, out)
+    except RuntimeError:
+        if out.error is not None:
+            raise out.error from None  # the atomic writer makes it one line naming the file
+        raise
+
+
 def write_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
     """Write a checkpoint dict to ``path`` atomically (a full disk is one clear line, and
     the previous file stays)."""
     from musicvae.io import atomic_write_with
 
-    return atomic_write_with(path, lambda f: torch.save(payload, f), "checkpoint")
+    return atomic_write_with(path, lambda f: _torch_save(payload, f), "checkpoint")
 
 
 def config_changes(saved: dict[str, Any], config: Config) -> list[str]:

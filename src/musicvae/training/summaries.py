@@ -3,11 +3,19 @@
 The model returns plain keys (``r_loss``, ``kl_bits``, ...); ``TAGS`` maps them to the summary
 names Magenta's graph writes (``losses/r_loss``, ``metrics/hits_loss``, ...), so curves from both
 implementations line up in one TensorBoard.
+
+An attempt that dies (SIGKILL, a crash, a power cut) has logged steps that its last checkpoint
+does not hold; the rerun trains them again. :func:`drop_events_from` removes them from the old
+files when a run starts, so that every reader (TensorBoard, ``musicvae plot``) sees one curve,
+not two overlapping ones. TensorBoard's own ``purge_step`` marker is written too, but not every
+reader honours it, and it cannot help when the attempt that died saved no checkpoint at all.
 """
 
 from __future__ import annotations
 
 import os
+import struct
+from collections.abc import Iterator
 from pathlib import Path
 
 from musicvae.configs import Config
@@ -48,6 +56,62 @@ def hparams_table(config: Config) -> str:
     lines = ["| Key | Value |", "| :--- | :--- |"]
     lines += [f"| {k} | {v} |" for k, v in sorted(flat.items())]
     return "\n".join(lines) + "\n"
+
+
+EVENT_GLOB = "events.out.tfevents.*"
+
+
+def _records(data: bytes) -> Iterator[tuple[int, int, bytes]]:
+    """``(start, end, payload)`` of each TFRecord in an event file's bytes: a little-endian
+    uint64 length, its CRC, the payload and the payload's CRC. A record cut short by a kill
+    ends the file. CRCs are not checked: the framing is all this needs, and TensorBoard's own
+    reader checks them in pure Python (seconds for a long run's file)."""
+    pos = 0
+    while pos + 12 <= len(data):
+        (length,) = struct.unpack_from("<Q", data, pos)
+        end = pos + 12 + length + 4
+        if end > len(data):
+            return
+        yield pos, end, data[pos + 12 : end - 4]
+        pos = end
+
+
+def drop_events_from(
+    log_dir: str | os.PathLike, first_dropped: int, since: float | None = None
+) -> int:
+    """Remove every summary at step ``first_dropped`` or later from the event files in
+    ``log_dir`` (files left with no summary are deleted); return how many files changed.
+
+    ``since``: only files modified at or after this time are read (the checkpoint's time: a
+    step past a checkpoint is logged after it was written, so older files hold none).
+    """
+    from tensorboard.compat.proto.event_pb2 import Event
+
+    from musicvae.io import atomic_write_bytes
+
+    changed = 0
+    for path in sorted(Path(log_dir).glob(EVENT_GLOB)):
+        if not path.is_file() or (since is not None and path.stat().st_mtime < since):
+            continue
+        kept, dropped, summaries = [], first_dropped <= 0, 0
+        if first_dropped > 0:  # else every summary goes: no need to read the file
+            data = path.read_bytes()
+            for start, end, payload in _records(data):
+                event = Event.FromString(payload)
+                stepped = event.HasField("summary") or event.HasField("session_log")
+                if stepped and event.step >= first_dropped:
+                    dropped = True
+                    continue
+                kept.append(data[start:end])  # as written, CRCs and all
+                summaries += event.HasField("summary")
+        if not dropped:
+            continue
+        changed += 1
+        if summaries:
+            atomic_write_bytes(path, b"".join(kept))
+        else:
+            path.unlink()
+    return changed
 
 
 class Summaries:

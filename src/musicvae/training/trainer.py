@@ -32,7 +32,7 @@ from musicvae.training.optim import (
     train_step,
 )
 from musicvae.training.progress import Reporter, StopFlag, format_duration
-from musicvae.training.summaries import MODEL_SCALARS, Summaries
+from musicvae.training.summaries import MODEL_SCALARS, Summaries, drop_events_from
 from musicvae.training.validation import validate
 
 # Schedules: logged at the last step of a logging window instead of averaged over it.
@@ -200,6 +200,24 @@ def _say_end(report: Reporter, result: TrainResult, options: TrainOptions, start
         )
 
 
+def _drop_lost_events(run_dir: Path, start_step: int, resume_path: Path | None) -> None:
+    """Events that attempts which died logged past the checkpoint resumed from (or all of
+    them, when there is none): this run logs those steps again. Evaluation at the checkpoint's
+    own step ran before it was saved, so it stays."""
+    since = resume_path.stat().st_mtime if resume_path is not None else None
+    changed = drop_events_from(run_dir / "train", start_step, since)
+    changed += drop_events_from(run_dir / "eval", start_step + 1 if resume_path else 0, since)
+    if changed:
+        where = (
+            f"past step {start_step:,}" if resume_path else "of attempts that saved no checkpoint"
+        )
+        tqdm.write(
+            f"{run_dir}: removed the logged steps {where} from {changed} event "
+            f"file{'s' if changed > 1 else ''} (they are trained again)",
+            file=sys.stderr,
+        )
+
+
 def train(config: Config, options: TrainOptions) -> TrainResult:
     """Train ``config`` on ``options.examples`` until global step ``options.num_steps``."""
     info = dist_utils.setup(options.device)
@@ -303,6 +321,8 @@ def _train(config: Config, options: TrainOptions, info: dist_utils.DistInfo) -> 
         start_step=start_step,
     )
     loader = _Loader(examples, stream, options.workers)
+    if info.is_main:
+        _drop_lost_events(options.run_dir, start_step, resume_path)
     summaries = Summaries(
         train_dir, enabled=info.is_main, purge_step=start_step if resume else None
     )
@@ -315,9 +335,12 @@ def _train(config: Config, options: TrainOptions, info: dist_utils.DistInfo) -> 
 
     result = TrainResult(step=start_step, checkpoint=resume_path, rank=info.rank)
     best = {"loss": float(state.get("best_eval_loss", math.inf)) if state else math.inf}
+    saved_at = [start_step]  # the step of result.checkpoint
 
     def save(step: int) -> None:
-        if info.is_main:
+        if not info.is_main:
+            return
+        try:
             result.checkpoint = ckpt.save_checkpoint(
                 train_dir,
                 model=model,
@@ -328,6 +351,11 @@ def _train(config: Config, options: TrainOptions, info: dist_utils.DistInfo) -> 
                 keep=options.checkpoints_to_keep,
                 extra={"best_eval_loss": best["loss"]} if math.isfinite(best["loss"]) else None,
             )
+        except MusicVAEError as e:  # a full disk: say what is safe, in the same one line
+            kept = result.checkpoint
+            left = f"{kept.name} (step {saved_at[0]:,}) is kept" if kept else "none saved yet"
+            raise MusicVAEError(f"{e}; last good checkpoint: {left}") from None
+        saved_at[0] = step
 
     def run_eval(step: int) -> None:
         if eval_examples is None:
