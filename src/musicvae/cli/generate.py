@@ -210,6 +210,7 @@ def generate(
     when complete, so an interrupted run leaves no partial set."""
     import numpy as np
 
+    from musicvae.data.converters.groove import GrooveConverter
     from musicvae.data.midi import write_midi
     from musicvae.plotting.drum_grid import write_drum_grid
 
@@ -237,6 +238,8 @@ def generate(
     base = f"{config_name}_{mode}_{stamp}"
     spb = model.converter.steps_per_bar
     sequences = model.to_sequences(grooves, qpm)
+    # Drum-grid pictures exist for drum grooves only (a melody model writes MIDI alone).
+    png = png and isinstance(model.converter, GrooveConverter)
     names = [f"{base}-{i:03d}-of-{num_outputs:03d}.mid" for i in range(num_outputs)]
     if audio:
         from musicvae.audio import write_wav
