@@ -1,4 +1,9 @@
-"""The 24 folk tunes of Magenta's melody reference data as a dataset, and a tiny melody run."""
+"""The 24 folk tunes of Magenta's melody reference data as a dataset, and a tiny melody run.
+
+The tunes are from Francis O'Neill's *O'Neill's Music of Ireland* (Chicago, 1903; public domain),
+in the ABC transcriptions of music21's corpus (``oneills1850``) by Norbert Paap, John Chambers
+and Trish O'Neil; ../shared/data/magenta/melody/README.md has the details and licences.
+"""
 
 from __future__ import annotations
 
