@@ -52,11 +52,13 @@ def test_rows_run_top_to_bottom_in_the_studios_order_with_its_labels(studio_labe
     assert _top_to_bottom(ax) == studio_labels
     assert studio_labels[0] == "Kick" and studio_labels[-1] == "Ride"
     # The hits sit in those rows: the kick's box above the snare's, as on the page.
-    boxes = [p for p in ax.patches if p.get_zorder() > 0]
-    kick, snare = sorted(boxes, key=lambda p: p.get_x())
-    assert (
-        ax.transData.transform((0, kick.get_y()))[1] > ax.transData.transform((0, snare.get_y()))[1]
-    )
+    from matplotlib.collections import PatchCollection
+
+    (boxes,) = [c for c in ax.collections if isinstance(c, PatchCollection)]
+    corners = sorted((p.vertices.min(axis=0) for p in boxes.get_paths()), key=lambda v: v[0])
+    kick, snare = corners  # lower-left corners in data units, by step
+    assert (kick[0], snare[0]) == (0.05, 4.05)
+    assert ax.transData.transform((0, kick[1]))[1] > ax.transData.transform((0, snare[1]))[1]
 
 
 def test_bars_beats_and_shading_fall_where_the_studio_draws_them(page_grid):

@@ -118,10 +118,8 @@ def run(args: argparse.Namespace, *, verbose: bool = True, show_skips: bool = Tr
     return 0
 
 
-def magenta_main(argv: list[str] | None = None) -> int:
-    """Magenta's ``convert_dir_to_note_sequences`` flags, writing a musicvae Parquet dataset."""
-    from musicvae.cli.main import run as run_command
-
+def magenta_parser() -> argparse.ArgumentParser:
+    """Magenta's ``convert_dir_to_note_sequences`` flags."""
     parser = types.Parser(
         prog="convert_dir_to_note_sequences",
         description="Magenta-compatible front for 'musicvae convert'. OUTPUT_FILE ending in "
@@ -152,6 +150,14 @@ def magenta_main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--workers", type=types.processes, default=None, help="parser processes (default: all)"
     )
+    return parser
+
+
+def magenta_main(argv: list[str] | None = None) -> int:
+    """Magenta's ``convert_dir_to_note_sequences``: a NoteSequence TFRecord or a Parquet dataset."""
+    from musicvae.cli.main import run as run_command
+
+    parser = magenta_parser()
     # absl also accepts one leading dash for long flags.
     argv = list(sys.argv[1:] if argv is None else argv)
     argv = [
