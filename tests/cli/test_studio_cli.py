@@ -28,8 +28,9 @@ def test_defaults_are_local_port_8000():
 
 def test_untrained_models_fill_every_role():
     models = studio._models(_args("--untrained"))
-    assert sorted(models) == ["drumify", "generate", "groove"]
+    assert sorted(models) == ["drumify", "generate", "groove", "long"]
     assert models["groove"].config.data.humanize and models["drumify"].config.data.tapify
+    assert (models["generate"].num_bars, models["long"].num_bars) == (4, 16)
 
 
 def test_a_named_checkpoint_loads_now_and_a_bad_one_fails(tmp_path, capsys):

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from musicvae.configs import get_config
 from musicvae.data.midi import read_midi, read_midi_bytes, sequence_to_score
 from musicvae.data.sequence import NoteSequence
 from musicvae.errors import MusicVAEError
@@ -113,6 +114,7 @@ def test_info_lists_tools_models_and_limits(client):
     assert set(info["tools"]) == {"generate", "interpolate", "similar", "groove", "drumify"}
     for tool in info["tools"].values():
         assert tool["available"] and tool["model"] == "debug" and tool["steps"] == 64
+        assert tool["bars"] == [4]  # no long model given: one length
     assert info["tools"]["groove"]["source"] == "test-groove"
 
 
@@ -187,6 +189,56 @@ def test_interpolate_accepts_grooves_of_other_lengths(client):
     r = client.post("/api/interpolate", json={"a": _pattern(16), "b": _pattern(128), "steps": 3})
     assert r.status_code == 200
     assert [len(g["hits"][0]) for g in r.json()["grooves"]] == [64, 64, 64]
+
+
+@pytest.fixture(scope="module")
+def long_client(studio_models):
+    """The studio with a second, 16-bar model for Generate and Interpolate."""
+    import torch
+
+    from musicvae.generation.api import TrainedModel
+    from musicvae.models import build_model
+
+    torch.manual_seed(1)
+    config = get_config("debug", "split_bars=16,max_seq_len=256")
+    long = TrainedModel(build_model(config), config, source="test-long")
+    with TestClient(create_app({**studio_models, "long": long})) as c:
+        yield c, long
+
+
+def test_generate_and_interpolate_offer_4_or_16_bars(long_client, studio_models):
+    client, long = long_client
+    tools = client.get("/api/info").json()["tools"]
+    for tool in ("generate", "interpolate"):
+        assert tools[tool]["bars"] == [4, 16] and tools[tool]["long_model"] == "debug"
+    assert tools["similar"]["bars"] == [4] and "long_model" not in tools["similar"]
+    r = client.post("/api/generate", json={"n": 2, "seed": 5, "bars": 16})
+    out = np.stack([_arr(g) for g in r.json()["grooves"]])
+    assert out.shape == (2, 256, 27)
+    np.testing.assert_allclose(out, _masked(long.sample_tensors(2, 1.0, seed=5)), atol=6e-5)
+    short = client.post("/api/generate", json={"n": 2, "seed": 5, "bars": 4}).json()["grooves"]
+    assert short == client.post("/api/generate", json={"n": 2, "seed": 5}).json()["grooves"]
+    # Unseeded requests of both lengths at once are never merged into one model call.
+    assert [len(g["hits"][0]) for g in short] == [64, 64]
+    a, b = short
+    r = client.post("/api/interpolate", json={"a": a, "b": b, "steps": 3, "seed": 1, "bars": 16})
+    assert [len(g["hits"][0]) for g in r.json()["grooves"]] == [256] * 3
+    bad = client.post("/api/generate", json={"n": 1, "bars": 8})
+    assert bad.status_code == 400
+    assert (
+        bad.json()["detail"]
+        == "generate: no 8-bar model here; this studio offers 4 bars or 16 bars"
+    )
+
+
+def test_unseeded_requests_of_two_lengths_stay_apart(long_client):
+    client, _ = long_client
+    bodies = [{"n": 2, "bars": 16 if i % 2 else 4} for i in range(6)]
+    with ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(lambda b: client.post("/api/generate", json=b), bodies))
+    for body, r in zip(bodies, answers, strict=True):
+        assert r.status_code == 200
+        assert [len(g["hits"][0]) for g in r.json()["grooves"]] == [16 * body["bars"]] * 2
 
 
 def test_groove_humanizes_like_the_model(client, studio_models):

@@ -158,3 +158,37 @@ def test_bad_upload_and_missing_model_are_shown(browser, groove_dir, tmp_path):
         page.set_input_files("#slot-groove input[type=file]", str(bogus))
         expect(page.locator(".toast.error")).to_contain_text("notes.mid: not a MIDI file")
     context.close()
+
+
+def test_generate_offers_16_bars_when_a_long_model_is_served(browser, studio_models):
+    """With a 16-bar model beside the 4-bar one, Generate shows a Bars choice and draws what the
+    choice asks for; with one model the choice stays hidden."""
+    import torch
+
+    from musicvae.configs import get_config
+    from musicvae.generation.api import TrainedModel
+    from musicvae.models import build_model
+    from musicvae.web.app import create_app
+    from musicvae.web.server import BackgroundServer
+
+    torch.manual_seed(2)
+    config = get_config("debug", "split_bars=16,max_seq_len=256")
+    long = TrainedModel(build_model(config), config, source="test-long")
+    expect = sync_api.expect
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    with BackgroundServer(create_app({**studio_models, "long": long})) as url:
+        page.goto(url + "/")
+        expect(page.locator("#gen-bars")).to_be_visible()
+        assert page.locator("#gen-bars option").all_inner_texts() == ["4", "16 (debug)"]
+        page.select_option("#gen-bars", "16")
+        page.fill("#gen-n", "1")
+        page.click("#gen-run")
+        card = page.locator("#results .group").first.locator(".groove-card")
+        expect(card.locator(".cell")).to_have_count(9 * 256)
+        expect(page.locator("#results .group").first).to_contain_text("16 bars")
+    with BackgroundServer(create_app(studio_models)) as url:
+        page.goto(url + "/")
+        expect(page.locator("#model-info")).to_contain_text("debug")
+        expect(page.locator("#gen-bars")).to_be_hidden()
+    context.close()

@@ -44,6 +44,12 @@ def add_parser(subparsers) -> None:
         "(default: the bundled groovae_4bar)",
     )
     p.add_argument(
+        "--long-checkpoint",
+        metavar="PATH",
+        help="a second, longer model for Generate and Interpolate, which then offer both lengths "
+        "(default: the bundled 16-bar groovae_16bar_hierdec, where installed)",
+    )
+    p.add_argument(
         "--groove-checkpoint",
         metavar="PATH",
         help="humanize model for Groove, trained with e.g. config groovae_2bar_humanize "
@@ -81,6 +87,7 @@ def _models(args: argparse.Namespace) -> dict:
     from musicvae.configs import get_config
     from musicvae.generation.api import (
         HUMANIZE_BUNDLE,
+        LONG_BUNDLE,
         TAP_BUNDLE,
         TrainedModel,
         bundled_available,
@@ -91,6 +98,7 @@ def _models(args: argparse.Namespace) -> dict:
     if args.untrained:
         configs = {
             "generate": get_config("debug"),
+            "long": get_config("debug", "split_bars=16,max_seq_len=256"),
             "groove": get_config("debug", "humanize=True"),
             "drumify": get_config("debug", "tapify=True,fixed_velocities=True"),
         }
@@ -101,6 +109,7 @@ def _models(args: argparse.Namespace) -> dict:
     models = {}
     for role, path in (
         ("generate", args.checkpoint),
+        ("long", args.long_checkpoint),
         ("groove", args.groove_checkpoint),
         ("drumify", args.drumify_checkpoint),
     ):
@@ -111,7 +120,11 @@ def _models(args: argparse.Namespace) -> dict:
     if "generate" not in models:
         # The bundled default may be missing from this install: the page then says so.
         models["generate"] = lambda: load(None, device=args.device)
-    for role, bundle in (("groove", HUMANIZE_BUNDLE), ("drumify", TAP_BUNDLE)):
+    for role, bundle in (
+        ("long", LONG_BUNDLE),
+        ("groove", HUMANIZE_BUNDLE),
+        ("drumify", TAP_BUNDLE),
+    ):
         if role not in models and bundled_available(bundle):
             models[role] = lambda bundle=bundle: load(bundle, device=args.device)
     return models

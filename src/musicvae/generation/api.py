@@ -25,6 +25,7 @@ __all__ = [
     "DEFAULT_BUNDLE",
     "MODE_BUNDLES",
     "HUMANIZE_BUNDLE",
+    "LONG_BUNDLE",
     "TAP_BUNDLE",
     "TrainedModel",
     "bundled_available",
@@ -37,7 +38,9 @@ DEFAULT_BUNDLE = "groovae_4bar"
 # the tap model `generate --mode tap2drum` and Drumify, where this install ships them.
 HUMANIZE_BUNDLE = "groovae_2bar_humanize"
 TAP_BUNDLE = "groovae_2bar_tap_fixed_velocity"
-BUNDLED_MODELS = (DEFAULT_BUNDLE, HUMANIZE_BUNDLE, TAP_BUNDLE)
+# 16 bars with the hierarchical decoder: the studio's second length for Generate and Interpolate.
+LONG_BUNDLE = "groovae_16bar_hierdec"
+BUNDLED_MODELS = (DEFAULT_BUNDLE, HUMANIZE_BUNDLE, TAP_BUNDLE, LONG_BUNDLE)
 # The bundled model each input mode uses when no checkpoint is named.
 MODE_BUNDLES = {"humanize": HUMANIZE_BUNDLE, "tap2drum": TAP_BUNDLE}
 

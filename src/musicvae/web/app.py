@@ -1,7 +1,7 @@
 """The studio's web app: the page under ``/`` and a JSON API under ``/api`` (schema at ``/docs``).
 
 ``create_app(models)`` takes a ``TrainedModel``, a loader, or a mapping from role ("generate",
-"groove", "drumify") to either (see ``service.Studio``). Safety rules: request bodies are capped
+"long", "groove", "drumify") to either (see ``service.Studio``). Safety rules: request bodies are capped
 (1 MB uploads); uploads must parse as MIDI; nothing in a request names a server path (static files
 come from the package folder through Starlette's checked ``StaticFiles``); model calls run in
 worker threads under a per-model lock; every error is a JSON ``{"detail": message}``, and an
@@ -48,11 +48,20 @@ Temperature = Field(1.0, gt=0.0, le=5.0, description="sampling temperature (> 0)
 Seed = Field(None, ge=0, le=2**32 - 1, description="fixes the random draws")
 
 
+Bars = Field(
+    None,
+    ge=1,
+    le=64,
+    description="groove length in bars, one of the tool's `bars` in /api/info (default: the first)",
+)
+
+
 class GenerateRequest(BaseModel):
     n: int = Field(4, ge=1, le=32, description="number of grooves")
     temperature: float = Temperature
     seed: int | None = Seed
     qpm: float = Field(120.0, ge=20.0, le=400.0)
+    bars: int | None = Bars
 
 
 class InterpolateRequest(BaseModel):
@@ -61,6 +70,7 @@ class InterpolateRequest(BaseModel):
     steps: int = Field(5, ge=2, le=32, description="grooves from a to b, both ends included")
     temperature: float = Temperature
     seed: int | None = Seed
+    bars: int | None = Bars
 
 
 class TransformRequest(BaseModel):
@@ -182,13 +192,15 @@ def create_app(
 
     @app.post("/api/generate", summary="Sample grooves from the prior")
     async def generate(req: GenerateRequest) -> Grooves:
-        out = await run_in_threadpool(studio.generate, req.n, req.temperature, req.seed, req.qpm)
+        out = await run_in_threadpool(
+            studio.generate, req.n, req.temperature, req.seed, req.qpm, req.bars
+        )
         return Grooves(grooves=out)
 
     @app.post("/api/interpolate", summary="Grooves along the slerp between two grooves' means")
     async def interpolate(req: InterpolateRequest) -> Grooves:
         out = await run_in_threadpool(
-            studio.interpolate, req.a, req.b, req.steps, req.temperature, req.seed
+            studio.interpolate, req.a, req.b, req.steps, req.temperature, req.seed, req.bars
         )
         return Grooves(grooves=out)
 

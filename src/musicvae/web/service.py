@@ -29,7 +29,7 @@ from musicvae.generation.chunks import cut, stitch
 from musicvae.generation.latent import slerp_path
 from musicvae.web.grooves import Groove
 
-ROLES = ("generate", "groove", "drumify")
+ROLES = ("generate", "long", "groove", "drumify")
 # Which tools each role serves, and what a model needs in its data config to serve it.
 TOOLS = {
     "generate": "generate",
@@ -42,7 +42,11 @@ _NEEDS = {
     "groove": ("humanize", "groovae_2bar_humanize"),
     "drumify": ("tapify", "groovae_2bar_tap_fixed_velocity"),
 }
+# Generate and Interpolate also offer a second length when a "long" model is given (the studio's
+# 16-bar hierarchical model beside the 4-bar one); a request picks it by its bar count.
+LENGTH_TOOLS = ("generate", "interpolate")
 _FLAG = {
+    "long": "--long-checkpoint",
     "groove": "--groove-checkpoint",
     "drumify": "--drumify-checkpoint",
     "generate": "--checkpoint",
@@ -100,7 +104,7 @@ class Studio:
             sources = {role: models.get(role) for role in ROLES}
         else:
             # One model serves every role it was trained for; a loaded one can be checked now.
-            sources = {"generate": models, "groove": models, "drumify": models}
+            sources = {"generate": models, "long": None, "groove": models, "drumify": models}
         self._slots = {role: _Slot(src) for role, src in sources.items()}
         # The same model object (or loader) in several roles shares one lock and one load.
         by_source: dict[int, FairLock] = {}
@@ -139,13 +143,42 @@ class Studio:
             raise Unavailable(slot.error)
         return slot.model
 
-    def model(self, tool: str) -> TrainedModel:
-        """The model that serves ``tool``, loading it if needed; ``Unavailable`` if there is none."""
-        return self._load(TOOLS[tool])
+    def model(self, tool: str, bars: int | None = None) -> TrainedModel:
+        """The model that serves ``tool`` (with grooves of ``bars`` bars, where the tool offers
+        lengths), loading it if needed; ``Unavailable`` if there is none."""
+        return self._load(self._role(tool, bars))
 
-    def _call(self, tool: str, fn: Callable[[TrainedModel], object]):
-        model = self.model(tool)
-        with self._slots[TOOLS[tool]].lock:
+    def lengths(self, tool: str) -> list[int]:
+        """The groove lengths in bars that ``tool`` offers, its main model's first."""
+        roles = [TOOLS[tool], "long"] if tool in LENGTH_TOOLS else [TOOLS[tool]]
+        found = []
+        for role in roles:
+            slot = self._slots[role]
+            if role == "long" and slot.source is None:
+                continue
+            try:
+                found.append(self._load(role).num_bars)
+            except Unavailable:
+                if role != "long":
+                    raise
+        return list(dict.fromkeys(found))
+
+    def _role(self, tool: str, bars: int | None) -> str:
+        role = TOOLS[tool]
+        if bars is None:
+            return role
+        offered = self.lengths(tool)
+        if bars not in offered:
+            raise MusicVAEError(
+                f"{tool}: no {bars}-bar model here; this studio offers "
+                + " or ".join(f"{b} bars" for b in offered)
+            )
+        return role if self._load(role).num_bars == bars else "long"
+
+    def _call(self, tool: str, fn: Callable[[TrainedModel], object], bars: int | None = None):
+        role = self._role(tool, bars)
+        model = self._load(role)
+        with self._slots[role].lock:
             return fn(model)
 
     def _sliced(
@@ -187,21 +220,34 @@ class Studio:
                 "model": m.config.name,
                 "steps": m.window_steps,
                 "source": m.source,
+                "bars": self.lengths(tool),
             }
+            if len(tools[tool]["bars"]) > 1:
+                long = self._load("long")
+                tools[tool]["long_model"] = long.config.name
         return tools
 
     # ---------------------------------------------------------------- tools
 
-    def generate(self, n: int, temperature: float, seed: int | None, qpm: float) -> list[Groove]:
+    def generate(
+        self, n: int, temperature: float, seed: int | None, qpm: float, bars: int | None = None
+    ) -> list[Groove]:
         if seed is not None:  # a seeded call must draw alone to be reproducible
-            out = self._call("generate", lambda m: m.sample_tensors(n, temperature, seed))
+            out = self._call("generate", lambda m: m.sample_tensors(n, temperature, seed), bars)
         else:
-            model = self.model("generate")
-            out = self._batcher.sample(model, self._slots["generate"].lock, n, temperature)
+            role = self._role("generate", bars)
+            model = self._load(role)
+            out = self._batcher.sample(model, self._slots[role].lock, n, temperature)
         return [Groove.from_array(a, qpm=qpm) for a in out]
 
     def interpolate(
-        self, a: Groove, b: Groove, steps: int, temperature: float, seed: int | None
+        self,
+        a: Groove,
+        b: Groove,
+        steps: int,
+        temperature: float,
+        seed: int | None,
+        bars: int | None = None,
     ) -> list[Groove]:
         def run(m: TrainedModel) -> np.ndarray:
             (ia, ca), (ib, cb) = (_windows(m, g)[:2] for g in (a, b))
@@ -211,7 +257,7 @@ class Studio:
             z[0], z[-1] = mu[0], mu[1]
             return m.decode_tensors(z, temperature, seed, np.repeat(ca[:1], steps, 0))
 
-        out = self._call("interpolate", run)
+        out = self._call("interpolate", run, bars)
         return [Groove.from_array(x, qpm=a.qpm) for x in out]
 
     def similar(
@@ -271,12 +317,13 @@ class Studio:
 class _Job:
     n: int
     temperature: float
+    model: object = None  # jobs merge only with jobs for the same model
     result: np.ndarray | None = None
     error: BaseException | None = None
 
 
 class _Batcher:
-    """Merges concurrent unseeded sample calls of one temperature into one model call.
+    """Merges concurrent unseeded sample calls of one model and temperature into one call.
 
     Requests queue for the model lock anyway; whoever gets it samples for every waiting request
     of its temperature at once, so 4 concurrent requests for 4 grooves cost about one call for
@@ -292,7 +339,7 @@ class _Batcher:
     def sample(
         self, m: TrainedModel, lock: FairLock | threading.Lock, n: int, temperature: float
     ) -> np.ndarray:
-        job = _Job(n, temperature)
+        job = _Job(n, temperature, m)
         with self._guard:
             self._pending.append(job)
         with lock:
@@ -303,6 +350,7 @@ class _Batcher:
                         if (
                             j is not job
                             and j.temperature == temperature
+                            and j.model is m
                             and total + j.n <= self.MAX_GROOVES
                         ):
                             batch.append(j)

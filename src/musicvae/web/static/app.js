@@ -293,6 +293,19 @@ async function runTool(button, fn) {
 }
 
 const temp = (id) => +$(id).value;
+// The length a tool's Bars choice asks for; null (the tool's first model) when it offers one.
+const barsOf = (id) => ($(id).closest(".bars-row").hidden ? null : +$(id).value);
+
+// Generate and Interpolate offer every length /api/info lists (e.g. 4 bars, and 16 with the
+// hierarchical model); the choice shows only when there is one to make.
+function showLengths(info) {
+  for (const [tool, id] of [["generate", "#gen-bars"], ["interpolate", "#interp-bars"]]) {
+    const t = info.tools[tool], select = $(id);
+    const bars = (t && t.available && t.bars) || [];
+    select.replaceChildren(...bars.map((b) => new Option(`${b}${b === bars[0] ? "" : ` (${t.long_model})`}`, b)));
+    select.closest(".bars-row").hidden = bars.length < 2;
+  }
+}
 
 function requireSelected() {
   const g = state.grooves.get(state.selected);
@@ -309,15 +322,18 @@ function results(data, title, meta, nameOf) {
 const tools = {
   async generate() {
     const n = Math.max(1, Math.min(16, +$("#gen-n").value || 4));
-    const data = await api("generate", { n, temperature: temp("#gen-temp"), qpm: tempo() });
-    results(data, "Generate", `${n} grooves · temperature ${temp("#gen-temp").toFixed(2)}`, (i) => `Sample ${i + 1}`);
+    const bars = barsOf("#gen-bars");
+    const data = await api("generate", { n, temperature: temp("#gen-temp"), qpm: tempo(), bars });
+    const size = bars ? ` · ${bars} bars` : "";
+    results(data, "Generate", `${n} grooves${size} · temperature ${temp("#gen-temp").toFixed(2)}`, (i) => `Sample ${i + 1}`);
   },
 
   async interpolate() {
     const a = state.grooves.get(state.slots.a), b = state.grooves.get(state.slots.b);
     if (!a || !b) throw new Error("Pick grooves for both A and B (buttons on each groove, or drop MIDI files).");
     const steps = Math.max(2, Math.min(16, +$("#interp-steps").value || 5));
-    const data = await api("interpolate", { a: wireGroove(a), b: wireGroove(b), steps, temperature: temp("#interp-temp") });
+    const bars = barsOf("#interp-bars");
+    const data = await api("interpolate", { a: wireGroove(a), b: wireGroove(b), steps, temperature: temp("#interp-temp"), bars });
     results(data, "Interpolate", `${a.name} → ${b.name} · ${steps} steps`, (i, n) => `Step ${i + 1}/${n}`);
   },
 
@@ -355,6 +371,7 @@ function showInfo(info) {
     b.classList.toggle("unavailable", !!t && !t.available);
     b.title = t && !t.available ? t.reason : "";
   }
+  showLengths(info);
   if (info.exposed) {
     $("#exposed-host").textContent = info.host;
     $("#exposed-banner").hidden = false;
