@@ -52,3 +52,34 @@ def test_plot_errors(tmp_path):
     (tmp_path / "run" / "train").mkdir(parents=True)
     with pytest.raises(MusicVAEError, match="no TensorBoard event files"):
         plot_run(tmp_path / "run")
+
+
+def test_several_runs_share_one_figure(tmp_path, capsys, monkeypatch):
+    from matplotlib.figure import Figure
+
+    from musicvae.cli.main import main
+    from musicvae.plotting import curves
+
+    _fake_run(tmp_path / "flat")
+    _fake_run(tmp_path / "hier")
+    figures: list[Figure] = []
+    real_savefig = Figure.savefig
+    monkeypatch.setattr(
+        Figure, "savefig", lambda self, *a, **k: (figures.append(self), real_savefig(self, *a, **k))
+    )
+    out = tmp_path / "both.png"
+    assert main(["plot", str(tmp_path / "flat"), str(tmp_path / "hier"), "-o", str(out)]) == 0
+    assert capsys.readouterr().out.strip() == f"wrote {out}"
+    (fig,) = figures
+    assert fig._suptitle.get_text() == "flat (step 100) vs hier (step 100)"
+    loss = fig.axes[0]
+    labels = [h.get_label() for h in loss.get_legend().legend_handles]
+    assert labels == ["flat train", "flat eval", "hier train", "hier eval"]
+    # A colour per run: the eval curve takes its run's colour, dashed.
+    by_label = {line.get_label(): line for line in loss.get_lines()}
+    assert by_label["hier eval"].get_color() == by_label["hier train"].get_color() == "C1"
+    assert by_label["flat eval"].get_linestyle() == "--"
+    assert curves.read_scalars(tmp_path / "hier" / "eval")["loss"][0].tolist() == [50, 100]
+    # Several runs need a name for the shared figure.
+    assert main(["plot", str(tmp_path / "flat"), str(tmp_path / "hier")]) == 1
+    assert "name it with --output" in capsys.readouterr().err

@@ -11,28 +11,36 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "plot",
         help="plot a run's training and evaluation curves to a PNG",
         description="Read RUN/train and RUN/eval TensorBoard event files and draw loss, "
-        "reconstruction loss, KL bits, KL beta, hit accuracy and learning rate.",
+        "reconstruction loss, KL bits, KL beta, hit accuracy and learning rate. Several runs are "
+        "drawn on the same axes, a colour each, to compare them.",
     )
     p.add_argument(
         "run_dir",
         type=Path,
-        nargs="?",
+        nargs="*",
         metavar="RUN",
-        help="run folder written by `musicvae train`",
+        help="run folder written by `musicvae train` (several: overlaid; needs --output)",
     )
     p.add_argument("--run-dir", dest="run_dir_flag", type=Path, help="the run folder, as a flag")
-    p.add_argument("--output", "-o", type=Path, help="PNG to write (default: RUN/curves.png)")
+    p.add_argument(
+        "--output", "-o", type=Path, help="PNG to write (default for one run: RUN/curves.png)"
+    )
     p.set_defaults(func=run_plot)
     return p
 
 
 def run_plot(args: argparse.Namespace) -> int:
     from musicvae.errors import MusicVAEError
-    from musicvae.plotting.curves import plot_run
+    from musicvae.plotting.curves import plot_run, plot_runs
 
-    run_dir = args.run_dir or args.run_dir_flag
-    if run_dir is None:
+    runs = [*args.run_dir, *([args.run_dir_flag] if args.run_dir_flag else [])]
+    if not runs:
         raise MusicVAEError("plot: give the run folder (RUN or --run-dir RUN)")
-    path = plot_run(run_dir, args.output)
+    if len(runs) == 1:
+        path = plot_run(runs[0], args.output)
+    elif args.output is None:
+        raise MusicVAEError(f"plot: {len(runs)} runs share one figure; name it with --output")
+    else:
+        path = plot_runs(runs, args.output)
     print(f"wrote {path}")
     return 0

@@ -1,7 +1,8 @@
 """Training curves of a run folder as one PNG, read from its TensorBoard event files.
 
 Six panels: total loss, reconstruction loss, KL (bits), KL beta, hit accuracy and learning rate;
-train curves from ``RUN/train``, evaluation points from ``RUN/eval``. Rendered with matplotlib's Agg
+train curves from ``RUN/train``, evaluation points from ``RUN/eval``. Several runs can share one
+figure (``musicvae plot RUN1 RUN2 -o both.png``) to compare them step by step. Rendered with matplotlib's Agg
 backend (no display needed) and written atomically.
 """
 
@@ -62,33 +63,44 @@ def _ema(values: np.ndarray, weight: float) -> np.ndarray:
 
 
 def render(train: Series, eval_: Series, title: str = "") -> bytes:
-    """The PNG bytes of the six-panel figure."""
+    """The PNG bytes of the six-panel figure of one run."""
+    return render_runs([("", train, eval_)], title)
+
+
+def _draw(ax, tag: str, steps: np.ndarray, values: np.ndarray, color: str, label: str) -> None:
+    if len(values) > SMOOTH_ABOVE and tag not in UNSMOOTHED:
+        ax.plot(steps, values, color=color, alpha=0.3, linewidth=0.8)
+        ax.plot(steps, _ema(values, SMOOTHING), color=color, label=label)
+    else:
+        marker = "." if len(values) < 20 else None
+        ax.plot(steps, values, color=color, marker=marker, label=label)
+
+
+def render_runs(runs: list[tuple[str, Series, Series]], title: str = "") -> bytes:
+    """The six-panel figure of one or more ``(name, train, eval)`` runs on shared axes: one run
+    draws train in blue and eval in orange; several runs get a colour each, train solid and
+    eval dashed with markers."""
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
     fig, axes = plt.subplots(2, 3, figsize=(13, 7), constrained_layout=True)
+    single = len(runs) == 1
     for ax, (tag, label) in zip(axes.flat, PANELS, strict=True):
-        drawn = False
-        if tag in train:
-            steps, values = train[tag]
-            if len(values) > SMOOTH_ABOVE and tag not in UNSMOOTHED:
-                ax.plot(steps, values, color="C0", alpha=0.3, linewidth=0.8)
-                ax.plot(steps, _ema(values, SMOOTHING), color="C0", label="train")
-            else:
-                ax.plot(
-                    steps,
-                    values,
-                    color="C0",
-                    marker="." if len(values) < 20 else None,
-                    label="train",
-                )
-            drawn = True
-        if tag in eval_:
-            steps, values = eval_[tag]
-            ax.plot(steps, values, color="C1", marker="o", markersize=3, label="eval")
-            drawn = True
+        drawn = []
+        for k, (name, train, eval_) in enumerate(runs):
+            prefix = "" if single else f"{name} "
+            if tag in train:
+                steps, values = train[tag]
+                _draw(ax, tag, steps, values, "C0" if single else f"C{k}", f"{prefix}train")
+                drawn.append(values)
+            if tag in eval_:
+                steps, values = eval_[tag]
+                color, style = ("C1", "-") if single else (f"C{k}", "--")
+                ax.plot(steps, values, style, color=color, marker="o", markersize=3,
+                        label=f"{prefix}eval")  # fmt: skip
+                drawn.append(values)
         ax.set_title(label)
         ax.set_xlabel("step")
         ax.grid(True, alpha=0.3)
@@ -97,7 +109,7 @@ def render(train: Series, eval_: Series, title: str = "") -> bytes:
         if not drawn:
             ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
             continue
-        values = np.concatenate([d[tag][1] for d in (train, eval_) if tag in d])
+        values = np.concatenate(drawn)
         lo, hi = float(values.min()), float(values.max())
         if hi - lo <= 1e-6 * max(abs(lo), abs(hi), 1e-12):
             # A constant (up to float32 noise): centre it rather than zoom into the noise.
@@ -114,9 +126,7 @@ def render(train: Series, eval_: Series, title: str = "") -> bytes:
     return buf.getvalue()
 
 
-def plot_run(run_dir: str | os.PathLike, output: str | os.PathLike | None = None) -> Path:
-    """Write the curves of ``run_dir`` to ``output`` (default ``RUN/curves.png``); return the path."""
-    run_dir = Path(run_dir)
+def _read_run(run_dir: Path) -> tuple[Series, Series, int]:
     if not run_dir.is_dir():
         raise MusicVAEError(f"{run_dir}: no such run folder")
     train = read_scalars(run_dir / "train")
@@ -124,10 +134,30 @@ def plot_run(run_dir: str | os.PathLike, output: str | os.PathLike | None = None
     if not train and not eval_:
         raise MusicVAEError(f"{run_dir}: no TensorBoard event files in train/ or eval/")
     last = max(int(s[-1]) for s, _ in (*train.values(), *eval_.values()) if len(s))
-    output = Path(output) if output is not None else run_dir / "curves.png"
-    png = render(train, eval_, title=f"{run_dir.name} (step {last})")
+    return train, eval_, last
+
+
+def plot_runs(run_dirs: list[str | os.PathLike], output: str | os.PathLike) -> Path:
+    """Write the curves of several run folders, overlaid, to ``output``; return the path."""
+    runs, titles = [], []
+    for d in map(Path, run_dirs):
+        train, eval_, last = _read_run(d)
+        runs.append((d.name, train, eval_))
+        titles.append(f"{d.name} (step {last})")
+    return _write(Path(output), render_runs(runs, title=" vs ".join(titles)))
+
+
+def _write(output: Path, png: bytes) -> Path:
     try:
         atomic_write_bytes(output, png)
     except OSError as e:
         raise MusicVAEError(f"{output}: cannot write ({e.strerror or e})") from None
     return output
+
+
+def plot_run(run_dir: str | os.PathLike, output: str | os.PathLike | None = None) -> Path:
+    """Write the curves of ``run_dir`` to ``output`` (default ``RUN/curves.png``); return the path."""
+    run_dir = Path(run_dir)
+    train, eval_, last = _read_run(run_dir)
+    output = Path(output) if output is not None else run_dir / "curves.png"
+    return _write(output, render(train, eval_, title=f"{run_dir.name} (step {last})"))
