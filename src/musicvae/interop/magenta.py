@@ -21,6 +21,8 @@ from torch import Tensor, nn
 from musicvae.configs import Config
 from musicvae.errors import MusicVAEError
 from musicvae.models import MusicVAE, build_model
+from musicvae.models.decoder import LstmDecoder
+from musicvae.models.encoder import BidirectionalLstmEncoder
 from musicvae.models.hierarchical import HierarchicalLstmDecoder
 from musicvae.models.lstm import LstmStack
 
@@ -103,8 +105,8 @@ def _lstm(tf_name: str, key: str, stack: LstmStack, layer: int, reverse: bool):
     }
 
 
-def _groove_decoder(tf_prefix: str, key: str, dec) -> dict[str, _Variable]:
-    out = {}
+def _groove_decoder(tf_prefix: str, key: str, dec: LstmDecoder) -> dict[str, _Variable]:
+    out: dict[str, _Variable] = {}
     for k in range(dec.rnn.num_layers):
         out |= _lstm(
             f"{tf_prefix}/multi_rnn_cell/cell_{k}/lstm_cell", f"{key}.rnn", dec.rnn, k, False
@@ -120,7 +122,11 @@ def _groove_decoder(tf_prefix: str, key: str, dec) -> dict[str, _Variable]:
 
 def variable_map(model: MusicVAE) -> dict[str, _Variable]:
     """Every Magenta model variable of ``model``'s architecture, by TF name."""
-    enc = model.encoder
+    enc, dec = model.encoder, model.decoder
+    if not isinstance(enc, BidirectionalLstmEncoder) or not isinstance(
+        dec, LstmDecoder | HierarchicalLstmDecoder
+    ):
+        raise MusicVAEError("Magenta variables exist for the LSTM encoder and decoders only")
     out: dict[str, _Variable] = {}
     for k in range(enc.rnn.num_layers):
         for direction, reverse in (("fw", False), ("bw", True)):
@@ -130,7 +136,6 @@ def variable_map(model: MusicVAE) -> dict[str, _Variable]:
             out |= _lstm(tf_name, "encoder.rnn", enc.rnn, k, reverse)
     out |= _dense("encoder/mu", "encoder.mu", enc.mu)
     out |= _dense("encoder/sigma", "encoder.sigma", enc.sigma)
-    dec = model.decoder
     if isinstance(dec, HierarchicalLstmDecoder):
         level = "decoder/hierarchical_level_0"
         for k in range(dec.conductor.num_layers):

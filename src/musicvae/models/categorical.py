@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from musicvae.configs import Config
-from musicvae.models.decoder import GrooveLstmDecoder, step_mask
+from musicvae.models.decoder import LstmDecoder, step_mask
 
 
 def categorical_loss(
@@ -52,7 +52,7 @@ def sample_categorical(
     return F.one_hot(index, logits.shape[-1]).float()
 
 
-class CategoricalLstmDecoder(GrooveLstmDecoder):
+class CategoricalLstmDecoder(LstmDecoder):
     """Autoregressive LSTM decoder over one-hot steps (see the module docstring)."""
 
     def __init__(
@@ -76,7 +76,12 @@ class CategoricalLstmDecoder(GrooveLstmDecoder):
         return F.softmax(rnn_output.float(), dim=-1)
 
     def sample_step(
-        self, rnn_output: Tensor, temperature: float, generator: torch.Generator | None, *_drum
+        self,
+        rnn_output: Tensor,
+        temperature: float,
+        generator: torch.Generator | None,
+        spread: Tensor | None = None,
+        draws: tuple[Tensor, Tensor] | None = None,
     ) -> Tensor:
         """One step's one-hot sample ``(B, D)``; the drum decoder's spread arguments that
         ``_loop`` passes after ``generator`` are ignored."""
@@ -90,22 +95,25 @@ class CategoricalLstmDecoder(GrooveLstmDecoder):
         controls: Tensor | None = None,
         generator: torch.Generator | None = None,
         start_inputs: Tensor | None = None,
-        **drum_constraints: Tensor | None,
+        fixed_hits: Tensor | None = None,
+        spread: Tensor | None = None,
+        taps: Tensor | None = None,
     ) -> Tensor:
         """Free-running one-hot samples ``(B, length, D)`` from ``z`` ``(B, Z)``; temperature 0
         decodes greedily. The drum decoder's constraints (``fixed_hits``, ``spread``,
         ``taps``) must be None: they do not apply to categories."""
-        if any(v is not None for v in drum_constraints.values()):
+        if fixed_hits is not None or spread is not None or taps is not None:
             raise ValueError("fixed hits, spread and taps are for drum decoders")
         if not temperature >= 0:
             raise ValueError(f"temperature must be non-negative, got {temperature}")
         init = self.initial_state(z)  # (B, S)
         if start_inputs is None:
             start_inputs = z.new_zeros(z.shape[0], self.output_depth)
-        loop = self._loop(
+        _, samples = self._loop(
             init, start_inputs, z, controls, length, None, 0.0, temperature, generator
         )
-        return loop[1]
+        assert samples is not None  # free-running: _loop returns its samples
+        return samples
 
 
 def build_categorical_decoder(

@@ -207,8 +207,10 @@ def tap_constraint(rnn_output: Tensor, sampled: Tensor, tapped: Tensor) -> Tenso
     return torch.where(~tapped[:, None], 0.0, fixed)
 
 
-class GrooveLstmDecoder(nn.Module):
-    """Autoregressive LSTM decoder over ``[hits | velocities | offsets]`` steps."""
+class LstmDecoder(nn.Module):
+    """Magenta's ``BaseLstmDecoder``: an autoregressive LSTM from ``tanh(dense(z))`` over step
+    inputs ``concat(x_prev, z, controls)``; subclasses say what the outputs mean (their loss,
+    activations and one step's sample)."""
 
     def __init__(
         self,
@@ -231,29 +233,6 @@ class GrooveLstmDecoder(nn.Module):
         nn.init.zeros_(self.z_to_initial_state.bias)
         nn.init.xavier_uniform_(self.output_projection.weight)
         nn.init.zeros_(self.output_projection.bias)
-
-    def reconstruction_loss(
-        self, rnn_output: Tensor, targets: Tensor, lengths: Tensor | None
-    ) -> dict[str, Tensor]:
-        """The decoder's own loss (see :func:`groove_loss`): ``(B,)`` parts and ``r_loss``."""
-        return groove_loss(rnn_output, targets, lengths, self.hit_conditioned)
-
-    def activate(self, rnn_output: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Hit probabilities, velocities and offsets, each ``(..., N)``."""
-        return activate(rnn_output)
-
-    def sample_step(
-        self,
-        rnn_output: Tensor,
-        temperature: float,
-        generator: torch.Generator | None,
-        spread: Tensor | None = None,
-        draws: tuple[Tensor, Tensor] | None = None,
-    ) -> Tensor:
-        """One step's sample from its ``(B, D)`` outputs (see :func:`sample_outputs`)."""
-        return sample_outputs(
-            rnn_output, temperature, generator, self.hit_conditioned, spread, draws
-        )
 
     def initial_state(self, z: Tensor) -> Tensor:
         # z: (B, Z) -> (B, state_size) laid out [c0, h0, c1, h1, ...]
@@ -302,44 +281,16 @@ class GrooveLstmDecoder(nn.Module):
             )
         return DecoderOutput(rnn_output, {"initial_state": init})
 
-    def sample(
+    def sample_step(
         self,
-        z: Tensor,
-        length: int,
-        temperature: float = 1.0,
-        controls: Tensor | None = None,
-        generator: torch.Generator | None = None,
-        start_inputs: Tensor | None = None,
-        fixed_hits: Tensor | None = None,
+        rnn_output: Tensor,
+        temperature: float,
+        generator: torch.Generator | None,
         spread: Tensor | None = None,
-        taps: Tensor | None = None,
+        draws: tuple[Tensor, Tensor] | None = None,
     ) -> Tensor:
-        """Free-running samples ``(B, length, D)`` from latent vectors ``z`` ``(B, Z)``;
-        ``taps`` ``(B, length)`` (bool) makes the drums play on every tapped step and nowhere
-        else (see :func:`tap_constraint`);
-        ``fixed_hits`` ``(B, length, N)`` imposes hits where it is not NaN (see
-        :func:`force_hits`); ``spread`` (2, N) draws velocities and offsets around the means
-        (see :func:`add_spread`)."""
-        if temperature <= 0:
-            raise ValueError(f"temperature must be positive, got {temperature}")
-        init = self.initial_state(z)
-        if start_inputs is None:
-            start_inputs = z.new_zeros(z.shape[0], self.output_depth)
-        _, samples = self._loop(
-            init,
-            start_inputs,
-            z,
-            controls,
-            length,
-            None,
-            0.0,
-            temperature,
-            generator,
-            fixed_hits,
-            spread,
-            taps,
-        )
-        return samples
+        """One step's sample ``(B, D)`` from its ``(B, D)`` outputs."""
+        raise NotImplementedError
 
     def _loop(
         self,
@@ -366,13 +317,14 @@ class GrooveLstmDecoder(nn.Module):
         w0_t, _, b0 = weights[0]
         wx_t, wrest_t = w0_t[:d], w0_t[d:]
         b = z.shape[0]
-        has_controls = controls is not None and controls.shape[-1] > 0
+        if controls is not None and controls.shape[-1] == 0:
+            controls = None
         # The z / controls part of the layer-0 gates does not depend on the samples: do it once.
-        if not has_controls and not drop:
+        if controls is None and not drop:
             static = torch.addmm(b0, z, wrest_t)
         else:
             rest = z[:, None, :].expand(b, steps, z.shape[-1])
-            if has_controls:
+            if controls is not None:
                 rest = torch.cat([rest, controls[:, :steps].to(rest.dtype)], dim=-1)
             if drop:
                 rest = F.dropout(rest, self.rnn.dropout, training=True)
@@ -414,3 +366,70 @@ class GrooveLstmDecoder(nn.Module):
                         x = torch.where(pick, sampled, x)
         rnn_output = torch.stack(outputs, dim=1)
         return rnn_output, (torch.stack(samples, dim=1) if teacher is None else None)
+
+
+class GrooveLstmDecoder(LstmDecoder):
+    """Autoregressive LSTM decoder over ``[hits | velocities | offsets]`` steps."""
+
+    def reconstruction_loss(
+        self, rnn_output: Tensor, targets: Tensor, lengths: Tensor | None
+    ) -> dict[str, Tensor]:
+        """The decoder's own loss (see :func:`groove_loss`): ``(B,)`` parts and ``r_loss``."""
+        return groove_loss(rnn_output, targets, lengths, self.hit_conditioned)
+
+    def activate(self, rnn_output: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Hit probabilities, velocities and offsets, each ``(..., N)``."""
+        return activate(rnn_output)
+
+    def sample_step(
+        self,
+        rnn_output: Tensor,
+        temperature: float,
+        generator: torch.Generator | None,
+        spread: Tensor | None = None,
+        draws: tuple[Tensor, Tensor] | None = None,
+    ) -> Tensor:
+        """One step's sample from its ``(B, D)`` outputs (see :func:`sample_outputs`)."""
+        return sample_outputs(
+            rnn_output, temperature, generator, self.hit_conditioned, spread, draws
+        )
+
+    def sample(
+        self,
+        z: Tensor,
+        length: int,
+        temperature: float = 1.0,
+        controls: Tensor | None = None,
+        generator: torch.Generator | None = None,
+        start_inputs: Tensor | None = None,
+        fixed_hits: Tensor | None = None,
+        spread: Tensor | None = None,
+        taps: Tensor | None = None,
+    ) -> Tensor:
+        """Free-running samples ``(B, length, D)`` from latent vectors ``z`` ``(B, Z)``;
+        ``taps`` ``(B, length)`` (bool) makes the drums play on every tapped step and nowhere
+        else (see :func:`tap_constraint`);
+        ``fixed_hits`` ``(B, length, N)`` imposes hits where it is not NaN (see
+        :func:`force_hits`); ``spread`` (2, N) draws velocities and offsets around the means
+        (see :func:`add_spread`)."""
+        if temperature <= 0:
+            raise ValueError(f"temperature must be positive, got {temperature}")
+        init = self.initial_state(z)
+        if start_inputs is None:
+            start_inputs = z.new_zeros(z.shape[0], self.output_depth)
+        _, samples = self._loop(
+            init,
+            start_inputs,
+            z,
+            controls,
+            length,
+            None,
+            0.0,
+            temperature,
+            generator,
+            fixed_hits,
+            spread,
+            taps,
+        )
+        assert samples is not None  # free-running: _loop returns its samples
+        return samples

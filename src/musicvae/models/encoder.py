@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.nn.utils.rnn import pack_padded_sequence
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
 
 from musicvae.models.lstm import LstmStack
 
@@ -40,13 +40,14 @@ class BidirectionalLstmEncoder(nn.Module):
         # x: (B, T, D), lengths: (B,) -> (B, 2H)
         x = self.rnn.drop_input(x)
         t = x.shape[1]
+        packed: Tensor | PackedSequence = x
         if lengths is not None and bool((lengths < t).any()):
             # Packing makes the forward state stop at each sequence's own last step and the
             # backward direction start there; zero-length rows are read as length 1.
-            x = pack_padded_sequence(
+            packed = pack_padded_sequence(
                 x, lengths.clamp(1, t).cpu(), batch_first=True, enforce_sorted=False
             )
-        _, (h_n, _) = self.rnn.lstm(x)
+        _, (h_n, _) = self.rnn.lstm(packed)
         return torch.cat([h_n[-2], h_n[-1]], dim=-1)
 
     def forward(self, x: Tensor, lengths: Tensor | None = None) -> tuple[Tensor, Tensor]:

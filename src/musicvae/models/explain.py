@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from musicvae.configs import Config
+from musicvae.errors import MusicVAEError
 
 
 @dataclass(frozen=True)
@@ -26,11 +27,17 @@ def shape_walk(config: Config, batch: int = 2) -> list[Stage]:
     """Every stage of ``config``'s model on a batch of ``batch`` windows."""
     from musicvae.data.converters import build_converter
     from musicvae.models import build_model
-    from musicvae.models.decoder import shift_right
+    from musicvae.models.decoder import LstmDecoder, shift_right
+    from musicvae.models.encoder import BidirectionalLstmEncoder
     from musicvae.models.hierarchical import HierarchicalLstmDecoder
 
     torch.manual_seed(0)
     model = build_model(config).eval()
+    enc, dec = model.encoder, model.decoder
+    if not isinstance(enc, BidirectionalLstmEncoder) or not isinstance(
+        dec, LstmDecoder | HierarchicalLstmDecoder
+    ):
+        raise MusicVAEError(f"config {config.name!r}: explain knows the LSTM encoder and decoders")
     conv = build_converter(config)
     t = config.hparams.max_seq_len
     c = model.control_depth
@@ -44,13 +51,12 @@ def shape_walk(config: Config, batch: int = 2) -> list[Stage]:
         ),
     ]
     with torch.no_grad():
-        h = model.encoder.summary(x, lengths)
+        h = enc.summary(x, lengths)
         stages.append(Stage("encoder summary", tuple(h.shape), "last forward and backward states"))
-        mu, sigma = model.encoder(x, lengths)
+        mu, sigma = enc(x, lengths)
         stages.append(Stage("mu, sigma", tuple(mu.shape), "the posterior q(z | x)"))
         z = mu
         stages.append(Stage("z", tuple(z.shape), "mu + sigma * eps in training, mu here"))
-        dec = model.decoder
         if isinstance(dec, HierarchicalLstmDecoder):
             bars = t // dec.bar_length
             init, emb = dec.conduct(z, bars)

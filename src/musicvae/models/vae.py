@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from musicvae.configs import Config
 from musicvae.errors import MusicVAEError
 from musicvae.models import schedules
+from musicvae.models.base import Decoder
 from musicvae.models.categorical import build_categorical_decoder
 from musicvae.models.decoder import GrooveLstmDecoder
 from musicvae.models.encoder import BidirectionalLstmEncoder
@@ -34,11 +35,11 @@ class MusicVAE(nn.Module):
     """``MusicVAE(encoder, decoder, config)``; see the module docstring for the objective."""
 
     def __init__(
-        self, encoder: nn.Module, decoder: nn.Module, config: Config, control_depth: int = 0
+        self, encoder: nn.Module, decoder: Decoder, config: Config, control_depth: int = 0
     ) -> None:
         super().__init__()
         self.encoder = encoder
-        self.decoder = decoder
+        self.decoder: Decoder = decoder
         self.config = config
         self.control_depth = control_depth
 
@@ -180,7 +181,7 @@ class MusicVAE(nn.Module):
         return self.decode(z, length, temperature, controls, generator, spread=spread)
 
 
-def _groove_decoder(config: Config, output_depth: int, control_depth: int) -> nn.Module:
+def _groove_decoder(config: Config, output_depth: int, control_depth: int) -> Decoder:
     hp = config.hparams
     return GrooveLstmDecoder(
         output_depth,
@@ -192,7 +193,7 @@ def _groove_decoder(config: Config, output_depth: int, control_depth: int) -> nn
     )
 
 
-def _hierarchical_decoder(config: Config, output_depth: int, control_depth: int) -> nn.Module:
+def _hierarchical_decoder(config: Config, output_depth: int, control_depth: int) -> Decoder:
     hp = config.hparams
     bar = config.steps_per_bar
     levels = tuple(config.level_lengths or (hp.max_seq_len // bar, bar))
@@ -226,7 +227,7 @@ def _bidirectional_encoder(config: Config, input_depth: int) -> nn.Module:
 ENCODERS: dict[str, Callable[[Config, int], nn.Module]] = {
     "bidirectional_lstm": _bidirectional_encoder,
 }
-DECODERS: dict[str, Callable[[Config, int, int], nn.Module]] = {
+DECODERS: dict[str, Callable[[Config, int, int], Decoder]] = {
     "groove_lstm": _groove_decoder,
     "hierarchical": _hierarchical_decoder,
     "categorical_lstm": build_categorical_decoder,
