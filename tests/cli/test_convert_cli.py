@@ -84,7 +84,7 @@ def test_from_tfrecord(magenta_dir, groove_dir, tmp_path, capsys):
 
 
 def test_magenta_form_writes_a_real_tfrecord(songs, tmp_path, capsys):
-    from musicvae.interop.tfrecord import is_tfrecord, iter_records, read_note_sequences
+    from musicvae.data.tfrecord import is_tfrecord, iter_records, read_note_sequences
 
     out = tmp_path / "notesequences.tfrecord"
     argv = [f"--input_dir={songs}", f"--output_file={out}", "--recursive", "--log=INFO"]

@@ -11,8 +11,8 @@ import pytest
 
 from musicvae.data.dataset import read_dataset, write_dataset
 from musicvae.data.sequence import NoteSequence, Tempo, TimeSignature
+from musicvae.data.tfrecord import write_note_sequences
 from musicvae.errors import MusicVAEError
-from musicvae.interop.tfrecord import write_note_sequences
 
 GMD_META = {
     "drummer": "drummer1",

@@ -9,8 +9,9 @@ import pytest
 
 from musicvae.cli.main import main
 from musicvae.data.dataset import write_dataset
-from musicvae.evaluation.calibrate import output_spread, spread_tensor
+from musicvae.evaluation.calibrate import output_spread
 from musicvae.generation import load
+from musicvae.models.decoder import spread_tensor
 from tests.generation.helpers import debug_run, groove
 
 

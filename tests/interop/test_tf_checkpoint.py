@@ -11,9 +11,9 @@ import crc32c
 import numpy as np
 import pytest
 
+from musicvae.data.tfrecord import masked_crc32c
 from musicvae.errors import MusicVAEError
 from musicvae.interop.tf_checkpoint import _bundle_classes, list_variables, read_checkpoint
-from musicvae.interop.tfrecord import masked_crc32c
 
 MODELS = ["groovae_tiny", "hierdec_tiny"]
 

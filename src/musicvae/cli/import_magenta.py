@@ -103,8 +103,7 @@ def import_checkpoint(
     The figures are ``variables`` (model variables mapped), ``parameters`` and ``step``.
     """
     from musicvae.configs import get_config
-    from musicvae.generation.api import _fit_magenta_sizes  # the sizes load() uses too
-    from musicvae.interop.magenta import import_magenta_weights, is_ignored
+    from musicvae.interop.magenta import fit_sizes, import_magenta_weights, is_ignored
     from musicvae.interop.tf_checkpoint import read_checkpoint
     from musicvae.training.checkpoint import checkpoint_payload, write_checkpoint
 
@@ -115,7 +114,7 @@ def import_checkpoint(
     except ValueError as e:
         raise MusicVAEError(f"--config {config_name} --hparams {hparams or ''!r}: {e}") from None
     tf_vars = read_checkpoint(path)
-    config = _fit_magenta_sizes(tf_vars, config)
+    config = fit_sizes(tf_vars, config)  # the sizes load() fits too
     model = import_magenta_weights(tf_vars, config, source=str(path))
     step = int(tf_vars["global_step"]) if "global_step" in tf_vars else 0
     out = Path(output).expanduser() if output is not None else default_output(path)

@@ -222,7 +222,7 @@ def convert_tfrecord(
     split_by_hash: bool = False,
 ) -> ConvertReport:
     """Read a NoteSequence TFRecord (Magenta's format), merging ``info_dir``/info.csv if any."""
-    from musicvae.interop import tfrecord  # lazy: protobuf is only needed here
+    from musicvae.data import tfrecord  # lazy: protobuf is only needed here
 
     t0 = time.perf_counter()
     path = Path(path)
@@ -259,7 +259,7 @@ def write_report(
             f"{len(report.skipped)} skipped)"
         )
     if fmt == "tfrecord":
-        from musicvae.interop.tfrecord import write_note_sequences
+        from musicvae.data.tfrecord import write_note_sequences
 
         write_note_sequences(report.sequences, output)
         return Path(output)

@@ -157,7 +157,7 @@ def read_dataset(path: str | os.PathLike, split: str | None = None) -> list[Note
         raise MusicVAEError(f"{path}: cannot read dataset ({e.strerror or e})") from None
     if head == PARQUET_MAGIC:
         return _read_parquet(path, split)
-    from musicvae.interop import tfrecord  # lazy: protobuf is only needed for TFRecords
+    from musicvae.data import tfrecord  # lazy: protobuf is only needed for TFRecords
 
     if tfrecord.is_tfrecord(path):
         return _read_tfrecord(path, split)
@@ -165,7 +165,7 @@ def read_dataset(path: str | os.PathLike, split: str | None = None) -> list[Note
 
 
 def _read_tfrecord(path: Path, split: str | None) -> list[NoteSequence]:
-    from musicvae.interop import tfrecord
+    from musicvae.data import tfrecord
 
     try:
         sequences = list(tfrecord.read_note_sequences(path))

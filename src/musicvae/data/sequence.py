@@ -129,15 +129,15 @@ class NoteSequence:
         """This sequence as a ``tensorflow.magenta.NoteSequence`` protobuf message (our own
         descriptor of Magenta's schema: ``SerializeToString()`` gives bytes ``note_seq``
         parses)."""
-        from musicvae.interop.tfrecord import sequence_to_proto
+        from musicvae.data.tfrecord import sequence_to_proto
 
         return sequence_to_proto(self)
 
     @classmethod
     def from_note_seq(cls, message: Any) -> NoteSequence:
         """A sequence from a NoteSequence message: ``note_seq``'s own, ours, or its bytes."""
-        from musicvae.interop.notesequence_proto import note_sequence_class
-        from musicvae.interop.tfrecord import proto_to_sequence
+        from musicvae.data.notesequence_proto import note_sequence_class
+        from musicvae.data.tfrecord import proto_to_sequence
 
         if isinstance(message, bytes | bytearray | memoryview):
             message = note_sequence_class().FromString(bytes(message))

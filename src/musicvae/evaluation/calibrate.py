@@ -65,10 +65,3 @@ def output_spread(
         "split": split,
         "hits": [int(hit[..., c].sum()) for c in range(n)],
     }
-
-
-def spread_tensor(spread: dict | None) -> torch.Tensor | None:
-    """The (2, N) tensor the decoder takes, from a stored spread (None stays None)."""
-    if not spread:
-        return None
-    return torch.tensor([spread["velocity"], spread["offset"]], dtype=torch.float32)

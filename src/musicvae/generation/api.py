@@ -8,12 +8,10 @@ reconstructs, humanizes, turns taps into drums and adds instruments.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from importlib import resources
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from musicvae.configs import Config, get_config
@@ -93,56 +91,13 @@ def _is_magenta(path: Path) -> bool:
     return False
 
 
-def _fit_magenta_sizes(tf_vars: dict[str, np.ndarray], config: Config) -> Config:
-    """``config`` with z_size and LSTM sizes read off the checkpoint's variable shapes."""
-    hp: dict = {}
-    mu = tf_vars.get("encoder/mu/kernel")
-    if mu is not None:
-        hp["z_size"] = int(mu.shape[1])
+def _load_magenta(
+    path: Path, config: Config | None, device: str | torch.device | None
+) -> TrainedModel:
+    from musicvae.interop.magenta import read_magenta_model
 
-    def sizes(fmt: str) -> tuple[int, ...]:
-        out, k = [], 0
-        while (v := tf_vars.get(fmt.format(k))) is not None:
-            out.append(int(v.shape[1]) // 4)
-            k += 1
-        return tuple(out)
-
-    enc = sizes("encoder/cell_{}/bidirectional_rnn/fw/multi_rnn_cell/cell_0/lstm_cell/kernel")
-    if enc:
-        hp["enc_rnn_size"] = enc
-    flat = sizes("decoder/multi_rnn_cell/cell_{}/lstm_cell/kernel")
-    core = sizes("core_decoder/decoder/multi_rnn_cell/cell_{}/lstm_cell/kernel")
-    conductor = sizes("decoder/hierarchical_level_0/cell_{}/lstm_cell/kernel")
-    if flat:
-        hp["dec_rnn_size"] = flat
-    elif core:
-        hp["dec_rnn_size"] = core
-        if conductor:
-            hp["conductor_rnn_size"] = conductor
-    if not hp:
-        return config
-    return dataclasses.replace(config, hparams=dataclasses.replace(config.hparams, **hp))
-
-
-def _load_magenta(path: Path, config: Config | None, device) -> TrainedModel:
-    from musicvae.interop.magenta import import_magenta_weights
-    from musicvae.interop.tf_checkpoint import read_checkpoint
-
-    tf_vars = read_checkpoint(path)
-    if config is None:
-        hierarchical = any(k.startswith("core_decoder/") for k in tf_vars)
-        config = get_config("groovae_4bar_hierdec" if hierarchical else DEFAULT_BUNDLE)
-    config = _fit_magenta_sizes(tf_vars, config)
-    model = import_magenta_weights(tf_vars, config, source=str(path))
-    step = tf_vars.get("global_step")
-    return TrainedModel(
-        model,
-        config,
-        device=device,
-        source=str(path),
-        step=int(step) if step is not None else None,
-        kind="magenta",
-    )
+    model, config, step = read_magenta_model(path, config)
+    return TrainedModel(model, config, device=device, source=str(path), step=step, kind="magenta")
 
 
 def load(
@@ -164,7 +119,7 @@ def load(
     """
     from musicvae.device import resolve_device
     from musicvae.generation.bundle import load_bundle
-    from musicvae.training.checkpoint import list_checkpoints, load_checkpoint
+    from musicvae.generation.checkpoint_reader import list_checkpoints, load_checkpoint
 
     device = resolve_device(device)
     cfg = _resolve_config(config)

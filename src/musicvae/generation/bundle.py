@@ -106,7 +106,7 @@ def load_bundle(
         config = Config.from_dict(json.loads(meta["config"]))
     except (ValueError, KeyError, TypeError) as e:
         raise MusicVAEError(f"{path}: bundle config is unreadable ({e})") from None
-    from musicvae.training.checkpoint import load_weights
+    from musicvae.generation.checkpoint_reader import load_weights
 
     model = build_model(config)
     load_weights(model, tensors, f"{path}: weights", config)

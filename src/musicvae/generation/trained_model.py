@@ -98,7 +98,7 @@ class TrainedModel:
     ) -> np.ndarray:
         """``n`` grooves (n, T, 27) decoded from ``z ~ N(0, I)``; with ``spread`` (and a model
         that stores one) velocities and offsets are drawn around the heads' means."""
-        from musicvae.evaluation.calibrate import spread_tensor
+        from musicvae.models.decoder import spread_tensor
 
         _check_temperature(temperature)
         g = self._generator(seed)
@@ -138,7 +138,7 @@ class TrainedModel:
         """Grooves (N, T, 27) from latent vectors (N, z_size); ``fixed_hits`` (N, T, 9), where
         not NaN, imposes the hits and leaves the model to play them; ``spread`` draws
         velocities and offsets around the heads' means (models that store a spread)."""
-        from musicvae.evaluation.calibrate import spread_tensor
+        from musicvae.models.decoder import spread_tensor
 
         _check_temperature(temperature)
         z = torch.as_tensor(np.asarray(z), dtype=torch.float32, device=self.device)

@@ -11,6 +11,8 @@ ignored; any other unknown variable, a missing one or a wrong shape is a :class:
 
 from __future__ import annotations
 
+import dataclasses
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -18,7 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from musicvae.configs import Config
+from musicvae.configs import Config, get_config
 from musicvae.errors import MusicVAEError
 from musicvae.models import MusicVAE, build_model
 from musicvae.models.decoder import LstmDecoder
@@ -196,3 +198,52 @@ def export_magenta_variables(model: MusicVAE) -> dict[str, np.ndarray]:
     return {
         name: var.from_torch(sd).astype(np.float32) for name, var in variable_map(model).items()
     }
+
+
+def fit_sizes(tf_vars: dict[str, np.ndarray], config: Config) -> Config:
+    """``config`` with z_size and LSTM sizes read off the checkpoint's variable shapes."""
+    hp: dict[str, int | tuple[int, ...]] = {}
+    mu = tf_vars.get("encoder/mu/kernel")
+    if mu is not None:
+        hp["z_size"] = int(mu.shape[1])
+
+    def sizes(fmt: str) -> tuple[int, ...]:
+        out, k = [], 0
+        while (v := tf_vars.get(fmt.format(k))) is not None:
+            out.append(int(v.shape[1]) // 4)
+            k += 1
+        return tuple(out)
+
+    enc = sizes("encoder/cell_{}/bidirectional_rnn/fw/multi_rnn_cell/cell_0/lstm_cell/kernel")
+    if enc:
+        hp["enc_rnn_size"] = enc
+    flat = sizes("decoder/multi_rnn_cell/cell_{}/lstm_cell/kernel")
+    core = sizes("core_decoder/decoder/multi_rnn_cell/cell_{}/lstm_cell/kernel")
+    conductor = sizes("decoder/hierarchical_level_0/cell_{}/lstm_cell/kernel")
+    if flat:
+        hp["dec_rnn_size"] = flat
+    elif core:
+        hp["dec_rnn_size"] = core
+        if conductor:
+            hp["conductor_rnn_size"] = conductor
+    if not hp:
+        return config
+    return dataclasses.replace(config, hparams=dataclasses.replace(config.hparams, **hp))
+
+
+def read_magenta_model(
+    path: str | os.PathLike, config: Config | None = None
+) -> tuple[MusicVAE, Config, int | None]:
+    """``(model in eval mode, config, global step or None)`` of a Magenta checkpoint (prefix,
+    folder or .tar). Without ``config``: ``groovae_4bar``, or ``groovae_4bar_hierdec`` for a
+    hierarchical decoder; either way with the sizes read off the weights (:func:`fit_sizes`)."""
+    from musicvae.interop.tf_checkpoint import read_checkpoint
+
+    tf_vars = read_checkpoint(path)
+    if config is None:
+        hierarchical = any(k.startswith("core_decoder/") for k in tf_vars)
+        config = get_config("groovae_4bar_hierdec" if hierarchical else "groovae_4bar")
+    config = fit_sizes(tf_vars, config)
+    model = import_magenta_weights(tf_vars, config, source=str(path))
+    step = tf_vars.get("global_step")
+    return model, config, int(step) if step is not None else None

@@ -30,9 +30,9 @@ from pathlib import Path, PurePosixPath
 import crc32c
 import numpy as np
 
+from musicvae.data.notesequence_proto import message_classes
+from musicvae.data.tfrecord import masked_crc32c
 from musicvae.errors import MusicVAEError
-from musicvae.interop.notesequence_proto import message_classes
-from musicvae.interop.tfrecord import masked_crc32c
 
 _TABLE_MAGIC = 0xDB4775248B80FB57
 _FOOTER_SIZE = 48  # two block handles padded to 2 * 10 bytes, plus the 8-byte magic

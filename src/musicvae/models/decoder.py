@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -128,6 +129,14 @@ def add_spread(
         else spread_draws(spread, temperature, tuple(vel.shape[:-1]), generator)
     )
     return (vel * factor).clamp(0.0, 1.0), (off + shift).clamp(-1.0, 1.0)
+
+
+def spread_tensor(spread: dict[str, Any] | None) -> Tensor | None:
+    """The (2, N) ``spread`` :func:`add_spread` takes, from a stored one (``evaluation.calibrate``
+    measures it; None stays None)."""
+    if not spread:
+        return None
+    return torch.tensor([spread["velocity"], spread["offset"]], dtype=torch.float32)
 
 
 def sample_outputs(

@@ -23,9 +23,9 @@ from pathlib import Path
 import crc32c
 import numpy as np
 
+from musicvae.data.notesequence_proto import note_sequence_class
 from musicvae.data.sequence import NoteSequence, Tempo, TimeSignature
 from musicvae.errors import MusicVAEError
-from musicvae.interop.notesequence_proto import note_sequence_class
 
 _MASK_DELTA = 0xA282EAD8
 _HEADER = struct.Struct("<QI")  # length, masked crc of the 8 length bytes

@@ -8,16 +8,16 @@ import struct
 import numpy as np
 import pytest
 
+from musicvae.data.notesequence_proto import note_sequence_class
 from musicvae.data.sequence import NoteSequence, Tempo, TimeSignature
-from musicvae.errors import MusicVAEError
-from musicvae.interop.notesequence_proto import note_sequence_class
-from musicvae.interop.tfrecord import (
+from musicvae.data.tfrecord import (
     is_tfrecord,
     iter_records,
     masked_crc32c,
     read_note_sequences,
     write_note_sequences,
 )
+from musicvae.errors import MusicVAEError
 
 
 @pytest.fixture(scope="module")
