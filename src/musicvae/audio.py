@@ -57,7 +57,10 @@ def _band(x: np.ndarray, lo: float = 0.0, hi: float | None = None) -> np.ndarray
 def _metal(t: np.ndarray, base: float) -> np.ndarray:
     """Six detuned square waves: the inharmonic ring of a hi-hat or a cymbal."""
     ratios = (2, 3, 4.16, 5.43, 6.79, 8.21)
-    return sum(np.sign(np.sin(2 * np.pi * base * r * t)) for r in ratios) * 0.18
+    waves = np.zeros_like(t)
+    for r in ratios:
+        waves = waves + np.sign(np.sin(2 * np.pi * base * r * t))
+    return waves * 0.18
 
 
 def voices(seed: int = 0) -> list[np.ndarray]:

@@ -67,6 +67,7 @@ class HParams:
 
     def __post_init__(self) -> None:
         check_fields(self, _HPARAM_RANGES, "hparam")
+        check_fields(self, _HPARAM_MAXIMA, "hparam")
 
 
 @dataclass(frozen=True)
@@ -156,7 +157,9 @@ class Config:
     def override(self, overrides: str | dict[str, Any] | None) -> Config:
         """A copy with ``key=value`` overrides (a comma-separated string or a dict) applied."""
         items = parse_overrides(overrides) if isinstance(overrides, str | None) else overrides
-        hp, data, top = {}, {}, {}
+        hp: dict[str, Any] = {}
+        data: dict[str, Any] = {}
+        top: dict[str, Any] = {}
         for key, raw in items.items():
             for section, target in ((HParams, hp), (DataConfig, data), (Config, top)):
                 f = {f.name: f for f in fields(section)}.get(key)
@@ -268,6 +271,17 @@ _HPARAM_RANGES: dict[str, Range] = {
     "dropout_keep_prob": Range(0, 1, lo_open=True),
     "sampling_rate": NON_NEGATIVE,
 }
+# Upper bounds far above any published MusicVAE (batch 512, z 512, LSTMs of 2048), low enough
+# that a typo (batch_size=1e9, z_size=1000000000) is refused, not an hour of swapping or a crash.
+_SIZE_MAX = Range(None, 8192)
+_HPARAM_MAXIMA: dict[str, Range] = {
+    "max_seq_len": Range(None, 65536),
+    "z_size": _SIZE_MAX,
+    "batch_size": Range(None, 65536),
+    "enc_rnn_size": _SIZE_MAX,
+    "dec_rnn_size": _SIZE_MAX,
+    "conductor_rnn_size": _SIZE_MAX,
+}
 _DATA_RANGES: dict[str, Range] = {
     "split_bars": AT_LEAST_ONE,
     "steps_per_quarter": AT_LEAST_ONE,
@@ -372,7 +386,11 @@ _MEL_2BAR_HP = HParams(
     sampling_rate=1000.0,
 )
 _MEL_2BAR_DATA = DataConfig(split_bars=2, max_tensors_per_notesequence=5, windowing="file")
-_MELODY = {"converter": "melody", "decoder": "categorical_lstm", "data": _MEL_2BAR_DATA}
+_MELODY: dict[str, Any] = {
+    "converter": "melody",
+    "decoder": "categorical_lstm",
+    "data": _MEL_2BAR_DATA,
+}
 register(Config(name="cat-mel_2bar_small", hparams=_MEL_2BAR_HP, **_MELODY))
 # Tiny and fast, for tests and smoke runs.
 register(

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from musicvae.errors import MusicVAEError
+
+if TYPE_CHECKING:
+    import torch
 
 DEVICE_NAMES = "auto, cpu, cuda, cuda:N or mps"
 
@@ -18,7 +22,7 @@ def parse_device(name: str) -> tuple[str, int | None]:
     return m.group(1), int(m.group(2)) if m.group(2) is not None else None
 
 
-def resolve_device(name: str | None = "auto", local_rank: int = 0):
+def resolve_device(name: str | torch.device | None = "auto", local_rank: int = 0) -> torch.device:
     """The ``torch.device`` for a name: ``auto`` picks CUDA, then MPS, then the CPU; a device
     this machine lacks is one clear :class:`MusicVAEError`."""
     import torch

@@ -115,7 +115,8 @@ class SoundFont:
     def _run(self, frames: int) -> np.ndarray:
         out = np.zeros((frames, 2), np.float32)
         if frames:
-            self._synth.generate_simple(frames, buffer=memoryview(out.reshape(-1)).cast("B"))
+            buffer = memoryview(out.reshape(-1)).cast("B")  # type: ignore[arg-type]  # numpy stubs: __buffer__ only on 3.12+
+            self._synth.generate_simple(frames, buffer=buffer)
         return out
 
     def render(self, ns: NoteSequence) -> np.ndarray:

@@ -9,12 +9,13 @@ from __future__ import annotations
 import argparse
 import math
 import os
+from typing import NoReturn
 
 
 class Parser(argparse.ArgumentParser):
     """An ``ArgumentParser`` whose usage errors are one line (and exit 2), naming the flag."""
 
-    def error(self, message: str):  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 

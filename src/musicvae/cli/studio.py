@@ -8,7 +8,9 @@ tool without a suitable model explains on the page what to start the studio with
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
+from collections.abc import Callable
 
 from musicvae.cli import args as types
 from musicvae.errors import MusicVAEError
@@ -106,7 +108,7 @@ def _models(args: argparse.Namespace) -> dict:
             role: TrainedModel(build_model(c), c, source=f"untrained {c.name}")
             for role, c in configs.items()
         }
-    models = {}
+    models: dict[str, TrainedModel | Callable[[], TrainedModel]] = {}
     for role, path in (
         ("generate", args.checkpoint),
         ("long", args.long_checkpoint),
@@ -126,7 +128,7 @@ def _models(args: argparse.Namespace) -> dict:
         ("drumify", TAP_BUNDLE),
     ):
         if role not in models and bundled_available(bundle):
-            models[role] = lambda bundle=bundle: load(bundle, device=args.device)
+            models[role] = functools.partial(load, bundle, device=args.device)
     return models
 
 

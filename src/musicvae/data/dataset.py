@@ -90,7 +90,7 @@ def sequences_to_table(sequences: Iterable[NoteSequence]) -> pa.Table:
         cols[name] = _list_column([getattr(ns, name) for ns in rows], dtype)
     tempos = [sorted(ns.tempos, key=lambda t: t.time) for ns in rows]
     sigs = [sorted(ns.time_signatures, key=lambda t: t.time) for ns in rows]
-    events = {
+    events: dict[str, list[list[float]]] = {
         "tempo_time": [[t.time for t in ts] for ts in tempos],
         "tempo_qpm": [[t.qpm for t in ts] for ts in tempos],
         "ts_time": [[s.time for s in ss] for ss in sigs],
@@ -151,6 +151,9 @@ def read_dataset(path: str | os.PathLike, split: str | None = None) -> list[Note
     if split is not None and split not in SPLITS:
         raise MusicVAEError(f"{path}: unknown split {split!r} (choose from {', '.join(SPLITS)})")
     try:
+        # A FIFO would block the open forever; a device is no dataset either.
+        if path.exists() and not path.is_file() and not path.is_dir():
+            raise MusicVAEError(f"{path}: not a dataset file (a device, FIFO or socket)")
         with open(path, "rb") as f:
             head = f.read(4)
     except OSError as e:
@@ -172,7 +175,8 @@ def _read_tfrecord(path: Path, split: str | None) -> list[NoteSequence]:
     except MusicVAEError:
         raise
     except Exception as e:  # a damaged record surfaces as a protobuf or struct error
-        raise MusicVAEError(f"{path}: corrupt TFRecord ({e})") from None
+        reason = str(e).strip() or type(e).__name__  # MemoryError has no message
+        raise MusicVAEError(f"{path}: corrupt TFRecord ({reason})") from None
     for ns in sequences:
         ns.meta.setdefault("split", DEFAULT_SPLIT)
     return [ns for ns in sequences if split is None or ns.meta["split"] == split]
@@ -201,6 +205,8 @@ def _read_parquet(path: Path, split: str | None) -> list[NoteSequence]:
 def _lists(table: pa.Table, name: str) -> tuple[np.ndarray, np.ndarray]:
     """A list column as (offsets, writable flat values)."""
     col = table.column(name).combine_chunks()
+    if not pa.types.is_list(col.type):  # a table written by something else
+        raise ValueError(f"column {name!r} holds {col.type}, not lists")
     if isinstance(col, pa.ChunkedArray):  # an empty table keeps zero chunks
         col = pa.array([], col.type)
     offsets = col.offsets.to_numpy()

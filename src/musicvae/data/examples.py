@@ -13,9 +13,10 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Literal, overload
 
 import torch
-from torch.utils.data import DistributedSampler
+from torch.utils.data import Dataset, DistributedSampler
 
 from musicvae.configs import Config
 from musicvae.errors import MusicVAEError
@@ -34,14 +35,17 @@ class Examples:
     outputs: torch.Tensor
     controls: torch.Tensor
     lengths: torch.Tensor
-    source: object | None = None
+    source: Dataset[tuple[torch.Tensor, ...]] | None = None
 
     def __len__(self) -> int:
         return int(self.outputs.shape[0])
 
     def batch(self, index: torch.Tensor) -> tuple[torch.Tensor, ...]:
         if self.inputs is None:
-            inputs = torch.stack([self.source[i][0] for i in index.tolist()])
+            if self.source is None:
+                raise MusicVAEError("examples without inputs need the dataset they came from")
+            source = self.source
+            inputs = torch.stack([source[i][0] for i in index.tolist()])
         else:
             inputs = self.inputs[index]
         return inputs, self.outputs[index], self.controls[index], self.lengths[index]
@@ -52,7 +56,8 @@ class Examples:
         moved = [t.to(device) for t in (self.inputs, self.outputs, self.controls, self.lengths)]
         if self.inputs is self.outputs:
             moved[0] = moved[1]  # keep a single copy when inputs are the targets
-        return Examples(*moved)
+        inputs, outputs, controls, lengths = moved
+        return Examples(inputs, outputs, controls, lengths)
 
     @staticmethod
     def stack(items) -> Examples:
@@ -67,6 +72,28 @@ class Examples:
             torch.stack([torch.as_tensor(x, dtype=torch.float32) for x in ctls]),
             torch.as_tensor([int(n) for n in lens], dtype=torch.int64),
         )
+
+
+@overload
+def load_examples(
+    path: str | os.PathLike,
+    config: Config,
+    split: str | None,
+    *,
+    required: Literal[True] = True,
+    progress: bool | None = None,
+) -> Examples: ...
+
+
+@overload
+def load_examples(
+    path: str | os.PathLike,
+    config: Config,
+    split: str | None,
+    *,
+    required: bool,
+    progress: bool | None = None,
+) -> Examples | None: ...
 
 
 def load_examples(
@@ -94,9 +121,10 @@ def from_dataset(dataset) -> Examples:
     names = ("outputs", "controls", "lengths")
     if all(isinstance(getattr(dataset, n, None), torch.Tensor) for n in names):
         inputs = getattr(dataset, "inputs", None)
+        outputs, controls, lengths = (getattr(dataset, n) for n in names)
         if isinstance(inputs, torch.Tensor):
-            return Examples(inputs, *(getattr(dataset, n) for n in names))
-        return Examples(None, *(getattr(dataset, n) for n in names), source=dataset)
+            return Examples(inputs, outputs, controls, lengths)
+        return Examples(None, outputs, controls, lengths, source=dataset)
     return Examples.stack(dataset)
 
 
@@ -118,8 +146,8 @@ class BatchStream:
     ) -> None:
         if num_examples < world_size:
             raise ValueError(f"{num_examples} examples cannot be shared by {world_size} processes")
-        self.sampler = DistributedSampler(
-            range(num_examples),
+        self.sampler: DistributedSampler[int] = DistributedSampler(
+            range(num_examples),  # type: ignore[arg-type]  # stubs want a Dataset; it takes len()
             num_replicas=world_size,
             rank=rank,
             shuffle=True,

@@ -12,6 +12,7 @@ our :class:`musicvae.data.sequence.NoteSequence`, with the real field numbers.
 from __future__ import annotations
 
 from functools import cache
+from typing import Any
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
@@ -62,7 +63,7 @@ NOTE_SEQUENCE: Schema = {
 }
 
 
-def message_classes(file_name: str, package: str, schema: Schema) -> dict[str, type]:
+def message_classes(file_name: str, package: str, schema: Schema) -> dict[str, Any]:
     """Build message classes (proto3) for ``schema``; returns {"Outer.Inner": class, ...}."""
     fdp = descriptor_pb2.FileDescriptorProto(name=file_name, package=package, syntax="proto3")
     protos: dict[str, descriptor_pb2.DescriptorProto] = {}
@@ -89,6 +90,6 @@ def message_classes(file_name: str, package: str, schema: Schema) -> dict[str, t
 
 
 @cache
-def note_sequence_class() -> type:
+def note_sequence_class() -> Any:
     """The ``magenta.NoteSequence`` message class (subset of fields, wire-compatible)."""
     return message_classes("musicvae_music.proto", "magenta", NOTE_SEQUENCE)["NoteSequence"]

@@ -46,6 +46,7 @@ def iter_records(path: str | os.PathLike) -> Iterator[bytes]:
     except OSError as e:
         raise MusicVAEError(f"{path}: cannot read ({e.strerror or e})") from None
     with f:
+        size = os.fstat(f.fileno()).st_size
         index = 0
         while True:
             header = f.read(_HEADER.size)
@@ -56,6 +57,11 @@ def iter_records(path: str | os.PathLike) -> Iterator[bytes]:
             length, length_crc = _HEADER.unpack(header)
             if masked_crc32c(header[:8]) != length_crc:
                 raise MusicVAEError(f"{path}: record {index} has a length CRC mismatch")
+            if length > size - f.tell():  # checked first: reading it would allocate it all
+                raise MusicVAEError(
+                    f"{path}: record {index} is truncated (declares {length:,} bytes, the file "
+                    f"has {size - f.tell():,} left)"
+                )
             data = f.read(length)
             footer = f.read(_FOOTER.size)
             if len(data) < length or len(footer) < _FOOTER.size:
@@ -112,8 +118,8 @@ def sequence_to_proto(ns: NoteSequence):
     )
     for t in ns.tempos:
         msg.tempos.add(time=t.time, qpm=t.qpm)
-    for t in ns.time_signatures:
-        msg.time_signatures.add(time=t.time, numerator=t.numerator, denominator=t.denominator)
+    for ts in ns.time_signatures:
+        msg.time_signatures.add(time=ts.time, numerator=ts.numerator, denominator=ts.denominator)
     for p, v, s, e, d, prog in zip(
         ns.pitch, ns.velocity, ns.start, ns.end, ns.is_drum, ns.program, strict=True
     ):

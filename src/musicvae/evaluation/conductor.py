@@ -72,9 +72,9 @@ def structure_agreement(
     """How well conductor-embedding similarity follows the grooves' own bar similarity, over up to
     ``max_windows`` windows spread over a split: posterior means (N, Z), grooves (N, T, 27)."""
     n = len(mu)
-    idx = np.unique(np.linspace(0, n - 1, min(n, max_windows)).round().astype(int)) if n else []
+    idx = np.unique(np.linspace(0, n - 1, min(n, max_windows)).round().astype(int))
     bars = grooves.shape[1] // steps_per_bar
-    emb = conductor_embeddings(model, np.asarray(mu)[idx], bars) if len(idx) else []
+    emb = conductor_embeddings(model, np.asarray(mu)[idx], bars) if len(idx) else np.zeros(0)
     corrs = [
         off_diagonal_correlation(cosine_matrix(e), bar_similarity_matrix(grooves[i], steps_per_bar))
         for e, i in zip(emb, idx, strict=True)

@@ -20,6 +20,7 @@ at each 16th position of the bar, learned from training data.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -136,7 +137,7 @@ def realism_report(generated: np.ndarray, real: np.ndarray, steps_per_bar: int =
     """Generated grooves next to real ones: both stats, generated / real ratios (the
     ``offset_std_steps`` ratio is the timing-spread ratio), and per-class W1 distances."""
     gen, ref = realism_stats(generated, steps_per_bar), realism_stats(real, steps_per_bar)
-    ratios = {k: _ratio(gen[k], ref[k]) for k in RATIO_KEYS}
+    ratios: dict[str, Any] = {k: _ratio(gen[k], ref[k]) for k in RATIO_KEYS}
     ratios["group_velocity_mean"] = {
         k: _ratio(gen["group_velocity_mean"][k], ref["group_velocity_mean"][k]) for k in GROUPS
     }

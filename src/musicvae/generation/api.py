@@ -91,9 +91,7 @@ def _is_magenta(path: Path) -> bool:
     return False
 
 
-def _load_magenta(
-    path: Path, config: Config | None, device: str | torch.device | None
-) -> TrainedModel:
+def _load_magenta(path: Path, config: Config | None, device: torch.device) -> TrainedModel:
     from musicvae.interop.magenta import read_magenta_model
 
     model, config, step = read_magenta_model(path, config)
@@ -135,13 +133,13 @@ def load(
     kind = sniff(path) if path.is_file() else None
     if path.suffix == ".safetensors" or kind == "bundle":
         model, bcfg, meta = load_bundle(path, device=device)
-        step = meta.get("step")
+        saved_step = meta.get("step")
         return TrainedModel(
             model,
             bcfg,
             device=device,
             source=str(path),
-            step=int(step) if step and step.isdigit() else None,
+            step=int(saved_step) if saved_step and saved_step.isdigit() else None,
             metadata=meta,
             kind="bundle",
         )

@@ -11,12 +11,15 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from musicvae.configs import Config
 from musicvae.errors import MusicVAEError
+
+if TYPE_CHECKING:
+    from musicvae.models.vae import MusicVAE
 
 FORMAT = "musicvae-bundle/1"
 SUFFIX = ".safetensors"
@@ -96,7 +99,7 @@ def _metadata(data: bytes) -> dict[str, str]:
 
 def load_bundle(
     path: str | os.PathLike, *, device: str | torch.device = "cpu"
-) -> tuple[torch.nn.Module, Config, dict[str, str]]:
+) -> tuple[MusicVAE, Config, dict[str, str]]:
     """Rebuild the model of a bundle: ``(model in eval mode on device, config, metadata)``."""
     from musicvae.models import build_model
 

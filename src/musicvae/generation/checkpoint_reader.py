@@ -8,13 +8,17 @@ from __future__ import annotations
 import os
 import re
 import sys
+import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from musicvae.configs import Config
 from musicvae.errors import MusicVAEError
+
+if TYPE_CHECKING:
+    from musicvae.models.vae import MusicVAE
 
 FORMAT = "musicvae-checkpoint/1"
 _NAME = re.compile(r"^model\.ckpt-(\d+)\.pt$")
@@ -81,11 +85,18 @@ def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     """The raw checkpoint dict of a file (see the module docstring), checked for its format."""
     path = Path(path)
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # torch warns about old pickle protocols on stderr
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError:
         raise MusicVAEError(f"{path}: no such checkpoint file") from None
     except Exception as e:  # truncated zip, pickle errors, foreign objects
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        if "weights only load failed" in reason.lower():
+            # torch's own text suggests weights_only=False, which would run the file's code.
+            reason = "it holds Python objects, not only tensors; such a file is never unpickled"
+        elif "central directory" in reason or "zip archive" in reason:
+            reason = "truncated or not a torch zip archive"
         raise MusicVAEError(f"{path}: not a readable musicvae checkpoint ({reason})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise MusicVAEError(f"{path}: not a musicvae checkpoint (no {FORMAT!r} format tag)")
@@ -97,6 +108,10 @@ def load_weights(
 ) -> None:
     """``model.load_state_dict(weights)``, with a one-line error starting with ``what`` that
     names the first mismatch (float16 storage is widened into the float32 parameters)."""
+    # NaN weights (a diverged run, a damaged file) would load and then write empty grooves.
+    bad = [k for k, v in weights.items() if v.is_floating_point() and not v.isfinite().all()]
+    if bad:
+        raise MusicVAEError(f"{what} hold NaN or infinite values (first: {bad[0]})")
     try:
         model.load_state_dict(weights)
     except RuntimeError as e:
@@ -111,7 +126,7 @@ def load_checkpoint(
     device: str | torch.device = "cpu",
     config: Config | None = None,
     which: str = "latest",
-) -> tuple[torch.nn.Module, Config, int, dict[str, Any]]:
+) -> tuple[MusicVAE, Config, int, dict[str, Any]]:
     """Rebuild the model of a checkpoint file or a run folder's latest checkpoint.
 
     Returns ``(model, config, step, state)``: the model on ``device`` in eval mode, the config it

@@ -20,6 +20,7 @@ from musicvae.data.sequence import NoteSequence, TimeSignature
 from musicvae.errors import MusicVAEError
 from musicvae.generation.chunks import Prepared, prepare, stitch
 from musicvae.generation.latent import slerp_path
+from musicvae.models.vae import MusicVAE
 
 
 class TrainedModel:
@@ -31,7 +32,7 @@ class TrainedModel:
 
     def __init__(
         self,
-        model: torch.nn.Module,
+        model: MusicVAE,
         config: Config,
         *,
         device: str | torch.device = "cpu",
@@ -141,13 +142,13 @@ class TrainedModel:
         from musicvae.models.decoder import spread_tensor
 
         _check_temperature(temperature)
-        z = torch.as_tensor(np.asarray(z), dtype=torch.float32, device=self.device)
-        if z.dim() != 2 or z.shape[1] != self.z_size:
-            raise MusicVAEError(f"z must have shape (N, {self.z_size}), got {tuple(z.shape)}")
+        zt = torch.as_tensor(np.asarray(z), dtype=torch.float32, device=self.device)
+        if zt.dim() != 2 or zt.shape[1] != self.z_size:
+            raise MusicVAEError(f"z must have shape (N, {self.z_size}), got {tuple(zt.shape)}")
         with torch.no_grad():
             fixed = None if fixed_hits is None else torch.as_tensor(np.asarray(fixed_hits))
             out = self.model.decode(
-                z,
+                zt,
                 self.window_steps,
                 temperature,
                 self._controls(controls),

@@ -15,6 +15,7 @@ import dataclasses
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -202,7 +203,7 @@ def export_magenta_variables(model: MusicVAE) -> dict[str, np.ndarray]:
 
 def fit_sizes(tf_vars: dict[str, np.ndarray], config: Config) -> Config:
     """``config`` with z_size and LSTM sizes read off the checkpoint's variable shapes."""
-    hp: dict[str, int | tuple[int, ...]] = {}
+    hp: dict[str, Any] = {}
     mu = tf_vars.get("encoder/mu/kernel")
     if mu is not None:
         hp["z_size"] = int(mu.shape[1])

@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path, PurePosixPath
+from typing import Any, BinaryIO
 
 import crc32c
 import numpy as np
@@ -88,7 +89,7 @@ _BUNDLE_SCHEMA = {
 
 
 @cache
-def _bundle_classes() -> dict[str, type]:
+def _bundle_classes() -> dict[str, Any]:  # generated protobuf message classes
     return message_classes("musicvae_tensor_bundle.proto", "tensorflow", _BUNDLE_SCHEMA)
 
 
@@ -176,13 +177,13 @@ def _table_items(index_path: Path) -> Iterator[tuple[bytes, bytes]]:
 # --- Bundle --------------------------------------------------------------------------------------
 
 
-def _read_bundle_index(prefix: Path) -> tuple[object, dict[str, object]]:
+def _read_bundle_index(prefix: Path) -> tuple[Any, dict[str, Any]]:
     """Return (BundleHeaderProto, {tensor name: BundleEntryProto}) from ``<prefix>.index``."""
     index_path = Path(f"{prefix}.index")
     if not index_path.is_file():
         raise MusicVAEError(f"{index_path}: checkpoint index not found")
     classes = _bundle_classes()
-    header, entries = None, {}
+    header, entries = None, {}  # protobuf messages
     try:
         for key, value in _table_items(index_path):
             if key == b"":
@@ -200,7 +201,7 @@ def _read_bundle_index(prefix: Path) -> tuple[object, dict[str, object]]:
     return header, entries
 
 
-def _entry_info(name: str, entry, where: str) -> tuple[tuple[int, ...], str, str]:
+def _entry_info(name: str, entry: Any, where: str) -> tuple[tuple[int, ...], str, str]:
     if entry.slices:
         raise MusicVAEError(f"{where}: partitioned variable {name!r} is not supported")
     if entry.dtype not in _DTYPES:
@@ -237,7 +238,7 @@ def _read_tensors(prefix: Path) -> dict[str, np.ndarray]:
     num_shards = max(int(header.num_shards), 1)
     order = "<" if header.endianness == 0 else ">"
     out: dict[str, np.ndarray] = {}
-    files: dict[int, object] = {}
+    files: dict[int, BinaryIO] = {}
     try:
         for name, entry in entries.items():
             data_path = Path(f"{prefix}.data-{entry.shard_id:05d}-of-{num_shards:05d}")
@@ -310,7 +311,10 @@ def _extract_tar(archive: Path, dest: Path) -> None:
                     continue
                 target = dest.joinpath(*parts)
                 target.parent.mkdir(parents=True, exist_ok=True)
-                with tar.extractfile(member) as src, target.open("wb") as out:
+                src = tar.extractfile(member)  # None only for non-files, skipped above
+                if src is None:
+                    continue
+                with src, target.open("wb") as out:
                     while chunk := src.read(1 << 20):
                         out.write(chunk)
     except (tarfile.TarError, OSError, EOFError) as e:

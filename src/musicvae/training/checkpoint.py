@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import random
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -65,7 +65,9 @@ def checkpoint_path(train_dir: str | os.PathLike, step: int) -> Path:
 
 def rng_state() -> dict[str, Any]:
     """Every generator training draws from, in a form ``weights_only`` loading accepts."""
-    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    # The legacy tuple (numpy's stubs also allow the dict form, which legacy=True never gives).
+    numpy_state = cast(tuple[str, np.ndarray, int, int, float], np.random.get_state(legacy=True))
+    kind, keys, pos, has_gauss, gauss = numpy_state
     version, py_state, py_gauss = random.getstate()
     state: dict[str, Any] = {
         "torch": torch.get_rng_state(),
@@ -156,7 +158,7 @@ class _WriteErrors:
 def _torch_save(payload: dict[str, Any], f) -> None:
     out = _WriteErrors(f)
     try:
-        torch.save(payload, out)
+        torch.save(payload, out)  # type: ignore[arg-type]  # any object with write/flush
     except RuntimeError:
         if out.error is not None:
             raise out.error from None  # the atomic writer makes it one line naming the file

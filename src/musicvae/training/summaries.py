@@ -17,6 +17,7 @@ import os
 import struct
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from musicvae.configs import Config
 
@@ -48,7 +49,11 @@ MODEL_SCALARS = tuple(
 
 def hparams_table(config: Config) -> str:
     """The config as a markdown table (what Magenta's trial summary shows in TensorBoard)."""
-    flat = {"config": config.name, "encoder": config.encoder, "decoder": config.decoder}
+    flat: dict[str, Any] = {
+        "config": config.name,
+        "encoder": config.encoder,
+        "decoder": config.decoder,
+    }
     if config.level_lengths:
         flat["level_lengths"] = config.level_lengths
     for section in ("hparams", "data"):

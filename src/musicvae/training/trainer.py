@@ -358,7 +358,7 @@ def _train(config: Config, options: TrainOptions, info: dist_utils.DistInfo) -> 
         saved_at[0] = step
 
     def run_eval(step: int) -> None:
-        if eval_examples is None:
+        if eval_examples is None or eval_summaries is None:
             return
         result.eval = validate(
             model,

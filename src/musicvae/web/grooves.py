@@ -120,7 +120,7 @@ def sequence_grid(ns: NoteSequence, converter: Converter) -> np.ndarray:
 
 def split_windows(grid: np.ndarray, steps: int, limit: int) -> list[np.ndarray]:
     """At most ``limit`` consecutive windows of ``steps`` rows; the last is zero-padded."""
-    out = []
+    out: list[np.ndarray] = []
     for start in range(0, len(grid), steps):
         if len(out) == limit:
             break

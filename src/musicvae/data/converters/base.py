@@ -95,10 +95,17 @@ class Converter(Protocol):
         self, outputs: np.ndarray, controls: np.ndarray | None = None, *, qpm: float = 120.0
     ) -> list[NoteSequence]: ...
 
-    def sequence_grid(self, ns: NoteSequence) -> ConverterTensors: ...
+    def sequence_grid(
+        self, ns: NoteSequence, rng: np.random.Generator | None = None, *, transform: bool = True
+    ) -> ConverterTensors: ...
 
 
-ConverterFactory = Callable[["DataConfig", str], Converter]
+class ConverterFactory(Protocol):
+    """What ``register_converter`` takes: a converter class, or a function like its ``__init__``."""
+
+    def __call__(self, data: DataConfig, *, mode: str = "train") -> Converter: ...
+
+
 CONVERTERS: dict[str, ConverterFactory] = {}
 
 

@@ -176,12 +176,13 @@ class GrooveConverter(ConverterBase):
         when present, number of bars from ``meta["end_time"]`` that ``read_midi`` sets), each
         converted as Magenta converts a TFDS example; at most one tensor per window.
         """
-        if self.data.windowing == "file" or self.window_steps is None:
+        split_bars = self.data.split_bars  # set whenever window_steps is
+        if self.data.windowing == "file" or self.window_steps is None or split_bars is None:
             return self.to_tensors(ns, rng)
         grid = bar_windows(
             ns,
             self._lookup,
-            self.data.split_bars,
+            split_bars,
             self.data.steps_per_quarter,
             self.steps_per_bar,
         )

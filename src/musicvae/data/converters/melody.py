@@ -70,22 +70,23 @@ def split_on_time_changes(ns: NoteSequence) -> list[tuple[NoteSequence, float, i
         + [(t.time, None, t.qpm) for t in ns.tempos],
         key=lambda c: c[0],
     )
-    state = [(4, 4), DEFAULT_QPM]  # note_seq's implicit 4/4 at 120 qpm
+    # note_seq's implicit 4/4 at 120 qpm
+    state: tuple[tuple[int, int], float] = ((4, 4), DEFAULT_QPM)
     splits = [0.0]
-    states = []
+    states: list[tuple[tuple[int, int], float]] = []
     for time, signature, qpm in changes:
         if time >= total:
             continue
         if (signature == state[0]) if signature is not None else (qpm == state[1]):
             continue  # not a change
         if time > splits[-1]:
-            states.append(tuple(state))  # the state of the piece this split ends
+            states.append(state)  # the state of the piece this split ends
             splits.append(time)
         if signature is not None:
-            state[0] = signature
-        else:
-            state[1] = qpm
-    states.append(tuple(state))
+            state = (signature, state[1])
+        elif qpm is not None:
+            state = (state[0], qpm)
+    states.append(state)
     if total <= splits[-1]:
         return []  # no notes (or every split at or after the end): note_seq returns nothing
     splits.append(total)
