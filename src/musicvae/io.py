@@ -46,7 +46,7 @@ def current_umask() -> int:
 
 def os_error(path: str | os.PathLike, e: OSError, what: str = "") -> MusicVAEError:
     """A one-line error for a failed write of ``path`` (``what``: e.g. "checkpoint")."""
-    reasons = {
+    reasons: dict[int | None, str] = {
         errno.ENOSPC: "no space left on the device",
         errno.EDQUOT: "disk quota exceeded",
         errno.EACCES: "permission denied",
