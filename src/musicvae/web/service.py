@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -90,7 +91,7 @@ class _Slot:
     source: ModelSource
     model: TrainedModel | None = None
     error: str | None = None
-    lock: FairLock | None = None
+    lock: FairLock = field(default_factory=FairLock)  # shared per source by Studio
 
 
 class Studio:
@@ -132,7 +133,7 @@ class Studio:
                     for other in self._slots.values():  # share one load between roles
                         if other.source is src and other.model is None and other.error is None:
                             other.model, other.error = model, slot.error
-            if slot.error is None and role in _NEEDS:
+            if slot.error is None and role in _NEEDS and slot.model is not None:
                 flag, example = _NEEDS[role]
                 if not getattr(slot.model.config.data, flag):
                     slot.error = (
@@ -141,6 +142,7 @@ class Studio:
                     )
         if slot.error is not None:
             raise Unavailable(slot.error)
+        assert slot.model is not None  # loaded whenever there is no error
         return slot.model
 
     def model(self, tool: str, bars: int | None = None) -> TrainedModel:
@@ -190,7 +192,7 @@ class Studio:
         concatenated. The first slice is decoded in the same hold as ``prepare``, so a light
         job takes the lock once."""
         size = slice_rows or SLICE_ROWS
-        got: dict[str, object] = {}
+        got: dict[str, Any] = {}
 
         def first(m: TrainedModel) -> np.ndarray:
             got["context"], got["rows"] = prepare(m)
@@ -199,15 +201,16 @@ class Studio:
         parts = [self._call(tool, first)]
         context, rows = got["context"], int(got["rows"])
         for k, lo in enumerate(range(size, rows, size), start=1):
-            part = self._call(
-                tool, lambda m, k=k, lo=lo: decode(m, context, slice(lo, lo + size), k)
-            )
-            parts.append(part)
+
+            def part(m: TrainedModel, k: int = k, lo: int = lo) -> np.ndarray:
+                return decode(m, context, slice(lo, lo + size), k)
+
+            parts.append(self._call(tool, part))
         return context, np.concatenate(parts)
 
     def info(self) -> dict:
         """Per tool: available or why not, the model's name and window length in steps."""
-        tools = {}
+        tools: dict[str, dict[str, Any]] = {}
         for tool in TOOLS:
             try:
                 m = self.model(tool)
@@ -368,6 +371,7 @@ class _Batcher:
                         j.result = part
         if job.error is not None:
             raise job.error
+        assert job.result is not None  # set with the error cleared
         return job.result
 
 
@@ -379,7 +383,7 @@ def _dec_seed(seed: int | None) -> int | None:
 def _slice_seed(seed: int | None, k: int) -> int | None:
     """The decoding seed of slice ``k``: slice 0 decodes as one whole call would (so light
     requests are unchanged); later slices draw their own noise, not a copy of slice 0's."""
-    return None if seed is None else _dec_seed(seed) + 104_729 * k
+    return None if seed is None else seed + 1 + 104_729 * k  # _dec_seed(seed) + 104_729 k
 
 
 _VERB = {"groove": "humanize", "drumify": "turn taps into drums"}
