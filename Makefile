@@ -35,9 +35,13 @@ demo: venv
 test: venv
 	$(BIN)/python -m pytest -q
 
+# Style, types and layering: ruff, mypy on src (settings in pyproject.toml) and the import
+# contract ([tool.importlinter]). CI runs it before the tests (.ci/run).
 lint: venv
 	$(BIN)/ruff check src tests benchmarks scripts
 	$(BIN)/ruff format --check src tests benchmarks scripts
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 format: venv
 	$(BIN)/ruff format src tests benchmarks scripts

@@ -40,3 +40,20 @@ def test_torch_index_overrides():
 def test_the_soundfont_renderer_is_installed_without_pyaudio():
     # tinysoundfont names PyAudio (live playback only), which needs PortAudio headers on Linux.
     assert "pip install -q --no-deps 'tinysoundfont>=0.3.7'" in _torch_line()
+
+
+def test_lint_runs_ruff_mypy_and_the_import_contract():
+    out = subprocess.run(
+        ["make", "-n", "lint", "BIN=.venv/bin"], cwd=ROOT, capture_output=True, text=True,
+        check=True,
+    ).stdout  # fmt: skip
+    commands = [line.strip() for line in out.splitlines() if line.startswith(".venv/bin/")]
+    assert ".venv/bin/ruff check src tests benchmarks scripts" in commands
+    assert ".venv/bin/ruff format --check src tests benchmarks scripts" in commands
+    assert ".venv/bin/mypy" in commands
+    assert ".venv/bin/lint-imports" in commands
+
+
+def test_ci_lints_before_it_tests():
+    lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+    assert lines.index("make lint") < lines.index("make test")
