@@ -147,9 +147,9 @@ def staged_folder(folder: str | os.PathLike) -> Iterator[Path]:
     import shutil
 
     folder = Path(folder)
-    if folder.exists() and not folder.is_dir():
-        raise MusicVAEError(f"{folder}: is a file, not a folder")
-    try:
+    try:  # inside the try: stat itself fails on a name too long
+        if folder.exists() and not folder.is_dir():
+            raise MusicVAEError(f"{folder}: is a file, not a folder")
         folder.mkdir(parents=True, exist_ok=True)
         scratch = Path(tempfile.mkdtemp(prefix=f".{folder.name}.partial-", dir=folder.parent))
     except OSError as e:

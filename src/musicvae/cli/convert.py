@@ -9,8 +9,10 @@ else our Parquet dataset (which also keeps the split and metadata); ``--format``
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections import Counter
+from pathlib import Path
 
 from musicvae.cli import args as types
 
@@ -81,10 +83,24 @@ def add_parser(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+def _check_not_an_input(output: Path, tfrecord: str | None) -> None:
+    """The dataset must not replace what it is made from: a MIDI file, or the TFRecord read."""
+    from musicvae.data.midi import MIDI_SUFFIXES
+    from musicvae.errors import MusicVAEError
+
+    if not output.is_file():
+        return
+    if output.suffix.lower() in MIDI_SUFFIXES:
+        raise MusicVAEError(f"{output}: is a MIDI file; refusing to write a dataset over it")
+    if tfrecord and os.path.isfile(tfrecord) and os.path.samefile(output, tfrecord):
+        raise MusicVAEError(f"{output}: is the --from-tfrecord input; give another output name")
+
+
 def run(args: argparse.Namespace, *, verbose: bool = True, show_skips: bool = True) -> int:
     from musicvae.data import convert
     from musicvae.errors import MusicVAEError
 
+    _check_not_an_input(Path(args.output), args.from_tfrecord)
     if args.from_tfrecord:
         report = convert.convert_tfrecord(
             args.from_tfrecord, info_dir=args.input_dir, split_by_hash=args.split_by_hash

@@ -43,7 +43,12 @@ def add_parser(subparsers) -> None:
         action="store_true",
         help="tour the data stage on synthetic MIDI instead of sampling",
     )
-    p.add_argument("--files", type=int, default=12, help="number of MIDI files (default 12)")
+    p.add_argument(
+        "--files",
+        type=types.bounded_int(1, 1000),
+        default=12,
+        help="number of MIDI files (default 12)",
+    )
     p.add_argument(
         "--config", default="groovae_4bar", help="config whose converter counts examples"
     )

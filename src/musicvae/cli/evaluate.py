@@ -45,7 +45,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=64, help="windows per batch (default 64)")
     p.add_argument(
         "--num-prior-samples",
-        type=int,
+        # Bounded like generate's --num-outputs: the samples are drawn as one batch.
+        type=types.bounded_int(1, types.MAX_OUTPUTS, "the samples are drawn at once"),
         help="prior samples to compare with the data (default: as many as windows, at most 512)",
     )
     p.add_argument(

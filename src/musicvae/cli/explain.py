@@ -62,6 +62,9 @@ def run(args: argparse.Namespace) -> int:
         args.conductor is not None and args.checkpoint is None
     ):
         raise MusicVAEError("--conductor needs --groove and --checkpoint (a trained model)")
+    from musicvae.device import resolve_device
+
+    resolve_device(args.device)  # a device this machine lacks fails even with no model to load
     trained = None
     if args.checkpoint is not None:
         from musicvae.generation.api import load

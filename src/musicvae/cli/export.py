@@ -57,6 +57,10 @@ def add_parser(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+# Metadata keys the bundle format sets (see musicvae.generation.bundle).
+RESERVED_META = frozenset({"format", "config", "weights_dtype", "output_spread"})
+
+
 def run(args: argparse.Namespace) -> int:
     from musicvae.errors import MusicVAEError
     from musicvae.generation.api import load
@@ -70,6 +74,11 @@ def run(args: argparse.Namespace) -> int:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise MusicVAEError(f"bad --meta {item!r}: expected KEY=VALUE")
+        if key in RESERVED_META:  # the bundle writes these itself; a value would be dropped
+            raise MusicVAEError(
+                f"bad --meta {item!r}: {key!r} is written by export itself (reserved: "
+                f"{', '.join(sorted(RESERVED_META))})"
+            )
         extra[key] = value
     args.source = args.source or args.run_dir
     if not args.source:

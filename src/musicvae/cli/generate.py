@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -103,12 +104,18 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
+# About an hour at 120 qpm: more than any groove, few enough windows for one batch.
+MAX_INPUT_BARS = 2000
+
+
 def _read_input(path: Path | None, flag: str):
     from musicvae.data.midi import read_midi
 
     if path is None:
         raise MusicVAEError(f"{flag} is required in this mode")
-    if not path.is_file():
+    # os.path.exists never raises (a name too long or with a NUL byte is "not found"); read_midi
+    # refuses folders, FIFOs and devices.
+    if not os.path.exists(path):
         raise MusicVAEError(f"{path}: input MIDI not found")
     return read_midi(path)
 
@@ -159,6 +166,13 @@ def run_generate(args: argparse.Namespace) -> int:
         )
     # Check inputs against the model before doing any work (clear error, no partial output).
     for ns in inputs:
+        # Before quantising: every window goes through the model at once.
+        bars = ns.total_time * ns.qpm / 240  # 4/4 bars, the only meter the models read
+        if bars > MAX_INPUT_BARS:
+            raise MusicVAEError(
+                f"{ns.filename}: {bars:,.0f} bars; an input of at most {MAX_INPUT_BARS:,} bars is "
+                "read (a corrupt delta time can put a note hours late)"
+            )
         prep = model.prepare(ns)
         if args.mode == "interpolate" and len(prep.starts) > 1:
             print(

@@ -65,6 +65,15 @@ def run(func, args) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except MemoryError:
+        print("error: out of memory (try smaller sizes or inputs)", file=sys.stderr)
+        return 1
+    except RuntimeError as e:
+        # torch's allocator failing is the same condition, raised as a RuntimeError.
+        if "can't allocate memory" not in str(e) and "out of memory" not in str(e):
+            raise
+        print("error: out of memory (try smaller sizes or inputs)", file=sys.stderr)
+        return 1
     return int(code or 0)
 
 

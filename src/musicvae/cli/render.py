@@ -7,6 +7,9 @@ from pathlib import Path
 
 from musicvae.soundfont import ENV_VAR, HELP, INSTALL
 
+# An hour of 44.1 kHz audio is 600 MB as float64 while it is mixed.
+MAX_RENDER_S = 3600
+
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
@@ -29,11 +32,21 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from musicvae.audio import SAMPLE_RATE, render, wav_bytes
     from musicvae.data.midi import read_midi
+    from musicvae.errors import MusicVAEError
     from musicvae.io import atomic_write_bytes
     from musicvae.soundfont import load_soundfont
 
     soundfont = load_soundfont(args.soundfont)  # before reading the MIDI: both fail fast
     ns = read_midi(args.input)
+    # A file with no notes would be a silent WAV reported as written; one note hours late (a
+    # corrupt delta time) would be gigabytes of silence.
+    if len(ns) == 0:
+        raise MusicVAEError(f"{args.input}: no notes to render")
+    if ns.total_time > MAX_RENDER_S:
+        raise MusicVAEError(
+            f"{args.input}: {ns.total_time / 60:,.0f} minutes long; render plays at most "
+            f"{MAX_RENDER_S // 60} minutes"
+        )
     samples = soundfont.render(ns) if soundfont is not None else render(ns)
     atomic_write_bytes(args.output, wav_bytes(samples))
     kit = f"{soundfont.path} ({soundfont.preset_name})" if soundfont else "the built-in kit"

@@ -8,6 +8,7 @@ Multi-GPU or multi-node: launch the same command under torchrun, e.g.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -146,8 +147,19 @@ def _check_inputs(examples: Path, *counts: tuple[str, int | None]) -> None:
             raise MusicVAEError(f"{flag} {value}: must be 0 or more")
 
 
+def _check_run_dir(run_dir: Path) -> None:
+    """A run folder, or a path one can be made at: no file on it or above it."""
+    existing = run_dir
+    while not os.path.lexists(existing) and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        what = "is a file" if existing == run_dir else f"{existing} is a file"
+        raise MusicVAEError(f"{run_dir}: cannot be a run folder ({what}, not a folder)")
+
+
 def run_train(args: argparse.Namespace) -> int:
     config = _config(args.config, args.hparams)
+    _check_run_dir(args.run_dir)
     _check_inputs(
         args.examples,
         ("--num-steps", args.num_steps),

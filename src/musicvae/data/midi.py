@@ -8,6 +8,7 @@ seconds ourselves in float64 with the file's tempo map, as pretty_midi and note_
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,8 @@ MIDI_SUFFIXES = (".mid", ".midi")
 # (rounding error <= 4 / tpq in the tensor's [-1, 1] offset units).
 WRITE_TICKS_PER_QUARTER = 9600
 DRUM_CHANNEL = 9
+# Larger files are not grooves; reading one whole would only cost memory.
+MAX_MIDI_BYTES = 64 * 2**20
 
 
 # Tempos a performance can have; anything else is a broken or synthetic file, and it would
@@ -97,6 +100,11 @@ def score_to_sequence(score: symusic.Score, *, filename: str = "") -> NoteSequen
         if n == 0:
             continue
         on = arr["time"].astype(np.int64)
+        if on.min() < 0:  # symusic's int32 ticks wrap past 2^31: corrupt delta times
+            raise MidiError(
+                f"{filename}: a note lies beyond MIDI's time range (tick {int(on.min())}; "
+                "corrupt delta times)"
+            )
         cols["pitch"].append(arr["pitch"])
         cols["velocity"].append(arr["velocity"])
         cols["on"].append(on)
@@ -136,6 +144,21 @@ def read_midi(path: str | os.PathLike, *, filename: str | None = None) -> NoteSe
     """Read a MIDI file; raise ``MidiError`` naming the file if it cannot be parsed."""
     path = Path(path)
     name = filename if filename is not None else str(path)
+    try:
+        info = path.stat()
+    except OSError as e:
+        raise MidiError(f"{path}: cannot read ({e.strerror or e})") from None
+    except ValueError as e:  # a NUL byte in the name
+        raise MidiError(f"{str(path)!r}: cannot read ({e})") from None
+    # Only regular files: a FIFO would block the read forever and /dev/zero never ends.
+    if not stat.S_ISREG(info.st_mode):
+        kind = "a folder" if stat.S_ISDIR(info.st_mode) else "a device, FIFO or socket"
+        raise MidiError(f"{path}: not a MIDI file ({kind})")
+    if info.st_size > MAX_MIDI_BYTES:
+        raise MidiError(
+            f"{path}: {info.st_size / 2**20:.0f} MB; a MIDI file of at most "
+            f"{MAX_MIDI_BYTES // 2**20} MB is read (a drum groove has a few KB)"
+        )
     try:
         data = path.read_bytes()
     except OSError as e:

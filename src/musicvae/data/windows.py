@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from musicvae.data.sequence import DEFAULT_QPM, NoteSequence
+from musicvae.errors import MusicVAEError
 
 
 @dataclass(frozen=True)
@@ -190,13 +191,23 @@ def bar_length(ns: NoteSequence) -> float:
     ``meta["time_signature"]`` such as "4-4") when present, else from the sequence itself.
     """
     # TFDS reads the csv's bpm column as an int.
-    bpm = int(float(ns.meta["bpm"])) if ns.meta.get("bpm") else ns.qpm
-    if ns.meta.get("time_signature"):
-        beats = int(str(ns.meta["time_signature"]).split("-")[0])
-    elif ns.time_signatures:
-        beats = min(ns.time_signatures, key=lambda s: s.time).numerator
-    else:
-        beats = 4
+    try:
+        bpm = int(float(ns.meta["bpm"])) if ns.meta.get("bpm") else ns.qpm
+        if ns.meta.get("time_signature"):
+            beats = int(str(ns.meta["time_signature"]).split("-")[0])
+        elif ns.time_signatures:
+            beats = min(ns.time_signatures, key=lambda s: s.time).numerator
+        else:
+            beats = 4
+    except (ValueError, OverflowError):  # a hand-edited info.csv or dataset row
+        bpm, beats = 0, 0
+    # A zero, negative or NaN tempo comes only from a damaged dataset row.
+    if not (bpm > 0 and beats > 0 and np.isfinite(bpm)):
+        bpm_text = ns.meta.get("bpm") or f"{ns.qpm:g}"
+        raise MusicVAEError(
+            f"{ns.filename or ns.id or 'sequence'}: bad tempo or meter (bpm {bpm_text}, "
+            f"time signature {ns.meta.get('time_signature') or beats})"
+        )
     return 60 / bpm * beats
 
 

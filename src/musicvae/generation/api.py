@@ -85,9 +85,9 @@ def _is_magenta(path: Path) -> bool:
     if path.is_dir():
         return (path / "checkpoint").is_file() or any(path.rglob("*.index"))
     if path.is_file():
-        import tarfile
+        from musicvae.interop.tf_checkpoint import is_archive
 
-        return path.suffix != ".pt" and tarfile.is_tarfile(path)
+        return path.suffix != ".pt" and is_archive(path)
     return False
 
 

@@ -301,6 +301,15 @@ def _prefix_in_dir(directory: Path) -> Path:
     raise MusicVAEError(f"{directory}: {problem}")
 
 
+def is_archive(path: Path) -> bool:
+    """Whether ``path`` is a tar (or compressed tar) file; a truncated .tar.gz counts, so that
+    extracting it reports the damage instead of a different guess at what the file is."""
+    try:
+        return tarfile.is_tarfile(path)
+    except EOFError:  # gzip/bz2/xz stream cut short after a valid start
+        return True
+
+
 def _extract_tar(archive: Path, dest: Path) -> None:
     """Extract only regular files with safe relative names (no links, no escaping ``dest``)."""
     try:
@@ -328,7 +337,7 @@ def _resolved_prefix(path: str | os.PathLike) -> Iterator[Path]:
         yield Path(str(path).rsplit(".index" if path.suffix == ".index" else ".data-", 1)[0])
     elif path.is_dir() or (path.name == "checkpoint" and path.is_file()):
         yield _prefix_in_dir(path if path.is_dir() else path.parent)
-    elif path.is_file() and tarfile.is_tarfile(path):
+    elif path.is_file() and is_archive(path):
         with tempfile.TemporaryDirectory(prefix="musicvae-ckpt-") as tmp:
             _extract_tar(path, Path(tmp))
             yield _prefix_in_dir(Path(tmp))
