@@ -765,3 +765,34 @@ def test_bad_input_is_one_clear_line(files, capsys, argv, message, one_thread):
 
 def test_there_are_many_cases():
     assert len(CASES) >= 150 + 200
+
+
+@pytest.mark.parametrize(
+    ("command", "argv", "message"),
+    [
+        ("train", ["--config=debug", "--run_dir={d}/a_file", "--examples_path={data}"],
+         "a_file: cannot be a run folder"),
+        ("generate", ["--config=groovae_4bar", "--checkpoint_file={d}/evil_torch.pt",
+                      "--mode=sample", "--num_outputs=1", "--output_dir={d}/out"],
+         "never unpickled"),
+        ("generate", ["--config=groovae_4bar", "--checkpoint_file={d}/cut.tar.gz",
+                      "--mode=sample", "--num_outputs=1", "--output_dir={d}/out"],
+         "cannot extract checkpoint archive"),
+        ("convert", ["--input_dir={d}/src", "--output_file={d}/src/good.mid"],
+         "refusing to write a dataset over it"),
+    ],
+)  # fmt: skip
+def test_magenta_form_commands_refuse_bad_inputs(files, capsys, command, argv, message):
+    """``music_vae_train``, ``music_vae_generate`` and ``convert_dir_to_note_sequences``."""
+    import importlib
+
+    d, data = files
+    before = sorted(p.name for p in d.iterdir())
+    entry = importlib.import_module(f"musicvae.cli.{command}").magenta_main
+    code = entry([a.replace("{d}", str(d)).replace("{data}", str(data)) for a in argv])
+    err = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in err and message in err, err
+    assert [x for x in err.splitlines() if "error:" in x] == [err.strip().splitlines()[-1]]
+    assert sorted(p.name for p in d.iterdir() if p.name != "out") == [
+        n for n in before if n != "out"
+    ]

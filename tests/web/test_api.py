@@ -657,3 +657,12 @@ def test_audio_is_a_wav_of_the_groove(client):
         assert w.getframerate() == SAMPLE_RATE and w.getnchannels() == 1
     last_hit = 62 * 0.15  # the last hi-hat, on step 62 of 16ths at 100 qpm
     assert last_hit + TAIL_S <= seconds <= last_hit + 0.15 + TAIL_S + 0.01
+
+
+def test_an_upload_whose_ticks_overflow_is_a_clear_422(client):
+    """Nine deltas of 2^28 - 1 ticks wrap symusic's int32 ticks negative: refused, not a
+    groove of notes at negative times."""
+    wrap = b"\xff\xff\xff\x7f\xff\x01\x00" * 9  # delta 2^28 - 1, an empty text event
+    r = client.post("/api/midi", files={"file": ("wrap.mid", _raw_midi([HIT + wrap + HIT]))})
+    assert r.status_code == 422
+    assert r.json()["detail"].startswith("wrap.mid: a note lies beyond MIDI's time range")

@@ -341,6 +341,7 @@ def _run_magenta(args: argparse.Namespace) -> int:
     if args.tfds_name:
         raise MusicVAEError(f"--tfds_name {args.tfds_name}: not supported; use --examples_path")
     config = _config(args.config, args.hparams)
+    _check_run_dir(args.run_dir)
     _check_inputs(
         args.examples_path,
         ("--num_steps", args.num_steps),
