@@ -706,13 +706,13 @@ def _hostile_cases():
     ]  # fmt: skip
     imp = ["import-magenta", "--config", "groovae_4bar", "-o", "{d}/x.pt"]
     c += [(imp + ["{d}/" + name], message) for name, message in [
-        ("random.tar", "no checkpoint (.index) found"),
+        ("random.tar", "random.tar: no checkpoint (.index) found"),
         ("escape.tar", "truncated checkpoint index"),  # and nothing lands outside (checked)
         ("links.tar", "no checkpoint (.index) found"),
-        ("empty.tar", "no checkpoint (.index) found"),
+        ("empty.tar", "empty.tar: no checkpoint (.index) found"),
         ("cut.tar", "cut.tar: cannot extract checkpoint archive"),
         ("cut.tar.gz", "cut.tar.gz: cannot extract checkpoint archive"),
-        ("junk.tar.gz", "bad magic number"),
+        ("junk.tar.gz", "junk.tar.gz: model.ckpt-1.index: bad magic number"),
         ("magenta_dir", "whose .index is missing"),
         ("bad_index", "bad magic number"),
     ]]  # fmt: skip

@@ -340,7 +340,12 @@ def _resolved_prefix(path: str | os.PathLike) -> Iterator[Path]:
     elif path.is_file() and is_archive(path):
         with tempfile.TemporaryDirectory(prefix="musicvae-ckpt-") as tmp:
             _extract_tar(path, Path(tmp))
-            yield _prefix_in_dir(Path(tmp))
+            try:
+                yield _prefix_in_dir(Path(tmp))
+            except MusicVAEError as e:
+                # Name the archive the user gave, not the temporary folder it was unpacked in.
+                where = str(e).removeprefix(f"{tmp}: ").replace(f"{tmp}/", "")
+                raise MusicVAEError(f"{path}: {where}") from None
     else:
         yield path
 

@@ -277,7 +277,9 @@ def _train(config: Config, options: TrainOptions, info: dist_utils.DistInfo) -> 
             if state.get("optimizer"):
                 optimizer.load_state_dict(state["optimizer"])
         except (RuntimeError, ValueError, KeyError) as e:
-            reason = str(e).strip().splitlines()[0]
+            # load_state_dict's first line only says "Error(s) in loading"; the next names one.
+            lines = str(e).strip().splitlines() or [type(e).__name__]
+            reason = lines[1].strip() if len(lines) > 1 else lines[0]
             raise MusicVAEError(
                 f"{path}: cannot resume, the checkpoint does not fit config {config.name!r} "
                 f"({reason}); use a new --run-dir"
