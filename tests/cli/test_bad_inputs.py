@@ -132,6 +132,9 @@ def _hostile_files(d, data) -> None:
     os.mkfifo(d / "fifo.parquet")
     os.symlink(d / "loop_b.mid", d / "loop_a.mid")
     os.symlink(d / "loop_a.mid", d / "loop_b.mid")
+    (d / "bad_split").mkdir()
+    (d / "bad_split" / "a.mid").write_bytes((d / "src" / "good.mid").read_bytes())
+    (d / "bad_split" / "info.csv").write_text("midi_filename,split\na.mid,tset\n")
     (d / "only_dirs").mkdir()
     (d / "only_dirs" / "x.mid").mkdir()
     # Datasets: other writers' Parquet, damaged rows, damaged TFRecords.
@@ -607,6 +610,7 @@ def _hostile_cases():
          "not a SoundFont"),
         (["render", "{d}/src/good.mid", "-o", "{d}/" + "y" * 300 + ".wav"], "yyyy"),
         (["convert", "{d}/only_dirs", "-o", "{d}/x.parquet"], "no MIDI files"),
+        (["convert", "{d}/bad_split", "-o", "{d}/x.parquet"], "a.mid: split 'tset' is not one of"),
         (["convert", "{d}/src/good.mid", "-o", "{d}/x.parquet"], "not a folder"),
         (["convert", "{d}/src", "-o", "{d}/src/good.mid"], "refusing to write a dataset over it"),
         (["convert", "{d}/src", "-o", "{d}/fifo.parquet"], "refusing to replace it"),

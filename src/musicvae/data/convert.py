@@ -23,7 +23,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from musicvae.data.dataset import DEFAULT_SPLIT, META_COLUMNS, write_dataset
+from musicvae.data.dataset import DEFAULT_SPLIT, META_COLUMNS, SPLITS, write_dataset
 from musicvae.data.midi import MIDI_SUFFIXES, read_midi
 from musicvae.data.sequence import NoteSequence
 from musicvae.errors import MusicVAEError
@@ -115,6 +115,11 @@ def apply_metadata(
     for ns in sequences:
         row = (info or {}).get(ns.filename, {})
         ns.meta.update(row)
+        if row.get("split") and row["split"] not in SPLITS:
+            # A misspelt split would leave the file out of training and evaluation unseen.
+            raise MusicVAEError(
+                f"info.csv: {ns.filename}: split {row['split']!r} is not one of {', '.join(SPLITS)}"
+            )
         if "split" not in row:
             if split_by_hash:
                 ns.meta["split"] = hash_split(ns.filename)
