@@ -200,3 +200,26 @@ def test_generate_offers_16_bars_when_a_long_model_is_served(browser, studio_mod
         expect(page.locator("#model-info")).to_contain_text("debug")
         expect(page.locator("#gen-bars")).to_be_hidden()
     context.close()
+
+
+def test_docs_work_offline(browser, server):
+    """/docs renders the operation list with every request outside the studio refused."""
+    context = browser.new_context()
+    outside: list[str] = []
+
+    def local_only(route):
+        if route.request.url.startswith(server):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", local_only)
+    page = context.new_page()
+    page.goto(server + "/docs")
+    expect = sync_api.expect
+    expect(page.locator(".opblock-summary-path", has_text="/api/generate")).to_be_visible()
+    expect(page.locator(".opblock-summary-path", has_text="/api/midi/export")).to_be_visible()
+    expect(page.locator(".opblock-summary-description").first).to_be_visible()
+    assert outside == []
+    context.close()

@@ -18,10 +18,12 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import quote
 
+import fastapi_offline
 from fastapi import FastAPI, File, HTTPException, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 from starlette.middleware.trustedhost import TrustedHostMiddleware
@@ -35,6 +37,8 @@ from musicvae.web.limits import BodyLimit, ClientLimit, SameOrigin
 from musicvae.web.service import ModelSource, Studio, Unavailable
 
 STATIC = Path(__file__).parent / "static"
+# Swagger UI's files, as the fastapi-offline package ships them: /docs works offline.
+DOCS_ASSETS = Path(fastapi_offline.__file__).parent / "static"
 MAX_UPLOAD_BYTES = 1 << 20
 # Most windows one upload returns (a GMD file is up to a few hundred bars).
 MAX_UPLOAD_WINDOWS = 16
@@ -124,6 +128,23 @@ def attachment(filename: str) -> str:
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
+def _offline_docs(app: FastAPI) -> None:
+    """``/docs``: Swagger UI on files served from here, not from a CDN (no ReDoc: its page
+    fetches its logo from one)."""
+    app.mount("/docs-assets", StaticFiles(directory=DOCS_ASSETS), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_swagger_ui_html(
+            openapi_url=f"{root}{app.openapi_url}",
+            title=f"{app.title} - API",
+            swagger_js_url=f"{root}/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}/docs-assets/swagger-ui.css",
+            swagger_favicon_url=f"{root}/docs-assets/favicon.png",
+        )
+
+
 def create_app(
     models: ModelSource | Mapping[str, ModelSource],
     *,
@@ -139,6 +160,8 @@ def create_app(
         title="MusicVAE Studio",
         summary="Generate, interpolate, humanize and drumify drum grooves with GrooVAE models.",
         version="1",
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.studio = studio
     # Multipart framing adds a little to a max-size file; JSON grooves are far below this.
@@ -153,6 +176,7 @@ def create_app(
     # Outermost, so a request counts from its headers on, while its body is still coming.
     app.add_middleware(ClientLimit)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    _offline_docs(app)
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(_: Request, e: RequestValidationError) -> JSONResponse:
