@@ -6,9 +6,11 @@ from __future__ import annotations
 import os
 import struct
 
+import numpy as np
 import pytest
 
 from musicvae.cli.main import main
+from musicvae.data.midi import read_midi
 from tests.test_configs import BAD_OVERRIDES
 
 
@@ -800,3 +802,29 @@ def test_magenta_form_commands_refuse_bad_inputs(files, capsys, command, argv, m
     assert sorted(p.name for p in d.iterdir() if p.name != "out") == [
         n for n in before if n != "out"
     ]
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda m, f: m.sample(0), "sample: n must be 1 to 10,000, got 0"),
+        (lambda m, f: m.sample(-1), "got -1"),
+        (lambda m, f: m.sample(10**9), "got 1000000000"),
+        (lambda m, f: m.sample(1, qpm=0), "qpm 0: expected a positive tempo"),
+        (lambda m, f: m.sample(1, temperature=float("nan")), "temperature must be positive"),
+        (lambda m, f: m.decode(np.full((1, m.z_size), np.nan)), "z must hold finite numbers"),
+        (lambda m, f: m.decode(np.zeros((3, 7))), "z must have shape"),
+        (lambda m, f: m.encode(str(f)), "expected a NoteSequence"),
+        (lambda m, f: m.encode([]), "no sequences given"),
+        (lambda m, f: m.humanize(read_midi(f)), "was not trained to humanize"),
+    ],
+)
+def test_api_misuse_is_one_clear_error(files, call, message):
+    """The Python API raises MusicVAEError (one line) for values the CLI would refuse."""
+    import musicvae
+    from musicvae.errors import MusicVAEError
+
+    model = musicvae.load("groovae_4bar")
+    with pytest.raises(MusicVAEError) as e:
+        call(model, files[0] / "src" / "good.mid")
+    assert message in str(e.value) and "\n" not in str(e.value)

@@ -102,6 +102,8 @@ class TrainedModel:
         from musicvae.models.decoder import spread_tensor
 
         _check_temperature(temperature)
+        if not 1 <= n <= MAX_BATCH:  # the prior is sampled as one batch
+            raise MusicVAEError(f"sample: n must be 1 to {MAX_BATCH:,}, got {n}")
         g = self._generator(seed)
         with torch.no_grad():
             out = self.model.sample(
@@ -145,6 +147,8 @@ class TrainedModel:
         zt = torch.as_tensor(np.asarray(z), dtype=torch.float32, device=self.device)
         if zt.dim() != 2 or zt.shape[1] != self.z_size:
             raise MusicVAEError(f"z must have shape (N, {self.z_size}), got {tuple(zt.shape)}")
+        if not torch.isfinite(zt).all():  # NaN logits would fail deep in the sampler
+            raise MusicVAEError("z must hold finite numbers (it has NaN or infinite values)")
         with torch.no_grad():
             fixed = None if fixed_hits is None else torch.as_tensor(np.asarray(fixed_hits))
             out = self.model.decode(
@@ -161,6 +165,8 @@ class TrainedModel:
 
     def to_sequences(self, grooves: np.ndarray, qpm: float = 120.0) -> list[NoteSequence]:
         """(N, T, 27) or (T, 27) grooves as drum NoteSequences in 4/4 at ``qpm``."""
+        if not (math.isfinite(qpm) and qpm > 0):  # 0 would divide by zero
+            raise MusicVAEError(f"qpm {qpm}: expected a positive tempo")
         sequences = self.converter.from_tensors(grooves, qpm=float(qpm))
         for ns in sequences:
             ns.time_signatures = [TimeSignature(0.0, 4, 4)]
@@ -171,6 +177,11 @@ class TrainedModel:
 
     def prepare(self, ns: NoteSequence, *, name: str | None = None) -> Prepared:
         """``ns`` converted ('infer' mode) and cut into windows; see ``windows.prepare``."""
+        if not isinstance(ns, NoteSequence):  # e.g. a path: read it with read_midi first
+            raise MusicVAEError(
+                f"expected a NoteSequence (musicvae.data.midi.read_midi reads a file), got "
+                f"{type(ns).__name__}"
+            )
         return prepare(ns, self.config, name=name)
 
     def transform_tensors(
@@ -386,6 +397,10 @@ _EXAMPLE_CONFIG = {
     "tapify": "groovae_2bar_tap_fixed_velocity",
     "add_instruments": "groovae_2bar_add_closed_hh",
 }
+
+
+# Grooves per call: as the CLI's --num-outputs (a few hundred MB at most).
+MAX_BATCH = 10_000
 
 
 def _check_temperature(t: float) -> None:
