@@ -96,6 +96,18 @@ class DataConfig:
         if self.hop_size is not None and self.split_bars is None:
             raise ConfigError("hparam hop_size needs split_bars")
 
+    @property
+    def transforms_input(self) -> bool:
+        """Whether the encoder reads a transformed copy of the target (humanize, tap, an added
+        instrument, fixed velocities or note dropout) rather than the groove itself."""
+        return bool(
+            self.humanize
+            or self.tapify
+            or self.add_instruments
+            or self.fixed_velocities
+            or self.max_note_dropout_probability is not None
+        )
+
 
 @dataclass(frozen=True)
 class Config:

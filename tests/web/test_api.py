@@ -111,7 +111,14 @@ def test_info_lists_tools_models_and_limits(client):
     assert info["exposed"] is False and info["host"] == "127.0.0.1"
     assert info["max_upload_bytes"] == 1 << 20
     assert info["drums"][:3] == ["kick", "snare", "closed hi-hat"] and len(info["drums"]) == 9
-    assert set(info["tools"]) == {"generate", "interpolate", "similar", "groove", "drumify"}
+    assert set(info["tools"]) == {
+        "generate",
+        "interpolate",
+        "similar",
+        "continue",
+        "groove",
+        "drumify",
+    }
     for tool in info["tools"].values():
         assert tool["available"] and tool["model"] == "debug" and tool["steps"] == 64
         assert tool["bars"] == [4]  # no long model given: one length
@@ -666,3 +673,41 @@ def test_an_upload_whose_ticks_overflow_is_a_clear_422(client):
     r = client.post("/api/midi", files={"file": ("wrap.mid", _raw_midi([HIT + wrap + HIT]))})
     assert r.status_code == 422
     assert r.json()["detail"].startswith("wrap.mid: a note lies beyond MIDI's time range")
+
+
+def test_continue_returns_the_groove_then_new_bars(client, studio_models):
+    from musicvae.generation.continuation import continue_tensors
+
+    body = {"groove": _pattern(32), "bars": 3, "n": 2, "temperature": 0.5, "seed": 9}
+    r = client.post("/api/continue", json=body)
+    assert r.status_code == 200
+    out = np.stack([_arr(g) for g in r.json()["grooves"]])
+    assert out.shape == (2, 16 * 5, 27)
+    prompt = _arr(_pattern(32))
+    np.testing.assert_allclose(out[:, :32], np.repeat(prompt[None], 2, 0), atol=1e-6)
+    expected = continue_tensors(studio_models["generate"], prompt, 3, 2, 0.5, 9)
+    np.testing.assert_allclose(out, _masked(expected), atol=6e-5)
+    assert client.get("/api/info").json()["tools"]["continue"]["model"] == "debug"
+
+
+def test_continue_prefers_the_long_model(long_client):
+    client, _ = long_client
+    assert client.get("/api/info").json()["tools"]["continue"]["steps"] == 256
+    r = client.post("/api/continue", json={"groove": _pattern(16), "bars": 2, "seed": 1})
+    assert [len(g["hits"][0]) for g in r.json()["grooves"]] == [48]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [
+        ({"bars": 0}, 422, "bars"),
+        ({"bars": 33}, 422, "bars"),
+        ({"n": 9}, 422, "n"),
+        ({"groove": {**_pattern(64), "hits": np.zeros((9, 64), int).tolist()}}, 400, "empty"),
+        ({"groove": _pattern(512), "bars": 4}, 400, "longer than the studio's 32-bar grooves"),
+    ],
+)
+def test_continue_rejects_bad_requests(client, body, status, message):
+    r = client.post("/api/continue", json={"groove": _pattern(32), **body})
+    assert r.status_code == status
+    assert message in json.dumps(r.json()["detail"])

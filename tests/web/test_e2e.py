@@ -223,3 +223,21 @@ def test_docs_work_offline(browser, server):
     expect(page.locator(".opblock-summary-description").first).to_be_visible()
     assert outside == []
     context.close()
+
+
+def test_continue_extends_the_selected_groove(page):
+    expect = sync_api.expect
+    page.fill("#gen-n", "1")
+    page.click("#gen-run")
+    expect(page.locator("#results .group").first.locator(".groove-card")).to_have_count(1)
+    page.locator("#results .group").first.locator(".groove-card .name").first.click()
+    page.click('.tabs button[data-tool="continue"]')
+    page.fill("#cont-bars", "2")
+    page.fill("#cont-n", "2")
+    page.click("#cont-run")
+    group = page.locator("#results .group").first
+    expect(group.locator("h2")).to_have_text("Continue")
+    cards = group.locator(".groove-card")
+    expect(cards).to_have_count(2)
+    # The 4-bar groove, then 2 new bars: 6 bars of 16 steps.
+    expect(cards.first.locator(".cell")).to_have_count(9 * 96)

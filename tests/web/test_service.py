@@ -106,6 +106,7 @@ def test_tools_of_a_missing_role_are_unavailable(studio_models):
         "generate",
         "interpolate",
         "similar",
+        "continue",
         "groove",
     ]
 

@@ -57,14 +57,7 @@ LOSS_TERMS = ("hits_loss", "velocities_loss", "offsets_loss", "r_loss")
 
 
 def has_input_transform(config) -> bool:
-    d = config.data
-    return bool(
-        d.humanize
-        or d.tapify
-        or d.add_instruments
-        or d.fixed_velocities
-        or d.max_note_dropout_probability is not None
-    )
+    return config.data.transforms_input
 
 
 def load_split(path: str | os.PathLike, config, split: str | None, *, workers: int | None = None):

@@ -296,6 +296,22 @@ class TrainedModel:
         grooves, _ = self.interpolate_tensors(a, b, num_steps, temperature, seed)
         return self.to_sequences(grooves, a.qpm if qpm is None else qpm)
 
+    def extend(
+        self,
+        ns: NoteSequence,
+        bars: int,
+        n: int = 1,
+        temperature: float = 1.0,
+        seed: int | None = None,
+        qpm: float | None = None,
+    ) -> list[NoteSequence]:
+        """``n`` continuations of ``ns``: its bars, then ``bars`` new ones in its own feel (the
+        first from the posterior mean, then variations); see ``generation.continuation``."""
+        from musicvae.generation.continuation import continue_sequence
+
+        _check_temperature(temperature)
+        return continue_sequence(self, ns, bars, n, temperature, seed, qpm)
+
     def _transform(self, ns, temperature, seed, sample_z, qpm, keep_hits=False) -> NoteSequence:
         groove, prep = self.transform_tensors(
             ns, temperature, seed, sample_z=sample_z, keep_hits=keep_hits

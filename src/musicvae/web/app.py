@@ -89,6 +89,14 @@ class SimilarRequest(TransformRequest):
     spread: float = Field(0.5, ge=0.0, le=5.0, description="std of the noise added to z = mu")
 
 
+class ContinueRequest(BaseModel):
+    groove: Groove
+    bars: int = Field(4, ge=1, le=32, description="new bars after the groove")
+    n: int = Field(1, ge=1, le=8, description="results: the best guess, then variations")
+    temperature: float = Temperature
+    seed: int | None = Seed
+
+
 class Grooves(BaseModel):
     grooves: list[Groove]
 
@@ -246,6 +254,13 @@ def create_app(
     async def similar(req: SimilarRequest) -> Grooves:
         out = await run_in_threadpool(
             studio.similar, req.groove, req.n, req.spread, req.temperature, req.seed
+        )
+        return Grooves(grooves=out)
+
+    @app.post("/api/continue", summary="The groove, then more bars in its own feel")
+    async def extend(req: ContinueRequest) -> Grooves:
+        out = await run_in_threadpool(
+            studio.extend, req.groove, req.bars, req.n, req.temperature, req.seed
         )
         return Grooves(grooves=out)
 

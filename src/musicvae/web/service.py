@@ -27,8 +27,9 @@ import numpy as np
 from musicvae.errors import MusicVAEError
 from musicvae.generation.api import TrainedModel
 from musicvae.generation.chunks import cut, stitch
+from musicvae.generation.continuation import continue_tensors
 from musicvae.generation.latent import slerp_path
-from musicvae.web.grooves import Groove
+from musicvae.web.grooves import MAX_STEPS, Groove
 
 ROLES = ("generate", "long", "groove", "drumify")
 # Which tools each role serves, and what a model needs in its data config to serve it.
@@ -36,6 +37,7 @@ TOOLS = {
     "generate": "generate",
     "interpolate": "generate",
     "similar": "generate",
+    "continue": "generate",  # or the long model, when there is one (see Studio._role)
     "groove": "groove",
     "drumify": "drumify",
 }
@@ -167,6 +169,13 @@ class Studio:
 
     def _role(self, tool: str, bars: int | None) -> str:
         role = TOOLS[tool]
+        if tool == "continue" and self._slots["long"].source is not None:
+            # Continue plays best on the longest model: more context and more new bars a window.
+            try:
+                self._load("long")
+            except Unavailable:
+                return role
+            return "long"
         if bars is None:
             return role
         offered = self.lengths(tool)
@@ -283,6 +292,25 @@ class Studio:
         (_, _, starts, total), dec = self._sliced("similar", prepare, decode)
         dec = dec.reshape(n, len(starts), *dec.shape[1:])
         return [Groove.from_array(stitch(d, starts, total), qpm=g.qpm) for d in dec]
+
+    def extend(
+        self, g: Groove, bars: int, n: int, temperature: float, seed: int | None
+    ) -> list[Groove]:
+        """Continue: ``n`` grooves of ``g`` followed by ``bars`` new bars in its feel."""
+
+        def run(m: TrainedModel) -> np.ndarray:
+            spb = m.converter.steps_per_bar
+            arr = g.array()
+            prompt = np.zeros((-(-len(arr) // spb) * spb, arr.shape[1]), np.float32)
+            prompt[: len(arr)] = arr
+            if len(prompt) + bars * spb > MAX_STEPS:
+                raise MusicVAEError(
+                    f"continue: {len(prompt) // spb} + {bars} bars is longer than the studio's "
+                    f"{MAX_STEPS // spb}-bar grooves"
+                )
+            return continue_tensors(m, prompt, bars, n, temperature, seed)
+
+        return [Groove.from_array(a, qpm=g.qpm) for a in self._call("continue", run)]
 
     def transform(
         self, tool: str, g: Groove, temperature: float, seed: int | None, n: int = 1

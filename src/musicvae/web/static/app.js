@@ -349,6 +349,14 @@ const tools = {
     results(data, "Drumify", `from ${g.name}`, () => `Drumified ${g.name}`);
   },
 
+  async continue() {
+    const g = requireSelected();
+    const bars = Math.max(1, Math.min(32, +$("#cont-bars").value || 4));
+    const n = Math.max(1, Math.min(8, +$("#cont-n").value || 2));
+    const data = await api("continue", { groove: wireGroove(g), bars, n, temperature: temp("#cont-temp") });
+    results(data, "Continue", `${g.name} + ${bars} bars`, (i) => (i ? `${g.name} + ${bars}, variation ${i}` : `${g.name} + ${bars}`));
+  },
+
   async similar() {
     const g = requireSelected();
     const n = Math.max(1, Math.min(16, +$("#sim-n").value || 4));
@@ -382,7 +390,7 @@ function showInfo(info) {
 function setup() {
   for (const b of $$(".tabs button")) b.addEventListener("click", () => showTool(b.dataset.tool));
   for (const [id, fn] of [["#gen-run", "generate"], ["#interp-run", "interpolate"], ["#groove-run", "groove"],
-    ["#drumify-run", "drumify"], ["#sim-run", "similar"]]) {
+    ["#drumify-run", "drumify"], ["#sim-run", "similar"], ["#cont-run", "continue"]]) {
     $(id).addEventListener("click", (e) => runTool(e.currentTarget, tools[fn]));
   }
   for (const out of $$("output")) {

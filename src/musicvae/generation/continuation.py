@@ -1,0 +1,85 @@
+"""Continue a groove: more bars in the prompt's own feel (the studio's Continue tool).
+
+Magenta Studio's Continue extends a prompt with an RNN; a MusicVAE can do it with what it has.
+The prompt is encoded once, tiled to fill the model's window so the encoder hears a whole
+window of it, and its posterior gives the code of every new bar: ``mu`` for the first result,
+``mu + sigma * eps`` for variations. New bars are then decoded window by window. Each window
+starts with the last bars played so far as fixed hits (the decoder plays them, and so knows where
+it is in the groove) and decodes the rest freely; the free bars are appended. A 16-bar
+hierarchical model thus makes up to 8 new bars per window after an 8-bar context, a 4-bar model 2
+after 2. The prompt itself comes back unchanged at the start of each result.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from musicvae.data.sequence import NoteSequence
+from musicvae.errors import MusicVAEError
+
+MAX_BARS = 64
+
+
+def context_bars(prompt_bars: int, window_bars: int) -> int:
+    """Bars of what was played that each window starts from: up to half the window, so every
+    window adds at least half a window of new bars."""
+    return max(1, min(prompt_bars, window_bars // 2))
+
+
+def continue_tensors(
+    trained,
+    prompt: np.ndarray,
+    bars: int,
+    n: int = 1,
+    temperature: float = 1.0,
+    seed: int | None = None,
+) -> np.ndarray:
+    """``n`` grooves (n, T + bars * steps_per_bar, 27): the (T, 27) ``prompt`` (whole bars),
+    then ``bars`` new bars from ``trained`` (a ``TrainedModel`` without input transforms)."""
+    if trained.config.data.transforms_input or trained.converter.control_depth:
+        raise MusicVAEError(
+            f"config {trained.config.name!r} transforms its input or takes controls; "
+            "continue a groove with a plain GrooVAE (e.g. groovae_4bar or groovae_16bar_hierdec)"
+        )
+    if not 1 <= bars <= MAX_BARS:
+        raise MusicVAEError(f"continue: bars must be 1 to {MAX_BARS}, got {bars}")
+    spb, window = trained.converter.steps_per_bar, trained.window_steps
+    classes = len(trained.converter.class_names)
+    prompt = np.asarray(prompt, np.float32)
+    if prompt.ndim != 2 or len(prompt) % spb or not len(prompt):
+        raise MusicVAEError(f"continue: the prompt must be whole bars of {spb} steps")
+    if not prompt[:, :classes].any():
+        raise MusicVAEError("continue: the prompt is empty (no hits to continue from)")
+    tiled = prompt[np.arange(window) % len(prompt)]
+    z, mu, sigma = trained.encode_tensors(np.repeat(tiled[None], n, 0), seed=seed)
+    z[0] = mu[0]  # the best guess first, then variations drawn from the posterior
+    context = context_bars(len(prompt) // spb, window // spb) * spb
+    out = np.repeat(prompt[None], n, 0)
+    k = 0
+    while out.shape[1] < len(prompt) + bars * spb:
+        fixed = np.full((n, window, classes), np.nan, np.float32)
+        ctx = out[:, -context:, :classes]
+        fixed[:, : ctx.shape[1]] = ctx
+        s = None if seed is None else seed + 1 + 7919 * k
+        decoded = trained.decode_tensors(z, temperature, s, fixed_hits=fixed, spread=True)
+        need = len(prompt) + bars * spb - out.shape[1]
+        out = np.concatenate([out, decoded[:, ctx.shape[1] : ctx.shape[1] + need]], axis=1)
+        k += 1
+    return out
+
+
+def continue_sequence(
+    trained,
+    ns: NoteSequence,
+    bars: int,
+    n: int = 1,
+    temperature: float = 1.0,
+    seed: int | None = None,
+    qpm: float | None = None,
+) -> list[NoteSequence]:
+    """``n`` continuations of ``ns`` (its whole 4/4 grid, 'infer' mode) by ``bars`` bars."""
+    grid = trained.converter.sequence_grid(ns)
+    if not len(grid):
+        raise MusicVAEError(f"{ns.filename or 'prompt'}: no 4/4 grid to continue (no drum notes?)")
+    out = continue_tensors(trained, np.asarray(grid.outputs[0]), bars, n, temperature, seed)
+    return trained.to_sequences(out, ns.qpm if qpm is None else qpm)
