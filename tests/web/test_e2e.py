@@ -241,3 +241,54 @@ def test_continue_extends_the_selected_groove(page):
     expect(cards).to_have_count(2)
     # The 4-bar groove, then 2 new bars: 6 bars of 16 steps.
     expect(cards.first.locator(".cell")).to_have_count(9 * 96)
+
+
+def test_phone_width_has_no_horizontal_overflow(browser, server, groove_dir, tmp_path):
+    """At 390 x 844 (a phone) the page is no wider than the screen; grids scroll in their cards
+    and every tool stays usable."""
+    expect = sync_api.expect
+    context = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True)
+    page = context.new_page()
+    page.goto(server + "/")
+    expect(page.locator("#model-info")).to_contain_text("debug")
+
+    def page_width() -> int:
+        return page.evaluate("document.documentElement.scrollWidth")
+
+    assert page_width() <= 390
+    page.fill("#gen-n", "2")
+    page.click("#gen-run")
+    expect(page.locator(".groove-card .grid")).to_have_count(2)
+    page.click('.tabs button[data-tool="groove"]')
+    page.set_input_files("#slot-groove input[type=file]", str(groove_dir / GMD_FILE))
+    expect(_groups(page)).to_have_count(2)
+    page.click("#groove-run")
+    expect(_groups(page)).to_have_count(3)
+    assert page_width() <= 390, page.evaluate(
+        """() => [...document.querySelectorAll('body *')]
+            .filter(e => e.getBoundingClientRect().right > 391)
+            .slice(0, 8).map(e => e.tagName + '.' + e.className)"""
+    )
+    # Every tab, button and input of the tools fits on the screen.
+    for tab in page.locator(".tabs button").all():
+        tab.click()
+        tool = page.locator(".tool:not([hidden])")
+        for el in tool.locator(":is(button, input, select, .slot):visible").all():
+            box = el.bounding_box()
+            assert box and box["x"] >= 0 and box["x"] + box["width"] <= 390, el.evaluate(
+                "e => e.outerHTML.slice(0, 80)"
+            )
+    for el in page.locator("header :is(button, input, select):visible").all():
+        box = el.bounding_box()
+        assert box and box["x"] >= 0 and box["x"] + box["width"] <= 390, el.evaluate("e => e.id")
+    # A grid wider than its card scrolls inside it, and its last step can still be clicked.
+    card = page.locator(".groove-card").last
+    wrap = card.locator(".grid-wrap")
+    assert wrap.evaluate("e => e.scrollWidth > e.clientWidth")
+    cell = card.locator('.cell[data-row="0"][data-step="63"]')
+    was_on = cell.evaluate("e => e.classList.contains('on')")
+    cell.click()
+    assert cell.evaluate("e => e.classList.contains('on')") != was_on
+    assert page_width() <= 390
+    page.screenshot(path=str(tmp_path / "phone.png"), full_page=True)
+    context.close()
