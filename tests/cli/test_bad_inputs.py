@@ -736,6 +736,7 @@ def _hostile_cases():
          "not a readable safetensors file"),
         (["studio", "--port", "0", "--checkpoint", "{d}/evil_torch.pt"], "never unpickled"),
         (["demo", "--data-tour", "--files", "-1"], "--files"),
+        (["demo", "--keep", "{d}/kept"], "--keep is for --data-tour"),
         (["demo", "--data-tour", "--files", "100000000"], "--files"),
         (["demo", "--data-tour", "--files", "2", "--keep", "{d}/a_file"], "a_file"),
         (["data", "download", "groove", "--dir", "{d}/a_file"], "a_file"),

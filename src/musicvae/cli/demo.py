@@ -80,10 +80,13 @@ def write_grooves(folder: Path, n_files: int, *, seed: int = 0) -> list[Path]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from musicvae.errors import MusicVAEError
     from musicvae.generation.api import DEFAULT_BUNDLE, bundled_path
 
     if not args.data_tour:
         if bundled_path(DEFAULT_BUNDLE).is_file():
+            if args.keep:  # it would be ignored, the grooves landing elsewhere
+                raise MusicVAEError("--keep is for --data-tour; sampled grooves go to --output-dir")
             return sample_grooves(args)
         print("this copy of musicvae has no bundled model; touring the data stage instead")
     return data_tour(args)
