@@ -127,6 +127,27 @@ def test_reconstruct_keeps_every_bar(run_dir, midi_dir, tmp_path):
     assert ns.start.max() < 16 * bar
 
 
+def test_continue_writes_the_input_then_the_new_bars(run_dir, tmp_path):
+    out = tmp_path / "out"
+    one_bar = tmp_path / "one.mid"
+    write_midi(groove(1, qpm=100.0), one_bar)  # shorter than the model's 4-bar window
+    argv = ["generate", "--mode", "continue", "--checkpoint", str(run_dir), "--output-dir",
+            str(out), "--input-midi-1", str(one_bar), "--bars", "3", "--num-outputs", "2",
+            "--seed", "0"]  # fmt: skip
+    assert main(argv) == 0
+    mids = names(out, ".mid")
+    assert len(mids) == 2 and all("_continue_" in m for m in mids)
+    assert len(names(out, ".png")) == 2
+    bar = 4 * 60.0 / 100.0
+    for m in mids:
+        ns = read_midi(out / m)
+        assert ns.qpm == pytest.approx(100.0)
+        # The input's bar comes back as it was: its kick on beat 1 and its snare on beat 2.
+        first = ns.start < bar - 1e-6
+        assert {36, 38} <= set(ns.pitch[first].tolist())
+        assert ns.start.max() < 4 * bar  # 1 + 3 bars
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
@@ -137,6 +158,8 @@ def test_reconstruct_keeps_every_bar(run_dir, midi_dir, tmp_path):
             r"waltz\.mid: no 4/4 window",
         ),
         (["--mode", "reconstruct"], "--input-midi-1 is required"),
+        (["--mode", "continue"], "--input-midi-1 is required"),
+        (["--mode", "continue", "--input-midi-1", "{m}/waltz.mid"], "no 4/4 grid to continue"),
         (["--mode", "interpolate", "--input-midi-1", "{m}/a.mid"], "--input-midi-2 is required"),
         (["--mode", "humanize", "--input-midi-1", "{m}/a.mid"], "not trained to humanize"),
         (["--checkpoint", "{m}/no_such_run"], "no such checkpoint"),

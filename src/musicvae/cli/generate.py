@@ -20,7 +20,7 @@ from musicvae.errors import MusicVAEError
 from musicvae.io import staged_folder
 from musicvae.soundfont import HELP as soundfont_help
 
-MODES = ("sample", "interpolate", "reconstruct", "humanize", "tap2drum")
+MODES = ("sample", "interpolate", "reconstruct", "humanize", "tap2drum", "continue")
 INPUT_MODES = ("reconstruct", "humanize", "tap2drum")
 DEFAULT_TEMPERATURE = 0.5  # music_vae_generate's default
 
@@ -28,7 +28,7 @@ DEFAULT_TEMPERATURE = 0.5  # music_vae_generate's default
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "generate",
-        help="sample, interpolate, reconstruct, humanize or tap2drum grooves to MIDI + PNG",
+        help="sample, interpolate, reconstruct, humanize, tap2drum or continue grooves to MIDI + PNG",
         description="Generate grooves with a trained model and write them as MIDI files named "
         "as Magenta names them, each with a drum-grid PNG beside it. Without --checkpoint the "
         "bundled groovae_4bar model is used.",
@@ -53,8 +53,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         dest="checkpoint",
         help="run folder (--run-dir is the same flag), .pt checkpoint, .safetensors bundle, Magenta checkpoint or bundled "
         "model name (default: the bundled groovae_4bar; for --mode humanize the bundled "
-        "groovae_2bar_humanize and for --mode tap2drum groovae_2bar_tap_fixed_velocity, where "
-        "installed)",
+        "groovae_2bar_humanize, for --mode tap2drum groovae_2bar_tap_fixed_velocity and for --mode "
+        "continue groovae_16bar_hierdec, where installed)",
     )
     p.add_argument(
         "--config",
@@ -64,9 +64,17 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument(
         "--input-midi-1",
         type=Path,
-        help="input MIDI (interpolation start, or the groove to reconstruct / humanize / tap2drum)",
+        help="input MIDI (interpolation start, or the groove to reconstruct / humanize / tap2drum "
+        "/ continue)",
     )
     p.add_argument("--input-midi-2", type=Path, help="interpolation end MIDI")
+    p.add_argument(
+        "--bars",
+        type=types.bounded_int(1, 64),
+        default=4,
+        help="continue mode: new bars after --input-midi-1 (default 4); each file is the "
+        "input's bars, then these (file 1 the model's best guess, the others variations)",
+    )
     p.add_argument(
         "--tempo",
         type=float,
@@ -144,7 +152,7 @@ def run_generate(args: argparse.Namespace) -> int:
             _read_input(args.input_midi_1, "--input-midi-1"),
             _read_input(args.input_midi_2, "--input-midi-2"),
         ]
-    elif args.mode in INPUT_MODES:
+    elif args.mode in (*INPUT_MODES, "continue"):
         inputs = [_read_input(args.input_midi_1, "--input-midi-1")]
     soundfont = None
     if getattr(args, "audio", False) or getattr(args, "soundfont", None):
@@ -173,6 +181,8 @@ def run_generate(args: argparse.Namespace) -> int:
                 f"{ns.filename}: {bars:,.0f} bars; an input of at most {MAX_INPUT_BARS:,} bars is "
                 "read (a corrupt delta time can put a note hours late)"
             )
+        if args.mode == "continue":
+            continue  # a prompt may be shorter than a window; continuation checks it
         prep = model.prepare(ns)
         if args.mode == "interpolate" and len(prep.starts) > 1:
             print(
@@ -194,6 +204,7 @@ def run_generate(args: argparse.Namespace) -> int:
         keep_hits=args.keep_hits,
         audio=getattr(args, "audio", False) or soundfont is not None,
         soundfont=soundfont,
+        bars=getattr(args, "bars", 4),
     )
     print(f"wrote {len(paths)} MIDI file(s) to {args.output_dir}")
     for p in paths:
@@ -216,6 +227,7 @@ def generate(
     keep_hits: bool | None = None,
     audio: bool = False,
     soundfont=None,
+    bars: int = 4,
 ) -> list[Path]:
     """Run ``mode`` and write ``num_outputs`` MIDI files (and PNGs, and WAVs with ``audio``, on
     the built-in kit or on ``soundfont``, a loaded :class:`musicvae.soundfont.SoundFont`);
@@ -246,6 +258,12 @@ def generate(
             grooves.append(g)
         grooves = np.stack(grooves)
         qpm = tempo or prep.qpm
+    elif mode == "continue":
+        from musicvae.generation.continuation import continue_tensors, prompt_grid
+
+        prompt = prompt_grid(model, inputs[0])
+        grooves = continue_tensors(model, prompt, bars, num_outputs, temperature, seed)
+        qpm = tempo or inputs[0].qpm
     else:
         raise MusicVAEError(f"unknown mode {mode!r}; choose from {', '.join(MODES)}")
     stamp = time.strftime("%Y-%m-%d_%H%M%S")

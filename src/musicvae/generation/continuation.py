@@ -78,8 +78,13 @@ def continue_sequence(
     qpm: float | None = None,
 ) -> list[NoteSequence]:
     """``n`` continuations of ``ns`` (its whole 4/4 grid, 'infer' mode) by ``bars`` bars."""
+    out = continue_tensors(trained, prompt_grid(trained, ns), bars, n, temperature, seed)
+    return trained.to_sequences(out, ns.qpm if qpm is None else qpm)
+
+
+def prompt_grid(trained, ns: NoteSequence) -> np.ndarray:
+    """The (T, 27) grid of a whole prompt, in whole bars, as the model's converter reads it."""
     grid = trained.converter.sequence_grid(ns)
     if not len(grid):
         raise MusicVAEError(f"{ns.filename or 'prompt'}: no 4/4 grid to continue (no drum notes?)")
-    out = continue_tensors(trained, np.asarray(grid.outputs[0]), bars, n, temperature, seed)
-    return trained.to_sequences(out, ns.qpm if qpm is None else qpm)
+    return np.asarray(grid.outputs[0], np.float32)
