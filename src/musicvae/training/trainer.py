@@ -14,6 +14,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from tqdm import tqdm
@@ -66,6 +67,8 @@ class TrainOptions:
     def __post_init__(self) -> None:
         self.run_dir = Path(self.run_dir)
         self.examples = Path(self.examples)
+        if self.num_steps is not None and self.num_steps < 0:
+            raise MusicVAEError(f"--num-steps {self.num_steps}: must be 0 or more")
 
 
 @dataclass
@@ -121,7 +124,7 @@ def _warm_start(model: torch.nn.Module, config: Config, source: str) -> None:
 
 
 def _should_stop(
-    stop: StopFlag, report: Reporter, options: TrainOptions, info, step: int
+    stop: StopFlag, report: Reporter, options: TrainOptions, info: dist_utils.DistInfo, step: int
 ) -> str | None:
     """Why the loop ends after ``step`` (None: it goes on). Under DDP every rank must stop at
     the same step, so there the decision is taken at logging steps and shared."""
@@ -143,9 +146,9 @@ def _summary(
     report: Reporter,
     config: Config,
     options: TrainOptions,
-    info,
-    examples,
-    eval_examples,
+    info: dist_utils.DistInfo,
+    examples: Examples,
+    eval_examples: Examples | None,
     start_step: int,
 ) -> None:
     hp = config.hparams
@@ -228,34 +231,271 @@ def train(config: Config, options: TrainOptions) -> TrainResult:
 
 
 def _train(config: Config, options: TrainOptions, info: dist_utils.DistInfo) -> TrainResult:
-    from musicvae.models import build_model
-
-    hp = config.hparams
-    if options.num_steps is not None and options.num_steps < 0:
-        raise MusicVAEError(f"--num-steps {options.num_steps}: must be 0 or more")
-    if hp.batch_size % info.world_size:
+    """The loop, as nanoGPT's: one step, its log line, evaluation and checkpoint when due, and
+    the stop checks; everything it carries is in a :class:`_TrainState`."""
+    if config.hparams.batch_size % info.world_size:
         raise MusicVAEError(
-            f"batch_size {hp.batch_size} does not split evenly over {info.world_size} processes"
+            f"batch_size {config.hparams.batch_size} does not split evenly over "
+            f"{info.world_size} processes"
         )
-    device = info.device
-    if device.type == "cpu":
+    if info.device.type == "cpu":
         dist_utils.set_cpu_threads(info, options.threads)
         keep_cpu_heap()  # no page faults on each step's fresh large tensors
+    state = _start(config, options, info)
+    bar, report = _progress(state)
+    stop = StopFlag()
+    try:
+        with stop.installed():
+            while options.num_steps is None or state.step < options.num_steps:
+                lr = state.train_one_step()
+                bar.update(1)
+                _log(state, bar, report, lr)
+                if options.eval_every and state.step % options.eval_every == 0:
+                    state.evaluate()
+                if state.checkpoint_due():
+                    state.save()
+                ending = _should_stop(stop, report, options, info, state.step)
+                if ending:
+                    state.result.stopped_by = ending
+                    break
+    except KeyboardInterrupt:
+        if state.step > state.saved_step:
+            state.save()  # keep the work done so far; rerunning resumes here
+        if state.result.checkpoint is not None:
+            report.say(f"saved step {state.step}; rerun the same command to resume")
+        raise
+    finally:
+        bar.close()
+        state.summaries.close()
+    return _finish(state, report)
+
+
+class _Window:
+    """The model's scalars summed over one logging window (one host sync per window)."""
+
+    def __init__(self) -> None:
+        self.keys = list(MODEL_SCALARS)
+        self.sum: torch.Tensor | None = None
+        self.last: torch.Tensor | None = None  # the newest step's row
+        self.steps, self.started = 0, time.perf_counter()
+
+    def reset(self) -> None:
+        self.sum, self.steps, self.started = None, 0, time.perf_counter()
+
+    def add(self, out: dict[str, torch.Tensor], norm: torch.Tensor) -> None:
+        if self.sum is None:
+            self.keys = [k for k in MODEL_SCALARS if k in out]
+        row = torch.stack([out[k].detach().float() for k in self.keys] + [norm.float()])
+        self.sum = row if self.sum is None else self.sum + row
+        self.last = row
+        self.steps += 1
+
+    def means(self, info: dist_utils.DistInfo, lr: float, batch_size: int) -> dict[str, float]:
+        """The window's means (schedules at its last step), rates and learning rate."""
+        assert self.sum is not None and self.last is not None
+        if info.distributed:  # every rank logs at the same steps: average them
+            torch.distributed.all_reduce(self.sum)
+            self.sum /= info.world_size
+        means = (self.sum / self.steps).tolist()
+        for i, k in enumerate(self.keys):
+            if k in INSTANT:
+                means[i] = float(self.last[i])
+        dt = max(time.perf_counter() - self.started, 1e-9)
+        values = dict(zip(self.keys, means[:-1], strict=True))
+        values.update(
+            grad_norm=means[-1],
+            global_norm=means[-1],
+            learning_rate=lr,
+            steps_per_sec=self.steps / dt,
+            examples_per_sec=self.steps * batch_size / dt,
+        )
+        return values
+
+
+@dataclass
+class _TrainState:
+    """What the loop carries: the model, its optimizer and data, the logs, and where it is."""
+
+    config: Config
+    options: TrainOptions
+    info: dist_utils.DistInfo
+    model: torch.nn.Module
+    ddp_model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    seed: int
+    examples: Examples
+    eval_examples: Examples | None
+    loader: _Loader
+    summaries: Summaries
+    eval_summaries: Summaries | None
+    result: TrainResult
+    start_step: int
+    best_loss: float = math.inf
+    window: _Window = field(default_factory=_Window)
+
+    def __post_init__(self) -> None:
+        self.step = self.saved_step = self.start_step  # saved_step: that of result.checkpoint
+        self.last_save = time.monotonic()
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
+
+    @property
+    def train_dir(self) -> Path:
+        return self.options.run_dir / "train"
+
+    def train_one_step(self) -> float:
+        """One optimisation step on the next batch; returns the learning rate used."""
+        device = self.info.device
+        batch = tuple(t.to(device, non_blocking=True) for t in self.loader.next())
+        out, norm, lr = train_step(
+            self.ddp_model,
+            self.optimizer,
+            batch,
+            self.step,
+            self.config,
+            params=self.params,
+            amp=self.options.amp,
+        )
+        self.window.add(out, norm)
+        self.step += 1
+        return lr
+
+    def checkpoint_due(self) -> bool:
+        """Every ``checkpoint_every`` steps, else every ``checkpoint_secs``; the last step's
+        checkpoint is saved after the loop."""
+        every = self.options.checkpoint_every
+        due = (
+            self.step % every == 0
+            if every
+            else time.monotonic() - self.last_save >= self.options.checkpoint_secs
+        )
+        return due and self.step != self.options.num_steps
+
+    def save(self) -> None:
+        """A checkpoint at this step (on the main rank); a full disk is one line that names
+        the last good checkpoint."""
+        step = self.step
+        if self.info.is_main:
+            best = self.best_loss
+            try:
+                self.result.checkpoint = ckpt.save_checkpoint(
+                    self.train_dir,
+                    model=self.model,
+                    config=self.config,
+                    step=step,
+                    optimizer=self.optimizer,
+                    seed=self.seed,
+                    keep=self.options.checkpoints_to_keep,
+                    extra={"best_eval_loss": best} if math.isfinite(best) else None,
+                )
+            except MusicVAEError as e:  # a full disk: say what is safe, in the same one line
+                kept = self.result.checkpoint
+                left = (
+                    f"{kept.name} (step {self.saved_step:,}) is kept" if kept else "none saved yet"
+                )
+                raise MusicVAEError(f"{e}; last good checkpoint: {left}") from None
+        self.saved_step, self.last_save = step, time.monotonic()
+
+    def evaluate(self) -> None:
+        """Validation at this step, logged; the best weights by validation loss are kept
+        beside the newest."""
+        if self.eval_examples is None or self.eval_summaries is None:
+            return
+        step = self.step
+        self.result.eval = validate(
+            self.model,
+            self.eval_examples,
+            self.config,
+            step=step,
+            device=self.info.device,
+            num_batches=self.options.eval_num_batches,
+            amp=self.options.amp,
+        )
+        self.eval_summaries.scalars(self.result.eval, step)
+        self.eval_summaries.flush()
+        loss = float(self.result.eval.get("loss", math.inf))
+        if loss < self.best_loss:
+            self.best_loss = loss
+            ckpt.write_checkpoint(
+                self.train_dir / ckpt.BEST_NAME,
+                ckpt.checkpoint_payload(
+                    model=self.model,
+                    config=self.config,
+                    step=step,
+                    seed=self.seed,
+                    extra={"eval_loss": loss, "best_eval_loss": loss},
+                ),
+            )
+
+
+def _start(config: Config, options: TrainOptions, info: dist_utils.DistInfo) -> _TrainState:
+    """Everything the loop needs, restored from the newest readable checkpoint when there is
+    one. The order (seed, data, model, restore) is what makes a resumed run bit-exact."""
+    from musicvae.models import build_model
+
     train_dir = options.run_dir / "train"
     found = ckpt.newest_readable(train_dir, set_aside=info.is_main)
-    resume_path, state = found if found is not None else (None, None)
-    resume = bool(found)
+    resume_path, saved = found if found is not None else (None, None)
+    seed = _seed(options, saved, info)
+    examples, eval_examples = _load_data(config, options, info)
+    model = build_model(config).to(info.device)
+    optimizer = make_optimizer(model, config)
+    start_step = _restore(model, optimizer, config, options, info, seed, resume_path, saved)
+    if dist_utils.broadcast_int(start_step, info) != start_step:
+        raise MusicVAEError(
+            f"{train_dir}: rank {info.rank} sees a different latest checkpoint than rank 0; "
+            "the run folder must be on a file system every node shares"
+        )
+    model.train()
+    ddp_model = dist_utils.wrap(model, info)
+    stream = BatchStream(
+        len(examples),
+        config.hparams.batch_size // info.world_size,
+        seed=seed,
+        rank=info.rank,
+        world_size=info.world_size,
+        start_step=start_step,
+    )
+    summaries, eval_summaries = _open_summaries(
+        config, options, info, start_step, resume_path, eval_examples is not None
+    )
+    return _TrainState(
+        config=config,
+        options=options,
+        info=info,
+        model=model,
+        ddp_model=ddp_model,
+        optimizer=optimizer,
+        seed=seed,
+        examples=examples,
+        eval_examples=eval_examples,
+        loader=_Loader(examples, stream, options.workers),
+        summaries=summaries,
+        eval_summaries=eval_summaries,
+        result=TrainResult(step=start_step, checkpoint=resume_path, rank=info.rank),
+        start_step=start_step,
+        best_loss=float(saved.get("best_eval_loss", math.inf)) if saved else math.inf,
+    )
 
+
+def _seed(options: TrainOptions, saved: dict[str, Any] | None, info: dist_utils.DistInfo) -> int:
+    """``--seed``, else the resumed run's, else a fresh one; the same on every rank."""
     seed = options.seed
     if seed is None:
-        seed = state["seed"] if state and state.get("seed") is not None else None
+        seed = saved["seed"] if saved and saved.get("seed") is not None else None
     if seed is None:
         seed = int.from_bytes(os.urandom(4), "little")
     seed = dist_utils.broadcast_int(seed, info)
     set_seed(seed)
     if options.seed is not None:
-        make_deterministic(device)
+        make_deterministic(info.device)
+    return seed
 
+
+def _load_data(
+    config: Config, options: TrainOptions, info: dist_utils.DistInfo
+) -> tuple[Examples, Examples | None]:
+    """The train split (on the GPU when batches are gathered there) and, on the main rank with
+    evaluation on, the validation split if there is one."""
     examples = load_examples(
         options.examples, config, "train", progress=options.progress if info.is_main else False
     )
@@ -264,133 +504,90 @@ def _train(config: Config, options: TrainOptions, info: dist_utils.DistInfo) -> 
         eval_examples = load_examples(
             options.examples, config, "validation", required=False, progress=options.progress
         )
-    if device.type == "cuda" and options.workers == 0:
-        examples = examples.to(device)  # batches are then gathered on the GPU
+    if info.device.type == "cuda" and options.workers == 0:
+        examples = examples.to(info.device)  # batches are then gathered on the GPU
+    return examples, eval_examples
 
-    model = build_model(config).to(device)
-    optimizer = make_optimizer(model, config)
-    start_step = 0
-    if state is not None:
-        path = resume_path
-        try:
-            model.load_state_dict(state["model"])
-            if state.get("optimizer"):
-                optimizer.load_state_dict(state["optimizer"])
-        except (RuntimeError, ValueError, KeyError) as e:
-            # load_state_dict's first line only says "Error(s) in loading"; the next names one.
-            lines = str(e).strip().splitlines() or [type(e).__name__]
-            reason = lines[1].strip() if len(lines) > 1 else lines[0]
-            raise MusicVAEError(
-                f"{path}: cannot resume, the checkpoint does not fit config {config.name!r} "
-                f"({reason}); use a new --run-dir"
-            ) from None
-        start_step = int(state["step"])
-        if info.is_main:
-            ignored = "; --init-from is ignored" if options.init_from else ""
-            tqdm.write(f"resuming from step {start_step} ({path}){ignored}", file=sys.stderr)
-            # Resuming with new settings is how a run changes course (e.g. more free bits);
-            # say so, since the checkpoints from here on record the new config.
-            changes = ckpt.config_changes(state.get("config") or {}, config)
-            if changes:
-                tqdm.write(
-                    f"{path}: resuming at step {start_step} with " + "; ".join(changes),
-                    file=sys.stderr,
-                )
-            ckpt.set_rng_state(state["rng"])
-        else:
-            torch.manual_seed(seed + info.rank + 1_000_003 * start_step)
-    else:
+
+def _restore(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    config: Config,
+    options: TrainOptions,
+    info: dist_utils.DistInfo,
+    seed: int,
+    path: Path | None,
+    saved: dict[str, Any] | None,
+) -> int:
+    """Load the checkpoint ``saved`` (read from ``path``) into the model, optimizer and RNGs,
+    or warm-start a new run from ``--init-from``; returns the step the run starts at."""
+    if saved is None:
         if options.init_from:
             _warm_start(model, config, options.init_from)
         if info.rank:
             torch.manual_seed(seed + info.rank)  # dropout noise differs across ranks
-    if dist_utils.broadcast_int(start_step, info) != start_step:
+        return 0
+    try:
+        model.load_state_dict(saved["model"])
+        if saved.get("optimizer"):
+            optimizer.load_state_dict(saved["optimizer"])
+    except (RuntimeError, ValueError, KeyError) as e:
+        # load_state_dict's first line only says "Error(s) in loading"; the next names one.
+        lines = str(e).strip().splitlines() or [type(e).__name__]
+        reason = lines[1].strip() if len(lines) > 1 else lines[0]
         raise MusicVAEError(
-            f"{train_dir}: rank {info.rank} sees a different latest checkpoint than rank 0; "
-            "the run folder must be on a file system every node shares"
+            f"{path}: cannot resume, the checkpoint does not fit config {config.name!r} "
+            f"({reason}); use a new --run-dir"
+        ) from None
+    start_step = int(saved["step"])
+    if not info.is_main:
+        torch.manual_seed(seed + info.rank + 1_000_003 * start_step)
+        return start_step
+    ignored = "; --init-from is ignored" if options.init_from else ""
+    tqdm.write(f"resuming from step {start_step} ({path}){ignored}", file=sys.stderr)
+    # Resuming with new settings is how a run changes course (e.g. more free bits);
+    # say so, since the checkpoints from here on record the new config.
+    changes = ckpt.config_changes(saved.get("config") or {}, config)
+    if changes:
+        tqdm.write(
+            f"{path}: resuming at step {start_step} with " + "; ".join(changes),
+            file=sys.stderr,
         )
-    model.train()
-    ddp_model = dist_utils.wrap(model, info)
-    params = [p for p in model.parameters() if p.requires_grad]
+    ckpt.set_rng_state(saved["rng"])
+    return start_step
 
-    per_rank = hp.batch_size // info.world_size
-    stream = BatchStream(
-        len(examples),
-        per_rank,
-        seed=seed,
-        rank=info.rank,
-        world_size=info.world_size,
-        start_step=start_step,
-    )
-    loader = _Loader(examples, stream, options.workers)
+
+def _open_summaries(
+    config: Config,
+    options: TrainOptions,
+    info: dist_utils.DistInfo,
+    start_step: int,
+    resume_path: Path | None,
+    evaluating: bool,
+) -> tuple[Summaries, Summaries | None]:
+    """The train and eval event files, purged of the steps this run logs again."""
+    resume = resume_path is not None
     if info.is_main:
         _drop_lost_events(options.run_dir, start_step, resume_path)
     summaries = Summaries(
-        train_dir, enabled=info.is_main, purge_step=start_step if resume else None
+        options.run_dir / "train", enabled=info.is_main, purge_step=start_step if resume else None
     )
     eval_summaries = None
-    if info.is_main and eval_examples is not None:
+    if info.is_main and evaluating:
         purge = start_step + 1 if resume else None
         eval_summaries = Summaries(options.run_dir / "eval", purge_step=purge)
     if not resume:
         summaries.trial(config, options.examples)
+    return summaries, eval_summaries
 
-    result = TrainResult(step=start_step, checkpoint=resume_path, rank=info.rank)
-    best = {"loss": float(state.get("best_eval_loss", math.inf)) if state else math.inf}
-    saved_at = [start_step]  # the step of result.checkpoint
 
-    def save(step: int) -> None:
-        if not info.is_main:
-            return
-        try:
-            result.checkpoint = ckpt.save_checkpoint(
-                train_dir,
-                model=model,
-                config=config,
-                step=step,
-                optimizer=optimizer,
-                seed=seed,
-                keep=options.checkpoints_to_keep,
-                extra={"best_eval_loss": best["loss"]} if math.isfinite(best["loss"]) else None,
-            )
-        except MusicVAEError as e:  # a full disk: say what is safe, in the same one line
-            kept = result.checkpoint
-            left = f"{kept.name} (step {saved_at[0]:,}) is kept" if kept else "none saved yet"
-            raise MusicVAEError(f"{e}; last good checkpoint: {left}") from None
-        saved_at[0] = step
-
-    def run_eval(step: int) -> None:
-        if eval_examples is None or eval_summaries is None:
-            return
-        result.eval = validate(
-            model,
-            eval_examples,
-            config,
-            step=step,
-            device=device,
-            num_batches=options.eval_num_batches,
-            amp=options.amp,
-        )
-        eval_summaries.scalars(result.eval, step)
-        eval_summaries.flush()
-        loss = float(result.eval.get("loss", math.inf))
-        if loss < best["loss"]:  # keep the best weights by validation loss beside the newest
-            best["loss"] = loss
-            ckpt.write_checkpoint(
-                train_dir / ckpt.BEST_NAME,
-                ckpt.checkpoint_payload(
-                    model=model,
-                    config=config,
-                    step=step,
-                    seed=seed,
-                    extra={"eval_loss": loss, "best_eval_loss": loss},
-                ),
-            )
-
+def _progress(state: _TrainState) -> tuple[tqdm, Reporter]:
+    """The progress bar (on a terminal) or the log lines (elsewhere), and the run's summary."""
+    options, info = state.options, state.info
     bar_shown = options.progress if options.progress is not None else sys.stderr.isatty()
     bar = tqdm(
         total=options.num_steps,
-        initial=start_step,
+        initial=state.start_step,
         unit="step",
         desc="train",
         dynamic_ncols=True,
@@ -398,106 +595,61 @@ def _train(config: Config, options: TrainOptions, info: dist_utils.DistInfo) -> 
     )
     report = Reporter(
         enabled=info.is_main,
-        start_step=start_step,
+        start_step=state.start_step,
         num_steps=options.num_steps,
-        batch_size=hp.batch_size,
+        batch_size=state.config.hparams.batch_size,
         lines=not bar_shown,
         print_every=options.print_every,
         max_time=options.max_time,
     )
     if info.is_main:
-        _summary(report, config, options, info, examples, eval_examples, start_step)
-    stop = StopFlag()
-    window: torch.Tensor | None = None
-    window_steps, window_start = 0, time.perf_counter()
-    last_save, saved_step = time.monotonic(), start_step
-    keys = list(MODEL_SCALARS)
-    step = start_step
-    try:
-        with stop.installed():
-            while options.num_steps is None or step < options.num_steps:
-                inputs, outputs, controls, lengths = (
-                    t.to(device, non_blocking=True) for t in loader.next()
-                )
-                out, norm, lr = train_step(
-                    ddp_model,
-                    optimizer,
-                    (inputs, outputs, controls, lengths),
-                    step,
-                    config,
-                    params=params,
-                    amp=options.amp,
-                )
-                if window is None:
-                    keys = [k for k in MODEL_SCALARS if k in out]
-                row = torch.stack([out[k].detach().float() for k in keys] + [norm.float()])
-                window = row if window is None else window + row
-                last = row
-                window_steps += 1
-                step += 1
-                bar.update(1)
+        _summary(
+            report,
+            state.config,
+            options,
+            info,
+            state.examples,
+            state.eval_examples,
+            state.start_step,
+        )
+    return bar, report
 
-                if step % options.log_every == 0 or step == options.num_steps:
-                    # One host sync per logging window; the scalars are window means.
-                    if info.distributed:  # every rank logs at the same steps: average them
-                        torch.distributed.all_reduce(window)
-                        window /= info.world_size
-                    means = (window / window_steps).tolist()
-                    for i, k in enumerate(keys):
-                        if k in INSTANT:
-                            means[i] = float(last[i])
-                    dt = max(time.perf_counter() - window_start, 1e-9)
-                    values = dict(zip(keys, means[:-1], strict=True))
-                    values.update(
-                        grad_norm=means[-1],
-                        global_norm=means[-1],
-                        learning_rate=lr,
-                        steps_per_sec=window_steps / dt,
-                        examples_per_sec=window_steps * hp.batch_size / dt,
-                    )
-                    result.train = values
-                    summaries.scalars(values, step - 1)
-                    bar.set_postfix(
-                        loss=f"{values['loss']:.4g}",
-                        kl_bits=f"{values.get('kl_bits', 0.0):.3g}",
-                        ex_s=f"{values['examples_per_sec']:.0f}",
-                        refresh=False,
-                    )
-                    window, window_steps, window_start = None, 0, time.perf_counter()
-                    report.step_done(step, values)
-                else:
-                    report.step_done(step, None)
-                if options.eval_every and step % options.eval_every == 0:
-                    run_eval(step)
-                due = (
-                    step % options.checkpoint_every == 0
-                    if options.checkpoint_every
-                    else time.monotonic() - last_save >= options.checkpoint_secs
-                )
-                if due and step != options.num_steps:
-                    save(step)
-                    last_save, saved_step = time.monotonic(), step
-                ending = _should_stop(stop, report, options, info, step)
-                if ending:
-                    result.stopped_by = ending
-                    break
-    except KeyboardInterrupt:
-        if step > saved_step:
-            save(step)  # keep the work done so far; rerunning resumes here
-        if result.checkpoint is not None:
-            report.say(f"saved step {step}; rerun the same command to resume")
-        raise
-    finally:
-        bar.close()
-        summaries.close()
+
+def _log(state: _TrainState, bar: tqdm, report: Reporter, lr: float) -> None:
+    """At the end of a logging window: its means to the event file, the bar and the report."""
+    step, options = state.step, state.options
+    if step % options.log_every and step != options.num_steps:
+        report.step_done(step, None)
+        return
+    values = state.window.means(state.info, lr, state.config.hparams.batch_size)
+    state.result.train = values
+    state.summaries.scalars(values, step - 1)
+    bar.set_postfix(
+        loss=f"{values['loss']:.4g}",
+        kl_bits=f"{values.get('kl_bits', 0.0):.3g}",
+        ex_s=f"{values['examples_per_sec']:.0f}",
+        refresh=False,
+    )
+    state.window.reset()
+    report.step_done(step, values)
+
+
+def _finish(state: _TrainState, report: Reporter) -> TrainResult:
+    """The last checkpoint and evaluation (unless a signal cut the run short), and the report."""
+    result, step, options = state.result, state.step, state.options
     result.step = step
-    if step > saved_step or result.checkpoint is None:
-        save(step)
+    if step > state.saved_step or result.checkpoint is None:
+        state.save()
     signalled = result.stopped_by in ("SIGINT", "SIGTERM")
-    if options.eval_every and step % options.eval_every and step > start_step and not signalled:
-        run_eval(step)  # the final weights get an evaluation too
-    _say_end(report, result, options, start_step)
-    if eval_summaries is not None:
-        eval_summaries.close()
-    dist_utils.barrier(info)
+    if (
+        options.eval_every
+        and step % options.eval_every
+        and step > state.start_step
+        and not signalled
+    ):
+        state.evaluate()  # the final weights get an evaluation too
+    _say_end(report, result, options, state.start_step)
+    if state.eval_summaries is not None:
+        state.eval_summaries.close()
+    dist_utils.barrier(state.info)
     return result
