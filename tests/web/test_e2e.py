@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 import re
 import shutil
 import time
@@ -292,3 +293,180 @@ def test_phone_width_has_no_horizontal_overflow(browser, server, groove_dir, tmp
     assert page_width() <= 390
     page.screenshot(path=str(tmp_path / "phone.png"), full_page=True)
     context.close()
+
+
+# A stand-in for the browser's Web MIDI: one output that records send(data, timestamp) and one
+# input whose onmidimessage the test drives through window.fakeMidi.receive(bytes, timeStamp).
+FAKE_MIDI = """
+window.fakeMidi = { sent: [] };
+const output = { id: "out-1", name: "Fake drum module", type: "output", state: "connected",
+  send(data, timestamp) { window.fakeMidi.sent.push({ data: Array.from(data), timestamp }); } };
+const input = { id: "in-1", name: "Fake DAW", type: "input", state: "connected", onmidimessage: null };
+window.fakeMidi.receive = (data, timeStamp = performance.now()) =>
+  input.onmidimessage && input.onmidimessage({ data: new Uint8Array(data), timeStamp });
+const access = { inputs: new Map([[input.id, input]]), outputs: new Map([[output.id, output]]),
+  sysexEnabled: false, onstatechange: null };
+Object.defineProperty(Navigator.prototype, "requestMIDIAccess", {
+  configurable: true, value: async () => access });
+"""
+
+
+def _open_with(browser, url, script, errors, **options):
+    """A new context and studio page with ``script`` run before the page's own scripts."""
+    context = browser.new_context(**options)
+    context.add_init_script(script)
+    page = context.new_page()
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(url + "/")
+    sync_api.expect(page.locator("#model-info")).to_contain_text("debug")
+    return context, page
+
+
+@pytest.fixture
+def midi_page(browser, server):
+    errors: list[str] = []
+    context, page = _open_with(
+        browser, server, FAKE_MIDI, errors, viewport={"width": 1400, "height": 1000}
+    )
+    expect = sync_api.expect
+    page.click("#midi-connect")
+    expect(page.locator("#midi-ports")).to_be_visible()
+    assert page.locator("#midi-out option").all_inner_texts() == ["none", "Fake drum module"]
+    assert page.locator("#midi-in option").all_inner_texts() == ["none", "Fake DAW"]
+    yield page
+    context.close()
+    assert errors == []
+
+
+def test_midi_out_sends_the_playing_groove_on_channel_10(midi_page, groove_dir):
+    """Playing an uploaded GMD groove once sends each hit as note-on/off on channel 10 at the
+    drum's General MIDI pitch and the groove's velocity, timestamped at its step times plus
+    micro-timing at the page's tempo."""
+    from musicvae.data.converters.groove import REDUCED_DRUM_PITCH_CLASSES
+
+    page, expect = midi_page, sync_api.expect
+    path = groove_dir / GMD_FILE
+    upload = page.request.post(
+        page.url + "api/midi",
+        multipart={
+            "file": {"name": path.name, "mimeType": "audio/midi", "buffer": path.read_bytes()}
+        },
+    )
+    groove = upload.json()["grooves"][0]
+    page.click('.tabs button[data-tool="groove"]')
+    page.set_input_files("#slot-groove input[type=file]", str(path))
+    expect(_groups(page)).to_have_count(1)
+    page.select_option("#midi-out", "out-1")
+    page.fill("#tempo", "240")
+    page.uncheck("#loop")
+    page.evaluate(
+        """document.querySelector("#play").addEventListener("click",
+          () => { window.fakeMidi.playedAt = performance.now(); })"""
+    )
+    page.click("#play")
+    expect(page.locator(".groove-card.playing")).to_have_count(1)
+    expect(page.locator(".groove-card.playing")).to_have_count(0, timeout=15_000)  # 4 bars: 4 s
+    sent, played_at = page.evaluate("[window.fakeMidi.sent, window.fakeMidi.playedAt]")
+
+    pitches = [c[0] for c in REDUCED_DRUM_PITCH_CLASSES]
+    sd = 60 / 240 / 4 * 1000  # ms per 16th note
+    expected = [
+        (
+            pitches[r],
+            max(1, min(127, math.floor(groove["velocities"][r][s] * 127 + 0.5))),
+            (s - groove["offsets"][r][s] / 2) * sd,
+        )
+        for s in range(len(groove["hits"][0]))
+        for r in range(9)
+        if groove["hits"][r][s]
+    ]
+    assert len(expected) > 20
+    assert any(o for row in groove["offsets"] for o in row)  # a played groove: micro-timing
+    assert len(sent) == 2 * len(expected)
+    ons, offs = sent[0::2], sent[1::2]
+    assert [(m["data"][0], m["data"][1], m["data"][2]) for m in ons] == [
+        (0x99, pitch, velocity) for pitch, velocity, _ in expected
+    ]
+    assert [m["data"] for m in offs] == [[0x89, pitch, 0] for pitch, _, _ in expected]
+    t0, e0 = ons[0]["timestamp"], expected[0][2]
+    late = [
+        (i, m["timestamp"] - t0, t - e0)
+        for i, (m, (_, _, t)) in enumerate(zip(ons, expected, strict=True))
+        if abs((m["timestamp"] - t0) - (t - e0)) > 2
+    ]
+    assert late == []
+    assert all(
+        abs(off["timestamp"] - on["timestamp"] - sd / 2) < 0.01
+        for on, off in zip(ons, offs, strict=True)
+    )
+    # Timestamps are performance.now() times: the groove starts just after the click on Play
+    # (the transport starts 80 ms ahead, plus the audio output's latency).
+    assert 0 < t0 - e0 - played_at < 500
+
+
+def test_midi_clock_runs_the_transport_and_notes_tap_for_drumify(midi_page):
+    page, expect = midi_page, sync_api.expect
+    page.fill("#gen-n", "1")
+    page.click("#gen-run")
+    expect(page.locator(".groove-card")).to_have_count(1)
+    page.select_option("#midi-in", "in-1")
+    # Clock is ignored until the page is told to follow it.
+    page.evaluate("window.fakeMidi.receive([0xFA])")
+    page.wait_for_timeout(200)
+    expect(page.locator("#play")).not_to_have_class(re.compile(r"\bon\b"))
+    page.check("#midi-clock")
+    page.evaluate("window.fakeMidi.receive([0xFA])")
+    expect(page.locator("#play")).to_have_class(re.compile(r"\bon\b"))
+    expect(page.locator(".groove-card.playing")).to_have_count(1)
+    # Two quarter notes of clock at 100 bpm: 24 clocks a quarter, 25 ms apart.
+    page.evaluate(
+        """() => { const t0 = performance.now();
+          for (let i = 0; i <= 48; i++) window.fakeMidi.receive([0xF8], t0 + i * 25); }"""
+    )
+    assert abs(float(page.input_value("#tempo")) - 100) < 0.5
+    page.evaluate("window.fakeMidi.receive([0xFC])")
+    expect(page.locator("#play")).not_to_have_class(re.compile(r"\bon\b"))
+    expect(page.locator(".groove-card.playing")).to_have_count(0)
+
+    # Drumify: note-ons with velocity > 0 on the input are taps; note-offs and velocity 0 are not.
+    page.fill("#tempo", "240")
+    page.click('.tabs button[data-tool="drumify"]')
+    for _ in range(6):
+        page.evaluate(
+            """() => { window.fakeMidi.receive([0x90, 60, 100]);
+              window.fakeMidi.receive([0x80, 60, 0]); window.fakeMidi.receive([0x99, 60, 0]); }"""
+        )
+        page.wait_for_timeout(250)
+    taps = page.locator(".group", has=page.locator("h2", has_text="Taps"))
+    expect(taps.locator(".groove-card")).to_have_count(1, timeout=10_000)
+    assert taps.locator('.cell.on[data-row="2"]').count() == 6
+    expect(_groups(page).first.locator("h2")).to_have_text("Drumify")
+
+
+@pytest.mark.parametrize("browser_midi", ["absent", "refused"])
+def test_without_web_midi_the_page_says_so_and_works(browser, server, browser_midi):
+    script = {
+        "absent": "delete Navigator.prototype.requestMIDIAccess;",
+        "refused": """Object.defineProperty(Navigator.prototype, "requestMIDIAccess", {
+            configurable: true,
+            value: async () => { throw new DOMException("Permission denied", "NotAllowedError"); } });""",
+    }[browser_midi]
+    errors: list[str] = []
+    context, page = _open_with(browser, server, script, errors)
+    expect = sync_api.expect
+    if browser_midi == "absent":
+        expect(page.locator("#midi-note")).to_contain_text("This browser has no Web MIDI")
+        expect(page.locator("#midi-connect")).to_be_hidden()
+    else:
+        page.click("#midi-connect")
+        expect(page.locator("#midi-note")).to_contain_text("MIDI access was refused")
+    expect(page.locator("#midi-note")).to_contain_text("everything else works")
+    expect(page.locator("#midi-ports")).to_be_hidden()
+    page.fill("#gen-n", "2")
+    page.click("#gen-run")
+    expect(page.locator(".groove-card .grid")).to_have_count(2)
+    page.click("#play")
+    expect(page.locator(".groove-card.playing")).to_have_count(1)
+    page.click("#stop")
+    context.close()
+    assert errors == []

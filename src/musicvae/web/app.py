@@ -32,7 +32,14 @@ from musicvae.configs import get_config
 from musicvae.data.converters import build_converter
 from musicvae.data.midi import MidiError, read_midi_bytes, sequence_to_score
 from musicvae.errors import MusicVAEError
-from musicvae.web.grooves import DRUM_LABELS, DRUM_NAMES, Groove, sequence_grid, split_windows
+from musicvae.web.grooves import (
+    DRUM_LABELS,
+    DRUM_NAMES,
+    DRUM_PITCHES,
+    Groove,
+    sequence_grid,
+    split_windows,
+)
 from musicvae.web.limits import BodyLimit, ClientLimit, SameOrigin
 from musicvae.web.service import ModelSource, Studio, Unavailable
 
@@ -217,6 +224,7 @@ def create_app(
             "tools": tools,
             "drums": list(DRUM_NAMES),
             "drum_labels": list(DRUM_LABELS),
+            "drum_pitches": list(DRUM_PITCHES),
             "exposed": exposed,
             "host": host,
             "max_upload_bytes": max_upload_bytes,

@@ -14,12 +14,19 @@ import numpy as np
 from pydantic import BaseModel, Field, model_validator
 
 from musicvae.data.converters import Converter
-from musicvae.data.converters.groove import DRUM_CLASS_LABELS, DRUM_CLASS_LONG_NAMES
+from musicvae.data.converters.groove import (
+    DRUM_CLASS_LABELS,
+    DRUM_CLASS_LONG_NAMES,
+    REDUCED_DRUM_PITCH_CLASSES,
+)
 from musicvae.data.sequence import NoteSequence, TimeSignature
 from musicvae.errors import MusicVAEError
 
 DRUM_NAMES = DRUM_CLASS_LONG_NAMES
 DRUM_LABELS = DRUM_CLASS_LABELS
+# Each row's General MIDI drum pitch: the first of its class in the map the studio's converter
+# writes MIDI files with (inference mode), so Web MIDI out and a downloaded file agree.
+DRUM_PITCHES = tuple(pitches[0] for pitches in REDUCED_DRUM_PITCH_CLASSES)
 NUM_ROWS = len(DRUM_NAMES)
 # 32 bars: far more than any model window, small enough that a request stays a few hundred KB.
 MAX_STEPS = 512

@@ -1,5 +1,6 @@
 // MusicVAE Studio: synthesised drum voices (Web Audio), the lookahead transport and tap input.
-// Loaded before app.js, which provides $, $$, state and toast; both are classic scripts.
+// Loaded before app.js, which provides $, $$, state and toast, and midi.js (midi); all are
+// classic scripts.
 "use strict";
 
 // ---------------------------------------------------------------- synthesised drums
@@ -164,6 +165,7 @@ const player = {
     clearInterval(this.timer);
     cancelAnimationFrame(this.frame);
     this.timer = null;
+    midi.stop();
     $$(".groove-card.playing").forEach((c) => c.classList.remove("playing"));
     $("#play").classList.remove("on");
   },
@@ -177,7 +179,10 @@ const player = {
       const sd = stepSeconds();
       if (this.nextTime - sd / 2 > horizon) break; // notes may be played up to half a step early
       for (let r = 0; r < g.hits.length; r++) {
-        if (g.hits[r][this.step]) drums.hit(r, this.nextTime - (g.offsets[r][this.step] / 2) * sd, g.velocities[r][this.step]);
+        if (!g.hits[r][this.step]) continue;
+        const t = this.nextTime - (g.offsets[r][this.step] / 2) * sd, v = g.velocities[r][this.step];
+        drums.hit(r, t, v);
+        midi.hit(r, t, v, sd);
       }
       this.marks.push({ id: g.id, step: this.step, time: this.nextTime, sd });
       this.nextTime += sd;

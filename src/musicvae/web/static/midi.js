@@ -1,0 +1,130 @@
+// MusicVAE Studio: Web MIDI. The playing groove goes out on channel 10 in step with the audio
+// transport; an input can run the transport from MIDI clock and tap rhythms for Drumify.
+// Loaded after app.js ($, state, toast) and audio.js (drums, player, tapper); player calls
+// midi.hit for every hit it schedules and midi.stop when it stops.
+"use strict";
+
+const NOTE_ON = 0x99, NOTE_OFF = 0x89; // channel 10, General MIDI's drum channel
+const CLOCK = 0xf8, START = 0xfa, CONTINUE = 0xfb, STOP = 0xfc;
+const CLOCKS_PER_QUARTER = 24;
+
+const midi = {
+  access: null, out: null, in: null, toPerf: null, clocks: [],
+
+  init() {
+    $("#midi-connect").addEventListener("click", () => this.connect());
+    $("#midi-out").addEventListener("change", () => this.choose());
+    $("#midi-in").addEventListener("change", () => this.choose());
+    if (!navigator.requestMIDIAccess) { this.connect(); return; }
+    // Asking shows a permission prompt, so it waits for the button unless access was granted before.
+    navigator.permissions?.query({ name: "midi" })
+      .then((p) => { if (p.state === "granted") this.connect(); }).catch(() => {});
+  },
+
+  note(text) {
+    $("#midi-note").textContent = text;
+    $("#midi-note").hidden = !text;
+  },
+
+  async connect() {
+    const off = "MIDI out, clock and taps are off; everything else works.";
+    if (!navigator.requestMIDIAccess) {
+      $("#midi-connect").hidden = true;
+      this.note(`This browser has no Web MIDI (Chrome, Edge and Opera have it). ${off}`);
+      return;
+    }
+    try {
+      this.access = await navigator.requestMIDIAccess();
+    } catch (err) {
+      this.note(`MIDI access was refused (${err.message || err.name}). ${off}`);
+      return;
+    }
+    this.note("");
+    $("#midi-connect").hidden = true;
+    $("#midi-ports").hidden = false;
+    this.access.onstatechange = () => this.listPorts();
+    this.listPorts();
+  },
+
+  // Fills both choosers from the connected ports, keeping each choice while its port is there.
+  listPorts() {
+    for (const [id, ports] of [["#midi-out", this.access.outputs], ["#midi-in", this.access.inputs]]) {
+      const select = $(id), was = select.value;
+      select.replaceChildren(new Option("none", ""), ...[...ports.values()].map((p) => new Option(p.name, p.id)));
+      select.value = was;
+      if (select.selectedIndex < 0) select.selectedIndex = 0;
+    }
+    this.choose();
+  },
+
+  choose() {
+    this.out = this.access.outputs.get($("#midi-out").value) || null;
+    const input = this.access.inputs.get($("#midi-in").value) || null;
+    if (this.in && this.in !== input) this.in.onmidimessage = null;
+    this.in = input;
+    if (input) input.onmidimessage = (e) => this.receive(e);
+  },
+
+  // ---------------------------------------------------------------- out: the playing groove
+
+  // An audio-clock time (s) as performance.now() time (ms), the clock MIDIOutput.send takes.
+  // The mapping is taken once a playback, at the audio's output (what is heard now), so the
+  // notes keep the audio's spacing exactly.
+  perfTime(t) {
+    if (this.toPerf === null) {
+      const ctx = drums.ctx, ts = ctx.getOutputTimestamp ? ctx.getOutputTimestamp() : {};
+      this.toPerf = ts.performanceTime
+        ? ts.performanceTime - ts.contextTime * 1000
+        : performance.now() - ctx.currentTime * 1000;
+    }
+    return t * 1000 + this.toPerf;
+  },
+
+  // One hit at audio time t (micro-timing included), velocity 0-1; note-off half a step later.
+  hit(row, t, velocity, stepSeconds) {
+    const pitch = state.info && state.info.drum_pitches[row];
+    if (!this.out || pitch === undefined) return;
+    const v = Math.max(1, Math.min(127, Math.round((velocity > 0 ? velocity : 0.7) * 127)));
+    const at = this.perfTime(t);
+    this.out.send([NOTE_ON, pitch, v], at);
+    this.out.send([NOTE_OFF, pitch, 0], at + stepSeconds * 500);
+  },
+
+  stop() {
+    this.toPerf = null;
+    if (!this.out || !this.out.clear) return;
+    // Drop the notes queued ahead, and end any whose note-off was among them.
+    this.out.clear();
+    for (const pitch of (state.info && state.info.drum_pitches) || []) this.out.send([NOTE_OFF, pitch, 0]);
+  },
+
+  // ---------------------------------------------------------------- in: clock and taps
+
+  receive(e) {
+    const [status, , velocity] = e.data;
+    if ((status & 0xf0) === 0x90 && velocity > 0) {
+      if (state.tool === "drumify") tapper.tap();
+      return;
+    }
+    if (!$("#midi-clock").checked) return;
+    if (status === CLOCK) this.clock(e.timeStamp ?? performance.now());
+    else if (status === START || status === CONTINUE) {
+      this.clocks = [];
+      if (player.timer === null) $("#play").click();
+    } else if (status === STOP) player.stop();
+  },
+
+  // The tempo from the mean clock interval over the last quarter note (24 clocks).
+  clock(ms) {
+    const c = this.clocks;
+    if (c.length && ms - c[c.length - 1] > 500) c.length = 0; // a pause: the clock restarted
+    c.push(ms);
+    if (c.length > CLOCKS_PER_QUARTER + 1) c.shift();
+    if (c.length < 7) return;
+    const interval = (c[c.length - 1] - c[0]) / (c.length - 1);
+    const bpm = Math.round(60000 / (interval * CLOCKS_PER_QUARTER) * 10) / 10;
+    if (bpm >= 40 && bpm <= 240) $("#tempo").value = bpm;
+  },
+};
+
+midi.init();
