@@ -14,8 +14,9 @@ from pathlib import Path
 
 from musicvae.cli import args as types
 from musicvae.errors import MusicVAEError
+from musicvae.training.options import default
 
-DEFAULT_NUM_STEPS = 200_000  # Magenta's --num_steps default
+DEFAULT_NUM_STEPS = default("num_steps")  # Magenta's --num_steps default
 SIGNAL_EXIT = {"SIGINT": 130, "SIGTERM": 143}  # the shell's 128 + signal number
 
 
@@ -62,8 +63,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument(
         "--eval-every",
         type=int,
-        default=1000,
-        help="evaluate on the validation split every K steps (0: never; default 1000)",
+        default=default("eval_every"),
+        help="evaluate on the validation split every K steps (0: never; default "
+        f"{default('eval_every')})",
     )
     p.add_argument(
         "--eval-num-batches",
@@ -73,25 +75,27 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument(
         "--checkpoint-every",
         type=int,
-        help="save a checkpoint every K steps (default: every 60 seconds, as Magenta)",
+        help="save a checkpoint every K steps (default: every "
+        f"{default('checkpoint_secs'):g} seconds, as Magenta)",
     )
     p.add_argument(
         "--checkpoints-to-keep",
         type=int,
-        default=5,
-        help="keep the newest N checkpoints (0: all; default 5)",
+        default=default("checkpoints_to_keep"),
+        help=f"keep the newest N checkpoints (0: all; default {default('checkpoints_to_keep')})",
     )
     p.add_argument(
         "--log-every",
         type=int,
-        default=10,
-        help="write window-mean training scalars every K steps (default 10)",
+        default=default("log_every"),
+        help=f"write window-mean training scalars every K steps (default {default('log_every')})",
     )
     p.add_argument(
         "--workers",
         type=types.workers,
-        default=0,
-        help="DataLoader worker processes (default 0: batches are gathered in-process)",
+        default=default("workers"),
+        help=f"DataLoader worker processes (default {default('workers')}: batches are gathered "
+        "in-process)",
     )
     p.add_argument(
         "--threads",
@@ -120,10 +124,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument(
         "--print-every",
         type=int,
-        default=100,
+        default=default("print_every"),
         help="when no progress bar is drawn (output to a file or a pipe, or --no-progress): "
         "print a line of step, loss, KL, hit accuracy, examples/s and ETA every K steps "
-        "(default 100)",
+        f"(default {default('print_every')})",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar (log lines instead)")
     p.set_defaults(func=run_train)
@@ -287,9 +291,10 @@ def magenta_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--checkpoints_to_keep",
         type=int,
-        default=5,
-        help="checkpoints kept in train mode (0: all; default 5, as musicvae train: Magenta's "
-        "100 would fill about 5 GB)",
+        default=default("checkpoints_to_keep"),
+        help="checkpoints kept in train mode (0: all; default "
+        f"{default('checkpoints_to_keep')}, as musicvae train: Magenta's 100 would fill about "
+        "5 GB)",
     )
     p.add_argument(
         "--keep_checkpoint_every_n_hours",

@@ -32,43 +32,13 @@ from musicvae.training.optim import (
     set_seed,
     train_step,
 )
+from musicvae.training.options import TrainOptions
 from musicvae.training.progress import Reporter, StopFlag, format_duration
 from musicvae.training.summaries import MODEL_SCALARS, Summaries, drop_events_from
 from musicvae.training.validation import validate
 
 # Schedules: logged at the last step of a logging window instead of averaged over it.
 INSTANT = ("kl_beta", "sampling_probability")
-
-
-@dataclass
-class TrainOptions:
-    """How to run training; the model and objective come from the ``Config``."""
-
-    run_dir: Path
-    examples: Path
-    num_steps: int | None = 200_000  # None: until interrupted
-    device: str = "cpu"
-    seed: int | None = None
-    eval_every: int = 1000  # steps; 0 turns periodic evaluation off
-    eval_num_batches: int | None = None  # None: the whole validation split
-    checkpoint_every: int | None = None  # steps; None: every checkpoint_secs, as Magenta
-    checkpoint_secs: float = 60.0
-    checkpoints_to_keep: int = 5  # 0 keeps all
-    log_every: int = 10
-    workers: int = 0  # DataLoader processes; 0 gathers batches from the stacked tensors
-    progress: bool | None = None  # None: tqdm decides (a bar on a terminal only)
-    amp: bool = True  # bf16 autocast on CUDA and on CPUs with native bf16 (optim.amp_enabled)
-    threads: int | None = None  # CPU threads per process; None: the cores shared out evenly
-    # Warm start of a new run: another model's weights (fine-tuning); the optimizer starts fresh.
-    init_from: str | None = None
-    max_time: float | None = None  # seconds; stop cleanly (with a checkpoint) after this long
-    print_every: int = 100  # steps between log lines when no progress bar is drawn
-
-    def __post_init__(self) -> None:
-        self.run_dir = Path(self.run_dir)
-        self.examples = Path(self.examples)
-        if self.num_steps is not None and self.num_steps < 0:
-            raise MusicVAEError(f"--num-steps {self.num_steps}: must be 0 or more")
 
 
 @dataclass
