@@ -136,7 +136,7 @@ def _parse_chunk(jobs: list[tuple[str, str]]) -> list[NoteSequence | str]:
         except MusicVAEError as e:
             out.append(str(e))
             continue
-        except Exception as e:  # anything a malformed file can trigger deeper down
+        except Exception as e:  # noqa: BLE001 - anything a malformed file can trigger deeper down
             out.append(f"{path}: {type(e).__name__} ({e})")
             continue
         if len(ns) == 0:
@@ -239,7 +239,7 @@ def convert_tfrecord(
         sequences = list(tfrecord.read_note_sequences(path))
     except MusicVAEError:
         raise
-    except Exception as e:  # damaged records surface as protobuf or struct errors
+    except Exception as e:  # noqa: BLE001 - damaged records surface as protobuf or struct errors
         raise MusicVAEError(f"{path}: corrupt TFRecord ({e})") from None
     report = ConvertReport(sequences=sequences, found=len(sequences))
     info = None

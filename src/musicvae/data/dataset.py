@@ -174,7 +174,7 @@ def _read_tfrecord(path: Path, split: str | None) -> list[NoteSequence]:
         sequences = list(tfrecord.read_note_sequences(path))
     except MusicVAEError:
         raise
-    except Exception as e:  # a damaged record surfaces as a protobuf or struct error
+    except Exception as e:  # noqa: BLE001 - a damaged record surfaces as a protobuf or struct error
         reason = str(e).strip() or type(e).__name__  # MemoryError has no message
         raise MusicVAEError(f"{path}: corrupt TFRecord ({reason})") from None
     for ns in sequences:

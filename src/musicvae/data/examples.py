@@ -13,13 +13,21 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Literal, overload
+from typing import Any, Literal, Protocol, overload
 
 import torch
-from torch.utils.data import Dataset, DistributedSampler
+from torch.utils.data import DistributedSampler
 
 from musicvae.configs import Config
 from musicvae.errors import MusicVAEError
+
+
+class Items(Protocol):
+    """A dataset of ``(inputs, outputs, controls, length)`` items: a length and indexing."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: int) -> tuple[Any, ...]: ...
 
 
 @dataclass
@@ -35,7 +43,7 @@ class Examples:
     outputs: torch.Tensor
     controls: torch.Tensor
     lengths: torch.Tensor
-    source: Dataset[tuple[torch.Tensor, ...]] | None = None
+    source: Items | None = None
 
     def __len__(self) -> int:
         return int(self.outputs.shape[0])
@@ -60,7 +68,7 @@ class Examples:
         return Examples(inputs, outputs, controls, lengths)
 
     @staticmethod
-    def stack(items) -> Examples:
+    def stack(items: Items) -> Examples:
         """Stack ``(inputs, outputs, controls, length)`` tuples (any indexable dataset)."""
         rows = [items[i] for i in range(len(items))]
         if not rows:
@@ -116,7 +124,7 @@ def load_examples(
     return from_dataset(dataset)
 
 
-def from_dataset(dataset) -> Examples:
+def from_dataset(dataset: Items) -> Examples:
     """Stacked tensors of a dataset: its precomputed tensors when it exposes them, else stacked."""
     names = ("outputs", "controls", "lengths")
     if all(isinstance(getattr(dataset, n, None), torch.Tensor) for n in names):

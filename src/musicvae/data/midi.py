@@ -10,9 +10,11 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import symusic
+from numpy.typing import ArrayLike
 
 from musicvae.data.sequence import NoteSequence, Tempo, TimeSignature
 from musicvae.errors import MusicVAEError
@@ -36,7 +38,9 @@ class MidiError(MusicVAEError, ValueError):
     """A file that is not a readable MIDI file; the message names the file and the reason."""
 
 
-def _tick_to_seconds(ticks: np.ndarray, tempo_ticks: np.ndarray, mspq: np.ndarray, tpq: int):
+def _tick_to_seconds(
+    ticks: np.ndarray, tempo_ticks: np.ndarray, mspq: np.ndarray, tpq: int
+) -> np.ndarray:
     """Seconds at each tick under a piecewise-constant tempo map (MIDI's default is 120 qpm)."""
     if len(tempo_ticks) == 0 or tempo_ticks[0] != 0:
         tempo_ticks = np.concatenate([[0], tempo_ticks])
@@ -52,11 +56,8 @@ def _tick_to_seconds(ticks: np.ndarray, tempo_ticks: np.ndarray, mspq: np.ndarra
     return seg_start[idx] + sec_per_tick[idx] * (ticks - tempo_ticks[idx])
 
 
-def score_to_sequence(score: symusic.Score, *, filename: str = "") -> NoteSequence:
-    """Convert a tick-based symusic Score to a NoteSequence (all tracks, times in seconds)."""
-    tpq = int(score.ticks_per_quarter)
-    if tpq <= 0:
-        raise MidiError(f"{filename}: invalid ticks per quarter {tpq}")
+def _tempo_map(score: symusic.Score, filename: str) -> tuple[np.ndarray, np.ndarray]:
+    """The tempo changes' ticks and microseconds per quarter, checked."""
     tempos = sorted(((int(t.time), int(t.mspq)) for t in score.tempos), key=lambda t: t[0])
     # Like pretty_midi: the last tempo at tick 0 wins and repeats of the running tempo are
     # dropped (they would change the float sums of the tick-to-seconds map).
@@ -66,9 +67,8 @@ def score_to_sequence(score: symusic.Score, *, filename: str = "") -> NoteSequen
             kept = [(0, m)]
         elif m != (kept[-1][1] if kept else 500000):
             kept.append((tick, m))
-    tempos = kept
-    t_ticks = np.array([t for t, _ in tempos], np.int64)
-    t_mspq = np.array([m for _, m in tempos], np.int64)
+    t_ticks = np.array([t for t, _ in kept], np.int64)
+    t_mspq = np.array([m for _, m in kept], np.int64)
     if np.any(t_mspq <= 0):
         raise MidiError(f"{filename}: invalid tempo event")
     qpms = 6e7 / t_mspq if len(t_mspq) else np.zeros(0)
@@ -78,8 +78,17 @@ def score_to_sequence(score: symusic.Score, *, filename: str = "") -> NoteSequen
             f"{filename}: tempo {bad[0]:.6g} qpm is outside {MIN_QPM:g}-{MAX_QPM:g} (a corrupt "
             "or synthetic tempo event)"
         )
+    return t_ticks, t_mspq
 
-    def seconds(ticks) -> np.ndarray:
+
+def score_to_sequence(score: symusic.Score, *, filename: str = "") -> NoteSequence:
+    """Convert a tick-based symusic Score to a NoteSequence (all tracks, times in seconds)."""
+    tpq = int(score.ticks_per_quarter)
+    if tpq <= 0:
+        raise MidiError(f"{filename}: invalid ticks per quarter {tpq}")
+    t_ticks, t_mspq = _tempo_map(score, filename)
+
+    def seconds(ticks: ArrayLike) -> np.ndarray:
         return _tick_to_seconds(np.asarray(ticks, np.int64), t_ticks, t_mspq, tpq)
 
     cols: dict[str, list[np.ndarray]] = {
@@ -183,7 +192,7 @@ def read_midi_bytes(
         raise MidiError(f"{filename}: not a MIDI file (no MThd header)")
     try:
         score = symusic.Score.from_midi(data)
-    except Exception as e:  # symusic raises plain RuntimeErrors with a parser message
+    except Exception as e:  # noqa: BLE001 - symusic raises plain RuntimeErrors (and others) on a corrupt file
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise MidiError(f"{filename}: corrupt MIDI ({reason})") from None
     if max_tracks is not None and len(score.tracks) > max_tracks:
@@ -224,7 +233,7 @@ def sequence_to_score(
     if tempos[0].time > 0:
         tempos.insert(0, Tempo(0.0, tempos[0].qpm))
 
-    def ticks(seconds) -> np.ndarray:
+    def ticks(seconds: ArrayLike) -> np.ndarray:
         return _seconds_to_ticks(np.asarray(seconds, np.float64), tempos, ticks_per_quarter)
 
     score = symusic.Score(ticks_per_quarter)
@@ -251,7 +260,7 @@ def sequence_to_score(
     return score
 
 
-def write_midi(ns: NoteSequence, path: str | os.PathLike, **kwargs) -> Path:
+def write_midi(ns: NoteSequence, path: str | os.PathLike, **kwargs: Any) -> Path:
     """Write a NoteSequence as a MIDI file, atomically (temp file in the same folder, then rename)."""
     path = Path(path)
     data = sequence_to_score(ns, **kwargs).dumps_midi()

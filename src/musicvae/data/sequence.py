@@ -95,7 +95,7 @@ class NoteSequence:
         qpm: float = DEFAULT_QPM,
         time_signature: tuple[int, int] = (4, 4),
         is_drum: bool = True,
-        **kwargs,
+        **kwargs: Any,
     ) -> NoteSequence:
         """Build a drum sequence from (pitch, velocity, start, end) tuples, sorted by start."""
         arr = np.array(sorted(notes, key=lambda n: (n[2], n[0])), dtype=np.float64).reshape(-1, 4)

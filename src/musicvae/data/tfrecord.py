@@ -19,6 +19,7 @@ import os
 import struct
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import crc32c
 import numpy as np
@@ -84,7 +85,7 @@ def is_tfrecord(path: str | os.PathLike) -> bool:
     return masked_crc32c(header[:8]) == _HEADER.unpack(header)[1]
 
 
-def proto_to_sequence(msg) -> NoteSequence:
+def proto_to_sequence(msg: Any) -> NoteSequence:
     """Convert a ``magenta.NoteSequence`` message to our column-store ``NoteSequence``."""
     notes = msg.notes
     meta = {"collection_name": msg.collection_name} if msg.collection_name else {}
@@ -107,7 +108,7 @@ def proto_to_sequence(msg) -> NoteSequence:
     )
 
 
-def sequence_to_proto(ns: NoteSequence):
+def sequence_to_proto(ns: NoteSequence) -> Any:
     """Convert our ``NoteSequence`` to a ``magenta.NoteSequence`` message."""
     msg = note_sequence_class()(
         id=ns.id,
@@ -141,7 +142,7 @@ def read_note_sequences(path: str | os.PathLike) -> Iterator[NoteSequence]:
     for index, data in enumerate(iter_records(path)):
         try:
             msg = cls.FromString(data)
-        except Exception as e:  # protobuf's DecodeError carries no file context
+        except Exception as e:  # noqa: BLE001 - protobuf's DecodeError (or upb's errors) carry no file context
             raise MusicVAEError(f"{path}: record {index} is not a NoteSequence ({e})") from None
         yield proto_to_sequence(msg)
 

@@ -135,7 +135,8 @@ class GrooveDataset(Dataset):
         # Seeded from torch so torch.manual_seed and DataLoader worker seeding make it repeatable.
         rng = np.random.default_rng(int(torch.randint(0, 2**62, ()).item()))
         hits, vel, off = np.split(outputs.numpy()[None].astype(np.float64), 3, axis=-1)
-        parts = self.converter._transform_inputs(hits, vel, off, rng)
+        # Only the groove converter's note dropout is random; the protocol leaves it out.
+        parts = self.converter._transform_inputs(hits, vel, off, rng)  # type: ignore[attr-defined]
         return torch.from_numpy(np.concatenate(parts, axis=-1)[0].astype(np.float32))
 
 

@@ -243,7 +243,7 @@ def bar_windows(
     if not time_signature_ok(ns, steps_per_quarter, steps_per_bar) or len(ns) == 0:
         return None
     bar = bar_length(ns)
-    total_bars = int(round(end_time(ns) / bar))
+    total_bars = round(end_time(ns) / bar)
     n_win = total_bars - split_bars + 1
     if n_win <= 0:
         return None

@@ -326,18 +326,7 @@ class LstmDecoder(nn.Module):
         w0_t, _, b0 = weights[0]
         wx_t, wrest_t = w0_t[:d], w0_t[d:]
         b = z.shape[0]
-        if controls is not None and controls.shape[-1] == 0:
-            controls = None
-        # The z / controls part of the layer-0 gates does not depend on the samples: do it once.
-        if controls is None and not drop:
-            static = torch.addmm(b0, z, wrest_t)
-        else:
-            rest = z[:, None, :].expand(b, steps, z.shape[-1])
-            if controls is not None:
-                rest = torch.cat([rest, controls[:, :steps].to(rest.dtype)], dim=-1)
-            if drop:
-                rest = F.dropout(rest, self.rnn.dropout, training=True)
-            static = torch.matmul(rest, wrest_t) + b0
+        static = self._static_gates(z, controls, steps, wrest_t, b0, drop)
         states = self.rnn.layer_states(init)
         # The spread's noise for every step at once: one draw instead of one per step.
         draws = None
@@ -364,17 +353,45 @@ class LstmDecoder(nn.Module):
                     x = force_hits(out, x, fixed, self.hit_conditioned, step_draws)
                 samples.append(x)
             elif t + 1 < steps:
-                x = teacher[:, t + 1]
-                if p > 0.0:
-                    sampled = self.sample_step(out, 1.0, generator)
-                    sampled = sampled.to(x.dtype)
-                    if p >= 1.0:
-                        x = sampled
-                    else:
-                        pick = torch.rand(b, 1, generator=generator, device=x.device) < p
-                        x = torch.where(pick, sampled, x)
+                x = self._scheduled_input(out, teacher[:, t + 1], p, generator)
         rnn_output = torch.stack(outputs, dim=1)
         return rnn_output, (torch.stack(samples, dim=1) if teacher is None else None)
+
+    def _static_gates(
+        self,
+        z: Tensor,
+        controls: Tensor | None,
+        steps: int,
+        wrest_t: Tensor,
+        b0: Tensor,
+        drop: bool,
+    ) -> Tensor:
+        """The z / controls part of the layer-0 gates: it does not depend on the samples, so
+        it is done once; ``(B, G)``, or ``(B, T, G)`` with controls or dropout."""
+        b = z.shape[0]
+        if controls is not None and controls.shape[-1] == 0:
+            controls = None
+        if controls is None and not drop:
+            return torch.addmm(b0, z, wrest_t)
+        rest = z[:, None, :].expand(b, steps, z.shape[-1])
+        if controls is not None:
+            rest = torch.cat([rest, controls[:, :steps].to(rest.dtype)], dim=-1)
+        if drop:
+            rest = F.dropout(rest, self.rnn.dropout, training=True)
+        return torch.matmul(rest, wrest_t) + b0
+
+    def _scheduled_input(
+        self, out: Tensor, x: Tensor, p: float, generator: torch.Generator | None
+    ) -> Tensor:
+        """Scheduled sampling: the next step's input is the model's own sample instead of the
+        true step ``x`` with probability ``p`` per example."""
+        if not p > 0.0:
+            return x
+        sampled = self.sample_step(out, 1.0, generator).to(x.dtype)
+        if p >= 1.0:
+            return sampled
+        pick = torch.rand(x.shape[0], 1, generator=generator, device=x.device) < p
+        return torch.where(pick, sampled, x)
 
 
 class GrooveLstmDecoder(LstmDecoder):

@@ -53,7 +53,7 @@ def shape_walk(config: Config, batch: int = 2) -> list[Stage]:
     with torch.no_grad():
         h = enc.summary(x, lengths)
         stages.append(Stage("encoder summary", tuple(h.shape), "last forward and backward states"))
-        mu, sigma = enc(x, lengths)
+        mu, _sigma = enc(x, lengths)
         stages.append(Stage("mu, sigma", tuple(mu.shape), "the posterior q(z | x)"))
         z = mu
         stages.append(Stage("z", tuple(z.shape), "mu + sigma * eps in training, mu here"))
@@ -74,7 +74,7 @@ def shape_walk(config: Config, batch: int = 2) -> list[Stage]:
                     "core initial states",
                     tuple(core_init.reshape(batch, bars, -1).shape),
                     "tanh(dense(embedding)): each bar starts afresh",
-                )  # fmt: skip
+                )
             )
             core_in = shift_right(y).reshape(batch * bars, dec.bar_length, -1)
             parts = [core_in, flat[:, None].expand(-1, dec.bar_length, -1)]
@@ -86,7 +86,7 @@ def shape_walk(config: Config, batch: int = 2) -> list[Stage]:
                     "core input per step",
                     tuple(step_in.shape),
                     "previous step | the bar's embedding, all bars as one batch",
-                )  # fmt: skip
+                )
             )
         else:
             init = dec.initial_state(z)

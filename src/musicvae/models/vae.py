@@ -14,7 +14,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-from musicvae.configs import Config
+from musicvae.configs import Config, HParams
 from musicvae.errors import MusicVAEError
 from musicvae.models import schedules
 from musicvae.models.base import Decoder
@@ -44,7 +44,7 @@ class MusicVAE(nn.Module):
         self.control_depth = control_depth
 
     @property
-    def hparams(self):
+    def hparams(self) -> HParams:
         return self.config.hparams
 
     def _with_controls(self, x: Tensor, controls: Tensor | None) -> Tensor:

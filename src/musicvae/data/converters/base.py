@@ -119,7 +119,9 @@ def register_converter(name: str) -> Callable[[ConverterFactory], ConverterFacto
     return add
 
 
-def build_converter(config: Config, mode: str = "train", *, data: DataConfig | None = None):
+def build_converter(
+    config: Config, mode: str = "train", *, data: DataConfig | None = None
+) -> Converter:
     """The converter ``config.converter`` names, on ``data`` (default ``config.data``)."""
     from musicvae.errors import MusicVAEError
 

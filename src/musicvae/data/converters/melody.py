@@ -100,7 +100,9 @@ def split_on_time_changes(ns: NoteSequence) -> list[tuple[NoteSequence, float, i
     return pieces
 
 
-def read_melody(notes: list[tuple[int, int, int, int]], search: int, spb: int, gap: float):
+def read_melody(
+    notes: list[tuple[int, int, int, int]], search: int, spb: int, gap: float
+) -> tuple[list[int], int] | None:
     """One note_seq ``Melody`` from ``notes`` (start, end, pitch, velocity) sorted by start,
     then pitch descending, all starting at or after ``search``: ``(events, start_step)`` or None.
 
