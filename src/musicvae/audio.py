@@ -16,6 +16,7 @@ import io
 import os
 import wave
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -135,7 +136,7 @@ def render(ns: NoteSequence, seed: int = 0) -> np.ndarray:
                 fade = np.ones(len(voice))
                 fade[cut:] = np.exp(-np.arange(len(voice) - cut) / (0.01 * SAMPLE_RATE))
                 voice = voice * fade
-        i = int(round(start * SAMPLE_RATE))
+        i = round(start * SAMPLE_RATE)
         out[i : i + len(voice)] += voice[: len(out) - i]
     out *= MASTER_GAIN
     peak = np.abs(out).max() if out.size else 0.0
@@ -157,7 +158,15 @@ def wav_bytes(samples: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def write_wav(ns: NoteSequence, path: str | os.PathLike, seed: int = 0, soundfont=None) -> Path:
+class Renderer(Protocol):
+    """What renders a groove to samples, e.g. a loaded :class:`musicvae.soundfont.SoundFont`."""
+
+    def render(self, ns: NoteSequence) -> np.ndarray: ...
+
+
+def write_wav(
+    ns: NoteSequence, path: str | os.PathLike, seed: int = 0, soundfont: Renderer | None = None
+) -> Path:
     """Render ``ns`` with the built-in kit, or on ``soundfont`` (a loaded
     :class:`musicvae.soundfont.SoundFont`), and write it as a WAV file, atomically."""
     samples = soundfont.render(ns) if soundfont is not None else render(ns, seed)

@@ -136,7 +136,7 @@ class Config:
     def from_dict(d: dict[str, Any]) -> Config:
         """The config a :meth:`to_dict` wrote; unknown keys and bad values are errors."""
 
-        def build(cls, values, where):
+        def build(cls: type, values: object, where: str) -> Any:
             if not isinstance(values, dict):
                 raise ConfigError(f"config{where}: expected a mapping, got {type(values).__name__}")
             known = {f.name for f in fields(cls)}
@@ -191,7 +191,7 @@ class Config:
         return self.data.steps_per_quarter * self.data.quarters_per_bar
 
 
-def _defaults(section):
+def _defaults(section: type) -> Any:
     if section is Config:
         return Config(name="_")
     return section()
@@ -228,8 +228,8 @@ def parse_overrides(text: str | None) -> dict[str, str]:
     return out
 
 
-def _coerce(key: str, raw: Any, default: Any) -> Any:
-    """Turn an override value into the type of the field's default."""
+def _literal(raw: Any) -> Any:
+    """An override's Python value (a list as a tuple); a bare word stays a string."""
     if not isinstance(raw, str):
         value = raw
     else:
@@ -239,6 +239,12 @@ def _coerce(key: str, raw: Any, default: Any) -> Any:
             value = raw  # a bare word such as a schedule name
     if isinstance(value, list):
         value = tuple(value)
+    return value
+
+
+def _coerce(key: str, raw: Any, default: Any) -> Any:
+    """Turn an override value into the type of the field's default."""
+    value = _literal(raw)
     try:
         if isinstance(default, bool):
             if isinstance(value, str):

@@ -81,7 +81,7 @@ def read_soundfont(path: str | os.PathLike) -> bytes:
 class SoundFont:
     """A loaded SoundFont, ready to render grooves (load once, render many)."""
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
         data = read_soundfont(self.path)
         try:
@@ -94,7 +94,7 @@ class SoundFont:
         self._synth = tinysoundfont.Synth(samplerate=SAMPLE_RATE)
         try:
             sfid = self._synth.sfload(data)
-        except Exception as e:  # tinysoundfont raises a bare RuntimeError for any parse failure
+        except Exception as e:  # noqa: BLE001 - tinysoundfont raises a bare RuntimeError for any parse failure (and its C code others)
             raise SoundFontError(
                 f"{self.path}: corrupt or unsupported SoundFont ({e}); give a General MIDI .sf2"
             ) from None
@@ -133,7 +133,7 @@ class SoundFont:
             events += [(on, 1, n.pitch, vel), (off, 0, n.pitch, 0)]
         events.sort()
         starts = [e[0] / SAMPLE_RATE for e in events if e[1]]
-        end = max([float(ns.total_time)] + starts) if len(ns) else 0.0
+        end = max([float(ns.total_time), *starts]) if len(ns) else 0.0
         frames = int((end + TAIL_S) * SAMPLE_RATE) + 1  # the built-in kit's length
         parts, done = [], 0
         for sample, is_on, pitch, vel in events:

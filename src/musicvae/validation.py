@@ -58,14 +58,7 @@ def _convert(value: Any, tp: Any) -> tuple[bool, Any]:
     """``(ok, converted)`` of ``value`` for annotation ``tp``."""
     origin = get_origin(tp)
     if origin in (Union, types.UnionType):
-        if value is None and type(None) in get_args(tp):
-            return True, None
-        for arg in get_args(tp):
-            if arg is not type(None):
-                ok, out = _convert(value, arg)
-                if ok:
-                    return True, out
-        return False, value
+        return _convert_union(value, tp)
     if origin is Literal:
         return value in get_args(tp) and isinstance(value, str), value
     if origin is tuple:
@@ -85,6 +78,18 @@ def _convert(value: Any, tp: Any) -> tuple[bool, Any]:
     if tp is str:
         return isinstance(value, str), value
     return True, value
+
+
+def _convert_union(value: Any, tp: Any) -> tuple[bool, Any]:
+    """``(ok, converted)`` for an optional or union annotation: the first member that fits."""
+    if value is None and type(None) in get_args(tp):
+        return True, None
+    for arg in get_args(tp):
+        if arg is not type(None):
+            ok, out = _convert(value, arg)
+            if ok:
+                return True, out
+    return False, value
 
 
 def check_fields(obj: Any, ranges: dict[str, Range], owner: str) -> None:

@@ -11,17 +11,24 @@ sampling then draws velocities and offsets around the means with that spread
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from musicvae.evaluation.metrics import HIT_THRESHOLD, split_channels
 
+if TYPE_CHECKING:
+    from musicvae.generation.trained_model import TrainedModel
+
 MIN_VELOCITY = 0.02  # below about MIDI velocity 3 the log residual says nothing more
 
 
 def output_spread(
-    trained, examples_path: str | os.PathLike, split: str = "validation", batch_size: int = 64
+    trained: TrainedModel,
+    examples_path: str | os.PathLike,
+    split: str = "validation",
+    batch_size: int = 64,
 ) -> dict:
     """``{"velocity": [N], "offset": [N], "split", "hits": [N]}``: per class, the standard
     deviation of log(real / predicted) velocity and of (real - predicted) offset (converter

@@ -16,11 +16,15 @@ they mirror it.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from musicvae.evaluation.metrics import HIT_THRESHOLD, split_channels
+
+if TYPE_CHECKING:
+    from musicvae.models.vae import MusicVAE
 
 
 def bar_similarity_matrix(groove: np.ndarray, steps_per_bar: int = 16) -> np.ndarray:
@@ -34,7 +38,7 @@ def bar_similarity_matrix(groove: np.ndarray, steps_per_bar: int = 16) -> np.nda
     return np.where(union > 0, inter / np.maximum(union, 1), 1.0)
 
 
-def conductor_embeddings(model, z: np.ndarray | torch.Tensor, bars: int) -> np.ndarray:
+def conductor_embeddings(model: MusicVAE, z: np.ndarray | torch.Tensor, bars: int) -> np.ndarray:
     """(N, bars, H) conductor outputs of a hierarchical ``MusicVAE`` for codes (N, Z)."""
     decoder = model.decoder
     if not hasattr(decoder, "conduct"):
@@ -53,7 +57,7 @@ def cosine_matrix(vectors: np.ndarray) -> np.ndarray:
     return unit @ unit.T
 
 
-def conductor_similarity_matrix(model, z: np.ndarray, bars: int) -> np.ndarray:
+def conductor_similarity_matrix(model: MusicVAE, z: np.ndarray, bars: int) -> np.ndarray:
     """(bars, bars) cosine similarity of the conductor's bar embeddings for one code (Z,)."""
     return cosine_matrix(conductor_embeddings(model, np.asarray(z)[None], bars)[0])
 
@@ -67,7 +71,11 @@ def off_diagonal_correlation(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def structure_agreement(
-    model, mu: np.ndarray, grooves: np.ndarray, steps_per_bar: int = 16, max_windows: int = 256
+    model: MusicVAE,
+    mu: np.ndarray,
+    grooves: np.ndarray,
+    steps_per_bar: int = 16,
+    max_windows: int = 256,
 ) -> dict:
     """How well conductor-embedding similarity follows the grooves' own bar similarity, over up to
     ``max_windows`` windows spread over a split: posterior means (N, Z), grooves (N, T, 27)."""

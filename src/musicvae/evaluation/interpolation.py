@@ -20,12 +20,16 @@ Figures are per bar so that 4- and 16-bar models compare.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from musicvae.evaluation.metrics import HIT_THRESHOLD, split_channels
 from musicvae.generation.latent import slerp_path
+
+if TYPE_CHECKING:
+    from musicvae.models.vae import MusicVAE
 
 DEFAULT_PAIRS = 32
 DEFAULT_STEPS = 9
@@ -62,7 +66,7 @@ def pair_indices(n: int, num_pairs: int) -> list[tuple[int, int]]:
 
 
 def interpolation_smoothness(
-    model,
+    model: MusicVAE,
     mu: torch.Tensor,
     length: int,
     steps_per_bar: int,

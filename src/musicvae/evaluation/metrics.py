@@ -244,7 +244,7 @@ def groove_stats(grooves: np.ndarray, steps_per_bar: int = 16) -> dict:
     }
 
 
-def json_safe(obj):
+def json_safe(obj: object) -> object:
     """A copy with NaN / inf floats replaced by None and numpy scalars by Python ones."""
     if isinstance(obj, dict):
         return {str(k): json_safe(v) for k, v in obj.items()}

@@ -37,6 +37,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
@@ -52,6 +53,10 @@ from musicvae.data.windows import (
 )
 from musicvae.errors import MusicVAEError
 from musicvae.evaluation.metrics import HIT_THRESHOLD, ReconstructionMetrics, split_channels
+
+if TYPE_CHECKING:
+    from musicvae.data.converters.groove import GrooveConverter
+    from musicvae.generation.trained_model import TrainedModel
 
 PROTOCOLS = ("haki2022",)
 HAKI2022_WINDOWS = {"train": 16195, "validation": 2021, "test": 2054}
@@ -115,7 +120,7 @@ def haki2022_file_windows(
     if qpm is None or len(ns) == 0 or not time_signature_ok(ns, steps_per_quarter, steps_per_bar):
         return empty
     bar = bar_length(ns)
-    n_win = int(round(end_time(ns) / bar)) - HAKI2022_BARS + 1
+    n_win = round(end_time(ns) / bar) - HAKI2022_BARS + 1
     if n_win <= 0:
         return empty
     t0 = np.arange(n_win) * bar
@@ -151,7 +156,7 @@ def haki2022_file_windows(
     return hits, vel, off, window_qpm[kept]
 
 
-def haki2022_windows(sequences: list[NoteSequence], converter) -> ProtocolWindows:
+def haki2022_windows(sequences: list[NoteSequence], converter: GrooveConverter) -> ProtocolWindows:
     """Their subset of ``sequences`` (every split), with ``converter``'s encoder inputs: the
     tapped groove for a tap config, as the model was trained on it."""
     if converter.window_steps != HAKI2022_BARS * converter.steps_per_bar:
@@ -242,7 +247,7 @@ def haki2022_metrics(pred: np.ndarray, target: np.ndarray, qpm: np.ndarray | flo
 
 
 def run_haki2022(
-    trained,
+    trained: TrainedModel,
     examples_path: str | os.PathLike,
     split: str | None = "test",
     *,
@@ -260,7 +265,8 @@ def run_haki2022(
         raise MusicVAEError(
             f"protocol haki2022: config {config.name!r} needs controls; it has none"
         )
-    windows = haki2022_windows(read_dataset(examples_path), trained.converter)
+    converter = cast("GrooveConverter", trained.converter)  # a drum protocol
+    windows = haki2022_windows(read_dataset(examples_path), converter)
     counts = windows.counts()
     chosen = windows.select(split)
     if len(chosen.qpm) == 0:
@@ -313,7 +319,13 @@ def run_haki2022(
     }
 
 
-def run_protocol(trained, name: str, examples_path, split: str | None = "test", **kwargs) -> dict:
+def run_protocol(
+    trained: TrainedModel,
+    name: str,
+    examples_path: str | os.PathLike,
+    split: str | None = "test",
+    **kwargs: Any,
+) -> dict:
     if name != "haki2022":
         raise MusicVAEError(f"unknown protocol {name!r} (choose from {', '.join(PROTOCOLS)})")
     return run_haki2022(trained, examples_path, split, **kwargs)

@@ -148,7 +148,7 @@ def realism_report(generated: np.ndarray, real: np.ndarray, steps_per_bar: int =
         name: {
             "velocity": wasserstein_1d(
                 midi_velocities(gv[..., c][gm[..., c]]), midi_velocities(rv[..., c][rm[..., c]])
-            ),  # fmt: skip
+            ),
             "offset_steps": wasserstein_1d(go[..., c][gm[..., c]] / 2, ro[..., c][rm[..., c]] / 2),
         }
         for c, name in enumerate(CLASS_NAMES)

@@ -21,9 +21,9 @@ from musicvae.generation.trained_model import TrainedModel
 __all__ = [
     "BUNDLED_MODELS",
     "DEFAULT_BUNDLE",
-    "MODE_BUNDLES",
     "HUMANIZE_BUNDLE",
     "LONG_BUNDLE",
+    "MODE_BUNDLES",
     "TAP_BUNDLE",
     "TrainedModel",
     "bundled_available",

@@ -11,12 +11,16 @@ a 10-bar input to a 4-bar model is windows at bars 1, 5 and 7, and its output is
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from musicvae.configs import Config
 from musicvae.data.sequence import NoteSequence
 from musicvae.errors import MusicVAEError
+
+if TYPE_CHECKING:
+    from musicvae.data.converters.base import Converter
 
 
 def window_starts(total_steps: int, window_steps: int) -> list[int]:
@@ -68,7 +72,7 @@ class Prepared:
     qpm: float
 
 
-def _no_window_reason(ns: NoteSequence, config: Config, converter) -> str:
+def _no_window_reason(ns: NoteSequence, config: Config, converter: Converter) -> str:
     """Why the converter found no 4/4 grid in ``ns``, as a short phrase."""
     from musicvae.data.windows import single_tempo, time_signature_ok
 

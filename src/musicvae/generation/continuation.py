@@ -12,10 +12,15 @@ after 2. The prompt itself comes back unchanged at the start of each result.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from musicvae.data.sequence import NoteSequence
 from musicvae.errors import MusicVAEError
+
+if TYPE_CHECKING:
+    from musicvae.generation.trained_model import TrainedModel
 
 MAX_BARS = 64
 
@@ -27,7 +32,7 @@ def context_bars(prompt_bars: int, window_bars: int) -> int:
 
 
 def continue_tensors(
-    trained,
+    trained: TrainedModel,
     prompt: np.ndarray,
     bars: int,
     n: int = 1,
@@ -51,7 +56,7 @@ def continue_tensors(
     if not prompt[:, :classes].any():
         raise MusicVAEError("continue: the prompt is empty (no hits to continue from)")
     tiled = prompt[np.arange(window) % len(prompt)]
-    z, mu, sigma = trained.encode_tensors(np.repeat(tiled[None], n, 0), seed=seed)
+    z, mu, _sigma = trained.encode_tensors(np.repeat(tiled[None], n, 0), seed=seed)
     z[0] = mu[0]  # the best guess first, then variations drawn from the posterior
     context = context_bars(len(prompt) // spb, window // spb) * spb
     out = np.repeat(prompt[None], n, 0)
@@ -69,7 +74,7 @@ def continue_tensors(
 
 
 def continue_sequence(
-    trained,
+    trained: TrainedModel,
     ns: NoteSequence,
     bars: int,
     n: int = 1,
@@ -82,7 +87,7 @@ def continue_sequence(
     return trained.to_sequences(out, ns.qpm if qpm is None else qpm)
 
 
-def prompt_grid(trained, ns: NoteSequence) -> np.ndarray:
+def prompt_grid(trained: TrainedModel, ns: NoteSequence) -> np.ndarray:
     """The (T, 27) grid of a whole prompt, in whole bars, as the model's converter reads it."""
     grid = trained.converter.sequence_grid(ns)
     if not len(grid):

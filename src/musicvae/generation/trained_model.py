@@ -312,7 +312,15 @@ class TrainedModel:
         _check_temperature(temperature)
         return continue_sequence(self, ns, bars, n, temperature, seed, qpm)
 
-    def _transform(self, ns, temperature, seed, sample_z, qpm, keep_hits=False) -> NoteSequence:
+    def _transform(
+        self,
+        ns: NoteSequence,
+        temperature: float,
+        seed: int | None,
+        sample_z: bool,
+        qpm: float | None,
+        keep_hits: bool = False,
+    ) -> NoteSequence:
         groove, prep = self.transform_tensors(
             ns, temperature, seed, sample_z=sample_z, keep_hits=keep_hits
         )

@@ -70,7 +70,9 @@ def _dense(tf_name: str, key: str, layer: nn.Linear) -> dict[str, _Variable]:
     }
 
 
-def _lstm(tf_name: str, key: str, stack: LstmStack, layer: int, reverse: bool):
+def _lstm(
+    tf_name: str, key: str, stack: LstmStack, layer: int, reverse: bool
+) -> dict[str, _Variable]:
     h = stack.hidden_size
     n_in = stack.layer_input_size(layer)
     names = {

@@ -192,7 +192,7 @@ def _read_bundle_index(prefix: Path) -> tuple[Any, dict[str, Any]]:
                 entries[key.decode()] = classes["BundleEntryProto"].FromString(value)
     except MusicVAEError:
         raise
-    except Exception as e:  # protobuf DecodeError / bad UTF-8: the table held garbage
+    except Exception as e:  # noqa: BLE001 - protobuf DecodeError / bad UTF-8 (and upb's other errors): the table held garbage
         raise MusicVAEError(f"{index_path}: corrupt checkpoint index ({e})") from None
     if header is None:
         raise MusicVAEError(f"{index_path}: no bundle header (not a V2 checkpoint)")

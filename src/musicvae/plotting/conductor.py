@@ -11,11 +11,15 @@ from __future__ import annotations
 import io
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from musicvae.data.converters.groove import DRUM_CLASS_LABELS
 from musicvae.io import atomic_write_bytes
+
+if TYPE_CHECKING:
+    from musicvae.generation.trained_model import TrainedModel
 
 
 def render_conductor(
@@ -73,7 +77,9 @@ def render_conductor(
     return buf.getvalue()
 
 
-def write_conductor(trained, groove: np.ndarray, path: str | os.PathLike, title: str = "") -> Path:
+def write_conductor(
+    trained: TrainedModel, groove: np.ndarray, path: str | os.PathLike, title: str = ""
+) -> Path:
     """Encode a (T, 27) window with ``trained`` (a hierarchical ``TrainedModel``), draw what its
     conductor makes of it, and write the PNG to ``path``; the title gets the two matrices'
     agreement (Pearson r of their off-diagonal entries)."""

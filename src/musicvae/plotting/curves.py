@@ -11,11 +11,15 @@ from __future__ import annotations
 import io
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from musicvae.errors import MusicVAEError
 from musicvae.io import atomic_write_bytes
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 PANELS: tuple[tuple[str, str], ...] = (
     ("loss", "loss"),
@@ -67,7 +71,9 @@ def render(train: Series, eval_: Series, title: str = "") -> bytes:
     return render_runs([("", train, eval_)], title)
 
 
-def _draw(ax, tag: str, steps: np.ndarray, values: np.ndarray, color: str, label: str) -> None:
+def _draw(
+    ax: Axes, tag: str, steps: np.ndarray, values: np.ndarray, color: str, label: str
+) -> None:
     if len(values) > SMOOTH_ABOVE and tag not in UNSMOOTHED:
         ax.plot(steps, values, color=color, alpha=0.3, linewidth=0.8)
         ax.plot(steps, _ema(values, SMOOTHING), color=color, label=label)

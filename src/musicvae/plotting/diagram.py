@@ -29,14 +29,14 @@ def render_diagram(config: Config, dpi: int = 110) -> bytes:
     ax.set_ylim(0, 5.2)
     ax.axis("off")
 
-    def box(x, y, w, h, text, color):
+    def box(x: float, y: float, w: float, h: float, text: str, color: str) -> None:
         ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle="round,pad=0.04", fc=color, ec="0.3"))
         ax.text(x + w / 2, y + h / 2, text, ha="center", va="center", fontsize=8.5)
 
-    def arrow(a, b):
+    def arrow(a: tuple[float, float], b: tuple[float, float]) -> None:
         ax.add_patch(FancyArrowPatch(a, b, arrowstyle="-|>", mutation_scale=10, color="0.3"))
 
-    def shape(name):
+    def shape(name: str) -> str:
         return "(" + ", ".join(str(d) for d in walk[name][1:]) + ")"
 
     box(0.2, 2.2, 1.8, 0.9, f"input window\n{shape('encoder input')}", "#dde8f5")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,6 +27,12 @@ from musicvae.data.converters.groove import (
 )
 from musicvae.data.sequence import NoteSequence
 from musicvae.io import atomic_write_bytes
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Colormap, Normalize
+    from matplotlib.figure import Figure
 
 CLASS_NAMES = DRUM_CLASS_LABELS
 NUM_CLASSES = len(CLASS_NAMES)
@@ -69,7 +76,7 @@ def sequence_to_grid(
     return grid_rows
 
 
-def render_drum_grid(grid: np.ndarray | NoteSequence, **options) -> bytes:
+def render_drum_grid(grid: np.ndarray | NoteSequence, **options: Any) -> bytes:
     """PNG bytes of the drum grid of a (T, 27) tensor or a drum NoteSequence; ``options`` are
     :func:`drum_grid_figure`'s (title, steps per bar and beat, bars per row, dpi)."""
     buf = io.BytesIO()
@@ -85,7 +92,7 @@ def drum_grid_figure(
     steps_per_beat: int = 4,
     bars_per_row: int = 4,
     dpi: int = 100,
-):
+) -> Figure:
     """The matplotlib ``Figure`` that :func:`render_drum_grid` saves: one axes per row of bars,
     then the velocity colour bar. Long grooves wrap onto several rows of ``bars_per_row`` bars."""
     import matplotlib
@@ -129,7 +136,16 @@ def drum_grid_figure(
     return fig
 
 
-def _draw_row(ax, part, first, row_steps, cmap, norm, steps_per_bar, steps_per_beat) -> None:
+def _draw_row(
+    ax: Axes,
+    part: np.ndarray,
+    first: int,
+    row_steps: int,
+    cmap: Colormap,
+    norm: Normalize,
+    steps_per_bar: int,
+    steps_per_beat: int,
+) -> None:
     """One row of bars: hits of ``part`` (steps ``first`` on) as boxes over the step grid."""
     from matplotlib.collections import LineCollection, PatchCollection
     from matplotlib.patches import Rectangle
@@ -169,7 +185,7 @@ def _draw_row(ax, part, first, row_steps, cmap, norm, steps_per_bar, steps_per_b
     ax.set_ylim(NUM_CLASSES, 0)  # class 0 (kick) on top, as the studio's rows run
     ax.set_yticks(np.arange(NUM_CLASSES) + 0.5, CLASS_NAMES, fontsize=7)
     ticks = np.arange(0, row_steps, steps_per_beat)
-    ax.set_xticks(ticks, [beat_label(first + t, steps_per_bar, steps_per_beat) for t in ticks])
+    ax.set_xticks(ticks, [beat_label(first + int(t), steps_per_bar, steps_per_beat) for t in ticks])
     ax.tick_params(length=0, labelsize=7)
     for t, label in zip(ticks, ax.get_xticklabels(), strict=True):
         if t % steps_per_bar == 0:  # a bar's number stands out from its beats
@@ -183,7 +199,7 @@ def beat_label(step: int, steps_per_bar: int = 16, steps_per_beat: int = 4) -> s
     return f"{bar + 1}" if beat == 0 else f"{bar + 1}.{beat + 1}"
 
 
-def _scalar_mappable(cmap, norm):
+def _scalar_mappable(cmap: Colormap, norm: Normalize) -> ScalarMappable:
     from matplotlib.cm import ScalarMappable
 
     mappable = ScalarMappable(norm=norm, cmap=cmap)

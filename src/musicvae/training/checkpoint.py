@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import random
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, BinaryIO, cast
 
 import numpy as np
 import torch
@@ -140,11 +140,11 @@ class _WriteErrors:
     """A file that keeps the ``OSError`` its ``write`` raised: ``torch.save`` turns it into a
     ``RuntimeError("... unexpected pos ...")`` that no longer says the disk is full."""
 
-    def __init__(self, f) -> None:
+    def __init__(self, f: BinaryIO) -> None:
         self.f = f
         self.error: OSError | None = None
 
-    def write(self, data) -> int:
+    def write(self, data: bytes) -> int:
         try:
             return self.f.write(data)
         except OSError as e:
@@ -155,7 +155,7 @@ class _WriteErrors:
         self.f.flush()
 
 
-def _torch_save(payload: dict[str, Any], f) -> None:
+def _torch_save(payload: dict[str, Any], f: BinaryIO) -> None:
     out = _WriteErrors(f)
     try:
         torch.save(payload, out)  # type: ignore[arg-type]  # any object with write/flush

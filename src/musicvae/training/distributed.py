@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+_CPU = torch.device("cpu")
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -22,7 +24,7 @@ class DistInfo:
     world_size: int = 1
     local_rank: int = 0
     local_world_size: int = 1
-    device: torch.device = torch.device("cpu")
+    device: torch.device = _CPU
 
     @property
     def is_main(self) -> bool:

@@ -132,7 +132,7 @@ def amp_enabled(device: torch.device, amp: bool, training: bool = True) -> bool:
     return training and device.type == "cpu" and cpu_has_fast_bf16()
 
 
-def autocast(device: torch.device, amp: bool, training: bool = False):
+def autocast(device: torch.device, amp: bool, training: bool = False) -> torch.autocast:
     """bf16 autocast per :func:`amp_enabled` (the evaluation policy unless ``training``)."""
     enabled = amp_enabled(device, amp, training)
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)

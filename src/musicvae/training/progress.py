@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from types import FrameType
 from typing import TextIO
 
 from musicvae.errors import MusicVAEError
@@ -68,7 +69,7 @@ class StopFlag:
     def __bool__(self) -> bool:
         return self.signal_name is not None
 
-    def _handle(self, signum: int, frame) -> None:
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.signal_name == "SIGINT" and signum == signal.SIGINT:
             raise KeyboardInterrupt  # a second Ctrl-C: stop now
         self.signal_name = signal.Signals(signum).name
