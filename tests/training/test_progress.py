@@ -59,6 +59,9 @@ def test_reporter_lines_eta_and_recipe_hint():
     assert "more than a day" in text[1] and "batch_size=128 --num-steps 10000" in text[1]
     assert text[2].startswith("step 30/200000, loss 123.4, KL 48.2 bits, hit accuracy 0.951, ")
     assert text[2].endswith("ETA 2.3 days") and "512 examples/s" in text[2]
+    # A melody model (categorical decoder) has no hit accuracy; its line shows its accuracy.
+    assert ", accuracy 0.420, " in r.line(40, {"loss": 1.0, "accuracy": 0.42})
+    assert ", hit accuracy nan, " in r.line(40, {"loss": 1.0})
     quiet = io.StringIO()
     r2 = Reporter(enabled=False, start_step=0, num_steps=10, batch_size=8, lines=True,
                   print_every=1, out=quiet)  # fmt: skip

@@ -46,3 +46,15 @@ def test_drop_events_from_cuts_old_files_at_a_step(tmp_path):
     assert read_scalars(tmp_path)["losses/kl_bits"][0].tolist() == [0, 1, 2, 3, 4]
     assert drop_events_from(tmp_path, 5) == 0  # nothing left to drop
     assert drop_events_from(tmp_path, 0) == 1 and not list(tmp_path.glob(EVENT_GLOB))
+
+
+def test_melody_runs_log_the_decoders_accuracy(magenta_dir, tmp_path, one_thread):
+    """A categorical decoder has no hits: its own ``accuracy`` is logged, under Magenta's name."""
+    from tests.helpers_melody import folk_dataset, train_tiny_melody
+
+    data = folk_dataset(magenta_dir / "melody", tmp_path / "folk.parquet")
+    train_tiny_melody(tmp_path / "run", data, steps=2)
+    scalars = read_scalars(tmp_path / "run" / "train")
+    steps, values = scalars["metrics/accuracy"]
+    assert len(steps) == 2 and all(0.0 <= v <= 1.0 for v in values)
+    assert "metrics/hit_accuracy" not in scalars

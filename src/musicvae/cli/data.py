@@ -8,7 +8,7 @@ import argparse
 from musicvae.cli import args as types
 
 
-def add_parser(subparsers) -> None:
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "data",
         help="download or build public datasets",
@@ -37,7 +37,7 @@ def add_parser(subparsers) -> None:
     _add_folk(sub)
 
 
-def _add_folk(sub) -> None:
+def _add_folk(sub: argparse._SubParsersAction) -> None:
     f = sub.add_parser(
         "folk",
         help="build a melody dataset from O'Neill's Music of Ireland in music21's corpus",

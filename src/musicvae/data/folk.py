@@ -28,7 +28,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from types import ModuleType
 
 import numpy as np
 from tqdm import tqdm
@@ -169,7 +169,7 @@ def corpus_dir() -> Path:
     return root
 
 
-def import_music21() -> Any:
+def import_music21() -> ModuleType:
     try:
         import music21
     except ImportError:
@@ -195,7 +195,7 @@ def _melody_midi(tune: Tune) -> tuple[bytes | None, str | None, int]:
 
     try:
         score = music21.converter.parseData(tune.text, format="abc")
-    except Exception:  # music21's ABC parser raises many kinds of error on bad input
+    except Exception:  # noqa: BLE001 - music21's ABC parser raises many kinds of error
         return None, SKIP_PARSE, 0
     chords = sum(
         1
@@ -212,7 +212,7 @@ def _melody_midi(tune: Tune) -> tuple[bytes | None, str | None, int]:
         n.activeSite.remove(n)
     try:
         data = music21.midi.translate.music21ObjectToMidiFile(score).writestr()
-    except Exception:  # music21's writer fails on some irregular scores
+    except Exception:  # noqa: BLE001 - music21's writer fails on some irregular scores
         return None, SKIP_WRITE, 0
     return data, None, len(graces)
 

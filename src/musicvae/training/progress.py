@@ -155,7 +155,7 @@ class Reporter:
             f"step {step}{total}",
             f"loss {values.get('loss', math.nan):.4g}",
             f"KL {values.get('kl_bits', math.nan):.1f} bits",
-            f"hit accuracy {values.get('hit_accuracy', math.nan):.3f}",
+            _accuracy(values),
             f"{values.get('examples_per_sec', math.nan):.0f} examples/s",
         ]
         if eta is not None:
@@ -183,3 +183,10 @@ class Reporter:
                 f"(about {format_duration(recipe)} at this rate); --max-time 2h stops a run at "
                 "a time budget"
             )
+
+
+def _accuracy(values: dict[str, float]) -> str:
+    """Drum decoders report ``hit_accuracy``; categorical (melody) ones their own ``accuracy``."""
+    if "hit_accuracy" not in values and "accuracy" in values:
+        return f"accuracy {values['accuracy']:.3f}"
+    return f"hit accuracy {values.get('hit_accuracy', math.nan):.3f}"

@@ -31,6 +31,8 @@ TAGS: dict[str, str] = {
     "velocities_loss": "metrics/velocities_loss",
     "offsets_loss": "metrics/offsets_loss",
     "hit_accuracy": "metrics/hit_accuracy",
+    # The categorical (melody) decoders' share of steps whose class is predicted right.
+    "accuracy": "metrics/accuracy",
     "sampling_probability": "sampling_probability",
     "learning_rate": "learning_rate",
     "grad_norm": "grad_norm",
