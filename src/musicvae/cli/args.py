@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+from collections.abc import Callable
 from typing import NoReturn
 
 
@@ -39,7 +40,7 @@ def _int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
 
 
-def bounded_int(lo: int, hi: int, why: str = ""):
+def bounded_int(lo: int, hi: int, why: str = "") -> Callable[[str], int]:
     """An argparse type for integers in ``[lo, hi]``."""
 
     def parse(text: str) -> int:

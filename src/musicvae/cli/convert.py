@@ -28,7 +28,7 @@ def output_format(path: str, requested: str | None = None) -> str:
     return "tfrecord" if str(path).lower().endswith(TFRECORD_SUFFIXES) else "parquet"
 
 
-def add_parser(subparsers) -> None:
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "convert",
         help="MIDI folder -> dataset file (Parquet or NoteSequence TFRecord)",

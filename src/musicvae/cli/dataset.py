@@ -8,7 +8,7 @@ import json
 from musicvae.cli import args as types
 
 
-def add_parser(subparsers) -> None:
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "dataset",
         help="inspect a dataset file",

@@ -16,7 +16,7 @@ from musicvae.cli import args as types
 _PATTERN = {36: (0, 8, 10), 38: (4, 12), 42: tuple(range(0, 16, 2))}
 
 
-def add_parser(subparsers) -> None:
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "demo",
         help="sample 5 grooves from the bundled model into generated/",

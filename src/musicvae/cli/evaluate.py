@@ -11,7 +11,7 @@ from pathlib import Path
 from musicvae.cli import args as types
 
 
-def add_parser(subparsers) -> argparse.ArgumentParser:
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "evaluate",
         help="metrics of a trained model on a dataset split (ELBO, hit F1, velocity/timing MAE)",
@@ -114,7 +114,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _f(x, digits: int = 3) -> str:
+def _f(x: float | None, digits: int = 3) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "-"
     if isinstance(x, int):
@@ -127,7 +127,7 @@ def _table(title: str, rows: list[tuple[str, dict]], cols: list[tuple[str, str]]
     lines = [title, f"{'':<{width}}  " + "  ".join(f"{h:>9}" for h, _ in cols)]
     for name, d in rows:
         lines.append(f"{name:<{width}}  " + "  ".join(f"{_f(d.get(k)):>9}" for _, k in cols))
-    return lines + [""]
+    return [*lines, ""]
 
 
 def _rows(block: dict) -> list[tuple[str, dict]]:
@@ -317,7 +317,7 @@ def _realism(rep: dict, title: str) -> list[str]:
                 "d": d["group_velocity_mean"][name],
                 "q": q["group_velocity_mean"][name],
             },
-        )  # fmt: skip
+        )
         for name in g["group_velocity_mean"]
     ]
     return _table(f"realism: {title}", rows, [("generated", "g"), ("real", "d"), ("ratio", "q")])

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from musicvae.cli import args as types
 
+if TYPE_CHECKING:
+    from musicvae.generation.trained_model import TrainedModel
 
-def add_parser(subparsers) -> None:
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "explain",
         help="print a config's data flow, stage by stage, with tensor shapes",
@@ -78,12 +82,12 @@ def run(args: argparse.Namespace) -> int:
         from musicvae.plotting.diagram import write_diagram
 
         print(f"wrote {write_diagram(config, args.diagram)}")
-    if args.conductor is not None:
+    if args.conductor is not None and trained is not None:  # --conductor needs --checkpoint
         _conductor(trained, args.groove, args.conductor)
     return 0
 
 
-def _conductor(trained, groove_path: Path, out) -> None:
+def _conductor(trained: TrainedModel, groove_path: Path, out: Path) -> None:
     from musicvae.data.midi import read_midi
     from musicvae.errors import MusicVAEError
     from musicvae.plotting.conductor import write_conductor

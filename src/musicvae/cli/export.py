@@ -14,7 +14,7 @@ from pathlib import Path
 from musicvae.cli import args as types
 
 
-def add_parser(subparsers) -> None:
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "export",
         help="write a trained model as a single .safetensors bundle",

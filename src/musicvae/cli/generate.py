@@ -14,18 +14,24 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from musicvae.cli import args as types
 from musicvae.errors import MusicVAEError
 from musicvae.io import staged_folder
 from musicvae.soundfont import HELP as soundfont_help
 
+if TYPE_CHECKING:
+    from musicvae.data.sequence import NoteSequence
+    from musicvae.generation.trained_model import TrainedModel
+    from musicvae.soundfont import SoundFont
+
 MODES = ("sample", "interpolate", "reconstruct", "humanize", "tap2drum", "continue")
 INPUT_MODES = ("reconstruct", "humanize", "tap2drum")
 DEFAULT_TEMPERATURE = 0.5  # music_vae_generate's default
 
 
-def add_parser(subparsers) -> argparse.ArgumentParser:
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "generate",
         help="sample, interpolate, reconstruct, humanize, tap2drum or continue grooves to MIDI + PNG",
@@ -116,7 +122,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 MAX_INPUT_BARS = 2000
 
 
-def _read_input(path: Path | None, flag: str):
+def _read_input(path: Path | None, flag: str) -> NoteSequence:
     from musicvae.data.midi import read_midi
 
     if path is None:
@@ -128,9 +134,8 @@ def _read_input(path: Path | None, flag: str):
     return read_midi(path)
 
 
-def run_generate(args: argparse.Namespace) -> int:
-    from musicvae.generation.api import MODE_BUNDLES, bundled_available, load
-
+def _check_args(args: argparse.Namespace) -> None:
+    """The numbers on the command line, before anything is read."""
     if not 1 <= args.num_outputs <= types.MAX_OUTPUTS:
         raise MusicVAEError(
             f"--num-outputs must be at least 1 and at most {types.MAX_OUTPUTS:,} (generate "
@@ -145,6 +150,33 @@ def run_generate(args: argparse.Namespace) -> int:
         raise MusicVAEError(f"--tempo {args.tempo}: expected a tempo between 20 and 400 BPM")
     if args.mode == "interpolate" and args.num_outputs < 2:
         raise MusicVAEError("--num-outputs must be at least 2 in interpolate mode")
+
+
+def _check_inputs_fit(model: TrainedModel, inputs: list[NoteSequence], mode: str) -> None:
+    """Inputs against the model before doing any work (clear error, no partial output)."""
+    for ns in inputs:
+        # Before quantising: every window goes through the model at once.
+        bars = ns.total_time * ns.qpm / 240  # 4/4 bars, the only meter the models read
+        if bars > MAX_INPUT_BARS:
+            raise MusicVAEError(
+                f"{ns.filename}: {bars:,.0f} bars; an input of at most {MAX_INPUT_BARS:,} bars is "
+                "read (a corrupt delta time can put a note hours late)"
+            )
+        if mode == "continue":
+            continue  # a prompt may be shorter than a window; continuation checks it
+        prep = model.prepare(ns)
+        if mode == "interpolate" and len(prep.starts) > 1:
+            print(
+                f"note: {ns.filename}: {prep.total_steps // model.converter.steps_per_bar} "
+                f"bars; interpolating from its first {model.num_bars}",
+                file=sys.stderr,
+            )
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    from musicvae.generation.api import MODE_BUNDLES, bundled_available, load
+
+    _check_args(args)
     # Read inputs before loading the model, so a bad file fails fast.
     inputs = []
     if args.mode == "interpolate":
@@ -172,24 +204,7 @@ def run_generate(args: argparse.Namespace) -> int:
             f"after --config {args.config!r}",
             file=sys.stderr,
         )
-    # Check inputs against the model before doing any work (clear error, no partial output).
-    for ns in inputs:
-        # Before quantising: every window goes through the model at once.
-        bars = ns.total_time * ns.qpm / 240  # 4/4 bars, the only meter the models read
-        if bars > MAX_INPUT_BARS:
-            raise MusicVAEError(
-                f"{ns.filename}: {bars:,.0f} bars; an input of at most {MAX_INPUT_BARS:,} bars is "
-                "read (a corrupt delta time can put a note hours late)"
-            )
-        if args.mode == "continue":
-            continue  # a prompt may be shorter than a window; continuation checks it
-        prep = model.prepare(ns)
-        if args.mode == "interpolate" and len(prep.starts) > 1:
-            print(
-                f"note: {ns.filename}: {prep.total_steps // model.converter.steps_per_bar} "
-                f"bars; interpolating from its first {model.num_bars}",
-                file=sys.stderr,
-            )
+    _check_inputs_fit(model, inputs, args.mode)
     paths = generate(
         model,
         args.mode,
@@ -213,7 +228,7 @@ def run_generate(args: argparse.Namespace) -> int:
 
 
 def generate(
-    model,
+    model: TrainedModel,
     mode: str,
     inputs: list,
     *,
@@ -226,7 +241,7 @@ def generate(
     png: bool = True,
     keep_hits: bool | None = None,
     audio: bool = False,
-    soundfont=None,
+    soundfont: SoundFont | None = None,
     bars: int = 4,
 ) -> list[Path]:
     """Run ``mode`` and write ``num_outputs`` MIDI files (and PNGs, and WAVs with ``audio``, on
@@ -251,12 +266,12 @@ def generate(
             model.require_transform("humanize" if mode == "humanize" else "tap_to_drums")
         # humanize keeps the input's hits, tap2drum its tapped steps (drums there and only there)
         keep = mode in ("humanize", "tap2drum") if keep_hits is None else keep_hits
-        grooves = []
+        transformed = []
         for i in range(num_outputs):
             s = None if seed is None else seed + 2 * i  # transform_tensors uses seed and seed + 1
             g, prep = model.transform_tensors(inputs[0], temperature, s, keep_hits=keep)
-            grooves.append(g)
-        grooves = np.stack(grooves)
+            transformed.append(g)
+        grooves = np.stack(transformed)
         qpm = tempo or prep.qpm
     elif mode == "continue":
         from musicvae.generation.continuation import continue_tensors, prompt_grid

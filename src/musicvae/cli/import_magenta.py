@@ -19,7 +19,7 @@ from musicvae.errors import MusicVAEError
 _TAR_SUFFIXES = (".tar.gz", ".tgz", ".tar")
 
 
-def add_parser(subparsers) -> argparse.ArgumentParser:
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "import-magenta",
         help="convert a Magenta MusicVAE/GrooVAE checkpoint into a musicvae .pt checkpoint",

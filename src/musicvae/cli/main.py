@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from collections.abc import Callable
 
 from musicvae.cli import args as types
 from musicvae.errors import MusicVAEError
@@ -55,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def run(func, args) -> int:
+def run(func: Callable[[argparse.Namespace], int | None], args: argparse.Namespace) -> int:
     """Call a command, turning user-facing errors into one line on stderr and exit code 1."""
     try:
         code = func(args)

@@ -11,7 +11,7 @@ from musicvae.soundfont import ENV_VAR, HELP, INSTALL
 MAX_RENDER_S = 3600
 
 
-def add_parser(subparsers) -> None:
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "render",
         help="MIDI groove -> WAV on the built-in drum kit or a General MIDI SoundFont",

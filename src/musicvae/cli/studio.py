@@ -18,7 +18,7 @@ from musicvae.errors import MusicVAEError
 LOOPBACK_NAMES = ["127.0.0.1", "localhost", "::1", "[::1]"]
 
 
-def add_parser(subparsers) -> None:
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "studio",
         help="serve the drum studio web page and JSON API",

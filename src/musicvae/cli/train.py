@@ -11,16 +11,21 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from musicvae.cli import args as types
 from musicvae.errors import MusicVAEError
 from musicvae.training.options import default
 
+if TYPE_CHECKING:
+    from musicvae.configs import Config
+    from musicvae.training.options import TrainOptions
+
 DEFAULT_NUM_STEPS = default("num_steps")  # Magenta's --num_steps default
 SIGNAL_EXIT = {"SIGINT": 130, "SIGTERM": 143}  # the shell's 128 + signal number
 
 
-def add_parser(subparsers) -> argparse.ArgumentParser:
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "train",
         help="train a model on a dataset file (resumes a run folder's latest checkpoint)",
@@ -134,7 +139,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-def _config(name: str, hparams: str | None):
+def _config(name: str, hparams: str | None) -> Config:
     from musicvae.configs import get_config
 
     try:
@@ -206,7 +211,7 @@ def run_train(args: argparse.Namespace) -> int:
     return train_and_report(config, options)
 
 
-def train_and_report(config, options) -> int:
+def train_and_report(config: Config, options: TrainOptions) -> int:
     """Run :func:`musicvae.training.trainer.train` and print how it ended; the exit code."""
     from musicvae.training.trainer import train
 
@@ -232,7 +237,14 @@ def _format(values: dict[str, float]) -> str:
     return ", ".join(f"{k} {values[k]:.4f}" for k in keys if k in values)
 
 
-def _run_eval(run_dir, examples, config, device, num_batches, eval_dir=None) -> int:
+def _run_eval(
+    run_dir: Path,
+    examples: Path,
+    config: Config,
+    device: str,
+    num_batches: int | None,
+    eval_dir: Path | None = None,
+) -> int:
     from musicvae.training.validation import validate_checkpoint
 
     step, values = validate_checkpoint(

@@ -23,6 +23,7 @@ import asyncio
 import json
 import weakref
 from dataclasses import dataclass
+from typing import Any
 
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -73,7 +74,7 @@ class GuardedH11Protocol(H11Protocol):
 
     guards = Guards()
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._registry = _REGISTRIES.setdefault(self.server_state, _Waiting())
         self._phase: str | None = None  # "headers" or "body" while waiting on the client

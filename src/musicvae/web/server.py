@@ -5,14 +5,20 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from typing import TYPE_CHECKING
 
 import uvicorn
 
 from musicvae.errors import MusicVAEError
 from musicvae.web.connections import GuardedH11Protocol, Guards
 
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp
 
-def _config(app, host: str, log_level: str, guards: Guards | None = None) -> uvicorn.Config:
+
+def _config(
+    app: ASGIApp, host: str, log_level: str, guards: Guards | None = None
+) -> uvicorn.Config:
     # No limit_concurrency: it counts open connections, so stalled ones would fill it and
     # refuse everyone. The protocol's deadlines and per-client caps bound connections, and
     # the app's ClientLimit bounds the requests in progress.
@@ -35,7 +41,7 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve(app, sock: socket.socket, log_level: str = "warning") -> None:
+def serve(app: ASGIApp, sock: socket.socket, log_level: str = "warning") -> None:
     """Serve ``app`` on a socket from ``listen`` until interrupted."""
     host = sock.getsockname()[0]
     uvicorn.Server(_config(app, host, log_level)).run(sockets=[sock])
@@ -46,7 +52,7 @@ class BackgroundServer:
 
     def __init__(
         self,
-        app,
+        app: ASGIApp,
         host: str = "127.0.0.1",
         log_level: str = "warning",
         guards: Guards | None = None,
@@ -72,7 +78,7 @@ class BackgroundServer:
             time.sleep(0.02)
         return self.url
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
         self.sock.close()

@@ -20,7 +20,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -30,6 +30,8 @@ from musicvae.generation.chunks import cut, stitch
 from musicvae.generation.continuation import continue_tensors
 from musicvae.generation.latent import slerp_path
 from musicvae.web.grooves import MAX_STEPS, Groove
+
+T = TypeVar("T")
 
 ROLES = ("generate", "long", "groove", "drumify")
 # Which tools each role serves, and what a model needs in its data config to serve it.
@@ -78,7 +80,7 @@ class FairLock:
                 self._cond.wait()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         with self._cond:
             self._serving += 1
             self._cond.notify_all()
@@ -186,7 +188,7 @@ class Studio:
             )
         return role if self._load(role).num_bars == bars else "long"
 
-    def _call(self, tool: str, fn: Callable[[TrainedModel], object], bars: int | None = None):
+    def _call(self, tool: str, fn: Callable[[TrainedModel], T], bars: int | None = None) -> T:
         role = self._role(tool, bars)
         model = self._load(role)
         with self._slots[role].lock:
@@ -277,7 +279,7 @@ class Studio:
     ) -> list[Groove]:
         """``n`` grooves decoded from ``mu + spread * N(0, I)``, window by window."""
 
-        def prepare(m: TrainedModel):
+        def prepare(m: TrainedModel) -> tuple[tuple, int]:
             inputs, controls, starts, total = _windows(m, g)
             _, mu, _ = m.encode_tensors(inputs, controls)
             rng = np.random.default_rng(seed)
@@ -285,7 +287,7 @@ class Studio:
             flat = z.reshape(-1, mu.shape[-1]).astype(np.float32)
             return (flat, np.tile(controls, (n, 1, 1)), starts, total), len(flat)
 
-        def decode(m: TrainedModel, context, rows: slice, k: int) -> np.ndarray:
+        def decode(m: TrainedModel, context: tuple, rows: slice, k: int) -> np.ndarray:
             flat, ctrl = context[:2]
             return m.decode_tensors(flat[rows], temperature, _slice_seed(seed, k), ctrl[rows])
 
@@ -319,7 +321,7 @@ class Studio:
         first result decodes the posterior mean; variations 2..n decode posterior samples and
         play velocities and timing with the model's spread."""
 
-        def prepare(m: TrainedModel):
+        def prepare(m: TrainedModel) -> tuple[tuple, int]:
             inputs, controls, starts, total = _windows(m, g)
             # Groove plays the user's pattern as it is: only velocities and timing change.
             fixed = m.input_hits(inputs) if tool == "groove" else None
@@ -328,7 +330,7 @@ class Studio:
             _, mu, sigma = m.encode_tensors(inputs, controls)  # once: only z varies below
             return (controls, fixed, taps, mu, sigma, starts, total), n
 
-        def decode(m: TrainedModel, context, _: slice, i: int) -> np.ndarray:
+        def decode(m: TrainedModel, context: tuple, _: slice, i: int) -> np.ndarray:
             # A slice is one variation here (at most MAX_STEPS / window rows): seeds per variation.
             controls, fixed, taps, mu, sigma = context[:5]
             s = None if seed is None else seed + 7919 * i
@@ -389,7 +391,7 @@ class _Batcher:
                     self._pending = [j for j in self._pending if all(j is not b for b in batch)]
                 try:
                     out = m.sample_tensors(total, temperature)
-                except BaseException as e:
+                except BaseException as e:  # noqa: BLE001 - handed to every job of the batch, each re-raises it
                     for j in batch:
                         j.error = e
                 else:
