@@ -213,6 +213,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 def train_and_report(config: Config, options: TrainOptions) -> int:
     """Run :func:`musicvae.training.trainer.train` and print how it ended; the exit code."""
+    from musicvae.training.progress import accuracy_text
     from musicvae.training.trainer import train
 
     result = train(config, options)
@@ -224,7 +225,7 @@ def train_and_report(config: Config, options: TrainOptions) -> int:
         print(
             f"step {result.step}: loss {result.train['loss']:.4f}, "
             f"KL {result.train.get('kl_bits', float('nan')):.2f} bits, "
-            f"hit accuracy {result.train.get('hit_accuracy', float('nan')):.3f}"
+            + accuracy_text(result.train)
         )
     if result.eval:
         print(f"eval at step {result.step}: " + _format(result.eval))
@@ -233,7 +234,7 @@ def train_and_report(config: Config, options: TrainOptions) -> int:
 
 
 def _format(values: dict[str, float]) -> str:
-    keys = ("loss", "r_loss", "kl_bits", "hit_accuracy")
+    keys = ("loss", "r_loss", "kl_bits", "hit_accuracy", "accuracy")  # accuracy: melodies
     return ", ".join(f"{k} {values[k]:.4f}" for k in keys if k in values)
 
 

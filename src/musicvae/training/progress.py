@@ -155,7 +155,7 @@ class Reporter:
             f"step {step}{total}",
             f"loss {values.get('loss', math.nan):.4g}",
             f"KL {values.get('kl_bits', math.nan):.1f} bits",
-            _accuracy(values),
+            accuracy_text(values),
             f"{values.get('examples_per_sec', math.nan):.0f} examples/s",
         ]
         if eta is not None:
@@ -185,7 +185,7 @@ class Reporter:
             )
 
 
-def _accuracy(values: dict[str, float]) -> str:
+def accuracy_text(values: dict[str, float]) -> str:
     """Drum decoders report ``hit_accuracy``; categorical (melody) ones their own ``accuracy``."""
     if "hit_accuracy" not in values and "accuracy" in values:
         return f"accuracy {values['accuracy']:.3f}"
