@@ -64,10 +64,6 @@ MAX_PRIOR_SAMPLES = 512
 LOSS_TERMS = ("hits_loss", "velocities_loss", "offsets_loss", "r_loss")
 
 
-def has_input_transform(config: Config) -> bool:
-    return config.data.transforms_input
-
-
 def load_split(
     path: str | os.PathLike, config: Config, split: str | None, *, workers: int | None = None
 ) -> tuple[Examples, np.ndarray, int]:
@@ -129,7 +125,7 @@ def evaluate(
         _add_batch(totals, trained, batch, latents, qpm[rows], gen, uses_controls)
 
     result = _result(totals, trained, examples, examples_path, split, num_sequences, seed)
-    if has_input_transform(config):
+    if config.data.transforms_input:
         _performance_realism(result, totals.performances, examples_path, config, split, workers)
     if not uses_controls:
         result["interpolation"] = interpolation_smoothness(
@@ -194,7 +190,7 @@ class _Totals:
     @classmethod
     def for_config(cls, config: Config) -> _Totals:
         spq = config.data.steps_per_quarter
-        kept = ReconstructionMetrics(spq) if has_input_transform(config) else None
+        kept = ReconstructionMetrics(spq) if config.data.transforms_input else None
         return cls(
             ReconstructionMetrics(spq), ReconstructionMetrics(spq), ReconstructionMetrics(spq), kept
         )
@@ -276,7 +272,7 @@ def _add_batch(
     if totals.kept is not None and kept is not None:
         totals.kept.update(kept.cpu().numpy(), target, qpm)
         totals.performances["kept_hits"].append(kept.cpu().numpy())
-    if has_input_transform(config):
+    if config.data.transforms_input:
         totals.performances["sampled"].append(sampled.cpu().numpy())
         totals.performances["target"].append(target)
 
@@ -333,7 +329,7 @@ def _result(
             **totals.sampled.result(),
         },
     }
-    if has_input_transform(config):
+    if config.data.transforms_input:
         result["performance"] = {
             "decoding": "free-running from z = mu (as in 'sampled')",
             "baseline": "every real hit on the grid at the split's mean velocity",

@@ -258,7 +258,7 @@ def run_haki2022(
     decoding free from the posterior mean and, for input-transform models, with the input's
     taps (tap models) or hits kept."""
     from musicvae.data.dataset import read_dataset
-    from musicvae.evaluation.evaluate import SAMPLED_TEMPERATURE, has_input_transform
+    from musicvae.evaluation.evaluate import SAMPLED_TEMPERATURE
 
     model, config, device = trained.model, trained.config, trained.device
     if trained.converter.control_depth > 0:
@@ -272,7 +272,7 @@ def run_haki2022(
     if len(chosen.qpm) == 0:
         raise MusicVAEError(f"{examples_path}: protocol haki2022 finds no {split} windows")
     gen = torch.Generator(device=device).manual_seed(seed)
-    keep = has_input_transform(config)
+    keep = config.data.transforms_input
     free, kept = [], []
     with torch.no_grad():
         for s in range(0, len(chosen.qpm), batch_size):

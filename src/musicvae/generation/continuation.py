@@ -73,20 +73,6 @@ def continue_tensors(
     return out
 
 
-def continue_sequence(
-    trained: TrainedModel,
-    ns: NoteSequence,
-    bars: int,
-    n: int = 1,
-    temperature: float = 1.0,
-    seed: int | None = None,
-    qpm: float | None = None,
-) -> list[NoteSequence]:
-    """``n`` continuations of ``ns`` (its whole 4/4 grid, 'infer' mode) by ``bars`` bars."""
-    out = continue_tensors(trained, prompt_grid(trained, ns), bars, n, temperature, seed)
-    return trained.to_sequences(out, ns.qpm if qpm is None else qpm)
-
-
 def prompt_grid(trained: TrainedModel, ns: NoteSequence) -> np.ndarray:
     """The (T, 27) grid of a whole prompt, in whole bars, as the model's converter reads it."""
     grid = trained.converter.sequence_grid(ns)

@@ -307,10 +307,11 @@ class TrainedModel:
     ) -> list[NoteSequence]:
         """``n`` continuations of ``ns``: its bars, then ``bars`` new ones in its own feel (the
         first from the posterior mean, then variations); see ``generation.continuation``."""
-        from musicvae.generation.continuation import continue_sequence
+        from musicvae.generation.continuation import continue_tensors, prompt_grid
 
         _check_temperature(temperature)
-        return continue_sequence(self, ns, bars, n, temperature, seed, qpm)
+        out = continue_tensors(self, prompt_grid(self, ns), bars, n, temperature, seed)
+        return self.to_sequences(out, ns.qpm if qpm is None else qpm)
 
     def _transform(
         self,
