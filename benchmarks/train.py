@@ -15,11 +15,21 @@ the same size per forward GEMM (input and weight gradients), so a training step 
 3 x forward FLOPs; elementwise gate math and the loss are ignored (a few percent at most).
 
 The step runs as training runs it: bf16 autocast where the trainer uses it (CUDA, CPUs with
-native bf16; ``--no-amp`` for fp32; the JSON's ``amp`` says which ran) and, on the CPU, with
-freed memory kept in the process heap (``--no-keep-heap`` to compare). The matmul reference
-is fp32 either way, so with amp on ``fraction_of_matmul_speed`` can exceed 1.
+native bf16; ``--no-amp`` for fp32; the JSON's ``amp`` says which ran), with the environment
+``musicvae`` sets before torch loads (:func:`musicvae.cpu.tune_environment`); ``--keep-heap``
+compares glibc's heap kept at its peak. The matmul reference is fp32 either way, so with amp on
+``fraction_of_matmul_speed`` can exceed 1.
+
+``--trainer`` then runs the real ``musicvae train`` (a child process, real GMD windows) for
+``--trainer-steps`` steps and reports its sustained rate (from its per-step event log, the first
+``--trainer-warmup`` steps left out) and the peak RSS of the whole process, in bf16 and in fp32.
+``--contend N [N ...]`` (implies ``--trainer``) repeats the bf16 run with N busy competitor
+processes started for it (pure-Python spin loops, each bounded to an hour and stopped when the run
+ends) and reports each rate as a fraction of the quiet one, with the thread changes the trainer
+made.
 
     .venv/bin/python benchmarks/train.py --config groovae_4bar --batch-size 512 [--steps N]
+    .venv/bin/python benchmarks/train.py --contend 1 2
 """
 
 from __future__ import annotations
@@ -30,22 +40,25 @@ import math
 import os
 import platform
 import resource
+import subprocess
+import sys
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 
-import torch
+from musicvae.cpu import keep_heap, tune_environment
 
-from musicvae.configs import Config, get_config
-from musicvae.models import build_model
-from musicvae.training.distributed import resolve_device
-from musicvae.training.optim import (
-    amp_enabled,
-    keep_cpu_heap,
-    make_optimizer,
-    set_seed,
-    train_step,
-)
+TUNED = tune_environment()  # as the musicvae command does, before torch loads
+
+import torch  # noqa: E402
+
+from musicvae.configs import Config, get_config  # noqa: E402
+from musicvae.models import build_model  # noqa: E402
+from musicvae.training.distributed import resolve_device  # noqa: E402
+from musicvae.training.optim import amp_enabled, make_optimizer, set_seed, train_step  # noqa: E402
+
+GMD = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "groove"
 
 OUTPUT_DEPTH = 27
 Gemm = tuple[int, int, int]  # (M, K, N)
@@ -187,14 +200,48 @@ def main() -> None:
     )
     parser.add_argument(
         "--keep-heap",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="keep freed memory in the process heap, as training does on CPU (default on)",
+        action="store_true",
+        help="keep freed memory in glibc's heap (mallopt), to compare with training, which no "
+        "longer does: faster page-fault-free steps, but a fragmented heap of about 1.7 GB more",
+    )
+    parser.add_argument(
+        "--trainer",
+        action="store_true",
+        help="also time the real `musicvae train` (child process) in bf16 and fp32, with peak RSS",
+    )
+    parser.add_argument(
+        "--contend",
+        type=int,
+        nargs="+",
+        metavar="N",
+        help="with the real trainer, also run it beside N busy competitor processes (each N "
+        "given is one run), e.g. --contend 1 2",
+    )
+    parser.add_argument(
+        "--trainer-steps", type=int, default=24, help="steps of each real-trainer run"
+    )
+    parser.add_argument(
+        "--trainer-warmup",
+        type=int,
+        default=3,
+        help="first steps of each real-trainer run left out of its rate",
+    )
+    parser.add_argument(
+        "--skip-loop",
+        action="store_true",
+        help="only the real-trainer runs (no in-process step loop or matmul reference)",
     )
     args = parser.parse_args()
+    result = {} if args.skip_loop else step_loop(args)
+    if args.trainer or args.contend:
+        result["trainer"] = trainer_runs(args)
+    print(json.dumps(result, indent=2))
 
+
+def step_loop(args: argparse.Namespace) -> dict:
+    """The in-process step loop and its matmul-only reference."""
     device = resolve_device(args.device)
-    heap_kept = device.type == "cpu" and args.keep_heap and keep_cpu_heap()
+    heap_kept = device.type == "cpu" and args.keep_heap and keep_heap()
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     if device.type == "cpu":
         torch.set_num_threads(args.threads or cores)
@@ -249,6 +296,7 @@ def main() -> None:
         "amp": amp_enabled(device, args.amp),
         "amp_dtype": "bfloat16" if amp_enabled(device, args.amp) else None,
         "heap_kept": heap_kept,
+        "environment_set": TUNED,
         "cores": cores,
         # Other processes competing for the cores make every timing slower.
         "load_average_1min": round(os.getloadavg()[0], 2),
@@ -278,7 +326,131 @@ def main() -> None:
     }
     if device.type == "cuda":
         result["peak_cuda_mib"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
-    print(json.dumps(result, indent=2))
+    return result
+
+
+# -- the real trainer ---------------------------------------------------------------------------
+
+
+def trainer_runs(args: argparse.Namespace) -> dict:
+    """Quiet bf16 and fp32 runs of ``musicvae train``, then one contended run per ``--contend``."""
+    with tempfile.TemporaryDirectory(prefix="musicvae-bench-") as tmp:
+        examples = args.examples or dataset(Path(tmp))
+        runs = {"quiet": trainer_run(args, examples, Path(tmp) / "quiet", competitors=0)}
+        for n in args.contend or []:
+            runs[f"contended_{n}"] = trainer_run(
+                args, examples, Path(tmp) / f"contend{n}", competitors=n
+            )
+        # Quiet again after the contended runs: this machine's speed drifts over minutes, so
+        # each contended rate is set against the mean of a quiet run before and after.
+        runs["quiet_after"] = trainer_run(args, examples, Path(tmp) / "after", competitors=0)
+        quiet = (runs["quiet"]["examples_per_s"] + runs["quiet_after"]["examples_per_s"]) / 2
+        for n in args.contend or []:
+            runs[f"contended_{n}"]["fraction_of_quiet"] = round(
+                runs[f"contended_{n}"]["examples_per_s"] / quiet, 3
+            )
+        runs["quiet_fp32"] = trainer_run(
+            args, examples, Path(tmp) / "fp32", competitors=0, amp=False
+        )
+    return {
+        "command": "musicvae train --config CONFIG --examples GMD --hparams batch_size=B",
+        "examples": str(examples),
+        "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "cpu": cpu_name(),
+        **runs,
+    }
+
+
+def dataset(tmp: Path) -> Path:
+    """The GMD converted by ``musicvae convert`` (the benchmark's own copy)."""
+    out = tmp / "gmd.parquet"
+    cmd = [sys.executable, "-m", "musicvae", "convert", str(GMD), "-o", str(out)]
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return out
+
+
+def trainer_run(
+    args: argparse.Namespace, examples: Path, run_dir: Path, competitors: int, amp: bool = True
+) -> dict:
+    """One ``musicvae train`` child: its sustained rate, peak RSS and thread changes."""
+    hparams = f"batch_size={args.batch_size}" + (f",{args.hparams}" if args.hparams else "")
+    cmd = [sys.executable, "-m", "musicvae", "train", "--config", args.config]
+    cmd += ["--run-dir", str(run_dir), "--examples", str(examples), "--hparams", hparams]
+    cmd += ["--num-steps", str(args.trainer_steps), "--log-every", "1", "--eval-every", "0"]
+    cmd += ["--checkpoint-every", str(10 * args.trainer_steps), "--no-progress"]
+    cmd += ["--device", args.device] + ([] if amp else ["--no-amp"])
+    if args.threads:
+        cmd += ["--threads", str(args.threads)]
+    env = {k: v for k, v in os.environ.items() if k not in TUNED}  # the child sets its own
+    busy = [spin() for _ in range(competitors)]
+    try:
+        with tempfile.TemporaryFile("w+") as log:
+            child = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+            peak = peak_rss_mib(child)
+            log.seek(0)
+            text = log.read()
+    finally:
+        for p in busy:
+            p.kill()
+            p.wait()
+    if child.returncode:
+        raise SystemExit(f"musicvae train failed ({child.returncode}):\n{text[-2000:]}")
+    logged = scalars(run_dir / "train")
+    seconds = [1.0 / v for v in logged["global_step/sec"]][args.trainer_warmup :]
+    threads = Counter(int(v) for v in logged.get("cpu_threads", [])[args.trainer_warmup :])
+    return {
+        "amp": amp,
+        "competitors": competitors,
+        "steps_timed": len(seconds),
+        "examples_per_s": round(args.batch_size * len(seconds) / sum(seconds), 1),
+        "peak_rss_mib": peak,
+        # Timed steps per thread count the trainer chose (empty: it did not choose).
+        "steps_on_threads": {str(k): v for k, v in sorted(threads.items())},
+        "thread_changes": [line for line in text.splitlines() if line.startswith("CPU threads")],
+    }
+
+
+def peak_rss_mib(child: subprocess.Popen) -> float | None:
+    """The child's peak RSS (``VmHWM``), polled until it exits. Not ``wait4``'s ``ru_maxrss``:
+    Linux carries that across ``exec`` from the forking parent, this benchmark."""
+    status, peak = Path(f"/proc/{child.pid}/status"), None
+    while child.poll() is None:
+        try:
+            for line in status.read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peak = round(int(line.split()[1]) / 1024, 1)
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.25)
+    return peak
+
+
+def spin() -> subprocess.Popen:
+    """A busy competitor: a pure-Python loop on one core, bounded to an hour."""
+    code = "import time\nend = time.monotonic() + 3600\nwhile time.monotonic() < end: pass"
+    return subprocess.Popen([sys.executable, "-c", code])
+
+
+def scalars(train_dir: Path) -> dict[str, list[float]]:
+    """Every scalar of the run's event files, in step order (logged every step here)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(train_dir), size_guidance={"scalars": 0})
+    acc.Reload()
+    return {
+        tag: [e.value for e in sorted(acc.Scalars(tag), key=lambda e: e.step)]
+        for tag in acc.Tags()["scalars"]
+    }
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 if __name__ == "__main__":

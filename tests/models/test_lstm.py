@@ -9,7 +9,7 @@ import torch
 
 from musicvae.errors import MusicVAEError
 from musicvae.models import lstm as lstm_module
-from musicvae.models.lstm import LstmStack, dropout, dropout_mask
+from musicvae.models.lstm import LstmStack
 
 
 def _sig(x: float) -> float:
@@ -82,34 +82,6 @@ def test_forced_dropout_is_random_and_training_dropout_only_in_training():
     assert not torch.equal(stack(x, flat), stack(x, flat))
 
 
-def test_dropout_mask_keeps_the_rounded_probability():
-    torch.manual_seed(0)
-    mask = dropout_mask((400, 500), 0.3, torch.device("cpu"))
-    assert mask.dtype == torch.bool and mask.shape == (400, 500)
-    # 200,000 draws: the standard error of the kept fraction is about 0.001.
-    assert abs(mask.float().mean().item() - 0.3) < 0.005
-    assert dropout_mask((7,), 1.0, torch.device("cpu")).all()
-    assert not dropout_mask((7,), 0.0, torch.device("cpu")).any()
-
-
-@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-def test_dropout_zeroes_or_scales_by_the_exact_keep_probability(dtype):
-    torch.manual_seed(1)
-    x = torch.full((64, 33), 0.75, dtype=dtype, requires_grad=True)
-    y = dropout(x, 0.7)
-    keep = round(0.3 * 65536)  # 19661 of 65536 16-bit values survive
-    kept = y != 0
-    assert 0.2 < kept.float().mean().item() < 0.4
-    # One rounding of 0.75 * 65536 / 19661 = 2.50000 in the output dtype.
-    expected = torch.tensor(0.75 * 65536 / keep, dtype=dtype)
-    assert torch.equal(y[kept], expected.expand(int(kept.sum())))
-    y.float().sum().backward()
-    grad_expected = torch.tensor(65536 / keep, dtype=dtype)
-    assert torch.equal(x.grad[kept], grad_expected.expand(int(kept.sum())))
-    assert (x.grad[~kept] == 0).all()
-    assert dropout(x, 0.0) is x
-
-
 def test_layered_training_run_equals_fused_call_without_masks(monkeypatch):
     """With dropout on, training on the CPU runs one torch.lstm call per layer; with the
     masks taken out it must be the fused nn.LSTM call exactly (same kernel, same state)."""
@@ -146,3 +118,17 @@ def test_layered_training_run_drops_between_layers_and_runs_under_bf16_autocast(
     assert out.dtype == torch.bfloat16 and out.shape == (2, 5, 6)
     out.float().sum().backward()
     assert stack.lstm.weight_hh_l1.grad is not None
+
+
+def test_without_the_layer_kernel_training_runs_the_fused_stack(monkeypatch):
+    """If torch drops ``torch.lstm`` the stack falls back to nn.LSTM's own dropout: same
+    shapes, and the same output as the layered path once dropout is off."""
+    torch.manual_seed(5)
+    stack = LstmStack(3, (5, 5), keep_prob=0.5).train()
+    x, flat = torch.randn(2, 6, 3), torch.zeros(2, stack.state_size)
+    monkeypatch.setattr(lstm_module, "has_layer_kernel", lambda: False)
+    monkeypatch.setattr(lstm_module, "lstm_layer", None)  # would raise if it were called
+    out = stack(x, flat)
+    assert out.shape == (2, 6, 5)
+    stack.eval()
+    assert not torch.equal(out, stack(x, flat))  # training dropped something

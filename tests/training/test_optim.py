@@ -90,14 +90,3 @@ def test_amp_policy_bf16_for_cpu_training_only_where_native(monkeypatch):
         assert not torch.is_autocast_enabled("cpu")
     monkeypatch.setattr(optim, "cpu_has_fast_bf16", lambda: False)
     assert not optim.amp_enabled(cpu, True)
-
-
-def test_keep_cpu_heap_applies_on_glibc():
-    import platform
-
-    from musicvae.training.optim import keep_cpu_heap
-
-    if platform.libc_ver()[0] != "glibc":
-        pytest.skip("mallopt is glibc's")
-    assert keep_cpu_heap() is True
-    assert torch.ones(3, 1 << 22).sum().item() == 3 * (1 << 22)  # 48 MiB from the heap works

@@ -9,7 +9,9 @@ import sys
 
 def _delegate(module: str) -> int:
     from musicvae.cli.main import quiet_numpy_warnings
+    from musicvae.cpu import tune_environment
 
+    tune_environment()  # before anything loads torch
     quiet_numpy_warnings()
     return importlib.import_module(f"musicvae.cli.{module}").magenta_main(sys.argv[1:])
 

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable
 
 from musicvae.cli import args as types
+from musicvae.cpu import tune_environment
 from musicvae.errors import MusicVAEError
 
 # Sub-command modules under musicvae.cli, in the order --help lists them.
@@ -88,6 +89,7 @@ def quiet_numpy_warnings() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    tune_environment()  # before anything loads torch
     quiet_numpy_warnings()
     args = build_parser().parse_args(argv)
     return run(args.func, args)

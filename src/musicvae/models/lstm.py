@@ -8,9 +8,8 @@ kept at zero and frozen so that, like TF, each gate has exactly one trainable bi
 A per-step path (:meth:`LstmStack.step`) reuses the same tensors for sampling and scheduled
 sampling. Magenta's ``DropoutWrapper(input_keep_prob)`` on every layer maps to dropout on the
 layer-0 input (done by the caller) plus dropout between layers. On the CPU, training with
-dropout runs the layers one ``torch.lstm`` call each (the same oneDNN kernel ``nn.LSTM`` uses
-per layer) with :func:`dropout` in between: its masks cost about a third of
-``torch.bernoulli_``'s (which needs ~100 ms for the GrooVAE decoder input at batch 512).
+dropout runs the layers one kernel call each with the cheap dropout masks in between (both in
+:mod:`musicvae.cpu`).
 
 Flat LSTM states follow Magenta's layout ``[c_0, h_0, c_1, h_1, ...]``.
 """
@@ -23,7 +22,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from musicvae.cpu import dropout, dropout_mask, has_layer_kernel, lstm_layer
 from musicvae.errors import MusicVAEError
+
+__all__ = ["LayerStates", "LstmStack", "dropout", "dropout_mask", "lstm_cell"]
 
 # A per-layer state list [(h, c), ...] for the step-by-step path.
 LayerStates = list[tuple[Tensor, Tensor]]
@@ -34,37 +36,6 @@ _KINDS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 
 def _lstm_attr(kind: str, layer: int, reverse: bool) -> str:
     return f"{kind}_l{layer}{'_reverse' if reverse else ''}"
-
-
-def dropout_mask(shape: tuple[int, ...], keep_prob: float, device: torch.device) -> Tensor:
-    """A boolean keep-mask, ``True`` with probability ``keep_prob`` rounded to a multiple of
-    2^-16 (0.3 -> 0.3000031): four 16-bit uniforms from every 64-bit draw of the global
-    generator, about 3x cheaper than ``bernoulli_`` on the CPU."""
-    kept = round(keep_prob * 65536)  # of the 65536 16-bit values
-    if kept <= 0 or kept >= 65536:
-        return torch.full(shape, kept > 0, dtype=torch.bool, device=device)
-    n = math.prod(shape)
-    words = torch.empty((n + 3) // 4, dtype=torch.int64, device=device)
-    words.random_(-(2**63), 2**63 - 1)
-    uniform16 = words.view(torch.int16)[:n].view(shape)  # uniform over [-32768, 32767]
-    return uniform16 < kept - 32768
-
-
-def dropout(x: Tensor, p: float) -> Tensor:
-    """Inverted dropout (drop probability ``p``); the cheap 16-bit mask on the CPU.
-
-    Survivors are scaled by 1 / (the mask's exact keep probability), so E[out] = x. The
-    scaling runs in fp32 for bf16 inputs too (one rounding)."""
-    if p <= 0.0:
-        return x
-    if x.device.type != "cpu":
-        return F.dropout(x, p, training=True)
-    keep = round((1.0 - p) * 65536)
-    if keep <= 0:
-        return torch.zeros_like(x)
-    # where + in-place scale: two passes, no float mask tensor (a bf16 mask would round 1/keep)
-    out = torch.where(dropout_mask(x.shape, keep / 65536, x.device), x, 0.0)
-    return out.mul_(65536 / keep)
 
 
 def lstm_cell(gates: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
@@ -168,6 +139,7 @@ class LstmStack(nn.Module):
             and self.num_layers > 1
             and self.num_directions == 1
             and x.device.type == "cpu"
+            and has_layer_kernel()
         )
         if not layered:
             out, _ = self.lstm(x, state)
@@ -181,9 +153,7 @@ class LstmStack(nn.Module):
                 hx = (zeros, zeros)
             else:
                 hx = (state[0][k : k + 1], state[1][k : k + 1])
-            # (input, hx, params, has_biases, num_layers, dropout, train, bidirectional,
-            # batch_first): nn.LSTM's own call, one layer at a time.
-            x = torch.lstm(x, hx, weights, True, 1, 0.0, True, False, True)[0]
+            x = lstm_layer(x, hx, weights)
         return x
 
     def step_weights(self) -> list[tuple[Tensor, Tensor, Tensor]]:

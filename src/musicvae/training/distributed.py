@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from musicvae.cpu import usable_cores
+
 _CPU = torch.device("cpu")
 
 
@@ -64,8 +66,7 @@ def set_cpu_threads(info: DistInfo, threads: int | None = None) -> int:
     if threads:
         torch.set_num_threads(threads)
         return threads
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    threads = max(1, (cores or 1) // max(1, info.local_world_size))
+    threads = max(1, usable_cores() // max(1, info.local_world_size))
     torch.set_num_threads(threads)
     return threads
 

@@ -15,6 +15,7 @@ import os
 import torch
 
 from musicvae.configs import Config
+from musicvae.cpu import fast_bf16 as cpu_has_fast_bf16
 from musicvae.errors import MusicVAEError
 
 ADAM_EPS = 1e-8
@@ -112,14 +113,6 @@ def model_controls(c: torch.Tensor) -> torch.Tensor | None:
     return c if c.shape[-1] else None
 
 
-def cpu_has_fast_bf16() -> bool:
-    """Whether oneDNN runs bf16 natively here (AVX512-BF16 or AMX), so bf16 autocast pays off."""
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
-
-
 def amp_enabled(device: torch.device, amp: bool, training: bool = True) -> bool:
     """Whether bf16 autocast runs: with ``amp`` on any CUDA device, and for training steps on
     a CPU with native bf16 (there the fused LSTM kernels take about half the time).
@@ -136,26 +129,3 @@ def autocast(device: torch.device, amp: bool, training: bool = False) -> torch.a
     """bf16 autocast per :func:`amp_enabled` (the evaluation policy unless ``training``)."""
     enabled = amp_enabled(device, amp, training)
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
-
-
-def keep_cpu_heap() -> bool:
-    """Make glibc keep freed memory for reuse instead of handing it back to the OS.
-
-    By default every tensor over 32 MiB is a fresh ``mmap``; a training step allocates and
-    frees hundreds of MiB, and touching new pages costs page faults each step (about 20% of
-    a single-thread bf16 step; concatenation and dropout take several times longer on fresh
-    pages). With ``mmap`` and trimming off, the heap holds the step's peak and reuses it.
-    glibc only; returns whether it applied."""
-    import ctypes
-    import ctypes.util
-
-    name = ctypes.util.find_library("c")
-    if not name or os.name != "posix":
-        return False
-    try:
-        libc = ctypes.CDLL(name)
-        m_trim_threshold, m_mmap_max = -1, -4  # mallopt parameter numbers (malloc.h)
-        ok = libc.mallopt(m_mmap_max, 0) == 1
-        return ok and libc.mallopt(m_trim_threshold, 2**31 - 1) == 1
-    except (OSError, AttributeError):
-        return False

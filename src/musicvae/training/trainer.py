@@ -20,13 +20,13 @@ import torch
 from tqdm import tqdm
 
 from musicvae.configs import Config
+from musicvae.cpu import ThreadTuner
 from musicvae.data.examples import BatchStream, Examples, load_examples
 from musicvae.errors import MusicVAEError
 from musicvae.training import checkpoint as ckpt
 from musicvae.training import distributed as dist_utils
 from musicvae.training.optim import (
     amp_enabled,
-    keep_cpu_heap,
     make_deterministic,
     make_optimizer,
     set_seed,
@@ -124,7 +124,10 @@ def _summary(
     hp = config.hparams
     device = info.device
     n = torch.get_num_threads()
-    threads = f" ({n} thread{'s' if n > 1 else ''})" if device.type == "cpu" else ""
+    fewer = (
+        ", fewer while other programs are busy" if _free_threads(options, info) and n > 1 else ""
+    )
+    threads = f" ({n} thread{'s' if n > 1 else ''}{fewer})" if device.type == "cpu" else ""
     bf16 = "on" if amp_enabled(device, options.amp) else "off"
     val = f", {len(eval_examples):,} validation" if eval_examples is not None else ""
     steps = "until interrupted" if options.num_steps is None else f"to step {options.num_steps:,}"
@@ -208,16 +211,18 @@ def _train(config: Config, options: TrainOptions, info: dist_utils.DistInfo) -> 
             f"batch_size {config.hparams.batch_size} does not split evenly over "
             f"{info.world_size} processes"
         )
-    if info.device.type == "cpu":
-        dist_utils.set_cpu_threads(info, options.threads)
-        keep_cpu_heap()  # no page faults on each step's fresh large tensors
+    cpu = info.device.type == "cpu"
+    threads = dist_utils.set_cpu_threads(info, options.threads) if cpu else 0
     state = _start(config, options, info)
+    state.tuner = _thread_tuner(options, info, threads)
     bar, report = _progress(state)
     stop = StopFlag()
     try:
         with stop.installed():
             while options.num_steps is None or state.step < options.num_steps:
                 lr = state.train_one_step()
+                if state.note:
+                    report.say(state.note)
                 bar.update(1)
                 _log(state, bar, report, lr)
                 if options.eval_every and state.step % options.eval_every == 0:
@@ -302,6 +307,9 @@ class _TrainState:
     start_step: int
     best_loss: float = math.inf
     window: _Window = field(default_factory=_Window)
+    tuner: ThreadTuner | None = None
+    note: str | None = None  # what the last step changed, for the log (thread count)
+    threads_used: int | None = None  # by the last step, when the tuner chooses
 
     def __post_init__(self) -> None:
         self.step = self.saved_step = self.start_step  # saved_step: that of result.checkpoint
@@ -315,6 +323,7 @@ class _TrainState:
     def train_one_step(self) -> float:
         """One optimisation step on the next batch; returns the learning rate used."""
         device = self.info.device
+        started = time.perf_counter()
         batch = tuple(t.to(device, non_blocking=True) for t in self.loader.next())
         out, norm, lr = train_step(
             self.ddp_model,
@@ -327,6 +336,9 @@ class _TrainState:
         )
         self.window.add(out, norm)
         self.step += 1
+        if self.tuner is not None:  # CPU ops are synchronous: this is the step's wall time
+            self.threads_used = self.tuner.current
+            self.note = self.tuner.record(time.perf_counter() - started)
         return lr
 
     def checkpoint_due(self) -> bool:
@@ -445,6 +457,22 @@ def _start(config: Config, options: TrainOptions, info: dist_utils.DistInfo) -> 
         start_step=start_step,
         best_loss=float(saved.get("best_eval_loss", math.inf)) if saved else math.inf,
     )
+
+
+def _thread_tuner(
+    options: TrainOptions, info: dist_utils.DistInfo, threads: int
+) -> ThreadTuner | None:
+    """A :class:`ThreadTuner` when the thread count is ours to choose."""
+    if not _free_threads(options, info) or threads <= 1:
+        return None
+    return ThreadTuner(most=threads, set_threads=torch.set_num_threads)
+
+
+def _free_threads(options: TrainOptions, info: dist_utils.DistInfo) -> bool:
+    """On the CPU, one process, no ``--threads`` and no ``--seed``: a seeded run keeps its
+    count so that its curve repeats (CPU kernels are deterministic for a fixed thread count)."""
+    free = options.threads is None and options.seed is None and not info.distributed
+    return info.device.type == "cpu" and free
 
 
 def _seed(options: TrainOptions, saved: dict[str, Any] | None, info: dist_utils.DistInfo) -> int:
@@ -592,6 +620,8 @@ def _log(state: _TrainState, bar: tqdm, report: Reporter, lr: float) -> None:
         report.step_done(step, None)
         return
     values = state.window.means(state.info, lr, state.config.hparams.batch_size)
+    if state.threads_used is not None:
+        values["cpu_threads"] = float(state.threads_used)  # the window's last step's
     state.result.train = values
     state.summaries.scalars(values, step - 1)
     bar.set_postfix(
