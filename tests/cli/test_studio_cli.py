@@ -3,10 +3,14 @@ exercised in tests/web)."""
 
 from __future__ import annotations
 
+import argparse
+import functools
+
 import pytest
 
 from musicvae.cli import main as cli
 from musicvae.cli import studio
+from musicvae.web import tools as table
 
 
 @pytest.fixture(autouse=True)
@@ -24,6 +28,59 @@ def _args(*argv):
 def test_defaults_are_local_port_8000():
     args = _args()
     assert (args.host, args.port, args.checkpoint, args.device) == ("127.0.0.1", 8000, None, "cpu")
+
+
+def _studio_parser() -> argparse.ArgumentParser:
+    parser = cli.build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return sub.choices["studio"]
+
+
+def _studio_options() -> dict[str, argparse.Action]:
+    return {a.option_strings[0]: a for a in _studio_parser()._actions if a.option_strings}
+
+
+def test_the_model_flags_are_the_tables_roles():
+    options = _studio_options()
+    flags = [f for f in options if f.endswith("-checkpoint") or f == "--checkpoint"]
+    assert flags == [
+        "--checkpoint",
+        "--long-checkpoint",
+        "--groove-checkpoint",
+        "--drumify-checkpoint",
+    ]
+    for role in table.ROLES:
+        action = options[role.flag]
+        assert (action.dest, action.help, action.metavar) == (role.dest, role.help, "PATH")
+    assert options["--groove-checkpoint"].help == (
+        "humanize model for Groove, trained with e.g. config groovae_2bar_humanize "
+        "(default: the bundled groovae_2bar_humanize, where installed)"
+    )
+    description = _studio_parser().description
+    assert "(Generate, Interpolate, Groove, Drumify, Similar and Continue)" in description
+
+
+def test_a_role_added_to_the_table_is_a_flag_and_a_model(monkeypatch, tmp_path):
+    fills = table.ModelRole("fills", "--fills-checkpoint", "groovae_4bar", "model for Fills")
+    monkeypatch.setattr(table, "ROLES", (*table.ROLES, fills))
+    assert _studio_options()["--fills-checkpoint"].help == "model for Fills"
+    args = _args("--fills-checkpoint", str(tmp_path / "fills.safetensors"), "--untrained")
+    assert args.fills_checkpoint == str(tmp_path / "fills.safetensors")
+    assert studio._models(args)["fills"].config.name == "debug"
+
+
+@pytest.mark.parametrize("installed", [False, True])
+def test_defaults_are_the_tables_bundles(monkeypatch, installed):
+    monkeypatch.setattr("musicvae.generation.api.bundled_available", lambda name: installed)
+    models = studio._models(_args())
+    # The required role always gets its default (the page says if it is missing); the others
+    # only where this install ships theirs.
+    expected = [r for r in table.ROLES if installed or r.required]
+    assert list(models) == [r.name for r in expected]
+    for role in expected:
+        loader = models[role.name]
+        assert isinstance(loader, functools.partial)
+        assert (loader.args, loader.keywords) == ((role.bundle,), {"device": "cpu"})
 
 
 def test_untrained_models_fill_every_role():

@@ -15,6 +15,7 @@ from musicvae.configs import get_config
 from musicvae.data.midi import read_midi, read_midi_bytes, sequence_to_score
 from musicvae.data.sequence import NoteSequence
 from musicvae.errors import MusicVAEError
+from musicvae.web import tools as table
 from musicvae.web.app import create_app
 from musicvae.web.grooves import Groove
 
@@ -123,6 +124,50 @@ def test_info_lists_tools_models_and_limits(client):
         assert tool["available"] and tool["model"] == "debug" and tool["steps"] == 64
         assert tool["bars"] == [4]  # no long model given: one length
     assert info["tools"]["groove"]["source"] == "test-groove"
+
+
+def test_info_lists_the_tool_and_role_tables(client):
+    info = client.get("/api/info").json()
+    assert info["tool_list"] == [t.info() for t in table.TOOLS]
+    assert [(t["name"], t["label"], t["endpoint"]) for t in info["tool_list"]] == [
+        ("generate", "Generate", "/api/generate"),
+        ("interpolate", "Interpolate", "/api/interpolate"),
+        ("groove", "Groove", "/api/groove"),
+        ("drumify", "Drumify", "/api/drumify"),
+        ("similar", "Similar", "/api/similar"),
+        ("continue", "Continue", "/api/continue"),
+    ]
+    assert {t["name"] for t in info["tool_list"]} == set(info["tools"])
+    assert info["roles"] == [r.info() for r in table.ROLES]
+    assert [(r["name"], r["flag"], r["bundle"]) for r in info["roles"]] == [
+        ("generate", "--checkpoint", "groovae_4bar"),
+        ("long", "--long-checkpoint", "groovae_16bar_hierdec"),
+        ("groove", "--groove-checkpoint", "groovae_2bar_humanize"),
+        ("drumify", "--drumify-checkpoint", "groovae_2bar_tap_fixed_velocity"),
+    ]
+
+
+def test_a_row_added_to_the_table_is_listed_by_info(studio_models, monkeypatch):
+    fills = table.Tool("fills", "Fills", "groove", "Fills between two grooves")
+    monkeypatch.setattr(table, "TOOLS", (*table.TOOLS, fills))
+    with TestClient(create_app(studio_models)) as c:
+        info = c.get("/api/info").json()
+    assert info["tool_list"][-1] == {
+        "name": "fills",
+        "label": "Fills",
+        "role": "groove",
+        "endpoint": "/api/fills",
+        "description": "Fills between two grooves",
+    }
+    # Served by the humanize model; listed after Groove, with the tools of its role.
+    assert info["tools"]["fills"]["source"] == "test-groove"
+    assert list(info["tools"])[-2:] == ["fills", "drumify"]
+
+
+def test_every_tool_is_routed_at_its_endpoint_with_its_description(client):
+    paths = client.get("/openapi.json").json()["paths"]
+    for t in table.TOOLS:
+        assert paths[t.endpoint]["post"]["summary"] == t.description
 
 
 def test_info_says_when_the_server_is_exposed(studio_models):

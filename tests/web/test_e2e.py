@@ -56,6 +56,71 @@ def _groups(page):
     return page.locator("#results .group")
 
 
+def test_the_tabs_are_the_servers_tool_list(page):
+    """The tab bar is /api/info's tool list, in its order, and each tab opens its own panel."""
+    expect = sync_api.expect
+    listed = page.request.get(page.url + "api/info").json()["tool_list"]
+    tabs = page.locator(".tabs button")
+    expect(tabs).to_have_text([t["label"] for t in listed])
+    assert [t["label"] for t in listed] == [
+        "Generate",
+        "Interpolate",
+        "Groove",
+        "Drumify",
+        "Similar",
+        "Continue",
+    ]
+    assert tabs.evaluate_all("els => els.map(e => [e.dataset.tool, e.title])") == [
+        [t["name"], t["description"]] for t in listed
+    ]
+    expect(page.locator(".tabs button.active")).to_have_text("Generate")
+    for t in reversed(listed):
+        page.click(f'.tabs button[data-tool="{t["name"]}"]')
+        expect(page.locator(".tabs button.active")).to_have_text(t["label"])
+        expect(page.locator(".tool:not([hidden])")).to_have_attribute("data-tool", t["name"])
+
+
+def test_the_tabs_follow_the_table_and_the_models(browser, studio_models, monkeypatch):
+    """A table with Similar first, labelled "Variations", and a studio without a tap model: the
+    tabs in the table's order and words, Drumify struck through with the reason as its tooltip."""
+    import dataclasses
+
+    from musicvae.web import tools as table
+    from musicvae.web.app import create_app
+    from musicvae.web.server import BackgroundServer
+
+    similar = dataclasses.replace(table.tool("similar"), label="Variations")
+    others = tuple(t for t in table.TOOLS if t.name != "similar")
+    monkeypatch.setattr(table, "TOOLS", (similar, *others))
+    expect = sync_api.expect
+    context = browser.new_context()
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    models = {"generate": studio_models["generate"], "groove": studio_models["groove"]}
+    with BackgroundServer(create_app(models)) as url:
+        page.goto(url + "/")
+        tabs = page.locator(".tabs button")
+        expect(tabs).to_have_text(
+            ["Variations", "Generate", "Interpolate", "Groove", "Drumify", "Continue"]
+        )
+        # The first tab is not the open one: the page still opens on Generate.
+        expect(page.locator(".tabs button.active")).to_have_text("Generate")
+        struck = page.locator(".tabs button.unavailable")
+        expect(struck).to_have_count(1)
+        expect(struck).to_have_attribute("data-tool", "drumify")
+        expect(struck).to_have_attribute(
+            "title", re.compile(r"^no model for this tool: start the studio with --drumify")
+        )
+        page.click("text=Variations")
+        expect(page.locator(".tool:not([hidden])")).to_have_attribute("data-tool", "similar")
+        struck.click()
+        expect(page.locator("#drumify-run")).to_be_disabled()
+        expect(page.locator("#tool-note")).to_contain_text("--drumify-checkpoint")
+    context.close()
+    assert errors == []
+
+
 def test_generate_edit_interpolate_download(page, tmp_path):
     from musicvae.data.midi import read_midi
 

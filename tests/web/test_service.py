@@ -8,6 +8,7 @@ import time
 import numpy as np
 import pytest
 
+from musicvae.web import tools as table
 from musicvae.web.grooves import Groove
 from musicvae.web.service import SLICE_ROWS, FairLock, Studio, Unavailable, _Batcher
 
@@ -191,3 +192,38 @@ def test_slices_draw_their_own_noise_and_repeat_with_a_seed(studio_models):
     assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
     # The first of the second slice is not a copy of the first of the first.
     assert not np.array_equal(a[0], a[SLICE_ROWS])
+
+
+# ---------------------------------------------------------------- the role table
+
+
+def test_the_slots_are_the_tables_roles(studio_models):
+    model = studio_models["generate"]
+    studio = Studio(model)
+    assert list(studio._slots) == [r.name for r in table.ROLES]
+    # One model fills every role but the extra one: it is not a second length of itself.
+    assert {name: slot.source is model for name, slot in studio._slots.items()} == {
+        "generate": True,
+        "long": False,
+        "groove": True,
+        "drumify": True,
+    }
+    assert studio.lengths("generate") == [4]
+
+
+def test_a_role_and_tool_added_to_the_table_are_served_and_checked(studio_models, monkeypatch):
+    fills = table.ModelRole(
+        "fills", "--fills-checkpoint", "groovae_4bar", "fill model", needs="humanize", verb="fill"
+    )
+    monkeypatch.setattr(table, "ROLES", (*table.ROLES, fills))
+    monkeypatch.setattr(table, "TOOLS", (*table.TOOLS, table.Tool("fill", "Fill", "fills", "x")))
+    plain, humanize = studio_models["generate"], studio_models["groove"]
+    assert Studio({"generate": plain, "fills": humanize}).model("fill") is humanize
+    with pytest.raises(Unavailable) as e:
+        Studio({"generate": plain, "fills": plain}).model("fill")
+    assert str(e.value) == (
+        "model 'debug' cannot fill: it needs a model trained with humanize (e.g. groovae_4bar); "
+        "start the studio with --fills-checkpoint"
+    )
+    with pytest.raises(Unavailable, match=r"start the studio with --fills-checkpoint \(e\.g\."):
+        Studio({"generate": plain}).model("fill")

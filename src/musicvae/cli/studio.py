@@ -1,8 +1,9 @@
-"""``musicvae studio``: serve the browser studio (Generate, Interpolate, Groove, Drumify, Similar).
+"""``musicvae studio``: serve the browser studio and its tools (``musicvae.web.tools``).
 
-Listens on 127.0.0.1 by default; another ``--host`` exposes the studio to the network, which the
-command and the page both warn about. Models load on first use, so the page opens at once; a
-tool without a suitable model explains on the page what to start the studio with.
+The model flags come from the table's roles, one flag each with its help text and bundled
+default. Listens on 127.0.0.1 by default; another ``--host`` exposes the studio to the network,
+which the command and the page both warn about. Models load on first use, so the page opens at
+once; a tool without a suitable model explains on the page what to start the studio with.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Callable
 
 from musicvae.cli import args as types
 from musicvae.errors import MusicVAEError
+from musicvae.web import tools as table
 
 LOOPBACK_NAMES = ["127.0.0.1", "localhost", "::1", "[::1]"]
 
@@ -22,9 +24,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "studio",
         help="serve the drum studio web page and JSON API",
-        description="Serve a local web page with GrooVAE's drum tools (Generate, Interpolate, "
-        "Groove, Drumify, Similar) and Web Audio playback, plus a JSON API under /api "
-        "(schema at /docs).",
+        description=f"Serve a local web page with GrooVAE's drum tools ({table.tool_labels()}) "
+        "and Web Audio playback, plus a JSON API under /api (schema at /docs).",
     )
     p.add_argument(
         "--host",
@@ -38,31 +39,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default=8000,
         help="port to listen on, 1-65535 (default 8000; 0 = any free port)",
     )
-    p.add_argument(
-        "--checkpoint",
-        metavar="PATH",
-        help="model for Generate, Interpolate and Similar: "
-        "a bundle, .pt checkpoint, run folder, Magenta checkpoint or bundled name "
-        "(default: the bundled groovae_4bar)",
-    )
-    p.add_argument(
-        "--long-checkpoint",
-        metavar="PATH",
-        help="a second, longer model for Generate and Interpolate, which then offer both lengths "
-        "(default: the bundled 16-bar groovae_16bar_hierdec, where installed)",
-    )
-    p.add_argument(
-        "--groove-checkpoint",
-        metavar="PATH",
-        help="humanize model for Groove, trained with e.g. config groovae_2bar_humanize "
-        "(default: the bundled groovae_2bar_humanize, where installed)",
-    )
-    p.add_argument(
-        "--drumify-checkpoint",
-        metavar="PATH",
-        help="tap model for Drumify, trained with e.g. config groovae_2bar_tap_fixed_velocity "
-        "(default: the bundled groovae_2bar_tap_fixed_velocity, where installed)",
-    )
+    for role in table.ROLES:
+        p.add_argument(role.flag, dest=role.dest, metavar="PATH", help=role.help)
     p.add_argument(
         "--device",
         type=types.device,
@@ -87,48 +65,25 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def _models(args: argparse.Namespace) -> dict:
     from musicvae.configs import get_config
-    from musicvae.generation.api import (
-        HUMANIZE_BUNDLE,
-        LONG_BUNDLE,
-        TAP_BUNDLE,
-        TrainedModel,
-        bundled_available,
-        load,
-    )
+    from musicvae.generation.api import TrainedModel, bundled_available, load
     from musicvae.models import build_model
 
     if args.untrained:
-        configs = {
-            "generate": get_config("debug"),
-            "long": get_config("debug", "split_bars=16,max_seq_len=256"),
-            "groove": get_config("debug", "humanize=True"),
-            "drumify": get_config("debug", "tapify=True,fixed_velocities=True"),
-        }
+        configs = {role.name: get_config("debug", role.untrained or None) for role in table.ROLES}
         return {
             role: TrainedModel(build_model(c), c, source=f"untrained {c.name}")
             for role, c in configs.items()
         }
     models: dict[str, TrainedModel | Callable[[], TrainedModel]] = {}
-    for role, path in (
-        ("generate", args.checkpoint),
-        ("long", args.long_checkpoint),
-        ("groove", args.groove_checkpoint),
-        ("drumify", args.drumify_checkpoint),
-    ):
+    for role in table.ROLES:
+        path = getattr(args, role.dest)
         if path is not None:
             # A checkpoint the user named must load: fail now rather than on the page.
-            models[role] = load(path, device=args.device)
-            print(f"{role}: {models[role]}")
-    if "generate" not in models:
-        # The bundled default may be missing from this install: the page then says so.
-        models["generate"] = lambda: load(None, device=args.device)
-    for role, bundle in (
-        ("long", LONG_BUNDLE),
-        ("groove", HUMANIZE_BUNDLE),
-        ("drumify", TAP_BUNDLE),
-    ):
-        if role not in models and bundled_available(bundle):
-            models[role] = functools.partial(load, bundle, device=args.device)
+            models[role.name] = load(path, device=args.device)
+            print(f"{role.name}: {models[role.name]}")
+        elif role.required or bundled_available(role.bundle):
+            # A required role's bundle may be missing from this install: the page then says so.
+            models[role.name] = functools.partial(load, role.bundle, device=args.device)
     return models
 
 

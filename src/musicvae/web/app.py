@@ -1,7 +1,9 @@
 """The studio's web app: the page under ``/`` and a JSON API under ``/api`` (schema at ``/docs``).
 
 ``create_app(models)`` takes a ``TrainedModel``, a loader, or a mapping from role ("generate",
-"long", "groove", "drumify") to either (see ``service.Studio``). Safety rules: request bodies are capped
+"long", "groove", "drumify") to either (see ``service.Studio``). Each tool's route is
+``tools.tool(name).endpoint``, summarised by its row's description, and ``/api/info`` lists the
+tool and role tables for the page to build its tabs from. Safety rules: request bodies are capped
 (1 MB uploads); uploads must parse as MIDI; nothing in a request names a server path (static files
 come from the package folder through Starlette's checked ``StaticFiles``); model calls run in
 worker threads under a per-model lock; every error is a JSON ``{"detail": message}``, and an
@@ -32,6 +34,7 @@ from musicvae.configs import get_config
 from musicvae.data.converters import build_converter
 from musicvae.data.midi import MidiError, read_midi_bytes, sequence_to_score
 from musicvae.errors import MusicVAEError
+from musicvae.web import tools as table
 from musicvae.web.grooves import (
     DRUM_LABELS,
     DRUM_NAMES,
@@ -213,6 +216,11 @@ def create_app(  # noqa: C901 - the routes are nested functions; the branches co
         log.exception("error in %s %s", request.method, request.url.path)
         return JSONResponse({"detail": f"internal error ({type(e).__name__})"}, status_code=500)
 
+    def tool_route(name: str) -> Callable[[Callable], Callable]:
+        """A tool's POST route: at its table row's endpoint, summarised by its description."""
+        row = table.tool(name)
+        return app.post(row.endpoint, summary=row.description)
+
     @app.get("/", include_in_schema=False)
     async def index() -> FileResponse:
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
@@ -228,44 +236,47 @@ def create_app(  # noqa: C901 - the routes are nested functions; the branches co
             "exposed": exposed,
             "host": host,
             "max_upload_bytes": max_upload_bytes,
+            # The tables themselves: the page's tabs, in order, and the models behind them.
+            "tool_list": [t.info() for t in table.TOOLS],
+            "roles": [r.info() for r in table.ROLES],
         }
 
-    @app.post("/api/generate", summary="Sample grooves from the prior")
+    @tool_route("generate")
     async def generate(req: GenerateRequest) -> Grooves:
         out = await run_in_threadpool(
             studio.generate, req.n, req.temperature, req.seed, req.qpm, req.bars
         )
         return Grooves(grooves=out)
 
-    @app.post("/api/interpolate", summary="Grooves along the slerp between two grooves' means")
+    @tool_route("interpolate")
     async def interpolate(req: InterpolateRequest) -> Grooves:
         out = await run_in_threadpool(
             studio.interpolate, req.a, req.b, req.steps, req.temperature, req.seed, req.bars
         )
         return Grooves(grooves=out)
 
-    @app.post("/api/groove", summary="Humanize: add velocities and micro-timing to a pattern")
+    @tool_route("groove")
     async def groove(req: TransformRequest) -> Grooves:
         out = await run_in_threadpool(
             studio.transform, "groove", req.groove, req.temperature, req.seed, req.n
         )
         return Grooves(grooves=out)
 
-    @app.post("/api/drumify", summary="Turn a tapped rhythm into a full drum groove")
+    @tool_route("drumify")
     async def drumify(req: TransformRequest) -> Grooves:
         out = await run_in_threadpool(
             studio.transform, "drumify", req.groove, req.temperature, req.seed, req.n
         )
         return Grooves(grooves=out)
 
-    @app.post("/api/similar", summary="Variations sampled near a groove's latent mean")
+    @tool_route("similar")
     async def similar(req: SimilarRequest) -> Grooves:
         out = await run_in_threadpool(
             studio.similar, req.groove, req.n, req.spread, req.temperature, req.seed
         )
         return Grooves(grooves=out)
 
-    @app.post("/api/continue", summary="The groove, then more bars in its own feel")
+    @tool_route("continue")
     async def extend(req: ContinueRequest) -> Grooves:
         out = await run_in_threadpool(
             studio.extend, req.groove, req.bars, req.n, req.temperature, req.seed

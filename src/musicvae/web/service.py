@@ -1,9 +1,10 @@
 """The studio's tools on top of ``TrainedModel``: which model serves which tool, and the calls.
 
-Three roles, as in Magenta Studio, where each tool has its own model: ``generate`` (Generate,
-Interpolate, Similar: any GrooVAE), ``groove`` (a humanize model) and ``drumify`` (a tap model).
-A role is given a ``TrainedModel`` or a zero-argument loader, called on first use so the server
-starts at once. Each model has a lock: torch modules are not safe to call from two threads, and
+The model roles and the tools they serve are the one table in ``musicvae.web.tools``; as in
+Magenta Studio, each tool has its own model: ``generate`` (Generate, Interpolate, Similar,
+Continue: any GrooVAE), ``long`` (an optional second length), ``groove`` (a humanize model) and
+``drumify`` (a tap model). A role is given a ``TrainedModel`` or a zero-argument loader, called
+on first use so the server starts at once. Each model has a lock: torch modules are not safe to call from two threads, and
 the web app runs every call in a worker thread so the event loop stays free. The lock is granted
 in arrival order (:class:`FairLock`) and a long job takes it once per slice of at most
 ``SLICE_ROWS`` decoded windows, so a heavy request (Similar, 32 variations of a 32-bar groove)
@@ -17,6 +18,7 @@ longer grooves are cut into windows and stitched back, like ``TrainedModel``'s t
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -29,33 +31,11 @@ from musicvae.generation.api import TrainedModel
 from musicvae.generation.chunks import cut, stitch
 from musicvae.generation.continuation import continue_tensors
 from musicvae.generation.latent import slerp_path
+from musicvae.web import tools as table
 from musicvae.web.grooves import MAX_STEPS, Groove
 
 T = TypeVar("T")
 
-ROLES = ("generate", "long", "groove", "drumify")
-# Which tools each role serves, and what a model needs in its data config to serve it.
-TOOLS = {
-    "generate": "generate",
-    "interpolate": "generate",
-    "similar": "generate",
-    "continue": "generate",  # or the long model, when there is one (see Studio._role)
-    "groove": "groove",
-    "drumify": "drumify",
-}
-_NEEDS = {
-    "groove": ("humanize", "groovae_2bar_humanize"),
-    "drumify": ("tapify", "groovae_2bar_tap_fixed_velocity"),
-}
-# Generate and Interpolate also offer a second length when a "long" model is given (the studio's
-# 16-bar hierarchical model beside the 4-bar one); a request picks it by its bar count.
-LENGTH_TOOLS = ("generate", "interpolate")
-_FLAG = {
-    "long": "--long-checkpoint",
-    "groove": "--groove-checkpoint",
-    "drumify": "--drumify-checkpoint",
-    "generate": "--checkpoint",
-}
 
 ModelSource = TrainedModel | Callable[[], TrainedModel] | None
 # Windows decoded per hold of a model's lock: a light request's whole job (a few tens of ms
@@ -103,13 +83,14 @@ class Studio:
 
     def __init__(self, models: ModelSource | Mapping[str, ModelSource]) -> None:
         if isinstance(models, Mapping):
-            unknown = set(models) - set(ROLES)
+            names = tuple(r.name for r in table.ROLES)
+            unknown = set(models) - set(names)
             if unknown:
-                raise ValueError(f"unknown model roles {sorted(unknown)}; choose from {ROLES}")
-            sources = {role: models.get(role) for role in ROLES}
+                raise ValueError(f"unknown model roles {sorted(unknown)}; choose from {names}")
+            sources = {role: models.get(role) for role in names}
         else:
             # One model serves every role it was trained for; a loaded one can be checked now.
-            sources = {"generate": models, "long": None, "groove": models, "drumify": models}
+            sources = {r.name: None if r.extra else models for r in table.ROLES}
         self._slots = {role: _Slot(src) for role, src in sources.items()}
         # The same model object (or loader) in several roles shares one lock and one load.
         by_source: dict[int, FairLock] = {}
@@ -121,14 +102,15 @@ class Studio:
     # ---------------------------------------------------------------- models
 
     def _load(self, role: str) -> TrainedModel:
-        slot = self._slots[role]
+        slot, row = self._slots[role], table.role(role)
         with self._load_lock:
             if slot.model is None and slot.error is None:
                 src = slot.source
                 if src is None:
-                    flag = _FLAG[role]
-                    need = _NEEDS.get(role, ("", "groovae_4bar"))[1]
-                    slot.error = f"no model for this tool: start the studio with {flag} (e.g. a {need} model)"
+                    slot.error = (
+                        f"no model for this tool: start the studio with {row.flag} "
+                        f"(e.g. a {row.bundle} model)"
+                    )
                 else:
                     try:
                         model = src if isinstance(src, TrainedModel) else src()
@@ -137,13 +119,17 @@ class Studio:
                     for other in self._slots.values():  # share one load between roles
                         if other.source is src and other.model is None and other.error is None:
                             other.model, other.error = model, slot.error
-            if slot.error is None and role in _NEEDS and slot.model is not None:
-                flag, example = _NEEDS[role]
-                if not getattr(slot.model.config.data, flag):
-                    slot.error = (
-                        f"model {slot.model.config.name!r} cannot {_VERB[role]}: it needs a model "
-                        f"trained with {flag} (e.g. {example}); start the studio with {_FLAG[role]}"
-                    )
+            needs, got = row.needs, slot.model
+            if (
+                needs
+                and got is not None
+                and slot.error is None
+                and not getattr(got.config.data, needs)
+            ):
+                slot.error = (
+                    f"model {got.config.name!r} cannot {row.verb}: it needs a model "
+                    f"trained with {needs} (e.g. {row.bundle}); start the studio with {row.flag}"
+                )
         if slot.error is not None:
             raise Unavailable(slot.error)
         assert slot.model is not None  # loaded whenever there is no error
@@ -156,37 +142,34 @@ class Studio:
 
     def lengths(self, tool: str) -> list[int]:
         """The groove lengths in bars that ``tool`` offers, its main model's first."""
-        roles = [TOOLS[tool], "long"] if tool in LENGTH_TOOLS else [TOOLS[tool]]
-        found = []
-        for role in roles:
-            slot = self._slots[role]
-            if role == "long" and slot.source is None:
-                continue
-            try:
-                found.append(self._load(role).num_bars)
-            except Unavailable:
-                if role != "long":
-                    raise
+        row = table.tool(tool)
+        found = [self._load(row.role).num_bars]
+        second = row.lengths_from
+        # The second length is offered only when its model is given and loads.
+        if second is not None and self._slots[second].source is not None:
+            with contextlib.suppress(Unavailable):
+                found.append(self._load(second).num_bars)
         return list(dict.fromkeys(found))
 
     def _role(self, tool: str, bars: int | None) -> str:
-        role = TOOLS[tool]
-        if tool == "continue" and self._slots["long"].source is not None:
-            # Continue plays best on the longest model: more context and more new bars a window.
+        row = table.tool(tool)
+        if row.prefers is not None and self._slots[row.prefers].source is not None:
             try:
-                self._load("long")
+                self._load(row.prefers)
             except Unavailable:
-                return role
-            return "long"
+                return row.role
+            return row.prefers
         if bars is None:
-            return role
+            return row.role
         offered = self.lengths(tool)
         if bars not in offered:
             raise MusicVAEError(
                 f"{tool}: no {bars}-bar model here; this studio offers "
                 + " or ".join(f"{b} bars" for b in offered)
             )
-        return role if self._load(role).num_bars == bars else "long"
+        if row.lengths_from is None or self._load(row.role).num_bars == bars:
+            return row.role
+        return row.lengths_from
 
     def _call(self, tool: str, fn: Callable[[TrainedModel], T], bars: int | None = None) -> T:
         role = self._role(tool, bars)
@@ -220,9 +203,13 @@ class Studio:
         return context, np.concatenate(parts)
 
     def info(self) -> dict:
-        """Per tool: available or why not, the model's name and window length in steps."""
+        """Per tool: available or why not, the model's name and window length in steps. Tools
+        come grouped by the role that serves them, in ``ROLES`` order (the order /api/info has
+        always had); the page's tab order is ``TOOLS``'s."""
+        roles = [r.name for r in table.ROLES]
         tools: dict[str, dict[str, Any]] = {}
-        for tool in TOOLS:
+        for row in sorted(table.TOOLS, key=lambda t: roles.index(t.role)):
+            tool = row.name
             try:
                 m = self.model(tool)
             except Unavailable as e:
@@ -236,9 +223,8 @@ class Studio:
                 "source": m.source,
                 "bars": self.lengths(tool),
             }
-            if len(tools[tool]["bars"]) > 1:
-                long = self._load("long")
-                tools[tool]["long_model"] = long.config.name
+            if len(tools[tool]["bars"]) > 1 and row.lengths_from is not None:
+                tools[tool]["long_model"] = self._load(row.lengths_from).config.name
         return tools
 
     # ---------------------------------------------------------------- tools
@@ -414,9 +400,6 @@ def _slice_seed(seed: int | None, k: int) -> int | None:
     """The decoding seed of slice ``k``: slice 0 decodes as one whole call would (so light
     requests are unchanged); later slices draw their own noise, not a copy of slice 0's."""
     return None if seed is None else seed + 1 + 104_729 * k  # _dec_seed(seed) + 104_729 k
-
-
-_VERB = {"groove": "humanize", "drumify": "turn taps into drums"}
 
 
 def _windows(m: TrainedModel, g: Groove) -> tuple[np.ndarray, np.ndarray, list[int], int]:

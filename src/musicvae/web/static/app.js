@@ -1,4 +1,6 @@
-// MusicVAE Studio: drum grids, Web Audio playback and the five tools, talking to the /api routes.
+// MusicVAE Studio: drum grids, Web Audio playback and the tools /api/info lists, talking to the
+// /api routes. The tab bar is built from that list; each tool's panel is index.html's
+// section.tool of the same data-tool, with one .run button that calls tools[name] below.
 "use strict";
 
 // Row labels come from /api/info (the converter's class table); until it answers, none.
@@ -296,11 +298,12 @@ const temp = (id) => +$(id).value;
 // The length a tool's Bars choice asks for; null (the tool's first model) when it offers one.
 const barsOf = (id) => ($(id).closest(".bars-row").hidden ? null : +$(id).value);
 
-// Generate and Interpolate offer every length /api/info lists (e.g. 4 bars, and 16 with the
-// hierarchical model); the choice shows only when there is one to make.
+// A panel with a Bars choice (Generate, Interpolate) offers every length /api/info lists for its
+// tool (e.g. 4 bars, and 16 with the hierarchical model); the choice shows only when there is
+// one to make.
 function showLengths(info) {
-  for (const [tool, id] of [["generate", "#gen-bars"], ["interpolate", "#interp-bars"]]) {
-    const t = info.tools[tool], select = $(id);
+  for (const select of $$(".tool select.bars")) {
+    const t = info.tools[select.closest(".tool").dataset.tool];
     const bars = (t && t.available && t.bars) || [];
     select.replaceChildren(...bars.map((b) => new Option(`${b}${b === bars[0] ? "" : ` (${t.long_model})`}`, b)));
     select.closest(".bars-row").hidden = bars.length < 2;
@@ -374,11 +377,7 @@ function showInfo(info) {
   state.info = info;
   const names = [...new Set(Object.values(info.tools).filter((t) => t.available && t.model).map((t) => t.model))];
   $("#model-info").textContent = `models: ${names.join(", ") || "none"}`;
-  for (const b of $$(".tabs button")) {
-    const t = info.tools[b.dataset.tool];
-    b.classList.toggle("unavailable", !!t && !t.available);
-    b.title = t && !t.available ? t.reason : "";
-  }
+  buildTabs(info);
   showLengths(info);
   if (info.exposed) {
     $("#exposed-host").textContent = info.host;
@@ -387,11 +386,26 @@ function showInfo(info) {
   showTool(state.tool);
 }
 
+// One tab per tool of the server's table, in its order; a tool without a model is struck
+// through, with the reason as its tooltip.
+function buildTabs(info) {
+  const tabs = info.tool_list.map((row) => {
+    const t = info.tools[row.name], b = document.createElement("button");
+    b.setAttribute("role", "tab");
+    b.dataset.tool = row.name;
+    b.textContent = row.label;
+    b.classList.toggle("unavailable", !!t && !t.available);
+    b.title = t && !t.available ? t.reason : row.description;
+    b.addEventListener("click", () => showTool(row.name));
+    return b;
+  });
+  $(".tabs").replaceChildren(...tabs);
+  if (!info.tool_list.some((row) => row.name === state.tool) && tabs.length) state.tool = tabs[0].dataset.tool;
+}
+
 function setup() {
-  for (const b of $$(".tabs button")) b.addEventListener("click", () => showTool(b.dataset.tool));
-  for (const [id, fn] of [["#gen-run", "generate"], ["#interp-run", "interpolate"], ["#groove-run", "groove"],
-    ["#drumify-run", "drumify"], ["#sim-run", "similar"], ["#cont-run", "continue"]]) {
-    $(id).addEventListener("click", (e) => runTool(e.currentTarget, tools[fn]));
+  for (const panel of $$(".tool")) {
+    $(".run", panel).addEventListener("click", (e) => runTool(e.currentTarget, tools[panel.dataset.tool]));
   }
   for (const out of $$("output")) {
     const input = $("#" + out.id.replace(/-out$/, ""));
