@@ -7,8 +7,9 @@ import re
 import pytest
 
 from musicvae.cli import generate as gen_cli
-from musicvae.cli.main import main
+from musicvae.cli.main import build_parser, main
 from musicvae.data.midi import read_midi, write_midi
+from musicvae.errors import MusicVAEError
 from tests.generation.helpers import debug_run, groove, single_torch_thread
 
 
@@ -274,3 +275,23 @@ def test_audio_beside_each_midi_and_no_partial_set(run_dir, tmp_path, monkeypatc
     assert main([*argv[:4], str(again), *argv[5:]]) == 1
     assert not again.exists() or list(again.iterdir()) == []
     assert not any(p.name.startswith(".") for p in tmp_path.iterdir())  # no scratch left
+
+
+def test_both_forms_build_the_same_options(run_dir, tmp_path):
+    out = tmp_path / "out"
+    args = ["generate", "--checkpoint", str(run_dir / "train"), "--config", "groovae_4bar",
+            "--output-dir", str(out), "--num-outputs", "2", "--seed", "1", "--no-png"]  # fmt: skip
+    ours = gen_cli._options(build_parser().parse_args(args))
+    flags = ["--config=groovae_4bar", f"--run_dir={run_dir}", f"--output_dir={out}",
+             "--num_outputs=2", "--seed=1", "--no_png"]  # fmt: skip
+    magenta = gen_cli.magenta_parser().parse_args(flags)
+    assert gen_cli._magenta_options(magenta) == ours
+    assert ours == gen_cli.GenerateOptions(
+        mode="sample", output_dir=out, num_outputs=2, checkpoint=str(run_dir / "train"),
+        config="groovae_4bar", seed=1, png=False,
+    )  # fmt: skip
+    assert (ours.temperature, ours.device, ours.which, ours.bars) == (0.5, "cpu", "latest", 4)
+    with pytest.raises(MusicVAEError, match="--num-outputs must be at least 2 in interpolate"):
+        gen_cli.GenerateOptions(mode="interpolate", output_dir=out, num_outputs=1)
+    with pytest.raises(MusicVAEError, match="--tempo 500.0: expected a tempo between 20 and 400"):
+        gen_cli.GenerateOptions(mode="sample", output_dir=out, tempo=500.0)

@@ -115,3 +115,29 @@ def test_command_line_exit_code(tmp_path):
     )  # fmt: skip
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines() == [f"error: {missing}: no such examples file"]
+
+
+def test_both_forms_build_train_options(tmp_path, dataset):
+    from musicvae.cli import train as train_cli
+
+    run = tmp_path / "run"
+    args = build_parser().parse_args(["train", "--config", "debug", "--run-dir", str(run),
+                                      "--examples", str(dataset), "--num-steps", "0",
+                                      "--eval-num-batches", "2", "--threads", "1", "--no-amp",
+                                      "--max-time", "1h30m", "--no-progress"])  # fmt: skip
+    config, options = train_cli._options(args)
+    assert config.name == "debug"
+    assert (options.run_dir, options.examples) == (run, dataset)
+    assert options.num_steps is None  # 0: until interrupted
+    assert (options.eval_num_batches, options.threads, options.max_time) == (2, 1, 5400.0)
+    assert options.amp is False and options.progress is False
+    assert options.eval_every == 1000 and options.checkpoint_every is None
+    magenta = magenta_parser().parse_args([
+        "--config=debug", f"--run_dir={run}", f"--examples_path={dataset}", "--num_steps=7",
+        "--checkpoints_to_keep=2", "--hparams=batch_size=4", "--seed=3"])  # fmt: skip
+    config, options = train_cli._magenta_options(magenta)
+    assert config.hparams.batch_size == 4
+    assert (options.run_dir, options.examples, options.num_steps) == (run, dataset, 7)
+    assert (options.checkpoints_to_keep, options.seed, options.device) == (2, 3, "auto")
+    assert options.eval_every == 0  # Magenta evaluates in its own --mode=eval process
+    assert options.eval_num_batches is None and options.amp is True

@@ -1,9 +1,11 @@
 """``musicvae generate``: grooves from a trained model as MIDI files, each with a drum-grid PNG.
 
 Modes: ``sample`` (from the prior), ``interpolate`` (from --input-midi-1 to --input-midi-2),
-``reconstruct``, ``humanize`` and ``tap2drum`` (one input, every bar kept). Files are named as
-Magenta's ``music_vae_generate`` names them: ``<config>_<mode>_<date>_<time>-000-of-005.mid``.
-``magenta_main`` takes ``music_vae_generate``'s flags (``--config=... --run_dir=...``).
+``reconstruct``, ``humanize`` and ``tap2drum`` (one input, every bar kept) and ``continue``; they
+are :mod:`musicvae.generation.modes`, and this module reads the flags, loads the model and writes
+the files. Files are named as Magenta's ``music_vae_generate`` names them:
+``<config>_<mode>_<date>_<time>-000-of-005.mid``. ``magenta_main`` takes ``music_vae_generate``'s
+flags (``--config=... --run_dir=...``); both forms become :class:`GenerateOptions`.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import math
 import os
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,11 +26,12 @@ from musicvae.soundfont import HELP as soundfont_help
 
 if TYPE_CHECKING:
     from musicvae.data.sequence import NoteSequence
+    from musicvae.generation.modes import Generated
     from musicvae.generation.trained_model import TrainedModel
     from musicvae.soundfont import SoundFont
 
+# The modes of musicvae.generation.modes.MODES, named here so that --help loads no torch.
 MODES = ("sample", "interpolate", "reconstruct", "humanize", "tap2drum", "continue")
-INPUT_MODES = ("reconstruct", "humanize", "tap2drum")
 DEFAULT_TEMPERATURE = 0.5  # music_vae_generate's default
 
 
@@ -118,8 +122,71 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     return p
 
 
-# About an hour at 120 qpm: more than any groove, few enough windows for one batch.
-MAX_INPUT_BARS = 2000
+@dataclass(frozen=True)
+class GenerateOptions:
+    """What either command form asks ``generate`` for; the numbers are checked when made."""
+
+    mode: str
+    output_dir: Path
+    num_outputs: int = 5
+    temperature: float = DEFAULT_TEMPERATURE
+    checkpoint: str | None = None  # None: the mode's bundled model
+    config: str | None = None
+    input_midi_1: Path | None = None
+    input_midi_2: Path | None = None
+    tempo: float | None = None
+    seed: int | None = None
+    png: bool = True
+    keep_hits: bool | None = None  # None: each mode's default
+    audio: bool = False
+    soundfont: str | None = None  # given, it implies audio
+    device: str = "cpu"
+    which: str = "latest"
+    bars: int = 4
+
+    def __post_init__(self) -> None:
+        """The numbers on the command line, before anything is read."""
+        if not 1 <= self.num_outputs <= types.MAX_OUTPUTS:
+            raise MusicVAEError(
+                f"--num-outputs must be at least 1 and at most {types.MAX_OUTPUTS:,} (generate "
+                f"in several runs for more), got {self.num_outputs}"
+            )
+        if not (math.isfinite(self.temperature) and 0 < self.temperature <= types.MAX_TEMPERATURE):
+            raise MusicVAEError(
+                f"--temperature must be positive and at most {types.MAX_TEMPERATURE:g}, "
+                f"got {self.temperature}"
+            )
+        if self.tempo is not None and not 20 <= self.tempo <= 400:
+            raise MusicVAEError(f"--tempo {self.tempo}: expected a tempo between 20 and 400 BPM")
+        if self.mode == "interpolate" and self.num_outputs < 2:
+            raise MusicVAEError("--num-outputs must be at least 2 in interpolate mode")
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    """``musicvae generate``: its flags as :class:`GenerateOptions`, then :func:`run_options`."""
+    return run_options(_options(args))
+
+
+def _options(args: argparse.Namespace) -> GenerateOptions:
+    return GenerateOptions(
+        mode=args.mode,
+        output_dir=args.output_dir,
+        num_outputs=args.num_outputs,
+        temperature=args.temperature,
+        checkpoint=args.checkpoint,
+        config=args.config,
+        input_midi_1=args.input_midi_1,
+        input_midi_2=args.input_midi_2,
+        tempo=args.tempo,
+        seed=args.seed,
+        png=not args.no_png,
+        keep_hits=args.keep_hits,
+        audio=args.audio,
+        soundfont=args.soundfont,
+        device=args.device,
+        which=args.which,
+        bars=args.bars,
+    )
 
 
 def _read_input(path: Path | None, flag: str) -> NoteSequence:
@@ -134,94 +201,51 @@ def _read_input(path: Path | None, flag: str) -> NoteSequence:
     return read_midi(path)
 
 
-def _check_args(args: argparse.Namespace) -> None:
-    """The numbers on the command line, before anything is read."""
-    if not 1 <= args.num_outputs <= types.MAX_OUTPUTS:
-        raise MusicVAEError(
-            f"--num-outputs must be at least 1 and at most {types.MAX_OUTPUTS:,} (generate "
-            f"in several runs for more), got {args.num_outputs}"
-        )
-    if not (math.isfinite(args.temperature) and 0 < args.temperature <= types.MAX_TEMPERATURE):
-        raise MusicVAEError(
-            f"--temperature must be positive and at most {types.MAX_TEMPERATURE:g}, "
-            f"got {args.temperature}"
-        )
-    if args.tempo is not None and not 20 <= args.tempo <= 400:
-        raise MusicVAEError(f"--tempo {args.tempo}: expected a tempo between 20 and 400 BPM")
-    if args.mode == "interpolate" and args.num_outputs < 2:
-        raise MusicVAEError("--num-outputs must be at least 2 in interpolate mode")
-
-
-def _check_inputs_fit(model: TrainedModel, inputs: list[NoteSequence], mode: str) -> None:
-    """Inputs against the model before doing any work (clear error, no partial output)."""
-    for ns in inputs:
-        # Before quantising: every window goes through the model at once.
-        bars = ns.total_time * ns.qpm / 240  # 4/4 bars, the only meter the models read
-        if bars > MAX_INPUT_BARS:
-            raise MusicVAEError(
-                f"{ns.filename}: {bars:,.0f} bars; an input of at most {MAX_INPUT_BARS:,} bars is "
-                "read (a corrupt delta time can put a note hours late)"
-            )
-        if mode == "continue":
-            continue  # a prompt may be shorter than a window; continuation checks it
-        prep = model.prepare(ns)
-        if mode == "interpolate" and len(prep.starts) > 1:
-            print(
-                f"note: {ns.filename}: {prep.total_steps // model.converter.steps_per_bar} "
-                f"bars; interpolating from its first {model.num_bars}",
-                file=sys.stderr,
-            )
-
-
-def run_generate(args: argparse.Namespace) -> int:
+def run_options(options: GenerateOptions) -> int:
+    """What both command forms run: read the inputs, load the model, run the mode, write."""
     from musicvae.generation.api import MODE_BUNDLES, bundled_available, load
+    from musicvae.generation.modes import INPUTS, check_input
 
-    _check_args(args)
     # Read inputs before loading the model, so a bad file fails fast.
-    inputs = []
-    if args.mode == "interpolate":
-        inputs = [
-            _read_input(args.input_midi_1, "--input-midi-1"),
-            _read_input(args.input_midi_2, "--input-midi-2"),
-        ]
-    elif args.mode in (*INPUT_MODES, "continue"):
-        inputs = [_read_input(args.input_midi_1, "--input-midi-1")]
+    flags = ((options.input_midi_1, "--input-midi-1"), (options.input_midi_2, "--input-midi-2"))
+    inputs = [_read_input(path, flag) for path, flag in flags[: INPUTS.get(options.mode, 0)]]
     soundfont = None
-    if getattr(args, "audio", False) or getattr(args, "soundfont", None):
+    if options.audio or options.soundfont:
         from musicvae.soundfont import load_soundfont
 
-        soundfont = load_soundfont(getattr(args, "soundfont", None))  # a bad font fails now
-    checkpoint = args.checkpoint
-    bundle = MODE_BUNDLES.get(args.mode)
+        soundfont = load_soundfont(options.soundfont)  # a bad font fails now
+    checkpoint = options.checkpoint
+    bundle = MODE_BUNDLES.get(options.mode)
     if checkpoint is None and bundle and bundled_available(bundle):
         checkpoint = bundle
-    model = load(
-        checkpoint, device=args.device, config=args.config, which=getattr(args, "which", "latest")
-    )
-    if args.config and args.config != model.config.name and model.kind != "magenta":
+    model = load(checkpoint, device=options.device, config=options.config, which=options.which)
+    if options.config and options.config != model.config.name and model.kind != "magenta":
         print(
             f"note: {model.source} holds config {model.config.name!r}; files are named "
-            f"after --config {args.config!r}",
+            f"after --config {options.config!r}",
             file=sys.stderr,
         )
-    _check_inputs_fit(model, inputs, args.mode)
+    for ns in inputs:  # against the model before any work (clear error, no partial output)
+        note = check_input(model, options.mode, ns)
+        if note:
+            print(f"note: {note}", file=sys.stderr)
     paths = generate(
         model,
-        args.mode,
+        options.mode,
         inputs,
-        num_outputs=args.num_outputs,
-        temperature=args.temperature,
-        output_dir=args.output_dir,
-        config_name=args.config or model.config.name,
-        tempo=args.tempo,
-        seed=args.seed,
-        png=not args.no_png,
-        keep_hits=args.keep_hits,
-        audio=getattr(args, "audio", False) or soundfont is not None,
+        num_outputs=options.num_outputs,
+        temperature=options.temperature,
+        output_dir=options.output_dir,
+        config_name=options.config or model.config.name,
+        tempo=options.tempo,
+        seed=options.seed,
+        png=options.png,
+        keep_hits=options.keep_hits,
+        audio=options.audio or soundfont is not None,
         soundfont=soundfont,
-        bars=getattr(args, "bars", 4),
+        bars=options.bars,
     )
-    print(f"wrote {len(paths)} MIDI file(s) to {args.output_dir}")
+    print(f"wrote {len(paths)} MIDI file(s) to {options.output_dir}")
     for p in paths:
         print(p)
     return 0
@@ -244,67 +268,67 @@ def generate(
     soundfont: SoundFont | None = None,
     bars: int = 4,
 ) -> list[Path]:
-    """Run ``mode`` and write ``num_outputs`` MIDI files (and PNGs, and WAVs with ``audio``, on
-    the built-in kit or on ``soundfont``, a loaded :class:`musicvae.soundfont.SoundFont`);
-    returns the MIDI paths. ``keep_hits`` (input modes; default: on for humanize only) keeps the
-    input's hits. The set is written to a scratch folder beside ``output_dir`` and moved in
-    when complete, so an interrupted run leaves no partial set."""
-    import numpy as np
+    """Run ``mode`` (see :mod:`musicvae.generation.modes`) and write ``num_outputs`` MIDI
+    files (and PNGs, and WAVs with ``audio``, on the built-in kit or on ``soundfont``, a loaded
+    :class:`musicvae.soundfont.SoundFont`); returns the MIDI paths. ``keep_hits`` (input modes;
+    default: on for humanize and tap2drum) keeps the input's hits. The set is written to a
+    scratch folder beside ``output_dir`` and moved in when complete, so an interrupted run
+    leaves no partial set."""
+    from musicvae.generation.modes import ModeRequest, run_mode
 
+    request = ModeRequest(
+        num_outputs=num_outputs,
+        temperature=temperature,
+        inputs=tuple(inputs),
+        seed=seed,
+        tempo=tempo,
+        keep_hits=keep_hits,
+        bars=bars,
+    )
+    result = run_mode(mode, model, request)
+    stamp = time.strftime("%Y-%m-%d_%H%M%S")
+    names = [
+        f"{config_name}_{mode}_{stamp}-{i:03d}-of-{num_outputs:03d}.mid" for i in range(num_outputs)
+    ]
+    _write(model, result, output_dir, names, png=png, audio=audio, soundfont=soundfont)
+    return [output_dir / name for name in names]
+
+
+def _write(
+    model: TrainedModel,
+    result: Generated,
+    output_dir: Path,
+    names: list[str],
+    *,
+    png: bool,
+    audio: bool,
+    soundfont: SoundFont | None,
+) -> None:
+    """A mode's grooves as the MIDI files ``names`` in ``output_dir``, each with its drum-grid
+    PNG and WAV beside it when asked; all of them or none."""
     from musicvae.data.converters.groove import GrooveConverter
     from musicvae.data.midi import write_midi
     from musicvae.plotting.drum_grid import write_drum_grid
 
-    if mode == "sample":
-        grooves = model.sample_tensors(num_outputs, temperature, seed)
-        qpm = tempo or 120.0
-    elif mode == "interpolate":
-        grooves, _ = model.interpolate_tensors(inputs[0], inputs[1], num_outputs, temperature, seed)
-        qpm = tempo or inputs[0].qpm
-    elif mode in INPUT_MODES:
-        if mode != "reconstruct":
-            model.require_transform("humanize" if mode == "humanize" else "tap_to_drums")
-        # humanize keeps the input's hits, tap2drum its tapped steps (drums there and only there)
-        keep = mode in ("humanize", "tap2drum") if keep_hits is None else keep_hits
-        transformed = []
-        for i in range(num_outputs):
-            s = None if seed is None else seed + 2 * i  # transform_tensors uses seed and seed + 1
-            g, prep = model.transform_tensors(inputs[0], temperature, s, keep_hits=keep)
-            transformed.append(g)
-        grooves = np.stack(transformed)
-        qpm = tempo or prep.qpm
-    elif mode == "continue":
-        from musicvae.generation.continuation import continue_tensors, prompt_grid
-
-        prompt = prompt_grid(model, inputs[0])
-        grooves = continue_tensors(model, prompt, bars, num_outputs, temperature, seed)
-        qpm = tempo or inputs[0].qpm
-    else:
-        raise MusicVAEError(f"unknown mode {mode!r}; choose from {', '.join(MODES)}")
-    stamp = time.strftime("%Y-%m-%d_%H%M%S")
-    base = f"{config_name}_{mode}_{stamp}"
     spb = model.converter.steps_per_bar
-    sequences = model.to_sequences(grooves, qpm)
     # Drum-grid pictures exist for drum grooves only (a melody model writes MIDI alone).
     png = png and isinstance(model.converter, GrooveConverter)
-    names = [f"{base}-{i:03d}-of-{num_outputs:03d}.mid" for i in range(num_outputs)]
     if audio:
         from musicvae.audio import write_wav
     with staged_folder(output_dir) as scratch:
-        for name, groove, ns in zip(names, grooves, sequences, strict=True):
+        for name, groove, ns in zip(names, result.grooves, result.sequences, strict=True):
             path = scratch / name
             write_midi(ns, path)
             if png:
                 write_drum_grid(
                     groove,
                     path.with_suffix(".png"),
-                    title=f"{path.stem}  ({qpm:g} BPM)",
+                    title=f"{path.stem}  ({result.qpm:g} BPM)",
                     steps_per_bar=spb,
                     steps_per_beat=model.config.data.steps_per_quarter,
                 )
             if audio:
                 write_wav(ns, path.with_suffix(".wav"), soundfont=soundfont)
-    return [output_dir / name for name in names]
 
 
 # -------------------------------------------------------------------- Magenta flags
@@ -350,6 +374,12 @@ def magenta_main(argv: list[str] | None = None) -> int:
 
 
 def _run_magenta(args: argparse.Namespace) -> int:
+    return run_options(_magenta_options(args))
+
+
+def _magenta_options(args: argparse.Namespace) -> GenerateOptions:
+    """``music_vae_generate``'s flags as :class:`GenerateOptions`: the run folder's latest
+    checkpoint or the checkpoint file, on the CPU, each mode's own defaults for the rest."""
     from musicvae.configs import CONFIGS
 
     if (args.run_dir is None) == (args.checkpoint_file is None):
@@ -365,19 +395,15 @@ def _run_magenta(args: argparse.Namespace) -> int:
             raise MusicVAEError(f"{run_dir}: no such run folder")
     else:
         checkpoint = Path(args.checkpoint_file).expanduser()
-    ns = argparse.Namespace(
+    return GenerateOptions(
         mode=args.mode,
+        output_dir=Path(args.output_dir).expanduser(),
         num_outputs=args.num_outputs,
         temperature=args.temperature,
-        output_dir=Path(args.output_dir).expanduser(),
         checkpoint=str(checkpoint),
         config=args.config,
         input_midi_1=Path(args.input_midi_1).expanduser() if args.input_midi_1 else None,
         input_midi_2=Path(args.input_midi_2).expanduser() if args.input_midi_2 else None,
-        tempo=None,
         seed=args.seed,
-        no_png=args.no_png,
-        device="cpu",
-        keep_hits=None,  # each mode's default
+        png=not args.no_png,
     )
-    return run_generate(ns)

@@ -15,11 +15,10 @@ from typing import TYPE_CHECKING
 
 from musicvae.cli import args as types
 from musicvae.errors import MusicVAEError
-from musicvae.training.options import default
+from musicvae.training.options import TrainOptions, default
 
 if TYPE_CHECKING:
     from musicvae.configs import Config
-    from musicvae.training.options import TrainOptions
 
 DEFAULT_NUM_STEPS = default("num_steps")  # Magenta's --num_steps default
 SIGNAL_EXIT = {"SIGINT": 130, "SIGTERM": 143}  # the shell's 128 + signal number
@@ -167,6 +166,13 @@ def _check_run_dir(run_dir: Path) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    """``musicvae train``: its flags as :class:`TrainOptions`, then :func:`run_options`."""
+    config, options = _options(args)
+    return run_options(config, options, evaluate=args.mode == "eval")
+
+
+def _options(args: argparse.Namespace) -> tuple[Config, TrainOptions]:
+    """``musicvae train``'s flags as a config and options, checked before anything is read."""
     config = _config(args.config, args.hparams)
     _check_run_dir(args.run_dir)
     _check_inputs(
@@ -185,10 +191,6 @@ def run_train(args: argparse.Namespace) -> int:
     from musicvae.training.progress import parse_duration
 
     max_time = parse_duration(args.max_time) if args.max_time is not None else None
-    if args.mode == "eval":
-        return _run_eval(args.run_dir, args.examples, config, args.device, args.eval_num_batches)
-    from musicvae.training.trainer import TrainOptions
-
     options = TrainOptions(
         run_dir=args.run_dir,
         examples=args.examples,
@@ -208,6 +210,23 @@ def run_train(args: argparse.Namespace) -> int:
         max_time=max_time,
         print_every=args.print_every,
     )
+    return config, options
+
+
+def run_options(
+    config: Config, options: TrainOptions, *, evaluate: bool = False, eval_dir: Path | None = None
+) -> int:
+    """What both command forms run: train ``config`` as ``options`` say, or with ``evaluate``
+    validate the run's latest checkpoint once (events to ``eval_dir``, default RUN/eval)."""
+    if evaluate:
+        return _run_eval(
+            options.run_dir,
+            options.examples,
+            config,
+            options.device,
+            options.eval_num_batches,
+            eval_dir,
+        )
     return train_and_report(config, options)
 
 
@@ -356,6 +375,14 @@ def magenta_main(argv: list[str] | None = None) -> int:
 
 
 def _run_magenta(args: argparse.Namespace) -> int:
+    config, options = _magenta_options(args)
+    eval_dir = options.run_dir / f"eval{args.eval_dir_suffix}"
+    return run_options(config, options, evaluate=args.mode == "eval", eval_dir=eval_dir)
+
+
+def _magenta_options(args: argparse.Namespace) -> tuple[Config, TrainOptions]:
+    """``music_vae_train``'s flags as a config and options; the flags Magenta needs for its
+    own cluster or cache are accepted and left out."""
     if args.tfds_name:
         raise MusicVAEError(f"--tfds_name {args.tfds_name}: not supported; use --examples_path")
     config = _config(args.config, args.hparams)
@@ -366,13 +393,6 @@ def _run_magenta(args: argparse.Namespace) -> int:
         ("--eval_num_batches", args.eval_num_batches),
         ("--checkpoints_to_keep", args.checkpoints_to_keep),
     )
-    if args.mode == "eval":
-        eval_dir = args.run_dir / f"eval{args.eval_dir_suffix}"
-        return _run_eval(
-            args.run_dir, args.examples_path, config, args.device, args.eval_num_batches, eval_dir
-        )
-    from musicvae.training.trainer import TrainOptions
-
     options = TrainOptions(
         run_dir=args.run_dir,
         examples=args.examples_path,
@@ -383,7 +403,7 @@ def _run_magenta(args: argparse.Namespace) -> int:
         eval_num_batches=args.eval_num_batches or None,
         checkpoints_to_keep=args.checkpoints_to_keep,
     )
-    return train_and_report(config, options)
+    return config, options
 
 
 if __name__ == "__main__":

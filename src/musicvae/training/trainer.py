@@ -1,9 +1,11 @@
 """The training loop: resumable runs, periodic evaluation, logging, multi-process training.
 
-The step itself (Magenta's schedule, clipping and Adam) is :func:`musicvae.training.optim.train_step`.
-Run folder layout follows ``music_vae_train``: ``RUN/train`` holds checkpoints and training event
-files, ``RUN/eval`` the evaluation event files. Rerunning the same command resumes from the latest
-checkpoint; with a seed the loss curve is the one an uninterrupted run draws.
+The step itself (Magenta's schedule, clipping and Adam) is :func:`musicvae.training.optim.train_step`;
+what the loop carries from step to step, and how a checkpoint restores it, is
+:mod:`musicvae.training.state`. Run folder layout follows ``music_vae_train``: ``RUN/train`` holds
+checkpoints and training event files, ``RUN/eval`` the evaluation event files. Rerunning the same
+command resumes from the latest checkpoint; with a seed the loss curve is the one an uninterrupted
+run draws.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ import math
 import os
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,72 +26,13 @@ from musicvae.data.examples import BatchStream, Examples, load_examples
 from musicvae.errors import MusicVAEError
 from musicvae.training import checkpoint as ckpt
 from musicvae.training import distributed as dist_utils
-from musicvae.training.optim import (
-    amp_enabled,
-    make_deterministic,
-    make_optimizer,
-    set_seed,
-    train_step,
-)
+from musicvae.training.optim import amp_enabled, make_deterministic, make_optimizer, set_seed
 from musicvae.training.options import TrainOptions
 from musicvae.training.progress import Reporter, StopFlag, format_duration
-from musicvae.training.summaries import MODEL_SCALARS, Summaries, drop_events_from
-from musicvae.training.validation import validate
+from musicvae.training.state import Loader, TrainResult, TrainState, restore
+from musicvae.training.summaries import Summaries, drop_events_from
 
-# Schedules: logged at the last step of a logging window instead of averaged over it.
-INSTANT = ("kl_beta", "sampling_probability")
-
-
-@dataclass
-class TrainResult:
-    step: int
-    checkpoint: Path | None
-    rank: int = 0
-    stopped_by: str | None = None  # "SIGINT", "SIGTERM" or "max-time" when it ended early
-    train: dict[str, float] = field(default_factory=dict)
-    eval: dict[str, float] = field(default_factory=dict)
-
-
-class _Batches(torch.utils.data.Dataset):
-    """Maps a tensor of indices to a whole batch, so each worker call builds one batch."""
-
-    def __init__(self, examples: Examples) -> None:
-        self.examples = examples
-
-    def __len__(self) -> int:
-        return len(self.examples)
-
-    def __getitem__(self, index: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        return self.examples.batch(index)
-
-
-class _Loader:
-    """Batches for the loop: an index-gather in-process, or ``workers`` DataLoader processes
-    (worth it only when encoder inputs are re-drawn per item, e.g. note dropout)."""
-
-    def __init__(self, examples: Examples, stream: BatchStream, workers: int) -> None:
-        self.examples, self.stream, self.iter = examples, stream, None
-        if workers > 0:
-            from torch.utils.data import DataLoader
-
-            loader = DataLoader(
-                _Batches(examples), sampler=stream, batch_size=None, num_workers=workers
-            )
-            self.iter = iter(loader)
-
-    def next(self) -> tuple[torch.Tensor, ...]:
-        if self.iter is not None:
-            return tuple(next(self.iter))
-        return self.examples.batch(next(self.stream))
-
-
-def _warm_start(model: torch.nn.Module, config: Config, source: str) -> None:
-    """Copy the weights of ``source`` (anything ``musicvae.load`` opens) into ``model``."""
-    from musicvae.generation.api import load
-
-    ckpt.load_weights(
-        model, load(source).model.state_dict(), f"--init-from {source}: its weights", config
-    )
+__all__ = ["TrainOptions", "TrainResult", "train"]
 
 
 def _should_stop(
@@ -205,7 +147,7 @@ def train(config: Config, options: TrainOptions) -> TrainResult:
 
 def _train(config: Config, options: TrainOptions, info: dist_utils.DistInfo) -> TrainResult:
     """The loop, as nanoGPT's: one step, its log line, evaluation and checkpoint when due, and
-    the stop checks; everything it carries is in a :class:`_TrainState`."""
+    the stop checks; everything it carries is in a :class:`~musicvae.training.state.TrainState`."""
     if config.hparams.batch_size % info.world_size:
         raise MusicVAEError(
             f"batch_size {config.hparams.batch_size} does not split evenly over "
@@ -245,171 +187,7 @@ def _train(config: Config, options: TrainOptions, info: dist_utils.DistInfo) -> 
     return _finish(state, report)
 
 
-class _Window:
-    """The model's scalars summed over one logging window (one host sync per window)."""
-
-    def __init__(self) -> None:
-        self.keys = list(MODEL_SCALARS)
-        self.sum: torch.Tensor | None = None
-        self.last: torch.Tensor | None = None  # the newest step's row
-        self.steps, self.started = 0, time.perf_counter()
-
-    def reset(self) -> None:
-        self.sum, self.steps, self.started = None, 0, time.perf_counter()
-
-    def add(self, out: dict[str, torch.Tensor], norm: torch.Tensor) -> None:
-        if self.sum is None:
-            self.keys = [k for k in MODEL_SCALARS if k in out]
-        row = torch.stack([out[k].detach().float() for k in self.keys] + [norm.float()])
-        self.sum = row if self.sum is None else self.sum + row
-        self.last = row
-        self.steps += 1
-
-    def means(self, info: dist_utils.DistInfo, lr: float, batch_size: int) -> dict[str, float]:
-        """The window's means (schedules at its last step), rates and learning rate."""
-        assert self.sum is not None and self.last is not None
-        if info.distributed:  # every rank logs at the same steps: average them
-            torch.distributed.all_reduce(self.sum)
-            self.sum /= info.world_size
-        means = (self.sum / self.steps).tolist()
-        for i, k in enumerate(self.keys):
-            if k in INSTANT:
-                means[i] = float(self.last[i])
-        dt = max(time.perf_counter() - self.started, 1e-9)
-        values = dict(zip(self.keys, means[:-1], strict=True))
-        values.update(
-            grad_norm=means[-1],
-            global_norm=means[-1],
-            learning_rate=lr,
-            steps_per_sec=self.steps / dt,
-            examples_per_sec=self.steps * batch_size / dt,
-        )
-        return values
-
-
-@dataclass
-class _TrainState:
-    """What the loop carries: the model, its optimizer and data, the logs, and where it is."""
-
-    config: Config
-    options: TrainOptions
-    info: dist_utils.DistInfo
-    model: torch.nn.Module
-    ddp_model: torch.nn.Module
-    optimizer: torch.optim.Optimizer
-    seed: int
-    examples: Examples
-    eval_examples: Examples | None
-    loader: _Loader
-    summaries: Summaries
-    eval_summaries: Summaries | None
-    result: TrainResult
-    start_step: int
-    best_loss: float = math.inf
-    window: _Window = field(default_factory=_Window)
-    tuner: ThreadTuner | None = None
-    note: str | None = None  # what the last step changed, for the log (thread count)
-    threads_used: int | None = None  # by the last step, when the tuner chooses
-
-    def __post_init__(self) -> None:
-        self.step = self.saved_step = self.start_step  # saved_step: that of result.checkpoint
-        self.last_save = time.monotonic()
-        self.params = [p for p in self.model.parameters() if p.requires_grad]
-
-    @property
-    def train_dir(self) -> Path:
-        return self.options.run_dir / "train"
-
-    def train_one_step(self) -> float:
-        """One optimisation step on the next batch; returns the learning rate used."""
-        device = self.info.device
-        started = time.perf_counter()
-        batch = tuple(t.to(device, non_blocking=True) for t in self.loader.next())
-        out, norm, lr = train_step(
-            self.ddp_model,
-            self.optimizer,
-            batch,
-            self.step,
-            self.config,
-            params=self.params,
-            amp=self.options.amp,
-        )
-        self.window.add(out, norm)
-        self.step += 1
-        if self.tuner is not None:  # CPU ops are synchronous: this is the step's wall time
-            self.threads_used = self.tuner.current
-            self.note = self.tuner.record(time.perf_counter() - started)
-        return lr
-
-    def checkpoint_due(self) -> bool:
-        """Every ``checkpoint_every`` steps, else every ``checkpoint_secs``; the last step's
-        checkpoint is saved after the loop."""
-        every = self.options.checkpoint_every
-        due = (
-            self.step % every == 0
-            if every
-            else time.monotonic() - self.last_save >= self.options.checkpoint_secs
-        )
-        return due and self.step != self.options.num_steps
-
-    def save(self) -> None:
-        """A checkpoint at this step (on the main rank); a full disk is one line that names
-        the last good checkpoint."""
-        step = self.step
-        if self.info.is_main:
-            best = self.best_loss
-            try:
-                self.result.checkpoint = ckpt.save_checkpoint(
-                    self.train_dir,
-                    model=self.model,
-                    config=self.config,
-                    step=step,
-                    optimizer=self.optimizer,
-                    seed=self.seed,
-                    keep=self.options.checkpoints_to_keep,
-                    extra={"best_eval_loss": best} if math.isfinite(best) else None,
-                )
-            except MusicVAEError as e:  # a full disk: say what is safe, in the same one line
-                kept = self.result.checkpoint
-                left = (
-                    f"{kept.name} (step {self.saved_step:,}) is kept" if kept else "none saved yet"
-                )
-                raise MusicVAEError(f"{e}; last good checkpoint: {left}") from None
-        self.saved_step, self.last_save = step, time.monotonic()
-
-    def evaluate(self) -> None:
-        """Validation at this step, logged; the best weights by validation loss are kept
-        beside the newest."""
-        if self.eval_examples is None or self.eval_summaries is None:
-            return
-        step = self.step
-        self.result.eval = validate(
-            self.model,
-            self.eval_examples,
-            self.config,
-            step=step,
-            device=self.info.device,
-            num_batches=self.options.eval_num_batches,
-            amp=self.options.amp,
-        )
-        self.eval_summaries.scalars(self.result.eval, step)
-        self.eval_summaries.flush()
-        loss = float(self.result.eval.get("loss", math.inf))
-        if loss < self.best_loss:
-            self.best_loss = loss
-            ckpt.write_checkpoint(
-                self.train_dir / ckpt.BEST_NAME,
-                ckpt.checkpoint_payload(
-                    model=self.model,
-                    config=self.config,
-                    step=step,
-                    seed=self.seed,
-                    extra={"eval_loss": loss, "best_eval_loss": loss},
-                ),
-            )
-
-
-def _start(config: Config, options: TrainOptions, info: dist_utils.DistInfo) -> _TrainState:
+def _start(config: Config, options: TrainOptions, info: dist_utils.DistInfo) -> TrainState:
     """Everything the loop needs, restored from the newest readable checkpoint when there is
     one. The order (seed, data, model, restore) is what makes a resumed run bit-exact."""
     from musicvae.models import build_model
@@ -421,7 +199,7 @@ def _start(config: Config, options: TrainOptions, info: dist_utils.DistInfo) -> 
     examples, eval_examples = _load_data(config, options, info)
     model = build_model(config).to(info.device)
     optimizer = make_optimizer(model, config)
-    start_step = _restore(model, optimizer, config, options, info, seed, resume_path, saved)
+    start_step = restore(model, optimizer, config, options, info, seed, resume_path, saved)
     if dist_utils.broadcast_int(start_step, info) != start_step:
         raise MusicVAEError(
             f"{train_dir}: rank {info.rank} sees a different latest checkpoint than rank 0; "
@@ -440,7 +218,7 @@ def _start(config: Config, options: TrainOptions, info: dist_utils.DistInfo) -> 
     summaries, eval_summaries = _open_summaries(
         config, options, info, start_step, resume_path, eval_examples is not None
     )
-    return _TrainState(
+    return TrainState(
         config=config,
         options=options,
         info=info,
@@ -450,7 +228,7 @@ def _start(config: Config, options: TrainOptions, info: dist_utils.DistInfo) -> 
         seed=seed,
         examples=examples,
         eval_examples=eval_examples,
-        loader=_Loader(examples, stream, options.workers),
+        loader=Loader(examples, stream, options.workers),
         summaries=summaries,
         eval_summaries=eval_summaries,
         result=TrainResult(step=start_step, checkpoint=resume_path, rank=info.rank),
@@ -507,54 +285,6 @@ def _load_data(
     return examples, eval_examples
 
 
-def _restore(
-    model: torch.nn.Module,
-    optimizer: torch.optim.Optimizer,
-    config: Config,
-    options: TrainOptions,
-    info: dist_utils.DistInfo,
-    seed: int,
-    path: Path | None,
-    saved: dict[str, Any] | None,
-) -> int:
-    """Load the checkpoint ``saved`` (read from ``path``) into the model, optimizer and RNGs,
-    or warm-start a new run from ``--init-from``; returns the step the run starts at."""
-    if saved is None:
-        if options.init_from:
-            _warm_start(model, config, options.init_from)
-        if info.rank:
-            torch.manual_seed(seed + info.rank)  # dropout noise differs across ranks
-        return 0
-    try:
-        model.load_state_dict(saved["model"])
-        if saved.get("optimizer"):
-            optimizer.load_state_dict(saved["optimizer"])
-    except (RuntimeError, ValueError, KeyError) as e:
-        # load_state_dict's first line only says "Error(s) in loading"; the next names one.
-        lines = str(e).strip().splitlines() or [type(e).__name__]
-        reason = lines[1].strip() if len(lines) > 1 else lines[0]
-        raise MusicVAEError(
-            f"{path}: cannot resume, the checkpoint does not fit config {config.name!r} "
-            f"({reason}); use a new --run-dir"
-        ) from None
-    start_step = int(saved["step"])
-    if not info.is_main:
-        torch.manual_seed(seed + info.rank + 1_000_003 * start_step)
-        return start_step
-    ignored = "; --init-from is ignored" if options.init_from else ""
-    tqdm.write(f"resuming from step {start_step} ({path}){ignored}", file=sys.stderr)
-    # Resuming with new settings is how a run changes course (e.g. more free bits);
-    # say so, since the checkpoints from here on record the new config.
-    changes = ckpt.config_changes(saved.get("config") or {}, config)
-    if changes:
-        tqdm.write(
-            f"{path}: resuming at step {start_step} with " + "; ".join(changes),
-            file=sys.stderr,
-        )
-    ckpt.set_rng_state(saved["rng"])
-    return start_step
-
-
 def _open_summaries(
     config: Config,
     options: TrainOptions,
@@ -579,7 +309,7 @@ def _open_summaries(
     return summaries, eval_summaries
 
 
-def _progress(state: _TrainState) -> tuple[tqdm, Reporter]:
+def _progress(state: TrainState) -> tuple[tqdm, Reporter]:
     """The progress bar (on a terminal) or the log lines (elsewhere), and the run's summary."""
     options, info = state.options, state.info
     bar_shown = options.progress if options.progress is not None else sys.stderr.isatty()
@@ -613,7 +343,7 @@ def _progress(state: _TrainState) -> tuple[tqdm, Reporter]:
     return bar, report
 
 
-def _log(state: _TrainState, bar: tqdm, report: Reporter, lr: float) -> None:
+def _log(state: TrainState, bar: tqdm, report: Reporter, lr: float) -> None:
     """At the end of a logging window: its means to the event file, the bar and the report."""
     step, options = state.step, state.options
     if step % options.log_every and step != options.num_steps:
@@ -634,7 +364,7 @@ def _log(state: _TrainState, bar: tqdm, report: Reporter, lr: float) -> None:
     report.step_done(step, values)
 
 
-def _finish(state: _TrainState, report: Reporter) -> TrainResult:
+def _finish(state: TrainState, report: Reporter) -> TrainResult:
     """The last checkpoint and evaluation (unless a signal cut the run short), and the report."""
     result, step, options = state.result, state.step, state.options
     result.step = step
