@@ -22,10 +22,14 @@ import threading
 import time
 from urllib.parse import urlsplit
 
-import numpy as np
-import torch
+from musicvae.cpu import tune_environment
 
-from musicvae.errors import MusicVAEError
+tune_environment()  # as the musicvae command does, before torch loads
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from musicvae.errors import MusicVAEError  # noqa: E402
 
 TARGET_P95_MS = 150.0
 

@@ -217,7 +217,7 @@ class ThreadTuner:
     others: Callable[[], float | None] = field(default_factory=OthersLoad)
     clock: Callable[[], float] = time.monotonic
     samples: int = 3
-    slowdown: float = 1.25
+    slowdown: float = 1.5  # this machine's quiet steps vary by up to a third
     margin: float = 0.05  # a tried count must be this much faster to be kept
     recheck_s: float = 120.0
     current: int = field(init=False)
