@@ -40,8 +40,8 @@ from musicvae.web.grooves import (
     DRUM_NAMES,
     DRUM_PITCHES,
     Groove,
-    sequence_grid,
     split_windows,
+    upload_grid,
 )
 from musicvae.web.limits import BodyLimit, ClientLimit, SameOrigin
 from musicvae.web.service import ModelSource, Studio, Unavailable
@@ -335,7 +335,7 @@ def _parse_upload(data: bytes, name: str, bars: int) -> Upload:
     windows = int(last / step_seconds) // steps + 1
     kept = ns.select(ns.start < (MAX_UPLOAD_WINDOWS * steps - 0.5) * step_seconds)
     try:
-        grid = sequence_grid(kept, _CONVERTER)
+        grid = upload_grid(kept, _CONVERTER)
     except MusicVAEError as e:
         raise HTTPException(422, str(e)) from None
     parts = split_windows(grid, steps, MAX_UPLOAD_WINDOWS)

@@ -108,7 +108,7 @@ class Groove(BaseModel):
         return ns
 
 
-def sequence_grid(ns: NoteSequence, converter: Converter) -> np.ndarray:
+def upload_grid(ns: NoteSequence, converter: Converter) -> np.ndarray:
     """The whole sequence as one (N, 27) grid, N a whole number of bars.
 
     The model's converter cuts sequences into fixed windows and drops a short tail; a page wants
