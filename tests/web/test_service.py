@@ -10,7 +10,7 @@ import pytest
 
 from musicvae.web import tools as table
 from musicvae.web.grooves import Groove
-from musicvae.web.service import SLICE_ROWS, FairLock, Studio, Unavailable, _Batcher
+from musicvae.web.service import SLICE_ROWS, FairLock, Studio, Unavailable, _Batcher, _Job
 
 
 class FakeModel:
@@ -227,3 +227,26 @@ def test_a_role_and_tool_added_to_the_table_are_served_and_checked(studio_models
     )
     with pytest.raises(Unavailable, match=r"start the studio with --fills-checkpoint \(e\.g\."):
         Studio({"generate": plain}).model("fill")
+
+
+def test_a_busy_studio_waits_briefly_for_the_clients_it_just_answered(monkeypatch):
+    """After a merged batch, whoever takes the model gathers requests while they keep arriving
+    (each wait at most ARRIVAL_GAP_S); a quiet studio samples at once."""
+    model, batcher, lock = FakeModel(delay=0), _Batcher(), threading.Lock()
+    late = _Job(3, 1.0, model)
+    waits: list[float] = []
+
+    def arrival_then_quiet(timeout):
+        waits.append(timeout)
+        if len(waits) == 1:  # a request arrives during the first wait, then nobody for a gap
+            batcher._pending.append(late)
+            return True
+        return False
+
+    monkeypatch.setattr(batcher._guard, "wait", arrival_then_quiet)
+    assert len(batcher.sample(model, lock, 2, 1.0)) == 2 and waits == []
+    batcher._last_crowd = time.monotonic()  # several requests were just merged
+    out = batcher.sample(model, lock, 2, 1.0)
+    assert len(out) == 2 and late.result is not None and len(late.result) == 3
+    assert model.calls == [(2, 1.0), (5, 1.0)]  # the late request rode along in one call
+    assert len(waits) == 2 and all(0 < w <= _Batcher.ARRIVAL_GAP_S for w in waits)

@@ -19,7 +19,9 @@ longer grooves are cut into windows and stitched back, like ``TrainedModel``'s t
 from __future__ import annotations
 
 import contextlib
+import math
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -350,10 +352,17 @@ class _Batcher:
     """
 
     MAX_GROOVES = 64
+    # When several clients asked within the last second, whoever gets the model waits up to this
+    # long, while requests keep arriving (2 ms apart at most), for the clients that were just
+    # answered to send their next one. Without it, 4 clients settle into alternate batches of
+    # 1 and 3 requests, and each waits for two model calls instead of one.
+    GATHER_S = 0.008
+    ARRIVAL_GAP_S = 0.002
 
     def __init__(self) -> None:
         self._pending: list[_Job] = []
-        self._guard = threading.Lock()
+        self._guard = threading.Condition()
+        self._last_crowd = -math.inf  # when a batch last merged several requests
 
     def sample(
         self, m: TrainedModel, lock: FairLock | threading.Lock, n: int, temperature: float
@@ -361,9 +370,11 @@ class _Batcher:
         job = _Job(n, temperature, m)
         with self._guard:
             self._pending.append(job)
+            self._guard.notify_all()
         with lock:
             if job.result is None and job.error is None:
                 with self._guard:
+                    self._gather()
                     batch, total = [job], n
                     for j in self._pending:
                         if (
@@ -375,6 +386,8 @@ class _Batcher:
                             batch.append(j)
                             total += j.n
                     self._pending = [j for j in self._pending if all(j is not b for b in batch)]
+                    if len(batch) > 1:
+                        self._last_crowd = time.monotonic()
                 try:
                     out = m.sample_tensors(total, temperature)
                 except BaseException as e:  # noqa: BLE001 - handed to every job of the batch, each re-raises it
@@ -389,6 +402,16 @@ class _Batcher:
             raise job.error
         assert job.result is not None  # set with the error cleared
         return job.result
+
+    def _gather(self) -> None:
+        """While the studio is busy, wait briefly for more requests (the guard is held)."""
+        now = time.monotonic()
+        if now - self._last_crowd > 1.0:
+            return
+        deadline = now + self.GATHER_S
+        while (left := deadline - time.monotonic()) > 0:
+            if not self._guard.wait(timeout=min(left, self.ARRIVAL_GAP_S)):
+                return  # nobody arrived within the gap
 
 
 def _dec_seed(seed: int | None) -> int | None:
