@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from musicvae.data.convert import convert_folder, default_workers, find_midi_files, parse_files
+from musicvae.cpu import usable_cores
+from musicvae.data.convert import convert_folder, find_midi_files, parse_files
 
 DEFAULT_GROOVE = Path(__file__).resolve().parents[2] / "shared" / "data" / "groove"
 
@@ -57,7 +58,7 @@ def main() -> None:
     files = find_midi_files(args.groove)[: args.limit]
     jobs = [(str(p), p.relative_to(args.groove).as_posix()) for p in files]
     n = len(files)
-    workers = args.workers or default_workers()
+    workers = args.workers or usable_cores()
 
     # Warm the page cache so every route reads the files from memory.
     for p in files:

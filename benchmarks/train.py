@@ -47,7 +47,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from musicvae.cpu import keep_heap, tune_environment
+from musicvae.cpu import keep_heap, tune_environment, usable_cores
 
 TUNED = tune_environment()  # as the musicvae command does, before torch loads
 
@@ -242,7 +242,7 @@ def step_loop(args: argparse.Namespace) -> dict:
     """The in-process step loop and its matmul-only reference."""
     device = resolve_device(args.device)
     heap_kept = device.type == "cpu" and args.keep_heap and keep_heap()
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = usable_cores()
     if device.type == "cpu":
         torch.set_num_threads(args.threads or cores)
     overrides = f"batch_size={args.batch_size}" + (f",{args.hparams}" if args.hparams else "")
@@ -355,7 +355,7 @@ def trainer_runs(args: argparse.Namespace) -> dict:
     return {
         "command": "musicvae train --config CONFIG --examples GMD --hparams batch_size=B",
         "examples": str(examples),
-        "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "cores": usable_cores(),
         "cpu": cpu_name(),
         **runs,
     }
@@ -381,11 +381,10 @@ def trainer_run(
     cmd += ["--device", args.device] + ([] if amp else ["--no-amp"])
     if args.threads:
         cmd += ["--threads", str(args.threads)]
-    env = {k: v for k, v in os.environ.items() if k not in TUNED}  # the child sets its own
     busy = [spin() for _ in range(competitors)]
     try:
         with tempfile.TemporaryFile("w+") as log:
-            child = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+            child = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
             peak = peak_rss_mib(child)
             log.seek(0)
             text = log.read()

@@ -245,7 +245,7 @@ class ThreadTuner:
         measured = statistics.median(self._times)
         self._times = []
         if self._trial is not None:
-            return self._decide(measured)
+            return self._decide(measured, *self._trial)
         load = self.others()
         candidate = self._candidate(measured, load)
         self._usual[self.current] = measured
@@ -269,14 +269,18 @@ class ThreadTuner:
             return other
         return None
 
-    def _decide(self, measured: float) -> str | None:
-        base, base_time, load = self._trial or (self.current, measured, None)
+    def _decide(
+        self, measured: float, base: int, base_time: float, load: float | None
+    ) -> str | None:
+        """End the trial of ``current`` against ``base``: keep the faster count."""
         self._trial = None
         self._decided_at = load
         self._usual[self.current] = measured
-        if measured * (1 + self.margin) < base_time:
-            self._interval = self.recheck_s
-            self._next_check = self.clock() + self._interval
+        kept = measured * (1 + self.margin) < base_time
+        # A change starts the re-check clock afresh; a losing trial waits twice as long.
+        self._interval = self.recheck_s if kept else 2 * self._interval
+        self._next_check = self.clock() + self._interval
+        if kept:
             return (
                 f"CPU threads: {self.current} instead of {base} "
                 f"({measured:.2f} s a step against {base_time:.2f} s; other programs are busy)"
@@ -285,8 +289,6 @@ class ThreadTuner:
                 f"{base_time:.2f} s on {base})"
             )
         self._switch(base)
-        self._interval *= 2
-        self._next_check = self.clock() + self._interval
         return None
 
     def _switch(self, threads: int) -> None:

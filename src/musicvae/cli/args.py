@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 from collections.abc import Callable
 from typing import NoReturn
+
+from musicvae.cpu import usable_cores
 
 
 class Parser(argparse.ArgumentParser):
@@ -23,14 +24,6 @@ class Parser(argparse.ArgumentParser):
 MAX_SEED = 2**64 - 1  # what torch.manual_seed accepts
 MAX_OUTPUTS = 10_000  # grooves per generate call: a few hundred MB of MIDI at most
 MAX_TEMPERATURE = 100.0
-
-
-def cores() -> int:
-    """CPU cores this process may use."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
 
 
 def _int(text: str) -> int:
@@ -56,17 +49,17 @@ def bounded_int(lo: int, hi: int, why: str = "") -> Callable[[str], int]:
 
 
 def threads(text: str) -> int:
-    n = cores()
+    n = usable_cores()
     return bounded_int(1, n, f"this machine has {n} cores")(text)
 
 
 def workers(text: str) -> int:
-    n = cores()
+    n = usable_cores()
     return bounded_int(0, 4 * n, f"at most 4 per core; this machine has {n}")(text)
 
 
 def processes(text: str) -> int:
-    n = cores()
+    n = usable_cores()
     return bounded_int(1, 4 * n, f"at most 4 per core; this machine has {n}")(text)
 
 

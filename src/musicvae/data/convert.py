@@ -23,6 +23,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from musicvae.cpu import usable_cores
 from musicvae.data.dataset import DEFAULT_SPLIT, META_COLUMNS, SPLITS, write_dataset
 from musicvae.data.midi import MIDI_SUFFIXES, read_midi
 from musicvae.data.sequence import NoteSequence
@@ -50,13 +51,6 @@ class ConvertReport:
             f"converted {len(self.sequences)} of {self.found} MIDI files "
             f"({len(self.skipped)} skipped) in {self.seconds:.2f} s ({rate:.0f} files/s)"
         )
-
-
-def default_workers() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # macOS and Windows have no affinity call
-        return max(1, os.cpu_count() or 1)
 
 
 def find_midi_files(root: str | os.PathLike, *, recursive: bool = True) -> list[Path]:
@@ -154,7 +148,7 @@ def parse_files(
     progress: bool | None = None,
 ) -> list[NoteSequence | str]:
     """``_parse_chunk`` over all jobs, in input order, on ``workers`` processes with a tqdm bar."""
-    workers = default_workers() if workers is None else max(1, workers)
+    workers = usable_cores() if workers is None else max(1, workers)
     bar = tqdm(total=len(jobs), unit="file", desc="converting", disable=_bar_off(progress))
     results: list[list[NoteSequence | str]]
     if workers == 1 or len(jobs) < MIN_FILES_FOR_POOL:

@@ -33,7 +33,7 @@ from types import ModuleType
 import numpy as np
 from tqdm import tqdm
 
-from musicvae.data.convert import default_workers
+from musicvae.cpu import usable_cores
 from musicvae.data.midi import read_midi_bytes
 from musicvae.data.sequence import NoteSequence
 from musicvae.errors import MusicVAEError
@@ -250,7 +250,7 @@ def convert_tunes(
 ) -> FolkReport:
     """Convert ``tunes`` on ``workers`` processes (all cores by default) with a tqdm bar."""
     t0 = time.perf_counter()
-    workers = default_workers() if workers is None else max(1, workers)
+    workers = usable_cores() if workers is None else max(1, workers)
     bar = tqdm(
         total=len(tunes),
         unit="tune",

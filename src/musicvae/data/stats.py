@@ -16,7 +16,7 @@ from typing import Any
 from tqdm import tqdm
 
 from musicvae.configs import Config
-from musicvae.data.convert import default_workers
+from musicvae.cpu import usable_cores
 from musicvae.data.dataset import SPLITS, read_dataset
 from musicvae.data.sequence import NoteSequence
 
@@ -55,7 +55,7 @@ def map_examples(
 
     ``func`` must be a module-level function (it is pickled to the workers).
     """
-    workers = default_workers() if workers is None else max(1, workers)
+    workers = usable_cores() if workers is None else max(1, workers)
     bar = tqdm(
         total=len(sequences),
         unit="seq",

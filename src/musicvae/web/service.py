@@ -4,11 +4,11 @@ The model roles and the tools they serve are the one table in ``musicvae.web.too
 Magenta Studio, each tool has its own model: ``generate`` (Generate, Interpolate, Similar,
 Continue: any GrooVAE), ``long`` (an optional second length), ``groove`` (a humanize model) and
 ``drumify`` (a tap model). A role is given a ``TrainedModel`` or a zero-argument loader, called
-on first use so the server starts at once. Each model has a lock: torch modules are not safe to call from two threads, and
-the web app runs every call in a worker thread so the event loop stays free. The lock is granted
-in arrival order (:class:`FairLock`) and a long job takes it once per slice of at most
-``SLICE_ROWS`` decoded windows, so a heavy request (Similar, 32 variations of a 32-bar groove)
-delays a light one queued behind it by one slice, not by the whole job.
+on first use so the server starts at once. Each model has a lock: torch modules are not safe to
+call from two threads, and the web app runs every call in a worker thread so the event loop
+stays free. The lock is granted in arrival order (:class:`FairLock`) and a long job takes it once
+per slice of at most ``SLICE_ROWS`` decoded windows, so a heavy request (Similar, 32 variations
+of a 32-bar groove) delays a light one queued behind it by one slice, not by the whole job.
 
 Grooves from the page are grids (``Groove``), not files, so their length is the grid's, not the
 span of their notes: a pattern whose last bars are empty is still a full window. Inputs are padded
@@ -352,10 +352,11 @@ class _Batcher:
     """
 
     MAX_GROOVES = 64
-    # When several clients asked within the last second, whoever gets the model waits up to this
-    # long, while requests keep arriving (2 ms apart at most), for the clients that were just
-    # answered to send their next one. Without it, 4 clients settle into alternate batches of
-    # 1 and 3 requests, and each waits for two model calls instead of one.
+    # When several clients asked within the last CROWD_S, whoever gets the model waits up to
+    # GATHER_S, while requests keep arriving (ARRIVAL_GAP_S apart at most), for the clients that
+    # were just answered to send their next one. Without it, 4 clients settle into alternate
+    # batches of 1 and 3 requests, and each waits for two model calls instead of one.
+    CROWD_S = 1.0
     GATHER_S = 0.008
     ARRIVAL_GAP_S = 0.002
 
@@ -406,7 +407,7 @@ class _Batcher:
     def _gather(self) -> None:
         """While the studio is busy, wait briefly for more requests (the guard is held)."""
         now = time.monotonic()
-        if now - self._last_crowd > 1.0:
+        if now - self._last_crowd > self.CROWD_S:
             return
         deadline = now + self.GATHER_S
         while (left := deadline - time.monotonic()) > 0:
