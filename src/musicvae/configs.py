@@ -27,6 +27,7 @@ from musicvae.validation import (
 ClipMode = Literal["global_norm", "value"]
 SamplingSchedule = Literal["constant", "exponential", "inverse_sigmoid"]
 Windowing = Literal["bars", "file"]
+ConductorInput = Literal["zeros", "z"]
 EncoderName = Literal["bidirectional_lstm"]
 DecoderName = Literal["groove_lstm", "hierarchical", "categorical_lstm"]
 ConverterName = Literal["groove", "melody"]
@@ -61,9 +62,19 @@ class HParams:
     # Magenta keeps the conductor's input dropout on at inference (its cells are built without
     # is_training), which makes hierarchical decoding random. Off by default; True copies Magenta.
     conductor_dropout_at_inference: bool = False
+    # What the conductor reads at each bar. Magenta's is a constant zero, so z reaches the bars
+    # only through the conductor's initial state, which an LSTM fed a constant forgets within a
+    # few steps. "z" (ours) feeds z at every bar, as the flat decoder feeds it at every step.
+    conductor_input: ConductorInput = "zeros"
     # Ours, off in every Magenta config: velocity and offset losses only where a hit is played,
     # so those heads learn a hit's loudness and timing rather than loudness x P(hit).
     hit_conditioned: bool = False
+    # Ours, off everywhere: training-time augmentation of drum windows (musicvae.data.augment).
+    # The largest relative change of a window's velocities, the chance that one of its drum
+    # classes is silenced, and the largest shift of its timing in steps.
+    augment_velocity: float = 0.0
+    augment_drop_class: float = 0.0
+    augment_shift: float = 0.0
 
     def __post_init__(self) -> None:
         check_fields(self, _HPARAM_RANGES, "hparam")
@@ -128,6 +139,14 @@ class Config:
         if not isinstance(self.hparams, HParams) or not isinstance(self.data, DataConfig):
             raise ConfigError(f"config {self.name!r}: hparams and data must be HParams, DataConfig")
         check_fields(self, {"level_lengths": AT_LEAST_ONE}, "hparam")
+        hp = self.hparams
+        if self.converter != "groove" and (
+            hp.augment_velocity or hp.augment_drop_class or hp.augment_shift
+        ):
+            raise ConfigError(
+                f"config {self.name!r}: augmentation works on drum grooves, "
+                f"not the {self.converter} converter"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -288,6 +307,9 @@ _HPARAM_RANGES: dict[str, Range] = {
     "conductor_rnn_size": AT_LEAST_ONE,
     "dropout_keep_prob": Range(0, 1, lo_open=True),
     "sampling_rate": NON_NEGATIVE,
+    "augment_velocity": Range(0, 1, hi_open=True),
+    "augment_drop_class": PROBABILITY,
+    "augment_shift": Range(0, 0.5),
 }
 # Upper bounds far above any published MusicVAE (batch 512, z 512, LSTMs of 2048), low enough
 # that a typo (batch_size=1e9, z_size=1000000000) is refused, not an hour of swapping or a crash.

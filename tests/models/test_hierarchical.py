@@ -130,3 +130,32 @@ def test_conductor_dropout_compat_switch_comes_from_hparams():
     b = compat.decoder.conduct(z, 4)[1]
     assert not torch.equal(a, b)
     torch.testing.assert_close(default.decoder.conduct(z, 4)[1], default.decoder.conduct(z, 4)[1])
+
+
+def test_conductor_input_z_feeds_z_at_every_bar():
+    torch.manual_seed(0)
+    core = GrooveLstmDecoder(27, z_size=6, rnn_sizes=(8, 8))
+    dec = HierarchicalLstmDecoder(core, 4, (3, 4), (6, 6), conductor_reads_z=True).eval()
+    assert dec.conductor.input_size == 4
+    z = torch.randn(2, 4)
+    init, emb = dec.conduct(z, 3)
+    expected = dec.conductor.run_steps(z[:, None].expand(-1, 3, -1), init, drop=False)
+    torch.testing.assert_close(emb, expected, atol=1e-6, rtol=1e-5)
+    # Through the input weights, z moves every bar's embedding from the start, unlike the
+    # initial state's 0.001-scaled dense layer alone.
+    zeros_in = HierarchicalLstmDecoder(core, 4, (3, 4), (6, 6)).eval()
+
+    def spread(d):
+        return d.conduct(torch.randn(64, 4), 3)[1][:, -1].std(0).mean().item()
+
+    assert spread(dec) > 20 * spread(zeros_in)
+
+
+def test_conductor_input_comes_from_hparams():
+    from musicvae.configs import get_config
+    from musicvae.models import build_model
+
+    small = "z_size=4,enc_rnn_size=[8],dec_rnn_size=[8,8]"
+    assert not build_model(get_config("groovae_4bar_hierdec", small)).decoder.conductor_reads_z
+    model = build_model(get_config("groovae_4bar_hierdec", small + ",conductor_input=z"))
+    assert model.decoder.conductor_reads_z and model.decoder.conductor.input_size == 4

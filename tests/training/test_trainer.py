@@ -68,10 +68,16 @@ def _options(tmp_path, dataset, name, **kw):
     return TrainOptions(**{**base, **kw})
 
 
+AUGMENTED = "augment_velocity=0.3,augment_drop_class=0.5,augment_shift=0.2"
+
+
 @pytest.mark.slow
-def test_resume_continues_step_count_and_loss_curve(tmp_path, small_dataset):
+@pytest.mark.parametrize("augment", ["", AUGMENTED])
+def test_resume_continues_step_count_and_loss_curve(tmp_path, small_dataset, augment):
     # Dropout on, so the restored RNG states matter as well as the batch order.
-    config = get_config("debug", "dropout_keep_prob=0.5,batch_size=4")
+    config = get_config(
+        "debug", ",".join(filter(None, ["dropout_keep_prob=0.5,batch_size=4", augment]))
+    )
     full = train(config, _options(tmp_path, small_dataset, "full", num_steps=6))
     assert full.step == 6
     part = train(config, _options(tmp_path, small_dataset, "resumed", num_steps=3))
@@ -91,6 +97,17 @@ def test_resume_continues_step_count_and_loss_curve(tmp_path, small_dataset):
     again = train(config, _options(tmp_path, small_dataset, "resumed", num_steps=6))
     assert again.step == 6
     assert [s for s, _ in list_checkpoints(tmp_path / "resumed" / "train")] == [3, 6]
+
+
+@pytest.mark.slow
+def test_augmentation_changes_what_the_model_trains_on(tmp_path, small_dataset):
+    losses = []
+    for name, augment in (("plain", ""), ("augmented", "," + AUGMENTED)):
+        config = get_config("debug", "batch_size=4" + augment)
+        train(config, _options(tmp_path, small_dataset, name, num_steps=2))
+        losses.append(read_scalars(tmp_path / name / "train")["losses/r_loss"][1].tolist())
+    assert len(losses[0]) == len(losses[1]) == 2
+    assert losses[0][0] != losses[1][0]  # the same first batch, augmented
 
 
 @pytest.mark.slow

@@ -64,7 +64,11 @@ def shape_walk(config: Config, batch: int = 2) -> list[Stage]:
                 Stage(
                     "conductor initial state", tuple(init.shape), "tanh(dense(z)), [c, h] per layer"
                 ),
-                Stage("conductor input", (batch, bars, 1), "zeros: one step per bar"),
+                Stage(
+                    "conductor input",
+                    (batch, bars, dec.conductor.input_size),
+                    "z at every bar" if dec.conductor_reads_z else "zeros: one step per bar",
+                ),
                 Stage("bar embeddings", tuple(emb.shape), "the conductor's output, one per bar"),
             ]
             flat = emb.reshape(batch * bars, -1)

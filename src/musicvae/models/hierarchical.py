@@ -2,9 +2,10 @@
 
 Magenta's ``HierarchicalLstmDecoder`` with two levels and ``disable_autoregression=True``: the
 conductor LSTM starts from ``tanh(dense(z))`` and reads a constant zero input of width 1, one step
-per bar. Each conductor output (top-layer h) is the embedding of one bar: the core decoder starts
-fresh from ``tanh(dense(embedding))`` for that bar and gets the embedding concatenated to each
-step's input (z itself never reaches the core). Teacher-forcing inputs are the full sequence
+per bar (``conductor_input="z"``, ours, feeds it z instead). Each conductor output (top-layer h)
+is the embedding of one bar: the core decoder starts fresh from ``tanh(dense(embedding))`` for
+that bar and gets the embedding concatenated to each step's input (z itself never reaches the
+core). Teacher-forcing inputs are the full sequence
 shifted by one step, then cut into bars, so bars 2.. start from the previous bar's last target.
 With teacher forcing all bars run as one ``(B * bars)`` batch through one fused LSTM call.
 
@@ -34,6 +35,7 @@ class HierarchicalLstmDecoder(nn.Module):
         conductor_sizes: tuple[int, ...],
         keep_prob: float = 1.0,
         conductor_dropout_at_inference: bool = False,
+        conductor_reads_z: bool = False,
     ) -> None:
         super().__init__()
         if len(level_lengths) != 2:
@@ -41,7 +43,8 @@ class HierarchicalLstmDecoder(nn.Module):
         self.level_lengths = tuple(int(n) for n in level_lengths)
         self.output_depth = core.output_depth
         self.z_size = z_size
-        self.conductor = LstmStack(1, conductor_sizes, keep_prob)
+        self.conductor_reads_z = conductor_reads_z
+        self.conductor = LstmStack(z_size if conductor_reads_z else 1, conductor_sizes, keep_prob)
         self.conductor_initial_state = nn.Linear(z_size, self.conductor.state_size)
         nn.init.normal_(self.conductor_initial_state.weight, std=0.001)
         nn.init.zeros_(self.conductor_initial_state.bias)
@@ -72,12 +75,16 @@ class HierarchicalLstmDecoder(nn.Module):
 
     def conduct(self, z: Tensor, bars: int) -> tuple[Tensor, Tensor]:
         """Conductor initial state ``(B, S)`` and per-bar embeddings ``(B, bars, H)``."""
+        # z: (B, Z) -> init (B, S), embeddings (B, bars, H)
         init = torch.tanh(self.conductor_initial_state(z))
-        zeros = z.new_zeros(z.shape[0], bars, 1)
-        if self.conductor_dropout_at_inference and not self.training:
-            embeddings = self.conductor.run_steps(zeros, init, drop=True)
+        if self.conductor_reads_z:
+            inputs = z[:, None].expand(-1, bars, -1)
         else:
-            embeddings = self.conductor(self.conductor.drop_input(zeros), init)
+            inputs = z.new_zeros(z.shape[0], bars, 1)
+        if self.conductor_dropout_at_inference and not self.training:
+            embeddings = self.conductor.run_steps(inputs, init, drop=True)
+        else:
+            embeddings = self.conductor(self.conductor.drop_input(inputs), init)
         return init, embeddings
 
     def forward(

@@ -214,6 +214,7 @@ def _hierarchical_decoder(config: Config, output_depth: int, control_depth: int)
         conductor,
         keep,
         conductor_dropout_at_inference=hp.conductor_dropout_at_inference,
+        conductor_reads_z=hp.conductor_input == "z",
     )
 
 

@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from musicvae.configs import Config
 from musicvae.cpu import ThreadTuner
+from musicvae.data.augment import Augmentation
 from musicvae.data.examples import BatchStream, Examples
 from musicvae.errors import MusicVAEError
 from musicvae.training import checkpoint as ckpt
@@ -153,6 +154,7 @@ class TrainState:
     tuner: ThreadTuner | None = None
     note: str | None = None  # what the last step changed, for the log (thread count)
     threads_used: int | None = None  # by the last step, when the tuner chooses
+    augment: Augmentation | None = None
 
     def __post_init__(self) -> None:
         self.step = self.saved_step = self.start_step  # saved_step: that of result.checkpoint
@@ -167,7 +169,10 @@ class TrainState:
         """One optimisation step on the next batch; returns the learning rate used."""
         device = self.info.device
         started = time.perf_counter()
-        batch = tuple(t.to(device, non_blocking=True) for t in self.loader.next())
+        batch = self.loader.next()
+        if self.augment is not None:
+            batch = self.augment(batch, self.step)
+        batch = tuple(t.to(device, non_blocking=True) for t in batch)
         out, norm, lr = train_step(
             self.ddp_model,
             self.optimizer,

@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from musicvae.configs import Config
 from musicvae.cpu import ThreadTuner
+from musicvae.data.augment import Augmentation
 from musicvae.data.examples import BatchStream, Examples, load_examples
 from musicvae.errors import MusicVAEError
 from musicvae.training import checkpoint as ckpt
@@ -234,6 +235,7 @@ def _start(config: Config, options: TrainOptions, info: dist_utils.DistInfo) -> 
         result=TrainResult(step=start_step, checkpoint=resume_path, rank=info.rank),
         start_step=start_step,
         best_loss=float(saved.get("best_eval_loss", math.inf)) if saved else math.inf,
+        augment=Augmentation.from_config(config, seed, info.rank),
     )
 
 
