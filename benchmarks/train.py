@@ -121,16 +121,19 @@ def backward_gemms(forward: Counter) -> Counter:
 
 
 class GemmStep:
-    """The step's GEMMs as plain fp32 ``torch.mm`` calls on preallocated operands."""
+    """The step's GEMMs as plain ``torch.mm`` calls on preallocated operands (fp32, or bf16:
+    what the machine's matmuls reach in the dtype autocast trains in)."""
 
-    def __init__(self, gemms: Counter, device: torch.device) -> None:
+    def __init__(
+        self, gemms: Counter, device: torch.device, dtype: torch.dtype = torch.float32
+    ) -> None:
         self.gemms = gemms
         self.device = device
         self.operands = {
             (m, k, n): (
-                torch.randn(m, k, device=device),
-                torch.randn(k, n, device=device),
-                torch.empty(m, n, device=device),
+                torch.randn(m, k, device=device, dtype=dtype),
+                torch.randn(k, n, device=device, dtype=dtype),
+                torch.empty(m, n, device=device, dtype=dtype),
             )
             for (m, k, n) in gemms
         }
@@ -276,6 +279,12 @@ def step_loop(args: argparse.Namespace) -> dict:
     gemm_step = GemmStep(step_gemms, device)
     gemm_step.run()  # warm-up
     matmul_times = [gemm_step.run() for _ in range(args.steps)]
+    bf16_seconds = None
+    if amp_enabled(device, args.amp):
+        bf16_step = GemmStep(step_gemms, device, torch.bfloat16)
+        bf16_step.run()
+        bf16_seconds = min(bf16_step.run() for _ in range(max(2, args.steps // 2)))
+        del bf16_step
     seconds, matmul_seconds = min(step_times), min(matmul_times)
     mean_seconds = sum(step_times) / len(step_times)
     median_seconds = sorted(step_times)[len(step_times) // 2]
@@ -322,6 +331,15 @@ def step_loop(args: argparse.Namespace) -> dict:
         "matmul_gflops_same_shapes": round(step_flops / matmul_seconds / 1e9, 1),
         "matmul_ms_per_step": round(matmul_seconds * 1e3, 2),
         "fraction_of_matmul_speed": round(matmul_seconds / mean_seconds, 3),
+        # The same GEMMs in bf16 (with amp on): the bound a bf16 step could reach if nothing
+        # but its matmuls took time.
+        "bf16_matmul_gflops_same_shapes": None
+        if bf16_seconds is None
+        else round(step_flops / bf16_seconds / 1e9, 1),
+        "bf16_matmul_ms_per_step": None if bf16_seconds is None else round(bf16_seconds * 1e3, 2),
+        "fraction_of_bf16_matmul_speed": None
+        if bf16_seconds is None
+        else round(bf16_seconds / mean_seconds, 3),
         "gemm_shapes": per_shape,
     }
     if device.type == "cuda":
