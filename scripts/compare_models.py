@@ -131,8 +131,15 @@ PRIOR_ROWS = [
 ]  # fmt: skip
 
 
+def column_name(report: dict, reports: list[dict]) -> str:
+    """A model's column name: its config, or, where two models share a config, its file name."""
+    if sum(r["config"] == report["config"] for r in reports) == 1:
+        return report["config"]
+    return Path(report["comparison"]["model"]).name.removesuffix(".safetensors")
+
+
 def table(reports: list[dict]) -> str:
-    head = "| measure | " + " | ".join(r["config"] for r in reports) + " |"
+    head = "| measure | " + " | ".join(column_name(r, reports) for r in reports) + " |"
     lines = [head, "|---" * (len(reports) + 1) + "|"]
     for label, get in ROWS + PRIOR_ROWS:
         lines.append(f"| {label} | " + " | ".join(get(r) for r in reports) + " |")
@@ -148,7 +155,13 @@ def plot(reports: list[dict], path: Path) -> None:
     ax = fig.add_subplot()
     for r in reports:
         curve = r["comparison"]["lag_similarity"]["samples"]
-        ax.plot(range(1, len(curve) + 1), curve, marker="o", ms=3, label=f"{r['config']} prior")
+        ax.plot(
+            range(1, len(curve) + 1),
+            curve,
+            marker="o",
+            ms=3,
+            label=f"{column_name(r, reports)} prior",
+        )
     # The real grooves' curve from the longest windows (shorter ones give its first lags).
     real = max((r["comparison"]["lag_similarity"]["real"] for r in reports), key=len)
     ax.plot(range(1, len(real) + 1), real, "k--", marker="s", ms=3, label="real grooves (test)")

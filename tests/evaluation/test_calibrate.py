@@ -46,3 +46,14 @@ def test_export_stores_the_spread_and_sampling_uses_it(tmp_path, dataset, capsys
     without = m.sample_tensors(4, 1.0, seed=3, spread=False)
     assert with_spread.shape == without.shape == (4, 64, 27)
     assert not np.array_equal(with_spread, without)
+
+
+def test_output_spread_measures_centers_and_gains(tmp_path, dataset):
+    model = load(debug_run(tmp_path, "hit_conditioned=true"))
+    sp = output_spread(model, dataset, "validation")
+    for key in ("velocity_center", "velocity_gain", "offset_center", "offset_gain"):
+        assert len(sp[key]) == 9, key
+    assert all(1.0 <= g <= 3.0 for g in sp["velocity_gain"] + sp["offset_gain"])
+    # No open hi-hat in these grooves: nothing to widen.
+    assert sp["velocity_gain"][3] == sp["offset_gain"][3] == 1.0
+    assert sp["velocity_center"][0] <= 0.0  # a mean log velocity

@@ -54,3 +54,28 @@ def test_humanize_plays_closer_to_the_drummer_than_flat(humanizer, groove_dir):
     assert np.concatenate(vel_err).mean() < np.concatenate(flat_vel_err).mean()
     assert np.concatenate(time_err).mean() < np.concatenate(grid_time_err).mean()
     assert np.concatenate(made_offsets).std() > 0.05  # played, not quantised
+
+
+def test_temperature_widens_the_playing_towards_the_drummers(humanizer, groove_dir):
+    """At generate's default temperature (0.5) the bundle plays with a wider spread of timing
+    and loudness than its heads' means (expressive decoding), and still times closer to the
+    drummer than the grid."""
+    assert humanizer.expression is not None
+    spreads: dict[float, list[np.ndarray]] = {1e-6: [], 0.5: []}
+    errors, grid_errors, real_offsets = [], [], []
+    for name in TEST_FILES:
+        played = read_midi(groove_dir / name)
+        real = grid(humanizer, played)
+        hits = real[:, :9] > 0.5
+        real_offsets.append(real[:, 18:][hits])
+        for t in spreads:
+            made = grid(humanizer, humanizer.humanize(played, temperature=t, seed=0))
+            both = hits & (made[:, :9] > 0.5)
+            spreads[t].append(made[:, 18:][both])
+            if t == 0.5:
+                errors.append(np.abs(made[:, 18:][both] - real[:, 18:][both]))
+                grid_errors.append(np.abs(real[:, 18:][both]))
+    means, default = (np.concatenate(spreads[t]).std() for t in (1e-6, 0.5))
+    assert default > 1.2 * means
+    assert default < 1.2 * np.concatenate(real_offsets).std()
+    assert np.concatenate(errors).mean() < np.concatenate(grid_errors).mean()

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from musicvae.generation.trained_model import TrainedModel
 
 MIN_VELOCITY = 0.02  # below about MIDI velocity 3 the log residual says nothing more
+MAX_GAIN = 3.0
 
 
 def output_spread(
@@ -30,9 +31,11 @@ def output_spread(
     split: str = "validation",
     batch_size: int = 64,
 ) -> dict:
-    """``{"velocity": [N], "offset": [N], "split", "hits": [N]}``: per class, the standard
+    """``{"velocity": [N], "offset": [N], ..., "split", "hits": [N]}``: per class, the standard
     deviation of log(real / predicted) velocity and of (real - predicted) offset (converter
-    units) on the split's real hits."""
+    units) on the split's real hits; and for expressive decoding (``generation.expression``) the
+    predictions' mean (``velocity_center`` of log velocity, ``offset_center``) and the real
+    spread over the predicted one (``velocity_gain``, ``offset_gain``)."""
     from musicvae.evaluation.evaluate import load_split
 
     model, device = trained.model, trained.device
@@ -41,6 +44,10 @@ def output_spread(
     res_v: list[np.ndarray] = []
     res_o: list[np.ndarray] = []
     hits: list[np.ndarray] = []
+    pred_v: list[np.ndarray] = []  # log velocity
+    pred_o: list[np.ndarray] = []
+    real_v: list[np.ndarray] = []
+    real_o: list[np.ndarray] = []
     with torch.no_grad():
         for s in range(0, len(examples), batch_size):
             idx = torch.arange(s, min(s + batch_size, len(examples)))
@@ -54,21 +61,39 @@ def output_spread(
                 v = v / np.maximum(p, 0.2)
                 o = o / np.maximum(p, 0.2)
             # Log velocity: spread in proportion to loudness (see decoder.add_spread).
-            res_v.append(
-                np.log(np.clip(tv, MIN_VELOCITY, 1.0)) - np.log(np.clip(v, MIN_VELOCITY, 1.0))
-            )
+            lv, ltv = np.log(np.clip(v, MIN_VELOCITY, 1.0)), np.log(np.clip(tv, MIN_VELOCITY, 1.0))
+            res_v.append(ltv - lv)
             res_o.append(to - o)
             hits.append(th > HIT_THRESHOLD)
+            pred_v.append(lv)
+            pred_o.append(o)
+            real_v.append(ltv)
+            real_o.append(to)
     rv, ro, hit = np.concatenate(res_v), np.concatenate(res_o), np.concatenate(hits)
+    pv, po, tv_all, to_all = (np.concatenate(a) for a in (pred_v, pred_o, real_v, real_o))
     n = hit.shape[-1]
 
     def std(r: np.ndarray, c: int) -> float:
         vals = r[..., c][hit[..., c]]
         return float(vals.std()) if vals.size > 1 else 0.0
 
+    def center(r: np.ndarray, c: int) -> float:
+        vals = r[..., c][hit[..., c]]
+        return float(vals.mean()) if vals.size else 0.0
+
+    def gain(real: np.ndarray, pred: np.ndarray, c: int) -> float:
+        # How much wider the real values spread than the predictions (generation.expression);
+        # at least 1 (never flatten), at most 3 (a class the model barely predicts).
+        sp = std(pred, c)
+        return float(np.clip(std(real, c) / sp, 1.0, MAX_GAIN)) if sp > 0 else 1.0
+
     return {
         "velocity": [round(std(rv, c), 5) for c in range(n)],
         "offset": [round(std(ro, c), 5) for c in range(n)],
+        "velocity_center": [round(center(pv, c), 5) for c in range(n)],
+        "velocity_gain": [round(gain(tv_all, pv, c), 5) for c in range(n)],
+        "offset_center": [round(center(po, c), 5) for c in range(n)],
+        "offset_gain": [round(gain(to_all, po, c), 5) for c in range(n)],
         "split": split,
         "hits": [int(hit[..., c].sum()) for c in range(n)],
     }

@@ -49,6 +49,7 @@ from musicvae.evaluation.realism import (
     velocity_correlation,
     velocity_lookup,
 )
+from musicvae.generation.expression import expressive
 
 if TYPE_CHECKING:
     from musicvae.configs import Config
@@ -60,6 +61,8 @@ if TYPE_CHECKING:
 # logits within about 0.02 of zero, i.e. near-greedy decoding (the model rejects T = 0).
 SAMPLED_TEMPERATURE = 1e-3
 PRIOR_TEMPERATURE = 1.0
+# Expressive playing is scored at generate's default temperature and at 1 (the drummers' spread).
+EXPRESSIVE_AMOUNTS = (0.5, 1.0)
 MAX_PRIOR_SAMPLES = 512
 LOSS_TERMS = ("hits_loss", "velocities_loss", "offsets_loss", "r_loss")
 
@@ -186,14 +189,19 @@ class _Totals:
     performances: dict[str, list[np.ndarray]] = field(
         default_factory=lambda: {"sampled": [], "kept_hits": [], "target": []}
     )
+    # The kept-hits performances played expressively (generation.expression), per amount.
+    expressive: dict[float, ReconstructionMetrics] = field(default_factory=dict)
 
     @classmethod
     def for_config(cls, config: Config) -> _Totals:
         spq = config.data.steps_per_quarter
         kept = ReconstructionMetrics(spq) if config.data.transforms_input else None
-        return cls(
+        totals = cls(
             ReconstructionMetrics(spq), ReconstructionMetrics(spq), ReconstructionMetrics(spq), kept
         )
+        if kept is not None:
+            totals.expressive = {a: ReconstructionMetrics(spq) for a in EXPRESSIVE_AMOUNTS}
+        return totals
 
 
 def _encode_all(
@@ -272,6 +280,11 @@ def _add_batch(
     if totals.kept is not None and kept is not None:
         totals.kept.update(kept.cpu().numpy(), target, qpm)
         totals.performances["kept_hits"].append(kept.cpu().numpy())
+        if trained.expression is not None:
+            for amount, metrics in totals.expressive.items():
+                played = expressive(kept.cpu().numpy(), trained.expression, amount)
+                metrics.update(played, target, qpm)
+                totals.performances.setdefault(f"expressive_{amount:g}", []).append(played)
     if config.data.transforms_input:
         totals.performances["sampled"].append(sampled.cpu().numpy())
         totals.performances["target"].append(target)
@@ -350,6 +363,15 @@ def _result(
             "hit_f1": kept_hits["f1"],
             **totals.kept.performance_result(),
         }
+        for amount, metrics in totals.expressive.items():
+            if f"expressive_{amount:g}" in totals.performances:
+                result[f"performance_expressive_{amount:g}"] = {
+                    "decoding": (
+                        f"as performance_kept_hits, played expressively at temperature "
+                        f"{amount:g} (generation.expression)"
+                    ),
+                    **metrics.performance_result(),
+                }
     return result
 
 
@@ -373,8 +395,10 @@ def _performance_realism(
             train = None  # a file without a train split: no lookup baseline
         if train is not None:
             table = velocity_lookup(train.outputs.numpy(), spb)
-    for key, block in (("sampled", "performance"), ("kept_hits", "performance_kept_hits")):
-        if not performances[key] or block not in result:
+    blocks = [("sampled", "performance"), ("kept_hits", "performance_kept_hits")]
+    blocks += [(f"expressive_{a:g}", f"performance_expressive_{a:g}") for a in EXPRESSIVE_AMOUNTS]
+    for key, block in blocks:
+        if not performances.get(key) or block not in result:
             continue
         pred = np.concatenate(performances[key])
         result[block]["velocity_correlation"] = velocity_correlation(pred, target)

@@ -19,6 +19,8 @@ from musicvae.configs import Config
 from musicvae.data.sequence import NoteSequence, TimeSignature
 from musicvae.errors import MusicVAEError
 from musicvae.generation.chunks import Prepared, prepare, stitch
+from musicvae.generation.expression import expression_array
+from musicvae.generation.expression import expressive as expressive_grooves
 from musicvae.generation.latent import slerp_path
 from musicvae.models.vae import MusicVAE
 
@@ -65,6 +67,7 @@ class TrainedModel:
                 self.spread = json.loads(self.metadata["output_spread"])
             except ValueError:
                 raise MusicVAEError(f"{source}: unreadable output_spread metadata") from None
+        self.expression = expression_array(self.spread)
         self.z_size = config.hparams.z_size
 
     def __repr__(self) -> str:
@@ -137,10 +140,13 @@ class TrainedModel:
         fixed_hits: np.ndarray | None = None,
         spread: bool = False,
         taps: np.ndarray | None = None,
+        expressive: bool = False,
     ) -> np.ndarray:
         """Grooves (N, T, 27) from latent vectors (N, z_size); ``fixed_hits`` (N, T, 9), where
         not NaN, imposes the hits and leaves the model to play them; ``spread`` draws
-        velocities and offsets around the heads' means (models that store a spread)."""
+        velocities and offsets around the heads' means (models that store a spread);
+        ``expressive`` widens the heads' means to a drummer's range instead, by
+        ``min(temperature, 1)`` of the stored gains (see ``generation.expression``)."""
         from musicvae.models.decoder import spread_tensor
 
         _check_temperature(temperature)
@@ -161,7 +167,10 @@ class TrainedModel:
                 spread=spread_tensor(self.spread) if spread else None,
                 taps=None if taps is None else torch.as_tensor(np.asarray(taps)),
             )
-        return out.cpu().numpy()
+        grooves = out.cpu().numpy()
+        if expressive and self.expression is not None:
+            grooves = expressive_grooves(grooves, self.expression, min(temperature, 1.0))
+        return grooves
 
     def to_sequences(self, grooves: np.ndarray, qpm: float = 120.0) -> list[NoteSequence]:
         """(N, T, 27) or (T, 27) grooves as drum NoteSequences in 4/4 at ``qpm``."""
@@ -209,7 +218,13 @@ class TrainedModel:
         else:
             fixed = self.input_hits(prep.inputs) if keep_hits else None
         windows = self.decode_tensors(
-            z if sample_z else mu, temperature, dec_seed, prep.controls, fixed, taps=taps
+            z if sample_z else mu,
+            temperature,
+            dec_seed,
+            prep.controls,
+            fixed,
+            taps=taps,
+            expressive=True,
         )
         return stitch(windows, prep.starts, prep.total_steps), prep
 

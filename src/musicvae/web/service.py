@@ -325,8 +325,17 @@ class Studio:
             z = mu
             if i:
                 z = mu + sigma * np.random.default_rng(s).standard_normal(mu.shape)
+            # The first variation is the model's best guess, played with a drummer's range;
+            # the others draw around it.
             out = m.decode_tensors(
-                z, temperature, _dec_seed(s), controls, fixed, spread=i > 0, taps=taps
+                z,
+                temperature,
+                _dec_seed(s),
+                controls,
+                fixed,
+                spread=i > 0,
+                taps=taps,
+                expressive=i == 0,
             )
             return out[None]
 
