@@ -54,7 +54,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "--temperature",
         type=float,
         default=DEFAULT_TEMPERATURE,
-        help=f"randomness of the sampled hits (default {DEFAULT_TEMPERATURE}, Magenta's)",
+        help=f"randomness of the sampled hits (default {DEFAULT_TEMPERATURE}, Magenta's); in "
+        "humanize and tap2drum, also how far towards a drummer's range of loudness and timing "
+        "the model's playing is widened (0: its means; 1 or more: the drummers' full spread)",
     )
     p.add_argument("--output-dir", type=Path, required=True, help="folder for the MIDI and PNGs")
     p.add_argument(
