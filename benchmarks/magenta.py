@@ -36,7 +36,7 @@ import tempfile
 from datetime import datetime
 from pathlib import Path
 
-from train import GMD, cpu_name, peak_rss_mib, spin, trainer_run
+from train import GMD, cpu_name, run_beside, trainer_run
 
 from musicvae.cpu import usable_cores
 
@@ -115,19 +115,9 @@ def magenta_run(args: argparse.Namespace, examples: Path, run_dir: Path, competi
     cmd += [f"--num_steps={args.steps}"]
     paths = [args.magenta, *filter(None, args.pythonpath.split(os.pathsep))]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths), "TF_CPP_MIN_LOG_LEVEL": "1"}
-    busy = [spin() for _ in range(competitors)]
-    try:
-        with tempfile.TemporaryFile("w+") as log:
-            child = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
-            peak = peak_rss_mib(child)
-            log.seek(0)
-            text = log.read()
-    finally:
-        for b in busy:
-            b.kill()
-            b.wait()
-    if child.returncode:
-        raise SystemExit(f"Magenta's trainer failed ({child.returncode}):\n{text[-3000:]}")
+    returncode, text, peak = run_beside(cmd, competitors, env)
+    if returncode:
+        raise SystemExit(f"Magenta's trainer failed ({returncode}):\n{text[-3000:]}")
     first = last = None
     for line in text.splitlines():
         m = LOG_LINE.match(line)

@@ -399,19 +399,9 @@ def trainer_run(
     cmd += ["--device", args.device] + ([] if amp else ["--no-amp"])
     if args.threads:
         cmd += ["--threads", str(args.threads)]
-    busy = [spin() for _ in range(competitors)]
-    try:
-        with tempfile.TemporaryFile("w+") as log:
-            child = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-            peak = peak_rss_mib(child)
-            log.seek(0)
-            text = log.read()
-    finally:
-        for p in busy:
-            p.kill()
-            p.wait()
-    if child.returncode:
-        raise SystemExit(f"musicvae train failed ({child.returncode}):\n{text[-2000:]}")
+    returncode, text, peak = run_beside(cmd, competitors)
+    if returncode:
+        raise SystemExit(f"musicvae train failed ({returncode}):\n{text[-2000:]}")
     logged = scalars(run_dir / "train")
     seconds = [1.0 / v for v in logged["global_step/sec"]][args.trainer_warmup :]
     threads = Counter(int(v) for v in logged.get("cpu_threads", [])[args.trainer_warmup :])
@@ -425,6 +415,24 @@ def trainer_run(
         "steps_on_threads": {str(k): v for k, v in sorted(threads.items())},
         "thread_changes": [line for line in text.splitlines() if line.startswith("CPU threads")],
     }
+
+
+def run_beside(
+    cmd: list[str], competitors: int, env: dict[str, str] | None = None
+) -> tuple[int, str, float | None]:
+    """Run ``cmd`` to the end beside ``competitors`` busy processes (stopped after it): its exit
+    status, its whole output and its peak RSS in MiB."""
+    busy = [spin() for _ in range(competitors)]
+    try:
+        with tempfile.TemporaryFile("w+") as log:
+            child = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+            peak = peak_rss_mib(child)
+            log.seek(0)
+            return child.returncode, log.read(), peak
+    finally:
+        for p in busy:
+            p.kill()
+            p.wait()
 
 
 def peak_rss_mib(child: subprocess.Popen) -> float | None:

@@ -76,6 +76,11 @@ class HParams:
     augment_drop_class: float = 0.0
     augment_shift: float = 0.0
 
+    @property
+    def augments(self) -> bool:
+        """Whether training augments its windows (any ``augment_*`` set)."""
+        return bool(self.augment_velocity or self.augment_drop_class or self.augment_shift)
+
     def __post_init__(self) -> None:
         check_fields(self, _HPARAM_RANGES, "hparam")
         check_fields(self, _HPARAM_MAXIMA, "hparam")
@@ -139,10 +144,7 @@ class Config:
         if not isinstance(self.hparams, HParams) or not isinstance(self.data, DataConfig):
             raise ConfigError(f"config {self.name!r}: hparams and data must be HParams, DataConfig")
         check_fields(self, {"level_lengths": AT_LEAST_ONE}, "hparam")
-        hp = self.hparams
-        if self.converter != "groove" and (
-            hp.augment_velocity or hp.augment_drop_class or hp.augment_shift
-        ):
+        if self.converter != "groove" and self.hparams.augments:
             raise ConfigError(
                 f"config {self.name!r}: augmentation works on drum grooves, "
                 f"not the {self.converter} converter"

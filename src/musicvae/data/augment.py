@@ -25,8 +25,7 @@ import numpy as np
 import torch
 
 from musicvae.configs import Config
-
-NUM_CLASSES = 9
+from musicvae.data.converters.groove import GrooveConverter
 
 
 @dataclass(frozen=True)
@@ -38,12 +37,13 @@ class Augmentation:
     shift: float
     seed: int
     config: Config
+    converter: GrooveConverter
 
     @staticmethod
     def from_config(config: Config, seed: int, rank: int = 0) -> Augmentation | None:
         """None when the config asks for none."""
         hp = config.hparams
-        if not (hp.augment_velocity or hp.augment_drop_class or hp.augment_shift):
+        if not hp.augments:
             return None
         return Augmentation(
             hp.augment_velocity,
@@ -51,6 +51,7 @@ class Augmentation:
             hp.augment_shift,
             (seed * 1_000_003 + rank) % 2**62,
             config,
+            GrooveConverter(config.data),
         )
 
     def targets(self, outputs: torch.Tensor, rng: np.random.Generator) -> np.ndarray:
@@ -75,15 +76,13 @@ class Augmentation:
 
     def __call__(self, batch: tuple[torch.Tensor, ...], step: int) -> tuple[torch.Tensor, ...]:
         """``(inputs, outputs, controls, lengths)`` of training step ``step``, augmented."""
-        from musicvae.data.converters.groove import GrooveConverter
-
         _, outputs, controls, lengths = batch
         rng = np.random.default_rng([self.seed, step])
         new = self.targets(outputs, rng)
         hits, vel, off = np.split(new, 3, axis=-1)
         if self.config.data.transforms_input:
-            conv = GrooveConverter(self.config.data)
-            new_inputs = np.concatenate(conv.transform_inputs(hits, vel, off, rng), axis=-1)
+            parts = self.converter.transform_inputs(hits, vel, off, rng)
+            new_inputs = np.concatenate(parts, axis=-1)
         else:
             new_inputs = new
         if self.config.data.hits_as_controls:

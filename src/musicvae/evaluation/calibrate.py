@@ -17,11 +17,11 @@ import numpy as np
 import torch
 
 from musicvae.evaluation.metrics import HIT_THRESHOLD, split_channels
+from musicvae.generation.expression import MIN_VELOCITY
 
 if TYPE_CHECKING:
     from musicvae.generation.trained_model import TrainedModel
 
-MIN_VELOCITY = 0.02  # below about MIDI velocity 3 the log residual says nothing more
 MAX_GAIN = 3.0
 
 
@@ -41,12 +41,10 @@ def output_spread(
     model, device = trained.model, trained.device
     examples, _, _ = load_split(examples_path, trained.config, split)
     uses_controls = trained.converter.control_depth > 0
-    res_v: list[np.ndarray] = []
-    res_o: list[np.ndarray] = []
     hits: list[np.ndarray] = []
     pred_v: list[np.ndarray] = []  # log velocity
     pred_o: list[np.ndarray] = []
-    real_v: list[np.ndarray] = []
+    real_v: list[np.ndarray] = []  # log velocity
     real_o: list[np.ndarray] = []
     with torch.no_grad():
         for s in range(0, len(examples), batch_size):
@@ -61,16 +59,14 @@ def output_spread(
                 v = v / np.maximum(p, 0.2)
                 o = o / np.maximum(p, 0.2)
             # Log velocity: spread in proportion to loudness (see decoder.add_spread).
-            lv, ltv = np.log(np.clip(v, MIN_VELOCITY, 1.0)), np.log(np.clip(tv, MIN_VELOCITY, 1.0))
-            res_v.append(ltv - lv)
-            res_o.append(to - o)
             hits.append(th > HIT_THRESHOLD)
-            pred_v.append(lv)
+            pred_v.append(np.log(np.clip(v, MIN_VELOCITY, 1.0)))
             pred_o.append(o)
-            real_v.append(ltv)
+            real_v.append(np.log(np.clip(tv, MIN_VELOCITY, 1.0)))
             real_o.append(to)
-    rv, ro, hit = np.concatenate(res_v), np.concatenate(res_o), np.concatenate(hits)
+    hit = np.concatenate(hits)
     pv, po, tv_all, to_all = (np.concatenate(a) for a in (pred_v, pred_o, real_v, real_o))
+    rv, ro = tv_all - pv, to_all - po  # what the means miss
     n = hit.shape[-1]
 
     def std(r: np.ndarray, c: int) -> float:

@@ -278,11 +278,12 @@ def _add_batch(
     totals.other_z.update(torch.cat(activate(other_out), dim=-1).cpu().numpy(), target, qpm)
     totals.sampled.update(sampled.cpu().numpy(), target, qpm)
     if totals.kept is not None and kept is not None:
-        totals.kept.update(kept.cpu().numpy(), target, qpm)
-        totals.performances["kept_hits"].append(kept.cpu().numpy())
+        kept_np = kept.cpu().numpy()
+        totals.kept.update(kept_np, target, qpm)
+        totals.performances["kept_hits"].append(kept_np)
         if trained.expression is not None:
             for amount, metrics in totals.expressive.items():
-                played = expressive(kept.cpu().numpy(), trained.expression, amount)
+                played = expressive(kept_np, trained.expression, amount)
                 metrics.update(played, target, qpm)
                 totals.performances.setdefault(f"expressive_{amount:g}", []).append(played)
     if config.data.transforms_input:
