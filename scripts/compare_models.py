@@ -10,8 +10,13 @@ Made for the flat-versus-hierarchical comparison in ``docs/hierarchical-decoder.
 Each model is evaluated on its own windows of the split (``musicvae evaluate``'s figures:
 teacher-forced and free-running reconstruction, latent use, interpolation smoothness, prior
 samples' structure), plus, for a hierarchical model, how well its conductor's bar embeddings
-follow the grooves' own bar similarity. The plot shows hit similarity of bar i and bar i + lag
-in prior samples of each model against the real windows.
+follow the grooves' own bar similarity, and how well it continues the first 4 bars of real 16-bar
+windows (``musicvae.evaluation.continuation``: the studio's Continue). The plot shows hit
+similarity of bar i and bar i + lag in prior samples of each model against the real windows.
+
+``--reports FILE`` puts the models of an earlier run's ``--json`` first in the table, so a new
+model joins a comparison without retraining the others (their reports are kept as they were). A
+``--model`` named as one of them is evaluated again in its place.
 """
 
 from __future__ import annotations
@@ -44,8 +49,25 @@ def lag_curve(grooves: np.ndarray, steps_per_bar: int) -> list[float]:
     return [bar_similarity(hit, steps_per_bar, lag) for lag in range(1, min(MAX_LAG, bars - 1) + 1)]
 
 
-def evaluate_model(name: str, examples: str, split: str, seed: int) -> dict:
+def long_windows(examples: str, split: str) -> np.ndarray | None:
+    """The split's 16-bar windows (N, 256, 27), which every model continues, or None if the
+    split has none."""
+    from musicvae.configs import get_config
+    from musicvae.errors import MusicVAEError
+    from musicvae.evaluation.evaluate import load_split
+
+    try:
+        windows, _, _ = load_split(examples, get_config("groovae_16bar"), split)
+    except MusicVAEError:
+        return None
+    return windows.outputs.numpy()
+
+
+def evaluate_model(
+    name: str, examples: str, split: str, seed: int, long: np.ndarray | None = None
+) -> dict:
     from musicvae.evaluation.conductor import structure_agreement
+    from musicvae.evaluation.continuation import continuation_report
     from musicvae.evaluation.evaluate import evaluate, load_split
     from musicvae.generation import load
 
@@ -66,6 +88,8 @@ def evaluate_model(name: str, examples: str, split: str, seed: int) -> dict:
     if trained.config.decoder == "hierarchical":
         _, mu, _ = trained.encode_tensors(windows.inputs.numpy())
         extra["conductor"] = structure_agreement(trained.model, mu, real, spb)
+    if long is not None and not trained.config.data.transforms_input:
+        extra["continuation"] = continuation_report(trained, long, seed=seed)
     extra["seconds"] = round(time.monotonic() - t0, 1)
     report["comparison"] = extra
     return report
@@ -95,6 +119,17 @@ def _realism(key: str, digits: int = 3):
         f"{_f(r['prior']['realism']['generated'][key], digits)} "
         f"({_f(r['prior']['realism']['real'][key], digits)})"
     )
+
+
+def _continuation(key: str, digits: int = 3):
+    def get(r: dict) -> str:
+        c = r["comparison"].get("continuation")
+        if c is None:
+            return "–"
+        real = c.get(f"real_{key}")
+        return _f(c[key], digits) + ("" if real is None else f" ({_f(real, digits)})")
+
+    return get
 
 
 PRIOR_ROWS = [
@@ -128,14 +163,24 @@ PRIOR_ROWS = [
         "conductor follows bar similarity (r)",
         lambda r: _f(r["comparison"].get("conductor", {}).get("correlation_mean"), 2),
     ),
+    ("continue 4 bars: hit F1 against what was played", _continuation("f1")),
+    ("… looping the prompt's last bar instead", _continuation("repeat_f1")),
+    ("continue: new bars' similarity to the prompt (real)", _continuation("prompt_similarity")),
+    ("continue: notes per bar (real)", _continuation("notes_per_bar", 1)),
 ]  # fmt: skip
 
 
+RENAMES: dict[str, str] = {}  # column name -> the name to show (--rename)
+
+
 def column_name(report: dict, reports: list[dict]) -> str:
-    """A model's column name: its config, or, where two models share a config, its file name."""
+    """A model's column name: its config, or, where two models share a config, its file name
+    (then as ``--rename`` has it)."""
     if sum(r["config"] == report["config"] for r in reports) == 1:
-        return report["config"]
-    return Path(report["comparison"]["model"]).name.removesuffix(".safetensors")
+        name = report["config"]
+    else:
+        name = Path(report["comparison"]["model"]).name.removesuffix(".safetensors")
+    return RENAMES.get(name, name)
 
 
 def table(reports: list[dict]) -> str:
@@ -182,17 +227,40 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--examples", required=True, help="dataset file (musicvae convert's Parquet)")
     p.add_argument("--split", default="test", help="split to evaluate on (default test)")
     p.add_argument(
-        "--model", action="append", required=True, help="a model (repeat): bundle, run, .pt"
+        "--model", action="append", default=[], help="a model (repeat): bundle, run, .pt"
+    )
+    p.add_argument(
+        "--reports",
+        type=Path,
+        help="an earlier run's --json: its models come first in the table, as they were",
+    )
+    p.add_argument(
+        "--rename",
+        action="append",
+        default=[],
+        metavar="OLD=NEW",
+        help="show column OLD as NEW (repeat)",
     )
     p.add_argument("--seed", type=int, default=0, help="seed of every sampled figure")
     p.add_argument("--json", type=Path, help="write every report here")
     p.add_argument("--plot", type=Path, help="write the lag-similarity plot here (PNG)")
     args = p.parse_args(argv)
-    reports = []
+    for item in args.rename:
+        old, sep, new = item.partition("=")
+        if not sep:
+            p.error(f"--rename takes OLD=NEW, got {item!r}")
+        RENAMES[old] = new
+    reports = json.loads(args.reports.read_text()) if args.reports else []
+    long = long_windows(args.examples, args.split)
     for name in args.model:
         print(f"evaluating {name} ...", file=sys.stderr, flush=True)
-        reports.append(evaluate_model(name, args.examples, args.split, args.seed))
-        print(f"  {reports[-1]['comparison']['seconds']} s", file=sys.stderr, flush=True)
+        report = evaluate_model(name, args.examples, args.split, args.seed, long)
+        print(f"  {report['comparison']['seconds']} s", file=sys.stderr, flush=True)
+        stored = [i for i, r in enumerate(reports) if r["comparison"]["model"] == name]
+        if stored:
+            reports[stored[0]] = report
+        else:
+            reports.append(report)
     print(table(reports))
     if args.json:
         from musicvae.io import atomic_write_bytes

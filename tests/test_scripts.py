@@ -9,10 +9,11 @@ from pathlib import Path
 import torch
 
 from musicvae.configs import get_config
+from musicvae.data.dataset import read_dataset, write_dataset
 from musicvae.models import build_model
 from musicvae.training.checkpoint import save_checkpoint
 from tests.evaluation.test_evaluate import make_dataset
-from tests.generation.helpers import debug_run, single_torch_thread
+from tests.generation.helpers import debug_run, groove, single_torch_thread
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,7 +27,10 @@ def _script(name: str):
 
 def test_compare_models(tmp_path, capsys):
     compare = _script("compare_models")
-    data = make_dataset(tmp_path / "d.parquet")
+    seqs = read_dataset(make_dataset(tmp_path / "d0.parquet"))
+    long = groove(16, qpm=100.0, id="long", filename="long.mid")
+    long.meta["split"] = "test"
+    data = write_dataset([*seqs, long], tmp_path / "d.parquet")  # one 16-bar test window
     flat = debug_run(tmp_path / "flat")
     config = get_config("groovae_4bar_hierdec", "z_size=8,enc_rnn_size=(16,),dec_rnn_size=(16,16)")
     torch.manual_seed(0)
@@ -39,13 +43,26 @@ def test_compare_models(tmp_path, capsys):
     table = capsys.readouterr().out.splitlines()
     assert table[0] == "| measure | debug | groovae_4bar_hierdec |"
     rows = {line.split(" | ")[0].lstrip("| "): line for line in table[2:]}
-    assert rows["test windows"].endswith("| 4 | 4 |")
+    # Bar windows slid one bar at a time: 6, 4 and 16 bars give 3, 1 and 13 windows.
+    assert rows["test windows"].endswith("| 17 | 17 |")
     assert rows["training steps"].endswith("| 1 | 3 |")
     # Only the hierarchical model has a conductor to score.
     assert rows["conductor follows bar similarity (r)"].split(" | ")[1] == "–"
     reports = json.loads(out_json.read_text())
     assert [r["config"] for r in reports] == ["debug", "groovae_4bar_hierdec"]
-    assert reports[1]["comparison"]["conductor"]["num_windows"] == 4
+    assert reports[1]["comparison"]["conductor"]["num_windows"] == 17
+    # Both continue the one 16-bar window's first 4 bars; looping its beat is exact.
+    cont = reports[0]["comparison"]["continuation"]
+    assert (cont["prompts"], cont["repeat_f1"], cont["real_prompt_similarity"]) == (1, 1.0, 1.0)
     # 4-bar windows: bar i against bar i + 1, 2 and 3.
     assert len(reports[0]["comparison"]["lag_similarity"]["real"]) == 3
+    # An earlier run's reports come first, as they were; no model need be evaluated.
+    assert compare.main(["--examples", str(data), "--reports", str(out_json)]) == 0
+    assert capsys.readouterr().out.splitlines() == table
+    # A model named as a stored one is evaluated again in its place.
+    again = ["--examples", str(data), "--reports", str(out_json), "--model", str(flat)]
+    with single_torch_thread():
+        assert compare.main([*again, "--rename", "debug=flat"]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == "| measure | flat | groovae_4bar_hierdec |"
+    compare.RENAMES.clear()
     assert out_png.read_bytes()[:4] == b"\x89PNG"

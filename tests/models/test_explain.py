@@ -16,7 +16,7 @@ def test_hierarchical_16_bar_walk():
     assert walk["encoder summary"] == (3, 1024)  # 512 forward + 512 backward
     assert walk["mu, sigma"] == walk["z"] == (3, 512)
     assert walk["conductor initial state"] == (3, 1024)  # [c, h] of 2 layers of 256
-    assert walk["conductor input"] == (3, 16, 1)
+    assert walk["conductor input"] == (3, 16, 512)  # z at every bar (conductor_input="z")
     assert walk["bar embeddings"] == (3, 16, 256)
     assert walk["core initial states"] == (3, 16, 1024)
     assert walk["core input per step"] == (48, 16, 27 + 256)
