@@ -20,9 +20,8 @@ def test_the_tools_in_tab_order_with_their_roles_and_endpoints():
         ("similar", "Similar", "generate", "/api/similar"),
         ("continue", "Continue", "generate", "/api/continue"),
     ]
-    # The 16-bar model: a second length for two tools, the preferred model of Continue.
+    # The 16-bar model: a second length for two tools.
     assert [t.name for t in table.TOOLS if t.lengths_from == "long"] == ["generate", "interpolate"]
-    assert [t.name for t in table.TOOLS if t.prefers == "long"] == ["continue"]
     assert table.tool_labels() == "Generate, Interpolate, Groove, Drumify, Similar and Continue"
 
 
@@ -74,7 +73,7 @@ def test_info_rows_are_what_api_info_lists():
     ("tools", "roles", "message"),
     [
         ((Tool("fills", "Fills", "fill", "x"),), None, "tool 'fills': no model role 'fill'"),
-        ((Tool("x", "X", "generate", "x", prefers="longer"),), None, "no model role 'longer'"),
+        ((Tool("x", "X", "generate", "x", lengths_from="longer"),), None, "no model role 'longer'"),
         ((*table.TOOLS, table.TOOLS[0]), None, "tool names must be unique"),
         (None, (*table.ROLES, ModelRole("long", "--l", "b", "h")), "role names must be unique"),
     ],

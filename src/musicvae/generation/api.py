@@ -40,7 +40,7 @@ TAP_BUNDLE = "groovae_2bar_tap_fixed_velocity"
 LONG_BUNDLE = "groovae_16bar_hierdec"
 BUNDLED_MODELS = (DEFAULT_BUNDLE, HUMANIZE_BUNDLE, TAP_BUNDLE, LONG_BUNDLE)
 # The bundled model each input mode uses when no checkpoint is named.
-MODE_BUNDLES = {"humanize": HUMANIZE_BUNDLE, "tap2drum": TAP_BUNDLE, "continue": LONG_BUNDLE}
+MODE_BUNDLES = {"humanize": HUMANIZE_BUNDLE, "tap2drum": TAP_BUNDLE}
 
 
 def bundled_path(name: str) -> Path:

@@ -155,12 +155,6 @@ class Studio:
 
     def _role(self, tool: str, bars: int | None) -> str:
         row = table.tool(tool)
-        if row.prefers is not None and self._slots[row.prefers].source is not None:
-            try:
-                self._load(row.prefers)
-            except Unavailable:
-                return row.role
-            return row.prefers
         if bars is None:
             return row.role
         offered = self.lengths(tool)
