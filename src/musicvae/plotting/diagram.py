@@ -46,8 +46,9 @@ def render_diagram(config: Config, dpi: int = 110) -> bytes:
     arrow((4.2, 2.65), (4.6, 2.65))
     if "bar embeddings" in walk:
         bars = walk["bar embeddings"][1]
-        box(6.4, 3.9, 4.4, 0.9, f"conductor LSTM: one step per bar\n{bars} bar embeddings "
-            f"{shape('bar embeddings')[1:-1].split(', ')[-1]}-d", "#e3f0dc")  # fmt: skip
+        reads = "z" if walk["conductor input"][-1] == walk["z"][-1] else "zeros"
+        box(6.4, 3.9, 4.4, 0.9, f"conductor LSTM: one step per bar, reading {reads}\n{bars} bar "
+            f"embeddings {shape('bar embeddings')[1:-1].split(', ')[-1]}-d", "#e3f0dc")  # fmt: skip
         arrow((6.0, 2.9), (6.4, 4.2))
         shown = min(bars, 4)
         width = 4.4 / shown
