@@ -129,7 +129,7 @@ TOOLS: tuple[Tool, ...] = (
     Tool("similar", "Similar", "generate", "Variations sampled near a groove's latent mean"),
     # Continue stays on the 4-bar model even beside a 16-bar one: measured on the test split,
     # the 4-bar one's continuations match what drummers played next better (hit F1 0.62
-    # against 0.42 for the 16-bar hierarchical model; docs/hierarchical-decoder.md).
+    # against 0.53 for the 16-bar hierarchical model; docs/hierarchical-decoder.md).
     Tool("continue", "Continue", "generate", "The groove, then more bars in its own feel"),
 )
 
