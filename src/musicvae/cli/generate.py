@@ -64,7 +64,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "--run-dir",
         dest="checkpoint",
         help="run folder (--run-dir is the same flag), .pt checkpoint, .safetensors bundle, Magenta checkpoint or bundled "
-        "model name (default: the bundled groovae_4bar; for --mode humanize the bundled "
+        "model name (default: the bundled groovae_4bar; groovae_16bar_hierdec for 16 bars; for "
+        "--mode humanize the bundled "
         "groovae_2bar_humanize and for --mode tap2drum groovae_2bar_tap_fixed_velocity, where "
         "installed)",
     )
