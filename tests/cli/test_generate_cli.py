@@ -166,6 +166,12 @@ def test_continue_writes_the_input_then_the_new_bars(run_dir, tmp_path):
         (["--checkpoint", "{m}/no_such_run"], "no such checkpoint"),
         (["--temperature", "0"], "--temperature must be positive"),
         (["--num-outputs", "0"], "--num-outputs must be at least 1"),
+        (["--playing", "1.5"], "--playing must be 0 to 1"),
+        (["--playing", "nan"], "--playing must be 0 to 1"),
+        (
+            ["--mode", "continue", "--input-midi-1", "{m}/a.mid", "--playing", "1"],
+            "for --mode sample",
+        ),
     ],
 )
 def test_errors_are_one_line(run_dir, midi_dir, tmp_path, capsys, extra, message):

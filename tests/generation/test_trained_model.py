@@ -192,3 +192,29 @@ def test_run_dir_is_accepted_by_every_model_command(tmp_path, capsys):
                  "1", "--no-png"]) == 0  # fmt: skip
     assert main(["export", "--run-dir", str(run), "-o", str(tmp_path / "m.safetensors")]) == 0
     assert (tmp_path / "m.safetensors").is_file()
+
+
+@pytest.fixture()
+def spread_model(tmp_path):
+    m = load(debug_run(tmp_path))
+    m.spread = {"velocity": [0.5] * 9, "offset": [0.3] * 9}
+    return m
+
+
+def test_playing_follows_the_temperature_unless_given(spread_model):
+    default = spread_model.sample_tensors(6, 0.5, seed=3)
+    # None and min(temperature, 1) are the same draw, to the bit.
+    np.testing.assert_array_equal(default, spread_model.sample_tensors(6, 0.5, 3, playing=0.5))
+    # 0 plays the heads' means: the same as no spread at all.
+    means = spread_model.sample_tensors(6, 0.5, 3, spread=False)
+    np.testing.assert_array_equal(means, spread_model.sample_tensors(6, 0.5, 3, playing=0.0))
+    # 1 at temperature 0.5: offsets spread about twice as wide as the default's half.
+    full = spread_model.sample_tensors(6, 0.5, 3, playing=1.0)
+    spread_of = [g[..., 18:][g[..., :9] > 0.5].std() for g in (means, default, full)]
+    assert spread_of[2] > 1.5 * spread_of[1] > 1.5 * spread_of[0]
+
+
+@pytest.mark.parametrize("playing", [-0.1, 1.01, float("nan")])
+def test_playing_out_of_range_is_refused(spread_model, playing):
+    with pytest.raises(MusicVAEError, match="playing must be 0 to 1"):
+        spread_model.sample_tensors(2, 0.5, 0, playing=playing)

@@ -58,6 +58,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "humanize and tap2drum, also how far towards a drummer's range of loudness and timing "
         "the model's playing is widened (0: its means; 1 or more: the drummers' full spread)",
     )
+    p.add_argument(
+        "--playing",
+        type=float,
+        metavar="SHARE",
+        help="sample mode: the share of a drummer's range of loudness and timing the sampled "
+        "grooves play with, 0 (the model's means) to 1 (default: the temperature, up to 1). "
+        "Lower temperatures repeat more from bar to bar; --playing 1 keeps their playing "
+        "lively there",
+    )
     p.add_argument("--output-dir", type=Path, required=True, help="folder for the MIDI and PNGs")
     p.add_argument(
         "--checkpoint",
@@ -146,6 +155,7 @@ class GenerateOptions:
     device: str = "cpu"
     which: str = "latest"
     bars: int = 4
+    playing: float | None = None  # sample mode; None: follow the temperature
 
     def __post_init__(self) -> None:
         """The numbers on the command line, before anything is read."""
@@ -161,6 +171,12 @@ class GenerateOptions:
             )
         if self.tempo is not None and not 20 <= self.tempo <= 400:
             raise MusicVAEError(f"--tempo {self.tempo}: expected a tempo between 20 and 400 BPM")
+        if self.playing is not None and not (
+            math.isfinite(self.playing) and 0.0 <= self.playing <= 1.0
+        ):
+            raise MusicVAEError(f"--playing must be 0 to 1, got {self.playing}")
+        if self.playing is not None and self.mode != "sample":
+            raise MusicVAEError(f"--playing is for --mode sample, not --mode {self.mode}")
         if self.mode == "interpolate" and self.num_outputs < 2:
             raise MusicVAEError("--num-outputs must be at least 2 in interpolate mode")
 
@@ -189,6 +205,7 @@ def _options(args: argparse.Namespace) -> GenerateOptions:
         device=args.device,
         which=args.which,
         bars=args.bars,
+        playing=args.playing,
     )
 
 
@@ -247,6 +264,7 @@ def run_options(options: GenerateOptions) -> int:
         audio=options.audio or soundfont is not None,
         soundfont=soundfont,
         bars=options.bars,
+        playing=options.playing,
     )
     print(f"wrote {len(paths)} MIDI file(s) to {options.output_dir}")
     for p in paths:
@@ -270,6 +288,7 @@ def generate(
     audio: bool = False,
     soundfont: SoundFont | None = None,
     bars: int = 4,
+    playing: float | None = None,
 ) -> list[Path]:
     """Run ``mode`` (see :mod:`musicvae.generation.modes`) and write ``num_outputs`` MIDI
     files (and PNGs, and WAVs with ``audio``, on the built-in kit or on ``soundfont``, a loaded
@@ -287,6 +306,7 @@ def generate(
         tempo=tempo,
         keep_hits=keep_hits,
         bars=bars,
+        playing=playing,
     )
     result = run_mode(mode, model, request)
     stamp = time.strftime("%Y-%m-%d_%H%M%S")

@@ -54,6 +54,7 @@ class ModeRequest:
     tempo: float | None = None
     keep_hits: bool | None = None
     bars: int = 4
+    playing: float | None = None  # sample mode: share of the drummers' spread (None: temperature)
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,9 @@ def _generated(model: TrainedModel, grooves: np.ndarray, qpm: float) -> Generate
 
 def sample(model: TrainedModel, request: ModeRequest) -> Generated:
     """``num_outputs`` grooves from the prior, at ``tempo`` or 120 BPM."""
-    grooves = model.sample_tensors(request.num_outputs, request.temperature, request.seed)
+    grooves = model.sample_tensors(
+        request.num_outputs, request.temperature, request.seed, playing=request.playing
+    )
     return _generated(model, grooves, request.tempo or 120.0)
 
 

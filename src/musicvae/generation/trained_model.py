@@ -99,12 +99,22 @@ class TrainedModel:
         seed: int | None = None,
         controls: np.ndarray | None = None,
         spread: bool = True,
+        playing: float | None = None,
     ) -> np.ndarray:
         """``n`` grooves (n, T, 27) decoded from ``z ~ N(0, I)``; with ``spread`` (and a model
-        that stores one) velocities and offsets are drawn around the heads' means."""
+        that stores one) velocities and offsets are drawn around the heads' means, with
+        ``playing`` of the drummers' spread (0: the means, 1: all of it; None: follow the
+        temperature, up to 1). Lower temperatures repeat more from bar to bar; ``playing=1``
+        keeps a drummer's range of loudness and timing there too."""
         from musicvae.models.decoder import spread_tensor
 
         _check_temperature(temperature)
+        if playing is not None and not (math.isfinite(playing) and 0.0 <= playing <= 1.0):
+            raise MusicVAEError(f"sample: playing must be 0 to 1, got {playing}")
+        drawn = spread_tensor(self.spread) if spread and playing != 0.0 else None
+        if drawn is not None and playing is not None:
+            # The decoder scales the spread by min(temperature, 1); this undoes it.
+            drawn = drawn * (playing / min(float(temperature), 1.0))
         if not 1 <= n <= MAX_BATCH:  # the prior is sampled as one batch
             raise MusicVAEError(f"sample: n must be 1 to {MAX_BATCH:,}, got {n}")
         g = self._generator(seed)
@@ -115,7 +125,7 @@ class TrainedModel:
                 temperature,
                 self._controls(controls),
                 g,
-                spread=spread_tensor(self.spread) if spread else None,
+                spread=drawn,
             )
         return out.cpu().numpy()
 
@@ -248,10 +258,16 @@ class TrainedModel:
     # ---------------------------------------------------------------- sequences
 
     def sample(
-        self, n: int, temperature: float = 1.0, seed: int | None = None, qpm: float = 120.0
+        self,
+        n: int,
+        temperature: float = 1.0,
+        seed: int | None = None,
+        qpm: float = 120.0,
+        playing: float | None = None,
     ) -> list[NoteSequence]:
-        """``n`` grooves of the model's length from the prior."""
-        return self.to_sequences(self.sample_tensors(n, temperature, seed), qpm)
+        """``n`` grooves of the model's length from the prior (``playing``: see
+        ``sample_tensors``)."""
+        return self.to_sequences(self.sample_tensors(n, temperature, seed, playing=playing), qpm)
 
     def encode(
         self, sequences: list[NoteSequence] | NoteSequence, seed: int | None = None
