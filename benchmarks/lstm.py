@@ -47,8 +47,8 @@ def _best(fn, repeats: int) -> float:
 def _forward_step(gx_t, hw, c):
     """One step's pointwise math: gates from input and recurrent parts, new c and h."""
     g = gx_t + hw.float()
-    i, f, gg, o = g.sigmoid().split(H, 1)
-    gg = g[:, 2 * H : 3 * H].tanh()
+    i, f, gg, o = g.split(H, 1)
+    i, f, gg, o = i.sigmoid(), f.sigmoid(), gg.tanh(), o.sigmoid()
     c = f * c + i * gg
     h = o * torch.tanh(c)
     return h, c, torch.cat([i, f, gg, o], 1), h.to(torch.bfloat16)

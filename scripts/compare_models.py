@@ -170,28 +170,26 @@ PRIOR_ROWS = [
 ]  # fmt: skip
 
 
-RENAMES: dict[str, str] = {}  # column name -> the name to show (--rename)
-
-
-def column_name(report: dict, reports: list[dict]) -> str:
-    """A model's column name: its config, or, where two models share a config, its file name
-    (then as ``--rename`` has it)."""
+def column_name(report: dict, reports: list[dict], renames: dict[str, str] | None = None) -> str:
+    """A model's column name: its config, or, where two models share a config, its file name;
+    then as ``renames`` (``--rename``) has it."""
     if sum(r["config"] == report["config"] for r in reports) == 1:
         name = report["config"]
     else:
         name = Path(report["comparison"]["model"]).name.removesuffix(".safetensors")
-    return RENAMES.get(name, name)
+    return (renames or {}).get(name, name)
 
 
-def table(reports: list[dict]) -> str:
-    head = "| measure | " + " | ".join(column_name(r, reports) for r in reports) + " |"
+def table(reports: list[dict], renames: dict[str, str] | None = None) -> str:
+    names = [column_name(r, reports, renames) for r in reports]
+    head = "| measure | " + " | ".join(names) + " |"
     lines = [head, "|---" * (len(reports) + 1) + "|"]
     for label, get in ROWS + PRIOR_ROWS:
         lines.append(f"| {label} | " + " | ".join(get(r) for r in reports) + " |")
     return "\n".join(lines)
 
 
-def plot(reports: list[dict], path: Path) -> None:
+def plot(reports: list[dict], path: Path, renames: dict[str, str] | None = None) -> None:
     from matplotlib.figure import Figure
 
     from musicvae.io import atomic_write_bytes
@@ -205,7 +203,7 @@ def plot(reports: list[dict], path: Path) -> None:
             curve,
             marker="o",
             ms=3,
-            label=f"{column_name(r, reports)} prior",
+            label=f"{column_name(r, reports, renames)} prior",
         )
     # The real grooves' curve from the longest windows (shorter ones give its first lags).
     real = max((r["comparison"]["lag_similarity"]["real"] for r in reports), key=len)
@@ -245,11 +243,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", type=Path, help="write every report here")
     p.add_argument("--plot", type=Path, help="write the lag-similarity plot here (PNG)")
     args = p.parse_args(argv)
+    renames: dict[str, str] = {}
     for item in args.rename:
         old, sep, new = item.partition("=")
         if not sep:
             p.error(f"--rename takes OLD=NEW, got {item!r}")
-        RENAMES[old] = new
+        renames[old] = new
     reports = json.loads(args.reports.read_text()) if args.reports else []
     long = long_windows(args.examples, args.split)
     for name in args.model:
@@ -261,13 +260,13 @@ def main(argv: list[str] | None = None) -> int:
             reports[stored[0]] = report
         else:
             reports.append(report)
-    print(table(reports))
+    print(table(reports, renames))
     if args.json:
         from musicvae.io import atomic_write_bytes
 
         atomic_write_bytes(args.json, json.dumps(reports, indent=1, default=float).encode())
     if args.plot:
-        plot(reports, args.plot)
+        plot(reports, args.plot, renames)
     return 0
 
 

@@ -64,5 +64,4 @@ def test_compare_models(tmp_path, capsys):
     with single_torch_thread():
         assert compare.main([*again, "--rename", "debug=flat"]) == 0
     assert capsys.readouterr().out.splitlines()[0] == "| measure | flat | groovae_4bar_hierdec |"
-    compare.RENAMES.clear()
     assert out_png.read_bytes()[:4] == b"\x89PNG"

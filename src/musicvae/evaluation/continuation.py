@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from musicvae.evaluation.metrics import HIT_THRESHOLD, prf, split_channels
-from musicvae.evaluation.realism import bar_similarity
+from musicvae.evaluation.realism import bar_similarity, mean_jaccard
 
 if TYPE_CHECKING:
     from musicvae.generation.trained_model import TrainedModel
@@ -47,11 +47,7 @@ def prompt_similarity(new: np.ndarray, prompt_last: np.ndarray) -> float:
     """Mean Jaccard of each bar of ``new`` (N, bars, S, C) hits with ``prompt_last`` (N, S, C),
     over the bar pairs where either has a hit (NaN if none)."""
     a = new.reshape(new.shape[0], new.shape[1], -1)
-    b = prompt_last.reshape(prompt_last.shape[0], 1, -1)
-    union = (a | b).sum(-1)
-    inter = (a & b).sum(-1)
-    keep = union > 0
-    return float((inter[keep] / union[keep]).mean()) if keep.any() else float("nan")
+    return mean_jaccard(a, prompt_last.reshape(prompt_last.shape[0], 1, -1))
 
 
 def continuation_scores(

@@ -58,16 +58,21 @@ def _bars(hit: np.ndarray, steps_per_bar: int) -> np.ndarray:
     return hit[:, : bars * steps_per_bar].reshape(n, bars, steps_per_bar * c)
 
 
+def mean_jaccard(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean Jaccard similarity of bool cell sets along the last axis of ``a`` and ``b``
+    (broadcast), over the pairs where either has a cell (NaN if none)."""
+    union = (a | b).sum(-1)
+    inter = (a & b).sum(-1)
+    keep = union > 0
+    return float((inter[keep] / union[keep]).mean()) if keep.any() else math.nan
+
+
 def bar_similarity(hit: np.ndarray, steps_per_bar: int, lag: int = 1) -> float:
     """Mean Jaccard similarity of the hit cells of bar i and bar i + lag (NaN if none)."""
     bars = _bars(np.asarray(hit, bool), steps_per_bar)
     if bars.shape[1] <= lag:
         return math.nan
-    a, b = bars[:, :-lag], bars[:, lag:]
-    union = (a | b).sum(-1)
-    inter = (a & b).sum(-1)
-    keep = union > 0
-    return float((inter[keep] / union[keep]).mean()) if keep.any() else math.nan
+    return mean_jaccard(bars[:, :-lag], bars[:, lag:])
 
 
 def backbeat_share(hit: np.ndarray, steps_per_bar: int) -> float:
