@@ -102,6 +102,10 @@ class DataConfig:
     fixed_velocities: bool = False
     hits_as_controls: bool = False
     max_note_dropout_probability: float | None = None
+    # Ours: the share of training windows whose encoder input loses its velocities (as with
+    # fixed_velocities), so that one tap model reads played taps and fixed-velocity ones alike.
+    # Training only: inference reads a groove of equal velocities as fixed-velocity taps.
+    velocity_dropout_probability: float | None = None
     # How a dataset file becomes examples. "bars": slide split_bars-bar windows one bar at a time
     # over each file (what TFDS groove/4bar-midionly, the published model's data, does).
     # "file": the whole file through the converter with hop = window (Magenta's tfrecord route).
@@ -122,6 +126,7 @@ class DataConfig:
             or self.add_instruments
             or self.fixed_velocities
             or self.max_note_dropout_probability is not None
+            or self.velocity_dropout_probability is not None
         )
 
 
@@ -332,6 +337,7 @@ _DATA_RANGES: dict[str, Range] = {
     "max_tensors_per_notesequence": AT_LEAST_ONE,
     "add_instruments": Range(0, 8),
     "max_note_dropout_probability": PROBABILITY,
+    "velocity_dropout_probability": PROBABILITY,
 }
 
 _GROOVE_2BAR_HP = HParams(max_seq_len=32)
@@ -415,6 +421,18 @@ for _base in ("groovae_4bar", "groovae_2bar_humanize", "groovae_2bar_tap_fixed_v
             hparams=replace(CONFIGS[_base].hparams, hit_conditioned=True),
         )
     )
+# Ours: Drumify from played taps. Magenta's tap configs keep only when a tap falls; this one also
+# keeps how hard and how early or late (the loudest hit of each step on one channel), the
+# "performed monotonic groove" Haki et al. (NIME 2022) give their transformer. Half of its
+# training windows lose their velocities, so taps of one velocity (a mouse, a computer keyboard)
+# still read as Magenta's fixed-velocity taps.
+register(
+    replace(
+        CONFIGS["groovae_2bar_tap_fixed_velocity_hitcond"],
+        name="groovae_2bar_tap_hitcond",
+        data=replace(_GROOVE_2BAR_DATA, tapify=True, velocity_dropout_probability=0.5),
+    )
+)
 # Magenta's 2-bar melody VAE (its configs.py): 90-class one-hot melodies, a categorical
 # decoder, no free bits, the KL weight annealed to 0.2, inverse-sigmoid scheduled sampling.
 # Magenta also transposes each training melody by -5..5 semitones, which we do not (yet).

@@ -221,6 +221,41 @@ def test_note_dropout_touches_inputs_only_and_follows_the_rng():
     assert out[:, :9].sum() == 64  # targets are untouched
 
 
+def test_velocity_dropout_clears_whole_windows_in_training_only():
+    data = DataConfig(windowing="file", tapify=True, velocity_dropout_probability=0.5)
+    conv = GrooveConverter(data)
+    assert conv.is_random and not GrooveConverter(data, mode="eval").is_random
+    hits = np.zeros((400, 32, 9))
+    hits[:, ::4, 0] = 1.0
+    vel, off = hits * 0.7, hits * 0.1
+    _, in_vel, in_off = conv.transform_inputs(hits, vel, off, np.random.default_rng(5))
+    played = in_vel[..., 3].sum(-1)
+    # A window keeps all its tapped velocities or none of them, about half and half.
+    assert set(np.round(played, 6)) == {0.0, round(8 * 0.7, 6)}
+    assert 160 < (played == 0).sum() < 240
+    np.testing.assert_allclose(in_off[..., 3], off[..., 0])  # timing is always kept
+    again = conv.transform_inputs(hits, vel, off, np.random.default_rng(5))[1]
+    np.testing.assert_array_equal(in_vel, again)
+    # Evaluation and inference read the taps as played.
+    for mode in ("eval", "infer"):
+        kept = GrooveConverter(data, mode=mode).transform_inputs(hits, vel, off, None)[1]
+        np.testing.assert_allclose(kept[..., 3], vel[..., 0])
+
+
+def test_taps_of_one_velocity_read_as_fixed_velocity_taps():
+    data = DataConfig(windowing="file", split_bars=2, tapify=True, velocity_dropout_probability=0.5)
+    conv = GrooveConverter(data, mode="infer")
+    flat = [(42, 90, i * STEP, i * STEP + 0.05) for i in range(0, 32, 2)]
+    played = [(42, 40 + 5 * i, i * STEP, i * STEP + 0.05) for i in range(0, 32, 2)]
+    inputs = conv.sequence_grid(groove(flat)).inputs[0]
+    assert inputs[::2, 3].all() and not inputs[:, 9:18].any()
+    inputs = conv.sequence_grid(groove(played)).inputs[0]
+    np.testing.assert_allclose(inputs[::2, 12], [(40 + 5 * i) / 127 for i in range(0, 32, 2)])
+    # Without velocity dropout a model never saw velocities of 0, so they stay as played.
+    magenta = GrooveConverter(replace(data, velocity_dropout_probability=None), mode="infer")
+    np.testing.assert_allclose(magenta.sequence_grid(groove(flat)).inputs[0][::2, 12], 90 / 127)
+
+
 def test_bad_options():
     with pytest.raises(ValueError, match="hop_size"):
         GrooveConverter(DataConfig(split_bars=None, hop_size=16))

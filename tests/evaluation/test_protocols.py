@@ -184,6 +184,27 @@ def test_evaluate_cli_protocol(tmp_path, capsys):
     assert kept["silent_grid_hit_accuracy"] == pytest.approx(1 - 3 / (3 * 288))
 
 
+def test_protocol_scores_a_velocity_tap_model_on_played_and_fixed_velocity_taps(tmp_path):
+    from musicvae.evaluation.protocols import run_haki2022
+    from musicvae.generation import load
+
+    data = write_dataset([beat(NOTES, split=s) for s in ("train", "test")], tmp_path / "d.parquet")
+    run = debug_run(
+        tmp_path, "split_bars=2,max_seq_len=32,tapify=True,velocity_dropout_probability=0.5"
+    )
+    p = run_haki2022(load(run), data, "test")
+    assert set(p["metrics"]) == {
+        "free",
+        "kept_taps",
+        "free_fixed_velocity",
+        "kept_taps_fixed_velocity",
+    }
+    assert all(m["num_windows"] == 3 for m in p["metrics"].values())
+    # The windows are encoded as played, so the two readings differ; both are the same every run.
+    assert p["metrics"]["free"] != p["metrics"]["free_fixed_velocity"]
+    assert run_haki2022(load(run), data, "test")["metrics"] == p["metrics"]
+
+
 def test_protocol_needs_a_two_bar_model():
     with pytest.raises(MusicVAEError, match="2-bar models"):
         haki2022_windows([beat(NOTES)], build_converter(get_config("groovae_4bar"), "eval"))

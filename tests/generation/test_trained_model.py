@@ -201,17 +201,22 @@ def spread_model(tmp_path):
     return m
 
 
-def test_playing_follows_the_temperature_unless_given(spread_model):
+def test_playing_is_the_whole_spread_unless_given(spread_model):
     default = spread_model.sample_tensors(6, 0.5, seed=3)
-    # None and min(temperature, 1) are the same draw, to the bit.
-    np.testing.assert_array_equal(default, spread_model.sample_tensors(6, 0.5, 3, playing=0.5))
+    np.testing.assert_array_equal(default, spread_model.sample_tensors(6, 0.5, 3, playing=1.0))
+    # None follows the temperature: the same draw as min(temperature, 1), to the bit.
+    follow = spread_model.sample_tensors(6, 0.5, 3, playing=None)
+    np.testing.assert_array_equal(follow, spread_model.sample_tensors(6, 0.5, 3, playing=0.5))
     # 0 plays the heads' means: the same as no spread at all.
     means = spread_model.sample_tensors(6, 0.5, 3, spread=False)
     np.testing.assert_array_equal(means, spread_model.sample_tensors(6, 0.5, 3, playing=0.0))
-    # 1 at temperature 0.5: offsets spread about twice as wide as the default's half.
-    full = spread_model.sample_tensors(6, 0.5, 3, playing=1.0)
-    spread_of = [g[..., 18:][g[..., :9] > 0.5].std() for g in (means, default, full)]
+    # At temperature 0.5 the default's offsets spread about twice as wide as half a spread's.
+    spread_of = [g[..., 18:][g[..., :9] > 0.5].std() for g in (means, follow, default)]
     assert spread_of[2] > 1.5 * spread_of[1] > 1.5 * spread_of[0]
+    # At temperature 1 the whole spread is what following the temperature gives.
+    np.testing.assert_array_equal(
+        spread_model.sample_tensors(6, 1.0, 3), spread_model.sample_tensors(6, 1.0, 3, playing=None)
+    )
 
 
 @pytest.mark.parametrize("playing", [-0.1, 1.01, float("nan")])

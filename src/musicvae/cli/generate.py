@@ -63,9 +63,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         type=float,
         metavar="SHARE",
         help="sample mode: the share of a drummer's range of loudness and timing the sampled "
-        "grooves play with, 0 (the model's means) to 1 (default: the temperature, up to 1). "
-        "Lower temperatures repeat more from bar to bar; --playing 1 keeps their playing "
-        "lively there",
+        "grooves play with, 0 (the model's means, stiff) to 1 (default: all of it, at any "
+        "temperature). The temperature sets how adventurous the grooves are (lower ones repeat "
+        "more from bar to bar); this sets how loosely they are played",
     )
     p.add_argument("--output-dir", type=Path, required=True, help="folder for the MIDI and PNGs")
     p.add_argument(
@@ -155,7 +155,7 @@ class GenerateOptions:
     device: str = "cpu"
     which: str = "latest"
     bars: int = 4
-    playing: float | None = None  # sample mode; None: follow the temperature
+    playing: float | None = None  # sample mode; None: not given (DEFAULT_PLAYING)
 
     def __post_init__(self) -> None:
         """The numbers on the command line, before anything is read."""
@@ -297,6 +297,7 @@ def generate(
     scratch folder beside ``output_dir`` and moved in when complete, so an interrupted run
     leaves no partial set."""
     from musicvae.generation.modes import ModeRequest, run_mode
+    from musicvae.generation.trained_model import DEFAULT_PLAYING
 
     request = ModeRequest(
         num_outputs=num_outputs,
@@ -306,7 +307,7 @@ def generate(
         tempo=tempo,
         keep_hits=keep_hits,
         bars=bars,
-        playing=playing,
+        playing=DEFAULT_PLAYING if playing is None else playing,
     )
     result = run_mode(mode, model, request)
     stamp = time.strftime("%Y-%m-%d_%H%M%S")

@@ -52,7 +52,12 @@ from musicvae.data.windows import (
     time_signature_ok,
 )
 from musicvae.errors import MusicVAEError
-from musicvae.evaluation.metrics import HIT_THRESHOLD, ReconstructionMetrics, split_channels
+from musicvae.evaluation.metrics import (
+    HIT_THRESHOLD,
+    NUM_CLASSES,
+    ReconstructionMetrics,
+    split_channels,
+)
 
 if TYPE_CHECKING:
     from musicvae.data.converters.groove import GrooveConverter
@@ -246,37 +251,20 @@ def haki2022_metrics(pred: np.ndarray, target: np.ndarray, qpm: np.ndarray | flo
     }
 
 
-def run_haki2022(
-    trained: TrainedModel,
-    examples_path: str | os.PathLike,
-    split: str | None = "test",
-    *,
-    batch_size: int = 64,
-    seed: int = 0,
-) -> dict:
-    """The ``protocol`` block: window counts beside theirs, and their metrics on ``split``,
-    decoding free from the posterior mean and, for input-transform models, with the input's
-    taps (tap models) or hits kept."""
-    from musicvae.data.dataset import read_dataset
+def _haki2022_decodings(
+    trained: TrainedModel, inputs_all: np.ndarray, batch_size: int, seed: int
+) -> dict[str, np.ndarray]:
+    """(N, T, 27) decodings from z = mu of each input: free and, for input-transform models,
+    with the input's taps (tap models) or hits kept."""
     from musicvae.evaluation.evaluate import SAMPLED_TEMPERATURE
 
     model, config, device = trained.model, trained.config, trained.device
-    if trained.converter.control_depth > 0:
-        raise MusicVAEError(
-            f"protocol haki2022: config {config.name!r} needs controls; it has none"
-        )
-    converter = cast("GrooveConverter", trained.converter)  # a drum protocol
-    windows = haki2022_windows(read_dataset(examples_path), converter)
-    counts = windows.counts()
-    chosen = windows.select(split)
-    if len(chosen.qpm) == 0:
-        raise MusicVAEError(f"{examples_path}: protocol haki2022 finds no {split} windows")
     gen = torch.Generator(device=device).manual_seed(seed)
     keep = config.data.transforms_input
     free, kept = [], []
     with torch.no_grad():
-        for s in range(0, len(chosen.qpm), batch_size):
-            inputs = torch.from_numpy(chosen.inputs[s : s + batch_size])
+        for s in range(0, len(inputs_all), batch_size):
+            inputs = torch.from_numpy(inputs_all[s : s + batch_size])
             lengths = torch.full((len(inputs),), inputs.shape[1], dtype=torch.int64)
             mu, _ = model.encode(inputs.to(device), lengths.to(device), None)
             steps = inputs.shape[1]
@@ -293,6 +281,41 @@ def run_haki2022(
     decodings = {"free": np.concatenate(free)}
     if kept:
         decodings["kept_taps" if config.data.tapify else "kept_hits"] = np.concatenate(kept)
+    return decodings
+
+
+def run_haki2022(
+    trained: TrainedModel,
+    examples_path: str | os.PathLike,
+    split: str | None = "test",
+    *,
+    batch_size: int = 64,
+    seed: int = 0,
+) -> dict:
+    """The ``protocol`` block: window counts beside theirs, and their metrics on ``split``,
+    decoding free from the posterior mean and, for input-transform models, with the input's
+    taps (tap models) or hits kept."""
+    from musicvae.data.dataset import read_dataset
+    from musicvae.evaluation.evaluate import SAMPLED_TEMPERATURE
+
+    config = trained.config
+    if trained.converter.control_depth > 0:
+        raise MusicVAEError(
+            f"protocol haki2022: config {config.name!r} needs controls; it has none"
+        )
+    converter = cast("GrooveConverter", trained.converter)  # a drum protocol
+    windows = haki2022_windows(read_dataset(examples_path), converter)
+    counts = windows.counts()
+    chosen = windows.select(split)
+    if len(chosen.qpm) == 0:
+        raise MusicVAEError(f"{examples_path}: protocol haki2022 finds no {split} windows")
+    decodings = _haki2022_decodings(trained, chosen.inputs, batch_size, seed)
+    if config.data.tapify and config.data.velocity_dropout_probability:
+        # A model that also reads fixed-velocity taps: the same windows tapped at one velocity.
+        flat = chosen.inputs.copy()
+        flat[..., NUM_CLASSES : 2 * NUM_CLASSES] = 0.0
+        fixed = _haki2022_decodings(trained, flat, batch_size, seed)
+        decodings.update({f"{k}_fixed_velocity": v for k, v in fixed.items()})
     return {
         "name": "haki2022",
         "reference": (

@@ -22,6 +22,7 @@ import numpy as np
 
 from musicvae.errors import MusicVAEError
 from musicvae.generation.continuation import continue_tensors, prompt_grid
+from musicvae.generation.trained_model import DEFAULT_PLAYING
 
 if TYPE_CHECKING:
     from musicvae.data.sequence import NoteSequence
@@ -54,7 +55,7 @@ class ModeRequest:
     tempo: float | None = None
     keep_hits: bool | None = None
     bars: int = 4
-    playing: float | None = None  # sample mode: share of the drummers' spread (None: temperature)
+    playing: float | None = DEFAULT_PLAYING  # sample mode: share of the drummers' spread
 
 
 @dataclass(frozen=True)

@@ -134,7 +134,12 @@ class GrooveConverter(ConverterBase):
     @property
     def is_random(self) -> bool:
         """True when converting draws random numbers, so results differ call to call."""
-        return self.data.max_note_dropout_probability is not None
+        return self.data.max_note_dropout_probability is not None or self._drops_velocities
+
+    @property
+    def _drops_velocities(self) -> bool:
+        # A training augmentation: evaluation and inference read the taps as they were played.
+        return bool(self.data.velocity_dropout_probability) and self.mode == "train"
 
     # ---------------------------------------------------------------- to tensors
 
@@ -240,6 +245,9 @@ class GrooveConverter(ConverterBase):
             in_off[:] = 0.0
         if d.fixed_velocities:
             in_vel[:] = 0.0
+        if self._drops_velocities and d.velocity_dropout_probability is not None:
+            rng = rng if rng is not None else np.random.default_rng()
+            in_vel[rng.random(len(hits)) < d.velocity_dropout_probability] = 0.0
         if d.add_instruments:
             drop = list(d.add_instruments)
             in_hits[..., drop] = 0.0
@@ -262,6 +270,7 @@ class GrooveConverter(ConverterBase):
             hop_size=None,
             windowing="file",
             max_note_dropout_probability=None,
+            velocity_dropout_probability=None,
         )
         if not transform:
             whole = replace(
@@ -272,7 +281,22 @@ class GrooveConverter(ConverterBase):
                 add_instruments=(),
                 hits_as_controls=False,
             )
-        return GrooveConverter(whole, mode=self.mode).to_tensors(ns, rng)
+        tensors = GrooveConverter(whole, mode=self.mode).to_tensors(ns, rng)
+        if transform and self.data.velocity_dropout_probability:
+            tensors.inputs = [self.fixed_if_flat(x) for x in tensors.inputs]
+        return tensors
+
+    @staticmethod
+    def fixed_if_flat(inputs: np.ndarray) -> np.ndarray:
+        """(T, 27) encoder inputs with the velocities cleared when every hit has the same one:
+        taps from a mouse or a computer keyboard carry no dynamics, and a model trained with
+        ``velocity_dropout_probability`` knows fixed-velocity taps as velocities of 0."""
+        n = NUM_CLASSES
+        played = inputs[..., n : 2 * n][inputs[..., :n] > 0.5]
+        if len(played) and np.ptp(played) == 0:
+            inputs = inputs.copy()
+            inputs[..., n : 2 * n] = 0.0
+        return inputs
 
     # ---------------------------------------------------------------- from tensors
 

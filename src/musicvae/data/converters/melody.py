@@ -47,6 +47,7 @@ _GROOVE_ONLY = (
     "fixed_velocities",
     "hits_as_controls",
     "max_note_dropout_probability",
+    "velocity_dropout_probability",
 )
 
 
