@@ -106,6 +106,10 @@ class DataConfig:
     # fixed_velocities), so that one tap model reads played taps and fixed-velocity ones alike.
     # Training only: inference reads a groove of equal velocities as fixed-velocity taps.
     velocity_dropout_probability: float | None = None
+    # Ours: a tap model's decoder also reads, at every step, whether that step and the next are
+    # tapped and how early or late the tap is (and its encoder reads them beside the taps), so
+    # it chooses each step's drums knowing where the taps are rather than recalling it from z.
+    taps_as_controls: bool = False
     # How a dataset file becomes examples. "bars": slide split_bars-bar windows one bar at a time
     # over each file (what TFDS groove/4bar-midionly, the published model's data, does).
     # "file": the whole file through the converter with hop = window (Magenta's tfrecord route).
@@ -115,6 +119,13 @@ class DataConfig:
         check_fields(self, _DATA_RANGES, "hparam")
         if self.hop_size is not None and self.split_bars is None:
             raise ConfigError("hparam hop_size needs split_bars")
+        if self.taps_as_controls and not self.tapify:
+            raise ConfigError("hparam taps_as_controls needs tapify=true")
+        if self.taps_as_controls and self.hits_as_controls:
+            raise ConfigError("hparams taps_as_controls and hits_as_controls exclude each other")
+        if self.taps_as_controls and self.max_note_dropout_probability is not None:
+            # Note dropout is re-drawn per batch, and the controls are drawn once.
+            raise ConfigError("hparam taps_as_controls does not work with note dropout")
 
     @property
     def transforms_input(self) -> bool:
@@ -431,6 +442,14 @@ register(
         CONFIGS["groovae_2bar_tap_fixed_velocity_hitcond"],
         name="groovae_2bar_tap_hitcond",
         data=replace(_GROOVE_2BAR_DATA, tapify=True, velocity_dropout_probability=0.5),
+    )
+)
+# Ours: the bundled Drumify model with the taps also fed to the decoder at each step.
+register(
+    replace(
+        CONFIGS["groovae_2bar_tap_fixed_velocity_hitcond"],
+        name="groovae_2bar_tap_controls",
+        data=replace(CONFIGS["groovae_2bar_tap_fixed_velocity"].data, taps_as_controls=True),
     )
 )
 # Magenta's 2-bar melody VAE (its configs.py): 90-class one-hot melodies, a categorical

@@ -205,6 +205,33 @@ def test_hits_as_controls():
     np.testing.assert_array_equal(t.controls[0], expected_grid()[:, :9])
 
 
+def test_taps_as_controls_say_where_the_taps_are_and_the_next_one():
+    conv = GrooveConverter(DataConfig(windowing="file", tapify=True, taps_as_controls=True))
+    assert conv.control_depth == 3
+    c = conv.to_tensors(groove()).controls[0]
+    assert c.shape == (64, 3)
+    want = np.zeros((64, 3), np.float32)
+    want[[0, 4, 6, 60], 0] = 1.0  # tapped steps (step 0's loudest hit is the kick, on the grid)
+    want[4, 1], want[6, 1] = LATE, EARLY  # the loudest hit's offset at each tapped step
+    want[[3, 5, 59], 2] = 1.0  # the next step is tapped
+    np.testing.assert_allclose(c, want, atol=1e-6)
+    # A registered tap-controls config reads the same controls through its whole pipeline.
+    registered = GrooveConverter(get_config("groovae_2bar_tap_controls").data)
+    two_bars = groove([n for n in GROOVE if n[2] < 4.0] + [(36, 90, 2.0, 2.1)])
+    t = registered.to_tensors(two_bars)
+    assert t.controls[0].shape == (32, 3)
+    np.testing.assert_array_equal(t.controls[0][:, 0], t.inputs[0][:, 3])
+
+
+def test_taps_as_controls_need_taps():
+    with pytest.raises(ValueError, match="needs tapify"):
+        DataConfig(taps_as_controls=True)
+    with pytest.raises(ValueError, match="exclude each other"):
+        DataConfig(tapify=True, taps_as_controls=True, hits_as_controls=True)
+    with pytest.raises(ValueError, match="note dropout"):
+        DataConfig(tapify=True, taps_as_controls=True, max_note_dropout_probability=0.5)
+
+
 def test_note_dropout_touches_inputs_only_and_follows_the_rng():
     many = [(36 if i % 2 else 42, 10 + i, i * STEP, i * STEP + 0.05) for i in range(64)]
     conv = GrooveConverter(DataConfig(windowing="file", max_note_dropout_probability=1.0))

@@ -205,6 +205,29 @@ def test_protocol_scores_a_velocity_tap_model_on_played_and_fixed_velocity_taps(
     assert run_haki2022(load(run), data, "test")["metrics"] == p["metrics"]
 
 
+def test_protocol_feeds_a_tap_controls_model_its_taps(tmp_path):
+    from musicvae.evaluation.protocols import run_haki2022
+    from musicvae.generation import load
+
+    data = write_dataset([beat(NOTES, split=s) for s in ("train", "test")], tmp_path / "d.parquet")
+    run = debug_run(
+        tmp_path,
+        "split_bars=2,max_seq_len=32,tapify=True,fixed_velocities=True,taps_as_controls=True",
+    )
+    p = run_haki2022(load(run), data, "test")
+    assert set(p["metrics"]) == {"free", "kept_taps"}
+    kept = p["metrics"]["kept_taps"]
+    assert kept["num_windows"] == 3
+    assert kept["silent_grid_hit_accuracy"] == pytest.approx(1 - 3 / (3 * 288))
+    # The same model read through tap_to_drums gets the same controls from the converter.
+    trained = load(run)
+    taps = beat([(42, 80, 0.0, 0.1), (42, 80, 1.0, 1.1), (42, 80, 1.25, 1.3), (42, 80, 3.5, 3.6)])
+    drums = trained.tap_to_drums(taps, seed=0)
+    # Drums on the tapped steps 0, 8, 10 and 28 (0.125 s a step) and nowhere else.
+    assert len(drums) > 0
+    assert set(np.round(drums.start / 0.125).astype(int)) <= {0, 8, 10, 28}
+
+
 def test_protocol_needs_a_two_bar_model():
     with pytest.raises(MusicVAEError, match="2-bar models"):
         haki2022_windows([beat(NOTES)], build_converter(get_config("groovae_4bar"), "eval"))

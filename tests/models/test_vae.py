@@ -9,6 +9,7 @@ import torch
 
 from musicvae.configs import CONFIGS, get_config
 from musicvae.cpu import fast_bf16
+from musicvae.data.converters.groove import tap_controls
 from musicvae.errors import MusicVAEError
 from musicvae.models import GrooveLstmDecoder, HierarchicalLstmDecoder, MusicVAE, build_model
 from musicvae.models.vae import kl_divergence
@@ -43,6 +44,8 @@ def _batch(config, b: int = 3):
     hits = (torch.rand(b, t, 9, generator=g) > 0.7).float()
     x = torch.cat([hits, torch.rand(b, t, 9, generator=g) * hits, hits * 0.2], dim=-1)
     controls = hits.clone() if config.data.hits_as_controls else None
+    if config.data.taps_as_controls:
+        controls = torch.from_numpy(tap_controls(x.numpy()))
     return x, torch.full((b,), t), controls
 
 

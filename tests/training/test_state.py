@@ -14,7 +14,14 @@ from musicvae.training import checkpoint as ckpt
 from musicvae.training.distributed import DistInfo
 from musicvae.training.optim import make_optimizer
 from musicvae.training.options import TrainOptions
-from musicvae.training.state import INSTANT, TrainResult, TrainState, Window, restore
+from musicvae.training.state import (
+    INSTANT,
+    TrainResult,
+    TrainState,
+    Window,
+    restore,
+    widen_inputs,
+)
 
 
 def _out(loss: float, kl_beta: float) -> dict[str, torch.Tensor]:
@@ -108,3 +115,38 @@ def test_restore_puts_back_the_weights_optimizer_and_step(tmp_path):
     small = build_model(other)
     with pytest.raises(MusicVAEError, match="cannot resume, the checkpoint does not fit"):
         restore(small, make_optimizer(small, other), other, options, DistInfo(), 3, path, saved)
+
+
+def test_a_model_gaining_controls_starts_as_the_model_it_is_warmed_from():
+    tiny = "z_size=4,enc_rnn_size=[8],dec_rnn_size=[8,8]"
+    torch.manual_seed(0)
+    donor = build_model(get_config("groovae_2bar_tap_fixed_velocity_hitcond", tiny)).eval()
+    model = build_model(get_config("groovae_2bar_tap_controls", tiny)).eval()
+    weights, widened = widen_inputs(model.state_dict(), donor.state_dict(), 3)
+    assert widened == [
+        "encoder.rnn.lstm.weight_ih_l0",
+        "encoder.rnn.lstm.weight_ih_l0_reverse",
+        "decoder.rnn.lstm.weight_ih_l0",
+    ]
+    # Layer 0 reads 27 inputs + 3 controls in the encoder, 27 + z + 3 in the decoder.
+    assert weights["encoder.rnn.lstm.weight_ih_l0"].shape == (32, 30)
+    assert weights["decoder.rnn.lstm.weight_ih_l0"].shape == (32, 34)
+    assert not weights["decoder.rnn.lstm.weight_ih_l0"][:, 31:].any()
+    model.load_state_dict(weights)
+    x = torch.rand(3, 32, 27)
+    lengths = torch.full((3,), 32)
+    controls = torch.rand(3, 32, 3)
+    with torch.no_grad():
+        mu_donor, _ = donor.encode(x, lengths)
+        mu, _ = model.encode(x, lengths, controls)
+        torch.testing.assert_close(mu, mu_donor)
+        a = donor.decode(mu, 32, 0.5, None, torch.Generator().manual_seed(1))
+        b = model.decode(mu, 32, 0.5, controls, torch.Generator().manual_seed(1))
+    torch.testing.assert_close(a, b)
+    # Only the control columns are added: a larger z is left for load_state_dict to refuse.
+    other = build_model(get_config("groovae_2bar_tap_controls", "z_size=6," + tiny[9:]))
+    assert widen_inputs(other.state_dict(), donor.state_dict(), 3)[1] == [
+        "encoder.rnn.lstm.weight_ih_l0",
+        "encoder.rnn.lstm.weight_ih_l0_reverse",
+    ]
+    assert widen_inputs(model.state_dict(), donor.state_dict(), 0)[1] == []

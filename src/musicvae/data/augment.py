@@ -85,8 +85,8 @@ class Augmentation:
             new_inputs = np.concatenate(parts, axis=-1)
         else:
             new_inputs = new
-        if self.config.data.hits_as_controls:
-            controls = torch.from_numpy(hits.astype(np.float32))
+        if self.converter.control_depth:
+            controls = torch.from_numpy(self.converter.controls_for(hits, new_inputs))
         out = torch.from_numpy(new.astype(np.float32))
         # Padding past a window's length stays zero: every transform multiplies by the hits.
         return torch.from_numpy(new_inputs.astype(np.float32)), out, controls, lengths

@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 import torch
 
+from musicvae.data.converters.groove import tap_controls
 from musicvae.data.sequence import NoteSequence
 from musicvae.data.windows import (
     bar_length,
@@ -266,17 +267,21 @@ def _haki2022_decodings(
         for s in range(0, len(inputs_all), batch_size):
             inputs = torch.from_numpy(inputs_all[s : s + batch_size])
             lengths = torch.full((len(inputs),), inputs.shape[1], dtype=torch.int64)
-            mu, _ = model.encode(inputs.to(device), lengths.to(device), None)
+            # Controls that follow from the input (a tap model's taps); none for the others.
+            ctl = None
+            if trained.converter.control_depth:
+                ctl = torch.from_numpy(tap_controls(inputs.numpy())).to(device)
+            mu, _ = model.encode(inputs.to(device), lengths.to(device), ctl)
             steps = inputs.shape[1]
-            free.append(model.decode(mu, steps, SAMPLED_TEMPERATURE, None, gen).cpu().numpy())
+            free.append(model.decode(mu, steps, SAMPLED_TEMPERATURE, ctl, gen).cpu().numpy())
             if keep and config.data.tapify:
                 taps = torch.from_numpy(trained.input_taps(inputs.numpy()))
-                out = model.decode(mu, steps, SAMPLED_TEMPERATURE, None, gen, taps=taps)
+                out = model.decode(mu, steps, SAMPLED_TEMPERATURE, ctl, gen, taps=taps)
                 kept.append(out.cpu().numpy())
             elif keep:
                 fixed = torch.from_numpy(trained.input_hits(inputs.numpy()))
                 kept.append(
-                    model.decode(mu, steps, SAMPLED_TEMPERATURE, None, gen, fixed).cpu().numpy()
+                    model.decode(mu, steps, SAMPLED_TEMPERATURE, ctl, gen, fixed).cpu().numpy()
                 )
     decodings = {"free": np.concatenate(free)}
     if kept:
@@ -299,7 +304,7 @@ def run_haki2022(
     from musicvae.evaluation.evaluate import SAMPLED_TEMPERATURE
 
     config = trained.config
-    if trained.converter.control_depth > 0:
+    if trained.converter.control_depth > 0 and not config.data.taps_as_controls:
         raise MusicVAEError(
             f"protocol haki2022: config {config.name!r} needs controls; it has none"
         )

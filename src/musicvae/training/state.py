@@ -80,13 +80,46 @@ class Loader:
         return self.examples.batch(next(self.stream))
 
 
-def warm_start(model: torch.nn.Module, config: Config, source: str) -> None:
-    """Copy the weights of ``source`` (anything ``musicvae.load`` opens) into ``model``."""
+def warm_start(model: torch.nn.Module, config: Config, source: str) -> list[str]:
+    """Copy the weights of ``source`` (anything ``musicvae.load`` opens) into ``model``.
+
+    A model whose inputs gained control columns (a config with controls, warm-started from one
+    without) keeps the source's weights and starts the new columns at 0, so it begins as the
+    source and learns to use them. Returns the names of the widened weights.
+    """
     from musicvae.generation.api import load
 
-    ckpt.load_weights(
-        model, load(source).model.state_dict(), f"--init-from {source}: its weights", config
-    )
+    donor = load(source).model
+    extra = int(getattr(model, "control_depth", 0)) - int(getattr(donor, "control_depth", 0))
+    weights, widened = widen_inputs(model.state_dict(), donor.state_dict(), extra)
+    ckpt.load_weights(model, weights, f"--init-from {source}: its weights", config)
+    return widened
+
+
+def widen_inputs(
+    target: dict[str, torch.Tensor], source: dict[str, torch.Tensor], extra: int
+) -> tuple[dict[str, torch.Tensor], list[str]]:
+    """``source`` with each first-layer LSTM input weight that is ``extra`` columns narrower
+    than ``target``'s padded with zeros there: controls are concatenated after an LSTM's other
+    inputs, so those columns are the ones that read them."""
+    out, widened = dict(source), list[str]()
+    if extra <= 0:
+        return out, widened
+    for name, value in source.items():
+        want = target.get(name)
+        if (
+            want is None
+            or not name.rsplit(".", 1)[-1].startswith("weight_ih_l0")
+            or want.dim() != 2
+            or want.shape[0] != value.shape[0]
+            or want.shape[1] != value.shape[1] + extra
+        ):
+            continue
+        grown = torch.zeros(want.shape, dtype=value.dtype)
+        grown[..., : value.shape[-1]] = value
+        out[name] = grown
+        widened.append(name)
+    return out, widened
 
 
 class Window:
@@ -271,7 +304,13 @@ def restore(
     or warm-start a new run from ``--init-from``; returns the step the run starts at."""
     if saved is None:
         if options.init_from:
-            warm_start(model, config, options.init_from)
+            widened = warm_start(model, config, options.init_from)
+            if widened and info.is_main:
+                tqdm.write(
+                    f"--init-from {options.init_from}: {len(widened)} input weights gain "
+                    f"columns for this config's controls, started at 0 ({', '.join(widened)})",
+                    file=sys.stderr,
+                )
         if info.rank:
             torch.manual_seed(seed + info.rank)  # dropout noise differs across ranks
         return 0

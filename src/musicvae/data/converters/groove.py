@@ -9,7 +9,8 @@ step the loudest wins.
 Encoder inputs may be transformed versions of the decoder targets (Magenta's options):
 note dropout, ``tapify`` (everything on the open hi-hat channel), ``humanize`` (no velocities or
 offsets), ``fixed_velocities`` and ``add_instruments`` (classes removed from the inputs);
-``hits_as_controls`` passes the target hits as control tensors.
+``hits_as_controls`` passes the target hits as control tensors; ours, ``taps_as_controls``, a tap
+model's taps (:func:`tap_controls`).
 
 ``DataConfig.windowing`` picks how a file becomes examples: "file" runs the whole file through
 ``to_tensors`` (Magenta's tfrecord route), "bars" reproduces TFDS ``groove/Nbar-midionly``
@@ -73,6 +74,24 @@ DRUM_CLASS_NAMES = tuple(key for key, _, _ in DRUM_CLASSES)
 DRUM_CLASS_LABELS = tuple(label for _, label, _ in DRUM_CLASSES)
 DRUM_CLASS_LONG_NAMES = tuple(name for _, _, name in DRUM_CLASSES)
 CLOSED_HH, OPEN_HH = 2, 3
+TAP_CONTROLS = 3
+
+
+def tap_controls(inputs: np.ndarray) -> np.ndarray:
+    """(..., T, 3) float32 controls of a tap model's (..., T, 27) encoder inputs: per step
+    whether it is tapped, the tap's offset, and whether the next step is tapped (0 at the end).
+
+    The next step's tap lets the decoder lean a drum into it (a pickup, a flam) as a drummer
+    who hears what comes does. Velocities are left out: they are 0 in fixed-velocity taps.
+    """
+    x = np.asarray(inputs, np.float32)
+    tap = (x[..., OPEN_HH] > 0.5).astype(np.float32)
+    offset = x[..., 2 * NUM_CLASSES + OPEN_HH] * tap
+    following = np.zeros_like(tap)
+    following[..., :-1] = tap[..., 1:]
+    return np.stack([tap, offset, following], axis=-1)
+
+
 WINDOWINGS = ("file", "bars")
 
 
@@ -115,7 +134,9 @@ class GrooveConverter(ConverterBase):
         self.mode = mode
         self.steps_per_bar = data.steps_per_quarter * data.quarters_per_bar
         self.input_depth = self.output_depth = 3 * NUM_CLASSES
-        self.control_depth = NUM_CLASSES if data.hits_as_controls else 0
+        self.control_depth = (
+            NUM_CLASSES if data.hits_as_controls else TAP_CONTROLS if data.taps_as_controls else 0
+        )
         self.class_names = DRUM_CLASS_NAMES
         self.num_classes = NUM_CLASSES
         # None when split_bars is None: the whole sequence is one example.
@@ -205,8 +226,16 @@ class GrooveConverter(ConverterBase):
         outputs = np.concatenate([hits, vel, off], axis=-1)
         in_hits, in_vel, in_off = self.transform_inputs(hits, vel, off, rng)
         inputs = np.concatenate([in_hits, in_vel, in_off], axis=-1)
-        controls = hits if self.data.hits_as_controls else np.zeros((*hits.shape[:2], 0))
+        controls = self.controls_for(hits, inputs)
         return inputs.astype(np.float32), outputs.astype(np.float32), controls.astype(np.float32)
+
+    def controls_for(self, hits: np.ndarray, inputs: np.ndarray) -> np.ndarray:
+        """(B, T, control_depth) controls of (B, T, 9) target hits and (B, T, 27) inputs."""
+        if self.data.hits_as_controls:
+            return np.asarray(hits, np.float32)
+        if self.data.taps_as_controls:
+            return tap_controls(inputs)
+        return np.zeros((*np.shape(hits)[:2], 0), np.float32)
 
     def transform_inputs(
         self,
@@ -280,6 +309,7 @@ class GrooveConverter(ConverterBase):
                 fixed_velocities=False,
                 add_instruments=(),
                 hits_as_controls=False,
+                taps_as_controls=False,
             )
         tensors = GrooveConverter(whole, mode=self.mode).to_tensors(ns, rng)
         if transform and self.data.velocity_dropout_probability:

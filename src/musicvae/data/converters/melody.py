@@ -48,6 +48,7 @@ _GROOVE_ONLY = (
     "hits_as_controls",
     "max_note_dropout_probability",
     "velocity_dropout_probability",
+    "taps_as_controls",
 )
 
 
