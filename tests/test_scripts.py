@@ -65,3 +65,25 @@ def test_compare_models(tmp_path, capsys):
         assert compare.main([*again, "--rename", "debug=flat"]) == 0
     assert capsys.readouterr().out.splitlines()[0] == "| measure | flat | groovae_4bar_hierdec |"
     assert out_png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_train_bundles_trains_every_bundle_under_a_registered_config(tmp_path):
+    import re
+    import subprocess
+
+    from musicvae.configs import CONFIGS
+
+    script = ROOT / "scripts" / "train_bundles.sh"
+    block = script.read_text().split("bundles=(")[1].split(")")[0]
+    pairs = re.findall(r'"(\S+) (\S+)"', block)
+    bundled = {p.stem for p in (ROOT / "src" / "musicvae" / "assets").glob("*.safetensors")}
+    assert {name for name, _ in pairs} == bundled
+    assert all(config in CONFIGS for _, config in pairs)
+    usage = subprocess.run(["bash", str(script)], capture_output=True, text=True)
+    assert usage.returncode == 2 and "usage:" in usage.stderr
+    missing = tmp_path / "nothing.parquet"
+    run = subprocess.run(
+        ["bash", str(script), str(missing), str(tmp_path / "out")], capture_output=True, text=True
+    )
+    assert run.returncode == 2 and f"{missing}: no such dataset file" in run.stderr
+    assert not (tmp_path / "out").exists()
