@@ -87,3 +87,31 @@ def test_train_bundles_trains_every_bundle_under_a_registered_config(tmp_path):
     )
     assert run.returncode == 2 and f"{missing}: no such dataset file" in run.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_hit_bias_sweep_shifts_the_decision_threshold_and_restores_the_model(tmp_path, capsys):
+    from musicvae.evaluation.protocols import run_haki2022
+    from musicvae.generation import load
+    from tests.evaluation.test_protocols import NOTES, beat
+
+    sweep = _script("hit_bias_sweep")
+    data = write_dataset([beat(NOTES, split=s) for s in ("train", "test")], tmp_path / "d.parquet")
+    run = debug_run(tmp_path, "split_bars=2,max_seq_len=32,tapify=True,fixed_velocities=True")
+    with single_torch_thread():
+        before = run_haki2022(load(run), data, "test")["metrics"]
+        assert (
+            sweep.main(["--checkpoint", str(run), "--examples", str(data), "--bias", "0,-50,50"])
+            == 0
+        )
+        after = run_haki2022(load(run), data, "test")["metrics"]
+    rows = {r["bias"]: r for r in json.loads(capsys.readouterr().out)["splits"]["test"]}
+    assert rows[0.0]["kept_taps"]["hit_accuracy"] == round(before["kept_taps"]["hit_accuracy"], 4)
+    # Far below the threshold: free decoding is the silent grid, and with the taps kept each of
+    # the 3 tapped steps gets exactly its likeliest drum, so as many hits as the drummer played.
+    low = rows[-50.0]
+    assert low["free"]["hit_accuracy"] == low["free"]["silent_grid_hit_accuracy"]
+    assert low["kept_taps"]["hit_precision"] == low["kept_taps"]["hit_recall"]
+    # Far above it: all 9 drums on every tapped step, none elsewhere.
+    high = rows[50.0]["kept_taps"]
+    assert high["hit_recall"] == 1.0 and high["hit_precision"] == round(1 / 9, 4)
+    assert after == before  # the model's weights are back as they were
