@@ -57,6 +57,19 @@ def test_prepare_applies_the_input_transform():
     np.testing.assert_array_equal(prep.inputs[..., :9], prep.outputs[..., :9])
 
 
+def test_prepare_cuts_tap_controls_per_window_as_in_training():
+    config = get_config("debug", "tapify=True,fixed_velocities=True,taps_as_controls=True")
+    prep = prepare(groove(8), config)
+    assert prep.controls.shape == (2, 64, 3)
+    tapped = prep.controls[..., 0]
+    # Every bar is tapped on its steps 0, 14 and 15, so steps 62 and 63 of window 0 are
+    # tapped and so is step 0 of window 1 ...
+    assert tapped[0, 62] == tapped[0, 63] == tapped[1, 0] == 1.0
+    # ... yet window 0's last step does not see it: in training a window ends there.
+    assert prep.controls[0, 62, 2] == 1.0 and prep.controls[0, 63, 2] == 0.0
+    assert prep.controls[1, 63, 2] == 0.0
+
+
 def test_prepare_errors_name_the_input():
     config = get_config("debug")
     with pytest.raises(MusicVAEError, match=r"^waltz\.mid: no 4/4 window: .*3/4"):
