@@ -24,7 +24,7 @@ from musicvae.data.dataset import read_dataset
 from musicvae.evaluation.metrics import NUM_CLASSES
 from musicvae.evaluation.protocols import (
     ProtocolWindows,
-    _haki2022_decodings,
+    haki2022_decodings,
     haki2022_metrics,
     haki2022_windows,
 )
@@ -55,7 +55,7 @@ def sweep(
     rows = []
     for bias in biases:
         with hit_logit_shift(trained, bias):
-            decodings = _haki2022_decodings(trained, windows.inputs, 256, seed)
+            decodings = haki2022_decodings(trained, windows.inputs, 256, seed)
         row: dict = {"bias": bias}
         for name, pred in decodings.items():
             m = haki2022_metrics(pred, windows.outputs, windows.qpm)

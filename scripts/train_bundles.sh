@@ -36,7 +36,7 @@ mkdir -p "$out"
 bundles=(
     "groovae_4bar groovae_4bar_hitcond"
     "groovae_2bar_humanize groovae_2bar_humanize_hitcond"
-    "groovae_2bar_tap_fixed_velocity groovae_2bar_tap_fixed_velocity_hitcond"
+    "groovae_2bar_tap_fixed_velocity groovae_2bar_tap_controls"
     "groovae_16bar_hierdec groovae_16bar_hierdec"
 )
 

@@ -79,6 +79,10 @@ def test_train_bundles_trains_every_bundle_under_a_registered_config(tmp_path):
     bundled = {p.stem for p in (ROOT / "src" / "musicvae" / "assets").glob("*.safetensors")}
     assert {name for name, _ in pairs} == bundled
     assert all(config in CONFIGS for _, config in pairs)
+    # Each run trains the config its bundle was exported from.
+    from musicvae.generation import load
+
+    assert all(load(name).config.name == config for name, config in pairs)
     usage = subprocess.run(["bash", str(script)], capture_output=True, text=True)
     assert usage.returncode == 2 and "usage:" in usage.stderr
     missing = tmp_path / "nothing.parquet"

@@ -86,7 +86,7 @@ class Augmentation:
         else:
             new_inputs = new
         if self.converter.control_depth:
-            controls = torch.from_numpy(self.converter.controls_for(hits, new_inputs))
+            controls = torch.from_numpy(self.converter.controls_for(new_inputs, new))
         out = torch.from_numpy(new.astype(np.float32))
         # Padding past a window's length stays zero: every transform multiplies by the hits.
         return torch.from_numpy(new_inputs.astype(np.float32)), out, controls, lengths

@@ -252,7 +252,7 @@ def haki2022_metrics(pred: np.ndarray, target: np.ndarray, qpm: np.ndarray | flo
     }
 
 
-def _haki2022_decodings(
+def haki2022_decodings(
     trained: TrainedModel, inputs_all: np.ndarray, batch_size: int, seed: int
 ) -> dict[str, np.ndarray]:
     """(N, T, 27) decodings from z = mu of each input: free and, for input-transform models,
@@ -314,12 +314,12 @@ def run_haki2022(
     chosen = windows.select(split)
     if len(chosen.qpm) == 0:
         raise MusicVAEError(f"{examples_path}: protocol haki2022 finds no {split} windows")
-    decodings = _haki2022_decodings(trained, chosen.inputs, batch_size, seed)
+    decodings = haki2022_decodings(trained, chosen.inputs, batch_size, seed)
     if config.data.tapify and config.data.velocity_dropout_probability:
         # A model that also reads fixed-velocity taps: the same windows tapped at one velocity.
         flat = chosen.inputs.copy()
         flat[..., NUM_CLASSES : 2 * NUM_CLASSES] = 0.0
-        fixed = _haki2022_decodings(trained, flat, batch_size, seed)
+        fixed = haki2022_decodings(trained, flat, batch_size, seed)
         decodings.update({f"{k}_fixed_velocity": v for k, v in fixed.items()})
     return {
         "name": "haki2022",

@@ -119,13 +119,6 @@ def prepare(
         )
     inputs, starts = cut(np.asarray(t.inputs[0], np.float32), window)
     outputs, _ = cut(np.asarray(t.outputs[0], np.float32), window)
-    if config.data.taps_as_controls:
-        # Per window, as in training: a window's last step never sees the next window's tap.
-        from musicvae.data.converters.groove import tap_controls
-
-        controls = tap_controls(inputs)
-    else:
-        controls, _ = cut(
-            np.asarray(t.controls[0], np.float32).reshape(total, converter.control_depth), window
-        )
+    # Per window, as in training: a tap model's last step never sees the next window's tap.
+    controls = converter.controls_for(inputs, outputs)
     return Prepared(inputs, outputs, controls, starts, total, float(ns.qpm))

@@ -57,6 +57,11 @@ class ConverterBase:
     def set_mode(self, mode: str) -> None:
         self.mode = mode
 
+    def controls_for(self, inputs: np.ndarray, outputs: np.ndarray) -> np.ndarray:
+        """(B, T, control_depth) controls of (B, T, D) windows' encoder inputs and targets,
+        each window on its own as in training; none (zero width) unless a converter has some."""
+        return np.zeros((*np.shape(inputs)[:2], 0), np.float32)
+
     def batch_outputs(self, outputs: np.ndarray) -> np.ndarray:
         """``outputs`` as (B, T, output_depth): a (T, output_depth) array becomes one row."""
         arr = np.asarray(outputs)
@@ -98,6 +103,8 @@ class Converter(Protocol):
     def sequence_grid(
         self, ns: NoteSequence, rng: np.random.Generator | None = None, *, transform: bool = True
     ) -> ConverterTensors: ...
+
+    def controls_for(self, inputs: np.ndarray, outputs: np.ndarray) -> np.ndarray: ...
 
 
 class ConverterFactory(Protocol):

@@ -226,16 +226,17 @@ class GrooveConverter(ConverterBase):
         outputs = np.concatenate([hits, vel, off], axis=-1)
         in_hits, in_vel, in_off = self.transform_inputs(hits, vel, off, rng)
         inputs = np.concatenate([in_hits, in_vel, in_off], axis=-1)
-        controls = self.controls_for(hits, inputs)
+        controls = self.controls_for(inputs, outputs)
         return inputs.astype(np.float32), outputs.astype(np.float32), controls.astype(np.float32)
 
-    def controls_for(self, hits: np.ndarray, inputs: np.ndarray) -> np.ndarray:
-        """(B, T, control_depth) controls of (B, T, 9) target hits and (B, T, 27) inputs."""
+    def controls_for(self, inputs: np.ndarray, outputs: np.ndarray) -> np.ndarray:
+        """(B, T, control_depth) controls of (B, T, 27) windows' inputs and targets: the target
+        hits (``hits_as_controls``) or the taps (``taps_as_controls``), window by window."""
         if self.data.hits_as_controls:
-            return np.asarray(hits, np.float32)
+            return np.asarray(outputs, np.float32)[..., :NUM_CLASSES]
         if self.data.taps_as_controls:
             return tap_controls(inputs)
-        return np.zeros((*np.shape(hits)[:2], 0), np.float32)
+        return super().controls_for(inputs, outputs)
 
     def transform_inputs(
         self,
