@@ -28,9 +28,14 @@ ClipMode = Literal["global_norm", "value"]
 SamplingSchedule = Literal["constant", "exponential", "inverse_sigmoid"]
 Windowing = Literal["bars", "file"]
 ConductorInput = Literal["zeros", "z"]
-EncoderName = Literal["bidirectional_lstm"]
-DecoderName = Literal["groove_lstm", "hierarchical", "categorical_lstm"]
-ConverterName = Literal["groove", "melody"]
+EncoderName = Literal["bidirectional_lstm", "hierarchical_lstm"]
+DecoderName = Literal["groove_lstm", "hierarchical", "categorical_lstm", "nade"]
+# The decoder under a hierarchical one's conductor (Magenta's core_decoder).
+CoreDecoderName = Literal["groove_lstm", "categorical_lstm"]
+ConverterName = Literal["groove", "melody", "drums"]
+# Magenta's drum pitch maps for DrumsConverter: note_seq's 9 reduced classes, or 61 classes of
+# one pitch each (FULL_DRUM_PITCH_CLASSES). GrooveConverter keeps its own Roland map.
+DrumPitchClasses = Literal["reduced", "full"]
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,8 @@ class HParams:
     sampling_rate: float = 0.0
     residual_encoder: bool = False
     residual_decoder: bool = False
+    # MultiLabelRnnNadeDecoder only: the NADE's hidden units.
+    nade_num_hidden: int = 128
     # Hierarchical decoder only: the conductor's layer sizes (Magenta reuses dec_rnn_size).
     conductor_rnn_size: tuple[int, ...] | None = None
     # Magenta keeps the conductor's input dropout on at inference (its cells are built without
@@ -114,9 +121,27 @@ class DataConfig:
     # over each file (what TFDS groove/4bar-midionly, the published model's data, does).
     # "file": the whole file through the converter with hop = window (Magenta's tfrecord route).
     windowing: Windowing = "bars"
+    # Melody and drum converters (Magenta's OneHotMelodyConverter and DrumsConverter).
+    # The instrument programs a melody is read from (None: every program); Magenta's 2-bar
+    # melody configs keep MEL_PROGRAMS, 0-31, and its 16-bar ones read every program.
+    valid_programs: tuple[int, ...] | None = None
+    # Magenta's training-time transposition of each melody by a random number of semitones
+    # in this range (its NoteSequenceAugmenter); None or (0, 0): none.
+    transpose_range: tuple[int, ...] | None = None
+    # DrumsConverter: which pitch map, and whether the decoder's targets are a multi-hot roll
+    # (NADE drums) rather than one of 2^classes one-hot patterns (categorical drums).
+    drum_pitch_classes: DrumPitchClasses = "reduced"
+    roll_output: bool = False
 
     def __post_init__(self) -> None:
         check_fields(self, _DATA_RANGES, "hparam")
+        if self.transpose_range is not None and (
+            len(self.transpose_range) != 2 or self.transpose_range[0] > self.transpose_range[1]
+        ):
+            raise ConfigError(
+                f"hparam transpose_range {list(self.transpose_range)}: expected [low, high] "
+                "with low <= high"
+            )
         if self.hop_size is not None and self.split_bars is None:
             raise ConfigError("hparam hop_size needs split_bars")
         if self.taps_as_controls and not self.tapify:
@@ -151,6 +176,11 @@ class Config:
     decoder: DecoderName = "groove_lstm"
     # Hierarchical decoder: steps per level, outermost first (e.g. 4 bars of 16 steps).
     level_lengths: tuple[int, ...] | None = None
+    # Hierarchical decoder: the decoder each conductor output drives.
+    core_decoder: CoreDecoderName = "groove_lstm"
+    # Hierarchical encoder: steps per level, outermost first (Magenta's [16, 16]: a
+    # bidirectional LSTM over each bar's 16 steps, then one over the 16 bar summaries).
+    encoder_level_lengths: tuple[int, ...] | None = None
     hparams: HParams = field(default_factory=HParams)
     data: DataConfig = field(default_factory=DataConfig)
 
@@ -159,7 +189,9 @@ class Config:
             raise ConfigError(f"config name {self.name!r}: expected a non-empty string")
         if not isinstance(self.hparams, HParams) or not isinstance(self.data, DataConfig):
             raise ConfigError(f"config {self.name!r}: hparams and data must be HParams, DataConfig")
-        check_fields(self, {"level_lengths": AT_LEAST_ONE}, "hparam")
+        check_fields(
+            self, {"level_lengths": AT_LEAST_ONE, "encoder_level_lengths": AT_LEAST_ONE}, "hparam"
+        )
         if self.converter != "groove" and self.hparams.augments:
             raise ConfigError(
                 f"config {self.name!r}: augmentation works on drum grooves, "
@@ -325,6 +357,7 @@ _HPARAM_RANGES: dict[str, Range] = {
     "conductor_rnn_size": AT_LEAST_ONE,
     "dropout_keep_prob": Range(0, 1, lo_open=True),
     "sampling_rate": NON_NEGATIVE,
+    "nade_num_hidden": AT_LEAST_ONE,
     "augment_velocity": Range(0, 1, hi_open=True),
     "augment_drop_class": PROBABILITY,
     "augment_shift": Range(0, 0.5),
@@ -339,6 +372,7 @@ _HPARAM_MAXIMA: dict[str, Range] = {
     "enc_rnn_size": _SIZE_MAX,
     "dec_rnn_size": _SIZE_MAX,
     "conductor_rnn_size": _SIZE_MAX,
+    "nade_num_hidden": _SIZE_MAX,
 }
 _DATA_RANGES: dict[str, Range] = {
     "split_bars": AT_LEAST_ONE,
@@ -349,6 +383,8 @@ _DATA_RANGES: dict[str, Range] = {
     "add_instruments": Range(0, 8),
     "max_note_dropout_probability": PROBABILITY,
     "velocity_dropout_probability": PROBABILITY,
+    "valid_programs": Range(0, 127),
+    "transpose_range": Range(-24, 24),
 }
 
 _GROOVE_2BAR_HP = HParams(max_seq_len=32)
@@ -452,9 +488,15 @@ register(
         data=replace(CONFIGS["groovae_2bar_tap_fixed_velocity"].data, taps_as_controls=True),
     )
 )
-# Magenta's 2-bar melody VAE (its configs.py): 90-class one-hot melodies, a categorical
-# decoder, no free bits, the KL weight annealed to 0.2, inverse-sigmoid scheduled sampling.
-# Magenta also transposes each training melody by -5..5 semitones, which we do not (yet).
+# Ours, a GrooVAE config of Magenta's newer CONFIG_MAP: groovae_2bar_hits_control trained from
+# TFDS's groove/2bar-midionly. The converter is the same, and the data source is a flag here.
+register(replace(CONFIGS["groovae_2bar_hits_control"], name="groovae_2bar_hits_control_tfds"))
+
+# Magenta's melody VAEs (its configs.py): 90-class one-hot melodies, a categorical decoder,
+# dropout off. The 2-bar ones read programs 0-31 (MEL_PROGRAMS), keep no free bits, anneal the
+# KL weight and use inverse-sigmoid scheduled sampling; each training melody is transposed by
+# -5..5 semitones.
+_MEL_PROGRAMS = tuple(range(32))
 _MEL_2BAR_HP = HParams(
     max_seq_len=32,
     z_size=256,
@@ -467,13 +509,118 @@ _MEL_2BAR_HP = HParams(
     sampling_schedule="inverse_sigmoid",
     sampling_rate=1000.0,
 )
-_MEL_2BAR_DATA = DataConfig(split_bars=2, max_tensors_per_notesequence=5, windowing="file")
-_MELODY: dict[str, Any] = {
+_MEL_2BAR_DATA = DataConfig(
+    split_bars=2,
+    max_tensors_per_notesequence=5,
+    windowing="file",
+    valid_programs=_MEL_PROGRAMS,
+    transpose_range=(-5, 5),
+)
+_MELODY: dict[str, Any] = {"converter": "melody", "decoder": "categorical_lstm"}
+register(Config(name="cat-mel_2bar_small", hparams=_MEL_2BAR_HP, data=_MEL_2BAR_DATA, **_MELODY))
+register(
+    Config(
+        name="cat-mel_2bar_big",
+        hparams=replace(
+            _MEL_2BAR_HP,
+            z_size=512,
+            enc_rnn_size=(2048,),
+            dec_rnn_size=(2048, 2048, 2048),
+            max_beta=0.5,
+        ),
+        data=_MEL_2BAR_DATA,
+        **_MELODY,
+    )
+)
+# The 16-bar melody models share one converter object in Magenta (mel_16bar_converter): every
+# program, no augmentation. 256 free bits, teacher forcing throughout.
+_MEL_16BAR_HP = HParams(
+    max_seq_len=256,
+    z_size=512,
+    free_bits=256.0,
+    max_beta=0.2,
+    beta_rate=0.0,
+    enc_rnn_size=(2048, 2048),
+    dec_rnn_size=(2048, 2048, 2048),
+    dropout_keep_prob=1.0,
+)
+_MEL_16BAR_DATA = DataConfig(split_bars=16, max_tensors_per_notesequence=5, windowing="file")
+register(
+    Config(name="flat-mel_16bar", hparams=_MEL_16BAR_HP, data=_MEL_16BAR_DATA, **_MELODY)
+)
+_HIERDEC_MEL: dict[str, Any] = {
     "converter": "melody",
-    "decoder": "categorical_lstm",
-    "data": _MEL_2BAR_DATA,
+    "decoder": "hierarchical",
+    "core_decoder": "categorical_lstm",
+    "level_lengths": (16, 16),
+    "data": _MEL_16BAR_DATA,
 }
-register(Config(name="cat-mel_2bar_small", hparams=_MEL_2BAR_HP, **_MELODY))
+register(
+    Config(
+        name="hierdec-mel_16bar",
+        hparams=replace(_MEL_16BAR_HP, dec_rnn_size=(1024, 1024)),
+        **_HIERDEC_MEL,
+    )
+)
+register(
+    Config(
+        name="hier-mel_16bar",
+        encoder="hierarchical_lstm",
+        encoder_level_lengths=(16, 16),
+        hparams=replace(_MEL_16BAR_HP, enc_rnn_size=(1024,), dec_rnn_size=(1024, 1024)),
+        **_HIERDEC_MEL,
+    )
+)
+# Magenta's drum VAEs on DrumsConverter: 9 reduced drum classes (note_seq's map, not GrooVAE's
+# Roland one) read as a roll of class hits plus a "no hit" bit. The categorical decoder
+# predicts one of 2^9 hit patterns per step; the NADE one the 9 (or 61, full map) hits jointly.
+_DRUMS_2BAR_HP = HParams(
+    max_seq_len=32,
+    z_size=256,
+    free_bits=48.0,
+    max_beta=0.2,
+    enc_rnn_size=(512,),
+    dec_rnn_size=(256, 256),
+    dropout_keep_prob=1.0,
+    sampling_schedule="inverse_sigmoid",
+    sampling_rate=1000.0,
+)
+_DRUMS_2BAR_DATA = DataConfig(split_bars=2, max_tensors_per_notesequence=5, windowing="file")
+_CAT_DRUMS: dict[str, Any] = {"converter": "drums", "decoder": "categorical_lstm"}
+register(
+    Config(name="cat-drums_2bar_small", hparams=_DRUMS_2BAR_HP, data=_DRUMS_2BAR_DATA, **_CAT_DRUMS)
+)
+register(
+    Config(
+        name="cat-drums_2bar_big",
+        hparams=replace(
+            _DRUMS_2BAR_HP, z_size=512, enc_rnn_size=(2048,), dec_rnn_size=(2048, 2048, 2048)
+        ),
+        data=_DRUMS_2BAR_DATA,
+        **_CAT_DRUMS,
+    )
+)
+_NADE_DRUMS_HP = replace(
+    _DRUMS_2BAR_HP, enc_rnn_size=(1024,), dec_rnn_size=(512, 512), nade_num_hidden=128
+)
+register(
+    Config(
+        name="nade-drums_2bar_reduced",
+        converter="drums",
+        decoder="nade",
+        hparams=_NADE_DRUMS_HP,
+        data=replace(_DRUMS_2BAR_DATA, roll_output=True),
+    )
+)
+register(
+    Config(
+        name="nade-drums_2bar_full",
+        converter="drums",
+        decoder="nade",
+        hparams=_NADE_DRUMS_HP,
+        data=replace(_DRUMS_2BAR_DATA, roll_output=True, drum_pitch_classes="full"),
+    )
+)
 # Tiny and fast, for tests and smoke runs.
 register(
     Config(
@@ -495,6 +642,7 @@ register(
         hparams=replace(
             _MEL_2BAR_HP, batch_size=8, z_size=8, enc_rnn_size=(16,), dec_rnn_size=(16, 16)
         ),
+        data=_MEL_2BAR_DATA,
         **_MELODY,
     )
 )

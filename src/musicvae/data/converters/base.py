@@ -11,9 +11,10 @@ single path every inference-time caller uses. ``Config.converter`` names the con
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import zlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
@@ -22,6 +23,35 @@ if TYPE_CHECKING:
     from musicvae.data.sequence import NoteSequence
 
 MODES = ("train", "eval", "infer")
+_T = TypeVar("_T")
+
+# What a window cap draws its picks with: numpy's legacy RandomState reproduces Magenta's
+# picks exactly (np.random.seed(s) then to_tensors is RandomState(s)); a Generator is ours.
+CapRng = np.random.Generator | np.random.RandomState
+
+
+def sample_items(
+    items: Sequence[_T], cap: int | None, mode: str, rng: CapRng | None = None
+) -> list[_T]:
+    """Magenta's ``maybe_sample_items``: at most ``cap`` of ``items``.
+
+    Outside 'train' mode the first ``cap``. In 'train' mode a random ``cap`` of them: with a
+    ``RandomState`` exactly Magenta's draw, ``choice(n, cap, replace=False)`` put through a
+    Python ``set``, so the picks come back in CPython's set order, not drawn order (the quirk
+    shapes which windows a seed gives and in what order); with a ``Generator``, or none (then
+    seeded by the items themselves, so a dataset built twice is the same), in index order.
+    """
+    if not cap or len(items) <= cap:
+        return list(items)
+    if mode != "train":
+        return list(items[:cap])
+    if isinstance(rng, np.random.RandomState):
+        picks = list({int(i) for i in rng.choice(len(items), cap, replace=False)})
+    else:
+        if rng is None:
+            rng = np.random.default_rng(zlib.crc32(repr(list(items)).encode()))
+        picks = sorted(rng.choice(len(items), size=cap, replace=False).tolist())
+    return [items[i] for i in picks]
 
 
 @dataclass
