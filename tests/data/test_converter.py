@@ -20,6 +20,12 @@ from musicvae.data.converters.groove import (
 from musicvae.data.midi import read_midi, write_midi
 from musicvae.data.sequence import NoteSequence, Tempo, TimeSignature
 from musicvae.data.windows import bar_length
+from tests.data.helpers import (
+    assert_magenta_windows,
+    magenta_gmd_files,
+    magenta_note_dicts,
+    note_dicts,
+)
 
 STEP = 0.125  # seconds per 16th note at 120 qpm
 
@@ -424,18 +430,11 @@ MAGENTA_CONFIGS = [
 @pytest.mark.parametrize("name", MAGENTA_CONFIGS)
 def test_magenta_reference_tensors(name, magenta_dir, groove_dir):
     ref = np.load(magenta_dir / "converter" / f"{name}.npz")
-    files = json.loads((magenta_dir / "converter" / "index.json").read_text())["files"]
-    assert len(files) == 24
     conv = GrooveConverter(replace(get_config(name).data, windowing="file"))
-    for f in files:
-        k = f"{f['index']:02d}"
+    for f in magenta_gmd_files(magenta_dir):
         t = conv.to_tensors(read_midi(groove_dir / f["midi_filename"]))
         assert len(t) == f["windows"][name]
-        np.testing.assert_array_equal(t.lengths, ref[f"{k}_lengths"])
-        for ours, theirs in ((t.inputs, ref[f"{k}_inputs"]), (t.outputs, ref[f"{k}_outputs"])):
-            ours = np.stack(ours).astype(np.float64)
-            np.testing.assert_array_equal(ours[..., :9], theirs[..., :9], err_msg=k)
-            np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-6, err_msg=k)
+        assert_magenta_windows(t, ref, f"{f['index']:02d}")
 
 
 @pytest.mark.slow
@@ -448,15 +447,7 @@ def test_magenta_reference_from_tensors(mode, magenta_dir):
     for w in doc["windows"]:
         window = ref[f"{w['file_index']:02d}_outputs"][w["window_index"]]
         (ns,) = conv.from_tensors(window, qpm=w[f"qpm_{mode}"])
-        ours = [
-            {"pitch": p, "velocity": v, "start_time": s, "end_time": e} for p, v, s, e in ns.notes()
-        ]
-        theirs = [
-            {k: n[k] for k in ("pitch", "velocity", "start_time", "end_time")}
-            for n in w[f"notes_mode_{mode}"]
-        ]
-        assert ours == theirs
-        assert all(n["is_drum"] and n["instrument"] == 9 for n in w[f"notes_mode_{mode}"])
+        assert note_dicts(ns) == magenta_note_dicts(w[f"notes_mode_{mode}"])
 
 
 @pytest.mark.slow

@@ -27,7 +27,12 @@ from pathlib import Path
 import numpy as np
 
 from musicvae.configs import DataConfig
-from musicvae.data.converters.base import ConverterBase, ConverterTensors, register_converter
+from musicvae.data.converters.base import (
+    CapRng,
+    ConverterBase,
+    ConverterTensors,
+    register_converter,
+)
 from musicvae.data.sequence import NoteSequence, Tempo
 from musicvae.data.windows import NoteGrid, bar_windows, file_grid
 
@@ -164,16 +169,15 @@ class GrooveConverter(ConverterBase):
 
     # ---------------------------------------------------------------- to tensors
 
-    def to_tensors(
-        self, ns: NoteSequence, rng: np.random.Generator | None = None
-    ) -> ConverterTensors:
+    def to_tensors(self, ns: NoteSequence, rng: CapRng | None = None) -> ConverterTensors:
         """Magenta's ``to_tensors``: the whole sequence on one grid, cut into windows.
 
         The sequence is padded to whole bars from its last onset and cut with hop ``hop_size``
         (default: the window length); a trailing partial window is dropped. Like Magenta's
         GrooveConverter this returns every window (``max_tensors_per_notesequence`` is not applied).
         Sequences Magenta cannot quantise (tempo or time-signature changes, bars that are not
-        ``steps_per_bar`` steps, negative times) give no tensors.
+        ``steps_per_bar`` steps, negative times) give no tensors. A ``RandomState(s)`` as ``rng``
+        draws the note dropout exactly as Magenta's ``np.random.seed(s)`` then ``to_tensors``.
         """
         grid = file_grid(ns, self._lookup, self.data.steps_per_quarter, self.steps_per_bar)
         if grid is None:
@@ -192,9 +196,7 @@ class GrooveConverter(ConverterBase):
             lengths=[size] * len(starts),
         )
 
-    def examples(
-        self, ns: NoteSequence, rng: np.random.Generator | None = None
-    ) -> ConverterTensors:
+    def examples(self, ns: NoteSequence, rng: CapRng | None = None) -> ConverterTensors:
         """Training examples from one dataset file, windowed as ``data.windowing`` says.
 
         "file": ``to_tensors`` on the whole file. "bars": TFDS's ``split_bars``-bar windows slid
@@ -219,7 +221,7 @@ class GrooveConverter(ConverterBase):
         return ConverterTensors(list(inputs), list(outputs), list(controls), [grid.n_steps] * n)
 
     def _tensors(
-        self, grid: NoteGrid, rng: np.random.Generator | None
+        self, grid: NoteGrid, rng: CapRng | None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(B, T, 27) inputs and outputs and (B, T, control_depth) controls, float32."""
         hits, vel, off = grid.dense(NUM_CLASSES)
@@ -243,11 +245,13 @@ class GrooveConverter(ConverterBase):
         hits: np.ndarray,
         vel: np.ndarray,
         off: np.ndarray,
-        rng: np.random.Generator | None,
+        rng: CapRng | None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Encoder inputs from target (B, T, 9) hit/velocity/offset grids, in Magenta's order.
 
-        Note dropout draws one rate per row of B (Magenta: per converted sequence).
+        Note dropout draws one rate per row of B (Magenta: per converted sequence), then every
+        note's drop: with a one-row grid and a ``RandomState`` these are Magenta's legacy
+        ``np.random`` draws in Magenta's order (``uniform``, then ``binomial``).
         """
         d = self.data
         in_hits, in_vel, in_off = hits.copy(), vel.copy(), off.copy()
@@ -262,7 +266,9 @@ class GrooveConverter(ConverterBase):
             in_off *= keep
         if d.tapify:
             # The loudest remaining class at each step (class 0 where none) is copied from the
-            # untouched grids onto the open hi-hat channel; everything else is cleared.
+            # untouched grids onto the open hi-hat channel; everything else is cleared. Magenta's
+            # quirk, kept: a step whose notes all dropped out still picks class 0 and copies the
+            # ORIGINAL kick hit and offset, so a step with a kick never loses its tap.
             loudest = np.argmax(in_vel, axis=-1)[..., None]
             in_hits = np.zeros_like(hits)
             in_vel = np.zeros_like(vel)
@@ -288,7 +294,7 @@ class GrooveConverter(ConverterBase):
     _transform_inputs = transform_inputs  # older name, still used by callers
 
     def sequence_grid(
-        self, ns: NoteSequence, rng: np.random.Generator | None = None, *, transform: bool = True
+        self, ns: NoteSequence, rng: CapRng | None = None, *, transform: bool = True
     ) -> ConverterTensors:
         """The whole sequence on one grid padded to whole bars (one example, or none when
         the sequence has no 4/4 single-tempo grid): what inference, the studio and the plots
