@@ -1,6 +1,7 @@
 """Data converters (NoteSequence <-> tensors), one module each, built by name from a config."""
 
 from musicvae.data.converters import (
+    drums,  # noqa: F401  (registers "drums")
     groove,  # noqa: F401  (registers "groove")
     melody,  # noqa: F401  (registers "melody")
 )
