@@ -19,11 +19,16 @@ from musicvae.data.midi import read_midi
 from musicvae.data.sequence import NoteSequence, Tempo, TimeSignature
 
 STEP = 0.125  # seconds per 16th note at 120 qpm
+MEL_PROGRAMS = tuple(range(32))  # the 2-bar configs' programs, Magenta's MEL_PROGRAMS
 N_FILES = 24
 
 
-def converter(split_bars=2, cap=5, mode="eval", **kwargs) -> MelodyConverter:
-    data = DataConfig(split_bars=split_bars, max_tensors_per_notesequence=cap)
+def converter(
+    split_bars=2, cap=5, mode="eval", valid_programs=MEL_PROGRAMS, **kwargs
+) -> MelodyConverter:
+    data = DataConfig(
+        split_bars=split_bars, max_tensors_per_notesequence=cap, valid_programs=valid_programs
+    )
     return MelodyConverter(data, mode=mode, **kwargs)
 
 

@@ -107,7 +107,7 @@ def test_config_is_magentas():
     conv = build_converter(config, "eval")
     assert isinstance(conv, MelodyConverter)
     assert (conv.window_steps, conv.data.max_tensors_per_notesequence) == (32, 5)
-    assert conv.valid_programs == range(0, 32) and conv.max_steps == 1600
+    assert conv.valid_programs == tuple(range(32)) and conv.max_steps == 1600
     model = build_model(config)
     assert isinstance(model.decoder, CategoricalLstmDecoder)
     assert model.decoder.output_projection.out_features == 90

@@ -23,6 +23,7 @@ from musicvae.configs import Config
 from musicvae.cpu import ThreadTuner
 from musicvae.data.augment import Augmentation
 from musicvae.data.examples import BatchStream, Examples
+from musicvae.data.transpose import Transposition
 from musicvae.errors import MusicVAEError
 from musicvae.training import checkpoint as ckpt
 from musicvae.training import distributed as dist_utils
@@ -187,7 +188,7 @@ class TrainState:
     tuner: ThreadTuner | None = None
     note: str | None = None  # what the last step changed, for the log (thread count)
     threads_used: int | None = None  # by the last step, when the tuner chooses
-    augment: Augmentation | None = None
+    augment: Augmentation | Transposition | None = None  # groove or melody windows
 
     def __post_init__(self) -> None:
         self.step = self.saved_step = self.start_step  # saved_step: that of result.checkpoint

@@ -24,6 +24,7 @@ from musicvae.configs import Config
 from musicvae.cpu import ThreadTuner
 from musicvae.data.augment import Augmentation
 from musicvae.data.examples import BatchStream, Examples, load_examples
+from musicvae.data.transpose import Transposition
 from musicvae.errors import MusicVAEError
 from musicvae.training import checkpoint as ckpt
 from musicvae.training import distributed as dist_utils
@@ -235,7 +236,10 @@ def _start(config: Config, options: TrainOptions, info: dist_utils.DistInfo) -> 
         result=TrainResult(step=start_step, checkpoint=resume_path, rank=info.rank),
         start_step=start_step,
         best_loss=float(saved.get("best_eval_loss", math.inf)) if saved else math.inf,
-        augment=Augmentation.from_config(config, seed, info.rank),
+        # A config asks for at most one: groove augmentation needs the groove converter,
+        # transposition the melody one.
+        augment=Augmentation.from_config(config, seed, info.rank)
+        or Transposition.from_config(config, seed, info.rank),
     )
 
 

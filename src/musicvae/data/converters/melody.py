@@ -21,12 +21,16 @@ whenever each track has its own program, as in every single-track melody file.
 
 from __future__ import annotations
 
-import zlib
-
 import numpy as np
 
 from musicvae.configs import DataConfig
-from musicvae.data.converters.base import ConverterBase, ConverterTensors, register_converter
+from musicvae.data.converters.base import (
+    CapRng,
+    ConverterBase,
+    ConverterTensors,
+    register_converter,
+    sample_items,
+)
 from musicvae.data.sequence import DEFAULT_QPM, NoteSequence, Tempo
 from musicvae.data.windows import quantize
 
@@ -34,8 +38,6 @@ from musicvae.data.windows import quantize
 NO_EVENT, NOTE_OFF = -2, -1
 NUM_SPECIAL_EVENTS = 2
 PIANO_MIN_PITCH, PIANO_MAX_PITCH = 21, 108
-# Magenta's MEL_PROGRAMS: piano, chromatic percussion, organ and guitar.
-MEL_PROGRAMS = range(0, 32)
 # The velocity Magenta gives every decoded note.
 OUTPUT_VELOCITY = 80
 _NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
@@ -186,7 +188,8 @@ def extract_melodies(
 @register_converter("melody")
 class MelodyConverter(ConverterBase):
     """Magenta's OneHotMelodyConverter configured from a ``DataConfig`` (``split_bars`` is its
-    ``slice_bars``) and the melody settings, whose defaults are ``cat-mel_2bar_small``'s.
+    ``slice_bars``; ``valid_programs`` the programs a melody is read from, None for all) and the
+    melody settings, whose defaults every Magenta melody config shares.
 
     ``mode`` only matters to the window cap: 'train' draws the kept windows at random, as
     Magenta's training does; other modes keep the first ones, as Magenta does outside training.
@@ -199,7 +202,6 @@ class MelodyConverter(ConverterBase):
         mode: str = "train",
         min_pitch: int = PIANO_MIN_PITCH,
         max_pitch: int = PIANO_MAX_PITCH,
-        valid_programs: range | tuple[int, ...] | None = MEL_PROGRAMS,
         max_bars: int | None = 100,
         gap_bars: float | None = 1.0,
     ) -> None:
@@ -213,7 +215,7 @@ class MelodyConverter(ConverterBase):
         self.data = data
         self.mode = mode
         self.min_pitch, self.max_pitch = min_pitch, max_pitch
-        self.valid_programs = valid_programs
+        self.valid_programs = data.valid_programs
         self.steps_per_bar = data.steps_per_quarter * data.quarters_per_bar
         self.window_steps: int | None = (
             data.split_bars * self.steps_per_bar if data.split_bars else None
@@ -300,32 +302,24 @@ class MelodyConverter(ConverterBase):
             out.append(window)
         return out
 
-    def _cap(self, windows: list, rng: np.random.Generator | None) -> list:
-        """Magenta's ``maybe_sample_items``: at most ``max_tensors_per_notesequence``."""
-        cap = self.data.max_tensors_per_notesequence
-        if not cap or len(windows) <= cap:
-            return windows
-        if self._mode != "train":
-            return windows[:cap]
-        if rng is None:
-            # Seeded by the windows themselves, so a dataset built twice is the same.
-            rng = np.random.default_rng(zlib.crc32(repr(windows).encode()))
-        picks = sorted(rng.choice(len(windows), size=cap, replace=False).tolist())
-        return [windows[i] for i in picks]
-
-    def to_tensors(
-        self, ns: NoteSequence, rng: np.random.Generator | None = None
-    ) -> ConverterTensors:
+    def to_tensors(self, ns: NoteSequence, rng: CapRng | None = None) -> ConverterTensors:
         """Magenta's ``to_tensors``: (T, 90) one-hot float32 windows, inputs == outputs,
-        zero-width controls, lengths T (see the module docstring for the steps)."""
-        kept = []
+        zero-width controls, lengths T (see the module docstring for the steps).
+
+        ``rng`` draws the 'train' cap's picks: ``np.random.RandomState(s)`` gives exactly the
+        windows, and their order, of Magenta's ``np.random.seed(s)`` before its call.
+        """
+        cap = self.data.max_tensors_per_notesequence
+        kept: list[list[int]] = []
         for piece_melodies in self.melodies(ns):
             sliced = [w for melody in piece_melodies for w in self.windows(melody)]
             # Magenta dedupes tuples of 1-tuples (events zipped with no chords or keys): the
             # same set, hence the same iteration order, as note_seq's.
             unique = [[e for (e,) in t] for t in set(tuple(zip(w)) for w in sliced) if t]
-            kept += self._cap(unique, rng)
-        kept = self._cap(kept, rng)
+            # Magenta caps each piece (its _to_tensors), then all of them together (its
+            # _combine_to_tensor_results), drawing from the one RNG in that order.
+            kept += sample_items(unique, cap, self.mode, rng)
+        kept = sample_items(kept, cap, self.mode, rng)
         outputs = [self.encode(w) for w in kept]
         return ConverterTensors(
             inputs=outputs,
@@ -334,9 +328,7 @@ class MelodyConverter(ConverterBase):
             lengths=[len(o) for o in outputs],
         )
 
-    def examples(
-        self, ns: NoteSequence, rng: np.random.Generator | None = None
-    ) -> ConverterTensors:
+    def examples(self, ns: NoteSequence, rng: CapRng | None = None) -> ConverterTensors:
         """Training examples from one dataset file: ``to_tensors`` (the converter windows)."""
         return self.to_tensors(ns, rng)
 
