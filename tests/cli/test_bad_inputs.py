@@ -542,7 +542,7 @@ def _hostile_cases():
         ("meta_huge.mid", "corrupt MIDI"),
         ("mthd_len0.mid", "corrupt MIDI"),
         ("rmid.mid", "no MThd header"),
-        ("unmapped.mid", "no notes on GrooVAE's drum pitches"),
+        ("unmapped.mid", "no notes on the drum pitches it reads"),
         ("tpq1.mid", "too short"),
         ("long_silence.mid", "an input of at most 2,000 bars"),
         ("after_header.mid", "corrupt MIDI"),

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 
 import numpy as np
 import pytest
 
+from musicvae import families
 from musicvae.web import tools as table
 from musicvae.web.grooves import Groove
 from musicvae.web.service import SLICE_ROWS, FairLock, Studio, Unavailable, _Batcher, _Job
@@ -217,6 +219,12 @@ def test_a_role_and_tool_added_to_the_table_are_served_and_checked(studio_models
     )
     monkeypatch.setattr(table, "ROLES", (*table.ROLES, fills))
     monkeypatch.setattr(table, "TOOLS", (*table.TOOLS, table.Tool("fill", "Fill", "fills", "x")))
+    groove = families.FAMILIES["groove"]
+    monkeypatch.setitem(
+        families.FAMILIES,
+        "groove",
+        dataclasses.replace(groove, studio_tools=(*groove.studio_tools, "fill")),
+    )
     plain, humanize = studio_models["generate"], studio_models["groove"]
     assert Studio({"generate": plain, "fills": humanize}).model("fill") is humanize
     with pytest.raises(Unavailable) as e:

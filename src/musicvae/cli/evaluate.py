@@ -71,6 +71,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def run_evaluate(args: argparse.Namespace) -> int:
     from musicvae.errors import MusicVAEError
+    from musicvae.evaluation.classes import format_classes
     from musicvae.evaluation.evaluate import evaluate
     from musicvae.evaluation.metrics import json_safe
     from musicvae.generation import load
@@ -83,8 +84,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
     model = load(args.checkpoint, device=args.device, config=args.config, which=args.which)
     split = None if args.split == "all" else args.split
     if args.protocol:
+        from musicvae.evaluation.evaluate import check_protocol
         from musicvae.evaluation.protocols import run_protocol
 
+        check_protocol(args.protocol, model.config)
         # A protocol scores its own windows: the report holds its block, not evaluate's.
         block = run_protocol(
             model, args.protocol, args.examples, split, batch_size=args.batch_size, seed=args.seed
@@ -106,7 +109,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
             num_prior_samples=args.num_prior_samples,
             seed=args.seed,
         )
-        formatter = format_report
+        formatter = format_report if "family" not in report else format_classes
     text = json.dumps(json_safe(report), indent=2)
     if args.output:
         atomic_write_bytes(args.output, (text + "\n").encode())

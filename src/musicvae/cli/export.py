@@ -89,7 +89,11 @@ def run(args: argparse.Namespace) -> int:
     extra.setdefault("source", Path(args.source).name)
     if args.spread_from:
         from musicvae.evaluation.calibrate import output_spread
+        from musicvae.families import family_of
 
+        family = family_of(model.config)
+        if not family.spread:
+            raise family.refuse("--spread-from", model.config.name, "a GrooVAE model")
         extra["output_spread"] = json.dumps(output_spread(model, args.spread_from))
     path = model.save(output, extra, dtype=STORAGE_DTYPES[args.dtype])
     n_params = sum(p.numel() for p in model.model.parameters())

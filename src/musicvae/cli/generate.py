@@ -118,8 +118,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument(
         "--audio",
         action="store_true",
-        help="also write a WAV beside each MIDI file, played on the built-in drum kit "
-        "or on --soundfont",
+        help="also write a WAV beside each MIDI file: drums on the built-in drum kit, "
+        "melodies on a built-in voice for their General MIDI program, or everything on "
+        "--soundfont",
     )
     p.add_argument(
         "--soundfont",
@@ -221,6 +222,18 @@ def _read_input(path: Path | None, flag: str) -> NoteSequence:
     return read_midi(path)
 
 
+def check_family(model: TrainedModel, options: GenerateOptions) -> None:
+    """What the model's family cannot do, refused in one line before any work."""
+    from musicvae.families import family_of
+
+    family, name = family_of(model.config), model.config.name
+    family.check_mode(options.mode, name)
+    if options.keep_hits and not family.keeps_hits:
+        raise family.refuse("--keep-hits", name, "a GrooVAE model (drum hits to keep)")
+    if options.playing is not None and not family.spread:
+        raise family.refuse("--playing", name, "a GrooVAE model (a drummer's spread)")
+
+
 def run_options(options: GenerateOptions) -> int:
     """What both command forms run: read the inputs, load the model, run the mode, write."""
     from musicvae.generation.api import MODE_BUNDLES, bundled_available, load
@@ -239,6 +252,7 @@ def run_options(options: GenerateOptions) -> int:
     if checkpoint is None and bundle and bundled_available(bundle):
         checkpoint = bundle
     model = load(checkpoint, device=options.device, config=options.config, which=options.which)
+    check_family(model, options)
     if options.config and options.config != model.config.name and model.kind != "magenta":
         print(
             f"note: {model.source} holds config {model.config.name!r}; files are named "
@@ -330,13 +344,13 @@ def _write(
 ) -> None:
     """A mode's grooves as the MIDI files ``names`` in ``output_dir``, each with its drum-grid
     PNG and WAV beside it when asked; all of them or none."""
-    from musicvae.data.converters.groove import GrooveConverter
     from musicvae.data.midi import write_midi
+    from musicvae.families import family_of
     from musicvae.plotting.drum_grid import write_drum_grid
 
     spb = model.converter.steps_per_bar
     # Drum-grid pictures exist for drum grooves only (a melody model writes MIDI alone).
-    png = png and isinstance(model.converter, GrooveConverter)
+    png = png and family_of(model.config).grid_picture
     if audio:
         from musicvae.audio import write_wav
     with staged_folder(output_dir) as scratch:

@@ -79,8 +79,12 @@ def _models(args: argparse.Namespace) -> dict:
         path = getattr(args, role.dest)
         if path is not None:
             # A checkpoint the user named must load: fail now rather than on the page.
-            models[role.name] = load(path, device=args.device)
-            print(f"{role.name}: {models[role.name]}")
+            model = load(path, device=args.device)
+            problem = table.family_problem(role.name, model.config)
+            if problem:
+                raise MusicVAEError(f"{path}: {problem}")
+            models[role.name] = model
+            print(f"{role.name}: {model}")
         elif role.required or bundled_available(role.bundle):
             # A required role's bundle may be missing from this install: the page then says so.
             models[role.name] = functools.partial(load, role.bundle, device=args.device)

@@ -103,7 +103,15 @@ def evaluate(
     """All metrics of ``trained`` (a ``TrainedModel``) on ``split`` of a dataset file, as a dict."""
     from tqdm import tqdm
 
-    _check_protocol(protocol)  # before minutes of evaluation, not after
+    from musicvae.families import family_of
+
+    check_protocol(protocol, trained.config)  # before minutes of evaluation, not after
+    if family_of(trained.config).metrics != "groove":
+        from musicvae.evaluation.classes import evaluate_classes
+
+        return evaluate_classes(
+            trained, examples_path, split, batch_size=batch_size, seed=seed, workers=workers
+        )
     model, config, device = trained.model, trained.config, trained.device
     examples, qpm, num_sequences = load_split(examples_path, config, split, workers=workers)
     n = len(examples)
@@ -149,14 +157,18 @@ def evaluate(
     return result
 
 
-def _check_protocol(protocol: str | None) -> None:
+def check_protocol(protocol: str | None, config: Config) -> None:
     if protocol is not None:
         from musicvae.evaluation.protocols import PROTOCOLS
+        from musicvae.families import family_of
 
         if protocol not in PROTOCOLS:
             raise MusicVAEError(
                 f"unknown protocol {protocol!r} (choose from {', '.join(PROTOCOLS)})"
             )
+        family = family_of(config)
+        if protocol not in family.protocols:
+            raise family.refuse(f"protocol {protocol}", config.name, "a GrooVAE model")
 
 
 def _say_progress(i: int, num_batches: int, t0: float) -> None:

@@ -354,6 +354,7 @@ def run_protocol(
     split: str | None = "test",
     **kwargs: Any,
 ) -> dict:
-    if name != "haki2022":
-        raise MusicVAEError(f"unknown protocol {name!r} (choose from {', '.join(PROTOCOLS)})")
+    from musicvae.evaluation.evaluate import check_protocol
+
+    check_protocol(name, trained.config)
     return run_haki2022(trained, examples_path, split, **kwargs)

@@ -75,6 +75,7 @@ class Prepared:
 def _no_window_reason(ns: NoteSequence, config: Config, converter: Converter) -> str:
     """Why the converter found no 4/4 grid in ``ns``, as a short phrase."""
     from musicvae.data.windows import single_tempo, time_signature_ok
+    from musicvae.families import family_of
 
     d = config.data
     if len(ns) == 0:
@@ -83,10 +84,18 @@ def _no_window_reason(ns: NoteSequence, config: Config, converter: Converter) ->
         sigs = sorted({f"{s.numerator}/{s.denominator}" for s in ns.time_signatures})
         return f"is not in 4/4 throughout (time signatures: {', '.join(sigs)})"
     if single_tempo(ns.tempos) is None:
-        return "changes tempo; GrooVAE needs a single tempo"
+        return "changes tempo; the models read a single tempo"
     if np.any(ns.start < 0):
         return "has notes at negative times"
-    return "has no notes on GrooVAE's drum pitches"
+    family = family_of(config)
+    drums = int(np.count_nonzero(ns.is_drum))
+    # Say what the file holds beside what the model reads: a melody given to a drum model
+    # (or drums to a melody model) is the usual mistake.
+    if family.voice == "drums":
+        held = "no drums" if not drums else "no notes on the drum pitches it reads"
+    else:
+        held = "only drums" if drums == len(ns) else "no melody of a whole bar"
+    return f"holds {held}: config {config.name!r} ({family.label}) reads {family.input_kind}"
 
 
 def prepare(

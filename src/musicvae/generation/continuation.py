@@ -41,6 +41,7 @@ def continue_tensors(
 ) -> np.ndarray:
     """``n`` grooves (n, T + bars * steps_per_bar, 27): the (T, 27) ``prompt`` (whole bars),
     then ``bars`` new bars from ``trained`` (a ``TrainedModel`` without input transforms)."""
+    trained.family.check_mode("continue", trained.config.name)
     if trained.config.data.transforms_input or trained.converter.control_depth:
         raise MusicVAEError(
             f"config {trained.config.name!r} transforms its input or takes controls; "

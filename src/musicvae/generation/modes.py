@@ -35,6 +35,7 @@ __all__ = [
     "Generated",
     "ModeRequest",
     "check_input",
+    "check_kind",
     "run_mode",
 ]
 
@@ -160,14 +161,34 @@ INPUTS: dict[str, int] = {
 
 def run_mode(name: str, model: TrainedModel, request: ModeRequest) -> Generated:
     """Run the mode ``name`` (a key of :data:`MODES`) on ``model``."""
+    from musicvae.families import family_of
+
     mode = MODES.get(name)
     if mode is None:
         raise MusicVAEError(f"unknown mode {name!r}; choose from {', '.join(MODES)}")
+    family_of(model.config).check_mode(name, model.config.name)
     if len(request.inputs) < INPUTS[name]:
         raise MusicVAEError(
             f"mode {name} reads {INPUTS[name]} input sequence(s), got {len(request.inputs)}"
         )
     return mode(model, request)
+
+
+def check_kind(model: TrainedModel, ns: NoteSequence) -> None:
+    """Refuses, in one line, a melody given to a drum model or drums given to a melody model:
+    each would be read as (nearly) silence rather than as the music it is."""
+    from musicvae.families import family_of
+
+    family = family_of(model.config)
+    if not len(ns) or model.config.data.tapify:
+        return  # no notes: the converter says so; taps may be played on any instrument
+    drums = int(ns.is_drum.sum())
+    if (family.voice == "drums" and drums == 0) or (family.voice != "drums" and drums == len(ns)):
+        held = "no drums" if drums == 0 else "only drums"
+        raise MusicVAEError(
+            f"{ns.filename or 'input'}: holds {held}; config {model.config.name!r} is a "
+            f"{family.name} model ({family.label}) and reads {family.input_kind}"
+        )
 
 
 def check_input(model: TrainedModel, name: str, ns: NoteSequence) -> str | None:
@@ -180,6 +201,7 @@ def check_input(model: TrainedModel, name: str, ns: NoteSequence) -> str | None:
             f"{ns.filename}: {bars:,.0f} bars; an input of at most {MAX_INPUT_BARS:,} bars is "
             "read (a corrupt delta time can put a note hours late)"
         )
+    check_kind(model, ns)
     if name == "continue":
         return None  # a prompt may be shorter than a window; continuation checks it
     prep = model.prepare(ns)

@@ -18,6 +18,7 @@ import torch
 from musicvae.configs import Config
 from musicvae.data.sequence import NoteSequence, TimeSignature
 from musicvae.errors import MusicVAEError
+from musicvae.families import Family, family_of
 from musicvae.generation.chunks import Prepared, prepare, stitch
 from musicvae.generation.expression import expression_array
 from musicvae.generation.expression import expressive as expressive_grooves
@@ -81,6 +82,11 @@ class TrainedModel:
             f"TrainedModel(config={self.config.name!r}, window={self.window_steps} steps, "
             f"z_size={self.z_size}, source={self.source!r})"
         )
+
+    @property
+    def family(self) -> Family:
+        """The model's row of the family table: what it can be asked for."""
+        return family_of(self.config)
 
     @property
     def num_bars(self) -> int:
@@ -225,6 +231,8 @@ class TrainedModel:
 
         ``keep_hits`` imposes the input's hits (all but the classes the config adds), so the
         model only decides how they are played."""
+        if keep_hits and not self.family.keeps_hits:
+            raise self.family.refuse("keep_hits", self.config.name, "a GrooVAE model (drum hits)")
         prep = self.prepare(ns, name=name)
         z, mu, _ = self.encode_tensors(prep.inputs, prep.controls, seed)
         # Separate seeds for z and decoding, so that sample_z does not change the hits drawn.

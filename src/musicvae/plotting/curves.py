@@ -1,6 +1,8 @@
 """Training curves of a run folder as one PNG, read from its TensorBoard event files.
 
-Six panels: total loss, reconstruction loss, KL (bits), KL beta, hit accuracy and learning rate;
+Six panels: total loss, reconstruction loss, KL (bits), KL beta, accuracy and learning rate (each
+model family logs its own accuracy, ``musicvae.families``: hit accuracy for grooves, step
+accuracy for melodies and one-hot drums);
 train curves from ``RUN/train``, evaluation points from ``RUN/eval``. Several runs can share one
 figure (``musicvae plot RUN1 RUN2 -o both.png``) to compare them step by step. Rendered with matplotlib's Agg
 backend (no display needed) and written atomically.
@@ -26,9 +28,10 @@ PANELS: tuple[tuple[str, str], ...] = (
     ("losses/r_loss", "reconstruction loss"),
     ("losses/kl_bits", "KL (bits)"),
     ("losses/kl_beta", "KL beta"),
-    ("metrics/hit_accuracy", "hit accuracy"),
+    ("metrics/hit_accuracy", "hit accuracy"),  # or the runs' own family's accuracy
     ("learning_rate", "learning rate"),
 )
+ACCURACY_PANEL = 4
 # Above this many points a raw train curve is drawn faint, with an exponential moving average.
 SMOOTH_ABOVE = 50
 SMOOTHING = 0.8
@@ -82,6 +85,19 @@ def _draw(
         ax.plot(steps, values, color=color, marker=marker, label=label)
 
 
+def panels(runs: list[tuple[str, Series, Series]]) -> list[tuple[str, str]]:
+    """:data:`PANELS` with the accuracy panel showing the first family accuracy the runs log."""
+    from musicvae.families import FAMILIES
+
+    out = list(PANELS)
+    for family in FAMILIES.values():
+        tag = f"metrics/{family.accuracy_key}"
+        if any(tag in series for _, train, eval_ in runs for series in (train, eval_)):
+            out[ACCURACY_PANEL] = (tag, family.accuracy_label)
+            break
+    return out
+
+
 def render_runs(runs: list[tuple[str, Series, Series]], title: str = "") -> bytes:
     """The six-panel figure of one or more ``(name, train, eval)`` runs on shared axes: one run
     draws train in blue and eval in orange; several runs get a colour each, train solid and
@@ -93,7 +109,7 @@ def render_runs(runs: list[tuple[str, Series, Series]], title: str = "") -> byte
 
     fig, axes = plt.subplots(2, 3, figsize=(13, 7), constrained_layout=True)
     single = len(runs) == 1
-    for ax, (tag, label) in zip(axes.flat, PANELS, strict=True):
+    for ax, (tag, label) in zip(axes.flat, panels(runs), strict=True):
         drawn = []
         for k, (name, train, eval_) in enumerate(runs):
             prefix = "" if single else f"{name} "

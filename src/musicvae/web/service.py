@@ -122,6 +122,8 @@ class Studio:
                         if other.source is src and other.model is None and other.error is None:
                             other.model, other.error = model, slot.error
             needs, got = row.needs, slot.model
+            if got is not None and slot.error is None:
+                slot.error = table.family_problem(role, got.config)
             if (
                 needs
                 and got is not None

@@ -3,8 +3,10 @@
 A ``Tool`` is what the page shows as a tab and the API serves at ``/api/<name>``; a ``ModelRole``
 is a model the studio holds, which ``musicvae studio`` fills from a flag or a bundled default.
 ``service.Studio`` loads its models per role and checks them against it, ``cli/studio.py`` adds
-one flag per role, and ``/api/info`` lists both, from which the page builds its tabs. Adding a
-tool is a row in ``TOOLS``, its route and ``Studio`` method, and its panel (a ``section.tool``
+one flag per role, and ``/api/info`` lists both, from which the page builds its tabs. Which
+model families back a tool is their ``studio_tools`` in ``musicvae.families``. Adding a
+tool is a row in ``TOOLS``, its name in the families that back it, its route and ``Studio``
+method, and its panel (a ``section.tool``
 in ``index.html`` and its call in ``app.js``'s ``tools``).
 
 This module imports nothing heavy: the CLI reads it to build its parser, and ``--help`` stays
@@ -14,6 +16,10 @@ fast. The bundled names are ``musicvae.generation.api``'s (a test keeps them equ
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from musicvae.configs import Config
 
 
 @dataclass(frozen=True)
@@ -148,6 +154,29 @@ def role(name: str) -> ModelRole:
         if r.name == name:
             return r
     raise KeyError(f"no model role {name!r}")
+
+
+def role_tools(name: str) -> list[Tool]:
+    """The tools model role ``name`` serves (as their own role, or as their second length)."""
+    return [t for t in TOOLS if name in (t.role, t.lengths_from)]
+
+
+def family_problem(role_name: str, config: Config) -> str | None:
+    """Why a model of ``config`` cannot serve role ``role_name`` (its family backs none of the
+    role's tools, ``musicvae.families``), or None when it can."""
+    from musicvae.families import FAMILIES, family_of
+
+    family = family_of(config)
+    tools = role_tools(role_name)
+    if any(t.name in family.studio_tools for t in tools):
+        return None
+    backing = [f.name for f in FAMILIES.values() if any(t.name in f.studio_tools for t in tools)]
+    labels = ", ".join(t.label for t in tools)
+    takes = f"take {' or '.join(backing)} models" if backing else "take no model family yet"
+    return (
+        f"config {config.name!r} is a {family.name} model ({family.label}); the studio's "
+        f"{labels} {takes}"
+    )
 
 
 def tool_labels() -> str:
