@@ -28,6 +28,7 @@ from musicvae.models.decoder import LstmDecoder
 from musicvae.models.encoder import BidirectionalLstmEncoder
 from musicvae.models.hierarchical import HierarchicalLstmDecoder
 from musicvae.models.lstm import LstmStack
+from musicvae.models.nade import MultiLabelRnnNadeDecoder, Nade
 
 IGNORED_NAMES = ("global_step", "beta1_power", "beta2_power")
 IGNORED_SUFFIXES = ("/Adam", "/Adam_1")
@@ -110,6 +111,25 @@ def _lstm(
     }
 
 
+def _nade(tf_name: str, key: str, nade: Nade) -> dict[str, _Variable]:
+    """A NADE's weights: Magenta keeps ``w_enc`` as ``[D, 1, H]`` and ``w_dec_t`` as
+    ``[D, H, 1]``; ours are ``(D, H)`` each (``w_enc``, ``w_dec``)."""
+    d, h = nade.num_dims, nade.num_hidden
+
+    def weight(ours: str, shape: tuple[int, ...]) -> _Variable:
+        name = f"{key}.{ours}"
+        return _Variable(
+            shape,
+            lambda a: {name: torch.from_numpy(a.reshape(d, h).copy())},
+            lambda sd: sd[name].numpy().reshape(shape).copy(),
+        )
+
+    return {
+        f"{tf_name}/w_enc": weight("w_enc", (d, 1, h)),
+        f"{tf_name}/w_dec_t": weight("w_dec", (d, h, 1)),
+    }
+
+
 def _groove_decoder(tf_prefix: str, key: str, dec: LstmDecoder) -> dict[str, _Variable]:
     out: dict[str, _Variable] = {}
     for k in range(dec.rnn.num_layers):
@@ -122,6 +142,8 @@ def _groove_decoder(tf_prefix: str, key: str, dec: LstmDecoder) -> dict[str, _Va
     out |= _dense(
         f"{tf_prefix}/output_projection", f"{key}.output_projection", dec.output_projection
     )
+    if isinstance(dec, MultiLabelRnnNadeDecoder):
+        out |= _nade(f"{tf_prefix}/nade", f"{key}.nade", dec.nade)
     return out
 
 

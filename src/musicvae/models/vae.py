@@ -22,6 +22,7 @@ from musicvae.models.categorical import build_categorical_decoder
 from musicvae.models.decoder import GrooveLstmDecoder
 from musicvae.models.encoder import BidirectionalLstmEncoder
 from musicvae.models.hierarchical import HierarchicalLstmDecoder
+from musicvae.models.nade import build_nade_decoder
 
 
 def kl_divergence(mu: Tensor, sigma: Tensor) -> Tensor:
@@ -232,6 +233,7 @@ DECODERS: dict[str, Callable[[Config, int, int], Decoder]] = {
     "groove_lstm": _groove_decoder,
     "hierarchical": _hierarchical_decoder,
     "categorical_lstm": build_categorical_decoder,
+    "nade": build_nade_decoder,
 }
 
 
