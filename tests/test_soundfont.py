@@ -1,5 +1,6 @@
-"""SoundFont rendering: a tiny SF2 built in code plays the groove on channel 10's drum bank,
-at the note times and for the groove's length, and a bad font is one clear line."""
+"""SoundFont rendering: a tiny SF2 built in code plays a groove on channel 10's drum bank, at the
+note times and for the groove's length, melodies on their program's bank-0 preset, a channel a
+program, and a bad font (or one without what the music needs) is one clear line."""
 
 from __future__ import annotations
 
@@ -15,9 +16,16 @@ from musicvae.audio import SAMPLE_RATE, TAIL_S, render
 from musicvae.cli.main import main
 from musicvae.data.midi import write_midi
 from musicvae.data.sequence import NoteSequence
-from musicvae.soundfont import ENV_VAR, INSTALL, SoundFont, SoundFontError, soundfont_path
+from musicvae.soundfont import (
+    DRUM_CHANNEL,
+    ENV_VAR,
+    INSTALL,
+    SoundFont,
+    SoundFontError,
+    soundfont_path,
+)
 from tests.generation.helpers import debug_run, single_torch_thread
-from tests.helpers_sf2 import DRUM_HZ, DRUM_S, MELODIC_HZ, build_sf2
+from tests.helpers_sf2 import BASS_HZ, BASS_PROGRAM, DRUM_HZ, DRUM_S, MELODIC_HZ, build_sf2
 from tests.test_audio import _onsets
 
 needs_tsf = pytest.mark.skipif(
@@ -109,7 +117,7 @@ def test_render_command_writes_a_stereo_wav_and_reads_the_environment(
     assert _channels(out) == 2
     assert main(["render", str(midi), "-o", str(out), "--soundfont", ""]) == 0
     assert _channels(out) == 1
-    assert "the built-in kit" in capsys.readouterr().out
+    assert "(0 melodic) on the built-in kit" in capsys.readouterr().out
     # A stale setting says where it came from.
     monkeypatch.setenv(ENV_VAR, str(tmp_path / "gone.sf2"))
     assert main(["render", str(midi), "-o", str(out)]) == 1
@@ -158,12 +166,107 @@ def test_a_wrong_file_is_one_clear_line_and_a_nonzero_exit(sf2, tmp_path, capsys
         assert not out.exists()
 
 
+def _melody(notes: list[tuple[int, float, float, int]]) -> NoteSequence:
+    """Melodic notes from (pitch, start, end, program) tuples, at velocity 100."""
+    pitch, start, end, program = zip(*notes, strict=True)
+    n = len(notes)
+    return NoteSequence(
+        pitch=pitch, velocity=[100] * n, start=start, end=end, is_drum=[False] * n, program=program
+    )
+
+
+def _level(x: np.ndarray, hz: float, t0: float, t1: float) -> float:
+    """The mono mix's spectrum near ``hz`` between ``t0`` and ``t1`` seconds, as the peak's
+    fraction of a full-scale sine's."""
+    mono = x.mean(1)[int(t0 * SAMPLE_RATE) : int(t1 * SAMPLE_RATE)]
+    spectrum = np.abs(np.fft.rfft(mono)) * 2 / len(mono)
+    freqs = np.fft.rfftfreq(len(mono), 1 / SAMPLE_RATE)
+    return float(spectrum[np.abs(freqs - hz) < 20].max())
+
+
 @needs_tsf
-def test_a_font_without_a_drum_kit_is_refused(tmp_path):
+def test_each_program_plays_its_own_preset_on_its_own_channel(sf2):
+    font = SoundFont(sf2)
+    assert font.melodic == {0: "Piano", BASS_PROGRAM: "Bass"}
+    # Programs 0 and 33 at once, on the same key, and a drum note after them.
+    ns = _melody([(60, 0.0, 0.4, 0), (60, 0.0, 0.4, BASS_PROGRAM), (36, 0.5, 0.6, 0)])
+    ns.is_drum[2] = True
+    x = font.render(ns)
+    assert _level(x, MELODIC_HZ, 0.05, 0.35) > 0.1 and _level(x, BASS_HZ, 0.05, 0.35) > 0.1
+    assert _level(x, DRUM_HZ, 0.05, 0.35) < 0.001  # no drum while the melody plays
+    # The drum still on channel 10's kit: the burst, not either melodic tone.
+    assert _level(x, DRUM_HZ, 0.5, 0.6) > 0.03
+    assert max(_level(x, MELODIC_HZ, 0.52, 0.6), _level(x, BASS_HZ, 0.52, 0.6)) < 0.003
+    # A drum pitch on a melodic track is a melodic note.
+    x = font.render(_melody([(36, 0.0, 0.4, 0)]))
+    assert _level(x, MELODIC_HZ, 0.05, 0.35) > 0.1 and _level(x, DRUM_HZ, 0.05, 0.35) < 0.001
+
+
+@needs_tsf
+def test_missing_presets_fall_back_and_channels_are_shared_past_fifteen_programs(sf2, monkeypatch):
+    font = SoundFont(sf2)
+    # A program the font lacks plays its family's first preset (32 -> 33, both basses), else
+    # the font's first (40, strings -> 0).
+    assert [font.melodic_preset(p) for p in (0, 33, 32, 39, 40, 127)] == [0, 33, 33, 33, 0, 0]
+    # Seventeen programs one after another: the sixteenth and seventeenth share channels with
+    # earlier ones and still play their own presets.
+    programs = [*range(0, 128, 8), BASS_PROGRAM]  # 16 families, then 33 again on a shared one
+    programs[15] = 39  # a bass-family program sixteenth: it reuses channel 0 (program 0's)
+    ns = _melody([(60, i * 0.5, i * 0.5 + 0.3, p) for i, p in enumerate(programs)])
+    x = font.render(ns)
+    for i, p in enumerate(programs):
+        hz = BASS_HZ if p // 8 == 4 else MELODIC_HZ
+        other = MELODIC_HZ if hz == BASS_HZ else BASS_HZ
+        assert _level(x, hz, i * 0.5 + 0.05, i * 0.5 + 0.25) > 0.1, p
+        assert _level(x, other, i * 0.5 + 0.05, i * 0.5 + 0.25) < 0.001, p
+    # Sixteen programs at once: every one of the fifteen melodic channels in use, none on 10.
+    chord = _melody([(60, 0.0, 0.4, p) for p in programs[:16]])
+    selected: list[int] = []
+    real_select = font._synth.program_select
+
+    def spy(chan, *args, **kwargs):
+        selected.append(chan)
+        return real_select(chan, *args, **kwargs)
+
+    monkeypatch.setattr(font._synth, "program_select", spy)
+    x = font.render(chord)
+    assert sorted(set(selected)) == [c for c in range(16) if c != DRUM_CHANNEL]
+    assert _level(x, MELODIC_HZ, 0.05, 0.35) > 0.1 and _level(x, BASS_HZ, 0.05, 0.35) > 0.1
+
+
+@needs_tsf
+def test_a_font_without_a_drum_kit_plays_melodies_and_refuses_drums(tmp_path, capsys):
     melodic = tmp_path / "piano.sf2"
     melodic.write_bytes(build_sf2(drums=False))
-    with pytest.raises(SoundFontError, match=r"piano\.sf2: the SoundFont has no drum kit"):
-        SoundFont(melodic)
+    font = SoundFont(melodic)
+    assert font.preset is None and font.melodic == {0: "Piano", BASS_PROGRAM: "Bass"}
+    x = font.render(_melody([(69, 0.0, 0.5, 0)]))
+    assert _level(x, MELODIC_HZ, 0.05, 0.45) > 0.1
+    with pytest.raises(SoundFontError, match=r"piano\.sf2: the SoundFont has no drum kit") as e:
+        font.render(_groove())
+    assert "\n" not in str(e.value)
+    # On the command line: a melody renders (no kit named), a groove is one line and no WAV.
+    out = tmp_path / "m.wav"
+    midi = write_midi(_melody([(69, 0.0, 0.5, BASS_PROGRAM)]), tmp_path / "m.mid")
+    assert main(["render", str(midi), "-o", str(out), "--soundfont", str(melodic)]) == 0
+    assert f"(1 melodic) on {melodic}\n" in capsys.readouterr().out
+    groove = write_midi(_groove(), tmp_path / "g.mid")
+    out = tmp_path / "g.wav"
+    assert main(["render", str(groove), "-o", str(out), "--soundfont", str(melodic)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "piano.sf2: the SoundFont has no drum kit" in err
+    assert not out.exists()
+
+
+@needs_tsf
+def test_a_font_without_melodic_presets_plays_drums_and_refuses_melodies(tmp_path):
+    kit = tmp_path / "kit.sf2"
+    kit.write_bytes(build_sf2(melodic=False))
+    font = SoundFont(kit)
+    assert font.preset_name == "Drums" and font.melodic == {}
+    assert _level(font.render(_groove()), DRUM_HZ, 0.5, 0.6) > 0.03
+    with pytest.raises(SoundFontError, match=r"kit\.sf2: the SoundFont has no melodic preset"):
+        font.render(_melody([(69, 0.0, 0.5, 0)]))
 
 
 def test_a_missing_library_names_the_file_and_the_fix(sf2, monkeypatch):

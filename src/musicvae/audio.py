@@ -1,13 +1,24 @@
-"""Grooves you can hear: a synthesised drum kit that renders a NoteSequence to a WAV file.
+"""Music you can hear: a synthesised drum kit and melodic voices that render a NoteSequence to WAV.
 
-The kit is the studio's (``web/static/audio.js``) in numpy: a pitch-swept sine kick, a noise and
-tone snare, metallic square-wave hi-hats (a closed hat chokes a ringing open one), swept-sine
-toms at three pitches and noisy metallic cymbals. Every voice is made once per render at unit
-velocity from a fixed seed, so a render is the same every time, then mixed in at each note's
-onset sample, scaled by velocity. Pitches map to the nine drum classes through the General MIDI
-map the converter uses for generated files; other notes are skipped. The WAV is 16-bit mono PCM
-(the standard library's ``wave``), as long as the groove plus the last hit's ring. A General
-MIDI SoundFont of the user's plays instead through :mod:`musicvae.soundfont`.
+Drum notes (``is_drum``) play on the studio's kit (``web/static/audio.js``) in numpy: a
+pitch-swept sine kick, a noise and tone snare, metallic square-wave hi-hats (a closed hat chokes
+a ringing open one), swept-sine toms at three pitches and noisy metallic cymbals. Every drum
+voice is made once per render at unit velocity from a fixed seed, so a render is the same every
+time, then mixed in at each note's onset sample, scaled by velocity. Drum pitches map to the nine
+drum classes through the General MIDI map the converter uses for generated files; other drum
+pitches are skipped.
+
+Every other note plays on a built-in melodic voice: an additive synth (a few harmonics of the
+note's MIDI pitch, A4 = 440 Hz in equal temperament, none above Nyquist) whose timbre is its
+General MIDI program's family (:data:`FAMILY_TIMBRES`): pianos and chromatic percussion decay,
+organs sustain, guitars and basses are plucked (higher harmonics die first), strings, brass,
+reeds, pipes and synth leads sustain after a softer attack. A note sounds for its duration plus
+its timbre's short release, with linear attack and release ramps (no clicks), scaled by
+velocity; it has no randomness, so it too renders the same every time.
+
+The WAV is 16-bit mono PCM (the standard library's ``wave``), as long as the music plus the last
+hit's ring; the mix is scaled down only when it would clip. A General MIDI SoundFont of the
+user's plays instead through :mod:`musicvae.soundfont`.
 """
 
 from __future__ import annotations
@@ -15,6 +26,7 @@ from __future__ import annotations
 import io
 import os
 import wave
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -116,19 +128,102 @@ def voices(seed: int = 0) -> list[np.ndarray]:
     ]
 
 
+@dataclass(frozen=True)
+class Timbre:
+    """A built-in melodic voice: harmonic amplitudes (fundamental first), envelope in seconds."""
+
+    name: str
+    partials: tuple[float, ...]
+    attack: float  # linear ramp from silence to full level
+    release: float  # linear ramp to silence after the note's end
+    decay: float | None = None  # the fundamental's exponential time constant; None sustains
+    damping: float = 0.0  # harmonic k decays (1 + damping * (k - 1)) times as fast
+
+
+def _saw(n: int, power: float) -> tuple[float, ...]:
+    """Sawtooth-like partials: harmonic k at 1 / k ** power."""
+    return tuple(1.0 / k**power for k in range(1, n + 1))
+
+
+TIMBRES = {
+    t.name: t
+    for t in (
+        Timbre("piano", (1, 0.4, 0.25, 0.1, 0.08, 0.04, 0.03, 0.02), 0.004, 0.12, 0.8, 0.35),
+        Timbre("mallet", (1, 0.05, 0, 0.35, 0, 0, 0, 0, 0, 0.1), 0.002, 0.15, 0.45, 0.6),
+        Timbre("organ", (1, 0.6, 0.45, 0.3, 0, 0.2, 0, 0.15), 0.01, 0.06),
+        Timbre("pluck", _saw(12, 0.7), 0.003, 0.08, 0.6, 0.5),
+        Timbre("bass", (1, 0.8, 0.3, 0.1), 0.004, 0.08, 0.9, 0.4),
+        Timbre("strings", _saw(12, 0.85), 0.08, 0.2),
+        Timbre("brass", (1, 0.8, 0.6, 0.45, 0.32, 0.22, 0.15, 0.1), 0.05, 0.1),
+        Timbre("reed", (1, 0.05, 0.45, 0.04, 0.25, 0.03, 0.14, 0.02, 0.08), 0.04, 0.1),
+        Timbre("pipe", (1, 0.2, 0.08, 0.03), 0.06, 0.12),
+        Timbre("lead", tuple(1.0 / k if k % 2 else 0.0 for k in range(1, 16)), 0.02, 0.08),
+        Timbre("pad", (1, 0.5, 0.1, 0.25, 0.03, 0.1), 0.25, 0.3),
+    )
+}
+# General MIDI's sixteen program families (program // 8), in order: piano, chromatic percussion,
+# organ, guitar, bass, strings, ensemble, brass, reed, pipe, synth lead, synth pad, synth
+# effects, ethnic, percussive, sound effects.
+FAMILY_TIMBRES = (
+    "piano", "mallet", "organ", "pluck", "bass", "strings", "strings", "brass",
+    "reed", "pipe", "lead", "pad", "pad", "pluck", "mallet", "pipe",
+)  # fmt: skip
+MELODIC_LEVEL = 0.8  # full velocity peaks at 0.4 at most after MASTER_GAIN: under a kick
+MIN_NOTE_S = 0.01  # a zero-length note still sounds, briefly
+
+
+def timbre_for(program: int) -> Timbre:
+    """The built-in voice of General MIDI ``program`` (0-127; others clipped to that range)."""
+    return TIMBRES[FAMILY_TIMBRES[min(max(int(program), 0), 127) // 8]]
+
+
+def tone(pitch: int, duration: float, timbre: Timbre) -> np.ndarray:
+    """One melodic note at unit velocity: ``duration`` seconds plus the timbre's release, peak
+    at most 1, float64 at :data:`SAMPLE_RATE`."""
+    f0 = 440.0 * 2.0 ** ((pitch - 69) / 12.0)
+    duration = max(duration, MIN_NOTE_S)
+    t = _t(duration + timbre.release)
+    limit = min(len(timbre.partials), int(0.45 * SAMPLE_RATE / f0))  # no aliased harmonics
+    amps = timbre.partials[:limit]
+    if not any(amps):  # a fundamental above the audible band: nothing to play
+        return np.zeros(len(t))
+    # sin(k theta) by Chebyshev's recurrence and harmonic k's decay as a running product: two
+    # transcendental passes a note, not two a harmonic.
+    theta = 2 * np.pi * f0 * t
+    prev, cur, twice_cos = np.zeros(len(t)), np.sin(theta), 2 * np.cos(theta)
+    decay = timbre.decay if timbre.decay is not None else np.inf  # sustained: no decay
+    env, step = np.exp(-t / decay), np.exp(-t * timbre.damping / decay)
+    x = np.zeros(len(t))
+    for a in amps:
+        if a:
+            x += a * cur * env
+        prev, cur = cur, twice_cos * cur - prev
+        env = env * step
+    x /= sum(amps)
+    attack = np.minimum(t / timbre.attack, 1.0)
+    release = np.clip((duration + timbre.release - t) / timbre.release, 0.0, 1.0)
+    return x * attack * release
+
+
+def _velocity(v: int) -> float:
+    return v / 127.0 if v > 0 else 0.7  # fixed-velocity grooves carry 0
+
+
 def render(ns: NoteSequence, seed: int = 0) -> np.ndarray:
-    """The groove as float32 samples in [-1, 1] at :data:`SAMPLE_RATE`."""
-    kit = voices(seed)
+    """The music as float32 samples in [-1, 1] at :data:`SAMPLE_RATE`: drum notes on the kit,
+    the others on their program's melodic voice."""
+    notes = [n for n in ns if n.start >= 0]
     hits = [
-        (float(n.start), _CLASS_OF[n.pitch], n.velocity / 127.0)
-        for n in ns
-        if n.pitch in _CLASS_OF and n.start >= 0
+        (n.start, _CLASS_OF[n.pitch], _velocity(n.velocity))
+        for n in notes
+        if n.is_drum and n.pitch in _CLASS_OF
     ]
-    end = max([float(ns.total_time)] + [s for s, _, _ in hits]) if len(ns) else 0.0
+    end = max([float(ns.total_time)] + [n.start for n in notes]) if len(ns) else 0.0
     out = np.zeros(int((end + TAIL_S) * SAMPLE_RATE) + 1, np.float64)
+    kit = voices(seed) if hits else []  # a melody needs no kit
     closed = sorted(s for s, c, _ in hits if c == CLOSED_HH)
     for start, c, vel in hits:
-        voice = kit[c] * (vel if vel > 0 else 0.7)  # fixed-velocity grooves carry 0
+        voice = kit[c] * vel
         if c == OPEN_HH:  # a later closed hat chokes the open one (10 ms fade)
             nxt = next((s for s in closed if s > start), None)
             if nxt is not None:
@@ -136,13 +231,24 @@ def render(ns: NoteSequence, seed: int = 0) -> np.ndarray:
                 fade = np.ones(len(voice))
                 fade[cut:] = np.exp(-np.arange(len(voice) - cut) / (0.01 * SAMPLE_RATE))
                 voice = voice * fade
-        i = round(start * SAMPLE_RATE)
-        out[i : i + len(voice)] += voice[: len(out) - i]
+        _mix(out, start, voice)
+    tones: dict[tuple[int, float, str], np.ndarray] = {}  # melodies repeat their notes
+    for n in notes:
+        if not n.is_drum:
+            key = (n.pitch, round(n.end - n.start, 4), timbre_for(n.program).name)
+            if key not in tones:
+                tones[key] = tone(n.pitch, key[1], TIMBRES[key[2]])
+            _mix(out, n.start, tones[key] * (_velocity(n.velocity) * MELODIC_LEVEL))
     out *= MASTER_GAIN
     peak = np.abs(out).max() if out.size else 0.0
-    if peak > 0.98:  # only a pile-up of loud hits: scale it down rather than clip
+    if peak > 0.98:  # only a pile-up of loud notes: scale it down rather than clip
         out *= 0.98 / peak
     return out.astype(np.float32)
+
+
+def _mix(out: np.ndarray, start: float, voice: np.ndarray) -> None:
+    i = round(start * SAMPLE_RATE)
+    out[i : i + len(voice)] += voice[: len(out) - i]
 
 
 def wav_bytes(samples: np.ndarray) -> bytes:
@@ -159,7 +265,7 @@ def wav_bytes(samples: np.ndarray) -> bytes:
 
 
 class Renderer(Protocol):
-    """What renders a groove to samples, e.g. a loaded :class:`musicvae.soundfont.SoundFont`."""
+    """What renders a sequence to samples, e.g. a loaded :class:`musicvae.soundfont.SoundFont`."""
 
     def render(self, ns: NoteSequence) -> np.ndarray: ...
 
@@ -167,7 +273,7 @@ class Renderer(Protocol):
 def write_wav(
     ns: NoteSequence, path: str | os.PathLike, seed: int = 0, soundfont: Renderer | None = None
 ) -> Path:
-    """Render ``ns`` with the built-in kit, or on ``soundfont`` (a loaded
+    """Render ``ns`` on the built-in kit and voices, or on ``soundfont`` (a loaded
     :class:`musicvae.soundfont.SoundFont`), and write it as a WAV file, atomically."""
     samples = soundfont.render(ns) if soundfont is not None else render(ns, seed)
     return atomic_write_bytes(path, wav_bytes(samples))

@@ -1,18 +1,27 @@
-"""Grooves played on a General MIDI SoundFont (.sf2) of the user's, through ``tinysoundfont``.
+"""Music played on a General MIDI SoundFont (.sf2) of the user's, through ``tinysoundfont``.
 
-The built-in kit (:mod:`musicvae.audio`) needs nothing; a SoundFont sounds like the kit a DAW or
-FluidSynth would play the same MIDI file on. ``tinysoundfont`` (the optional ``soundfont``
-extra) renders offline from its own copy of TinySoundFont, so no system synthesiser is needed.
+The built-in kit and voices (:mod:`musicvae.audio`) need nothing; a SoundFont sounds like the
+instruments a DAW or FluidSynth would play the same MIDI file on. ``tinysoundfont`` (the
+optional ``soundfont`` extra) renders offline from its own copy of TinySoundFont, so no system
+synthesiser is needed.
 
-Every note goes to MIDI channel 10, General MIDI's percussion channel, playing the SoundFont's
-drum kit: bank 128 in SF2 terms, preset 0 (GM's standard kit) when there is one. Notes are
-switched on and off at their own sample, as a MIDI player would, so a kit's release and its
-exclusive classes (a closed hat choking an open one) behave as the SoundFont's author meant.
-The result is stereo (GM kits pan their drums) at :data:`musicvae.audio.SAMPLE_RATE`, at least
-as long as the built-in kit's render of the same groove and longer while something still rings.
+Drum notes (``is_drum``) go to MIDI channel 10, General MIDI's percussion channel, playing the
+SoundFont's drum kit: bank 128 in SF2 terms, preset 0 (GM's standard kit) when there is one.
+Every other note plays on the melodic preset of its General MIDI program: bank 0, that program's
+preset, else the first preset of its program family (``program // 8``), else the font's first
+bank-0 preset. Each distinct program has its own channel (one of the fifteen other than 10);
+past fifteen programs, channels are shared, each switched to its note's program before the note
+starts, as a MIDI file's program changes would. A font without a drum kit still plays a melody,
+one without melodic presets still plays drums; only music the font cannot play is refused.
+
+Notes are switched on and off at their own sample, as a MIDI player would, so a preset's release
+and a kit's exclusive classes (a closed hat choking an open one) behave as the SoundFont's author
+meant. The result is stereo (GM kits pan their drums) at :data:`musicvae.audio.SAMPLE_RATE`, at
+least as long as the built-in render of the same music and longer while something still rings.
 
 The SoundFont comes from ``--soundfont FILE`` or, when that is not given, from the
-:data:`ENV_VAR` environment variable, so it is set once; an empty value means the built-in kit.
+:data:`ENV_VAR` environment variable, so it is set once; an empty value means the built-in kit
+and voices.
 """
 
 from __future__ import annotations
@@ -31,26 +40,30 @@ ENV_VAR = "MUSICVAE_SOUNDFONT"
 INSTALL = "pip install 'musicvae[soundfont]'"
 DRUM_CHANNEL = 9  # MIDI channel 10, counted from 0
 DRUM_BANK = 128
-FIXED_VELOCITY = 89  # fixed-velocity grooves carry 0: the built-in kit plays those at 0.7
+MELODIC_BANK = 0
+MELODIC_CHANNELS = tuple(c for c in range(16) if c != DRUM_CHANNEL)
+FIXED_VELOCITY = 89  # fixed-velocity grooves carry 0: the built-in sounds play those at 0.7
 RING_CHUNK_S = 0.1
 MAX_RING_S = 8.0  # past the kit's tail: a looped sample would otherwise ring for ever
 SILENT = 1e-4  # -80 dBFS: below this the tail has died away
 FADE_S = 0.005  # a tail cut while still ringing ends in this fade, not a click
 
 HELP = (
-    f"play on this General MIDI SoundFont (.sf2) instead of the built-in kit: its drum kit "
-    f"(bank 128) on MIDI channel 10, stereo; default ${ENV_VAR}, '' for the built-in kit "
-    f"(needs {INSTALL})"
+    f"play on this General MIDI SoundFont (.sf2) instead of the built-in kit and voices: drums "
+    f"on its drum kit (bank 128) on MIDI channel 10, other notes on the bank-0 preset of their "
+    f"program, each program on its own channel, stereo; default ${ENV_VAR}, '' for the "
+    f"built-in sounds (needs {INSTALL})"
 )
 
 
 class SoundFontError(MusicVAEError):
-    """A SoundFont that cannot be used: missing, not an SF2, truncated, or without a drum kit."""
+    """A SoundFont that cannot be used: missing, not an SF2, truncated, or without the drum kit
+    or melodic presets the music needs."""
 
 
 def soundfont_path(arg: str | os.PathLike | None) -> Path | None:
     """The SoundFont to play on: ``arg`` (``--soundfont``) if given, else ``$MUSICVAE_SOUNDFONT``;
-    ``None`` (the built-in kit) when neither is set or the one that counts is empty."""
+    ``None`` (the built-in kit and voices) when neither is set or the one that counts is empty."""
     value = os.fspath(arg) if arg is not None else os.environ.get(ENV_VAR, "")
     return Path(value).expanduser() if value.strip() else None
 
@@ -79,7 +92,7 @@ def read_soundfont(path: str | os.PathLike) -> bytes:
 
 
 class SoundFont:
-    """A loaded SoundFont, ready to render grooves (load once, render many)."""
+    """A loaded SoundFont, ready to render music (load once, render many)."""
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
@@ -98,19 +111,40 @@ class SoundFont:
             raise SoundFontError(
                 f"{self.path}: corrupt or unsupported SoundFont ({e}); give a General MIDI .sf2"
             ) from None
+        self._sfid = sfid
         # GM's standard kit is preset 0; a font with other kits only still has drums.
         kits = [p for p in range(128) if self._synth.sfpreset_name(sfid, DRUM_BANK, p)]
-        if not kits:
+        self.melodic = {
+            p: name.strip()
+            for p in range(128)
+            if (name := self._synth.sfpreset_name(sfid, MELODIC_BANK, p))
+        }
+        if not kits and not self.melodic:
             raise SoundFontError(
-                f"{self.path}: the SoundFont has no drum kit (no preset in bank {DRUM_BANK}); "
-                "give a General MIDI SoundFont"
+                f"{self.path}: the SoundFont has no drum kit (bank {DRUM_BANK}) and no melodic "
+                f"preset (bank {MELODIC_BANK}); give a General MIDI SoundFont"
             )
-        self.preset = kits[0]
-        self.preset_name = self._synth.sfpreset_name(sfid, DRUM_BANK, self.preset).strip()
-        self._synth.program_select(DRUM_CHANNEL, sfid, DRUM_BANK, self.preset, is_drums=True)
+        # The drum kit, or None (then the font plays melodies only).
+        self.preset: int | None = kits[0] if kits else None
+        self.preset_name: str | None = None
+        if self.preset is not None:
+            self.preset_name = self._synth.sfpreset_name(sfid, DRUM_BANK, self.preset).strip()
+            self._synth.program_select(DRUM_CHANNEL, sfid, DRUM_BANK, self.preset, is_drums=True)
 
     def __repr__(self) -> str:
-        return f"SoundFont({str(self.path)!r}, drum kit {self.preset}: {self.preset_name!r})"
+        kit = f"drum kit {self.preset}: {self.preset_name!r}" if self.preset_name else "no kit"
+        return f"SoundFont({str(self.path)!r}, {kit}, {len(self.melodic)} melodic presets)"
+
+    def melodic_preset(self, program: int) -> int:
+        """The bank-0 preset that plays General MIDI ``program``: its own, else its family's
+        first, else the font's first; a :class:`SoundFontError` when the font has none."""
+        if not self.melodic:
+            raise SoundFontError(
+                f"{self.path}: the SoundFont has no melodic preset (nothing in bank "
+                f"{MELODIC_BANK}) to play program {program} on; give a General MIDI SoundFont"
+            )
+        family = [p for p in self.melodic if p // 8 == program // 8]
+        return program if program in self.melodic else min(family or self.melodic)
 
     def _run(self, frames: int) -> np.ndarray:
         out = np.zeros((frames, 2), np.float32)
@@ -120,7 +154,18 @@ class SoundFont:
         return out
 
     def render(self, ns: NoteSequence) -> np.ndarray:
-        """The groove as float32 stereo samples, shape ``(frames, 2)``, in [-1, 1]."""
+        """The music as float32 stereo samples, shape ``(frames, 2)``, in [-1, 1]: drum notes
+        on channel 10's kit, the others on their program's preset, a channel a program."""
+        if ns.is_drum.any() and self.preset is None:
+            raise SoundFontError(
+                f"{self.path}: the SoundFont has no drum kit (no preset in bank {DRUM_BANK}) to "
+                f"play {int(ns.is_drum.sum())} drum notes on; give a General MIDI SoundFont"
+            )
+        programs = list(dict.fromkeys(int(p) for p in ns.program[~ns.is_drum]))  # first-heard
+        presets = {p: self.melodic_preset(p) for p in programs}
+        channel_of = {
+            p: MELODIC_CHANNELS[i % len(MELODIC_CHANNELS)] for i, p in enumerate(programs)
+        }
         self._synth.sounds_off()  # nothing left ringing from the previous render
         events = []
         for n in ns:
@@ -129,21 +174,28 @@ class SoundFont:
             on = round(float(n.start) * SAMPLE_RATE)
             off = max(round(float(n.end) * SAMPLE_RATE), on + 1)  # an off after its on
             vel = int(np.clip(n.velocity, 1, 127)) if n.velocity > 0 else FIXED_VELOCITY
+            chan, preset = (
+                (DRUM_CHANNEL, -1) if n.is_drum else (channel_of[n.program], presets[n.program])
+            )
             # At one sample, offs sort before ons: a repeated hit is not cut by its forerunner.
-            events += [(on, 1, n.pitch, vel), (off, 0, n.pitch, 0)]
+            events += [(on, 1, chan, n.pitch, vel, preset), (off, 0, chan, n.pitch, 0, preset)]
         events.sort()
         starts = [e[0] / SAMPLE_RATE for e in events if e[1]]
         end = max([float(ns.total_time), *starts]) if len(ns) else 0.0
-        frames = int((end + TAIL_S) * SAMPLE_RATE) + 1  # the built-in kit's length
+        frames = int((end + TAIL_S) * SAMPLE_RATE) + 1  # the built-in render's length
         parts, done = [], 0
-        for sample, is_on, pitch, vel in events:
+        selected: dict[int, int] = {}  # channel -> the melodic preset it plays now
+        for sample, is_on, chan, pitch, vel, preset in events:
             sample = min(sample, frames)
             parts.append(self._run(sample - done))
             done = sample
-            if is_on:
-                self._synth.noteon(DRUM_CHANNEL, pitch, vel)
-            else:
-                self._synth.noteoff(DRUM_CHANNEL, pitch)
+            if not is_on:
+                self._synth.noteoff(chan, pitch)  # TinySoundFont releases by channel and key
+                continue
+            if chan != DRUM_CHANNEL and selected.get(chan) != preset:  # a program change
+                self._synth.program_select(chan, self._sfid, MELODIC_BANK, preset)
+                selected[chan] = preset
+            self._synth.noteon(chan, pitch, vel)
         parts.append(self._run(frames - done))
         self._synth.notes_off()  # the groove is over: let everything release
         out = np.concatenate(parts)
@@ -158,7 +210,7 @@ class SoundFont:
             fade = int(FADE_S * SAMPLE_RATE)
             out[-fade:] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)[:, None]
         self._synth.sounds_off()
-        # Fonts are mixed at their own level; only a pile-up of loud hits is scaled down.
+        # Fonts are mixed at their own level; only a pile-up of loud notes is scaled down.
         peak = float(np.abs(out).max(initial=0.0))
         if peak > 0.98:
             out *= 0.98 / peak
@@ -167,7 +219,7 @@ class SoundFont:
 
 def load_soundfont(arg: str | os.PathLike | None) -> SoundFont | None:
     """The SoundFont that ``--soundfont ARG`` (or ``$MUSICVAE_SOUNDFONT``) names, loaded and
-    checked, or ``None`` for the built-in kit."""
+    checked, or ``None`` for the built-in kit and voices."""
     path = soundfont_path(arg)
     if path is None:
         return None
@@ -178,5 +230,5 @@ def load_soundfont(arg: str | os.PathLike | None) -> SoundFont | None:
             raise
         # A font nobody named on this command line: say where it came from and how to skip it.
         raise SoundFontError(
-            f"{e} [from ${ENV_VAR}; --soundfont '' plays the built-in kit]"
+            f"{e} [from ${ENV_VAR}; --soundfont '' plays the built-in sounds]"
         ) from None

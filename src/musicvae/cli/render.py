@@ -1,11 +1,16 @@
-"""``musicvae render``: a MIDI groove as a WAV file, on the built-in drum kit or a SoundFont."""
+"""``musicvae render``: a MIDI file as a WAV file, on the built-in drum kit and melodic voices or a
+SoundFont: drums on the kit, other notes on their General MIDI program's voice."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from musicvae.soundfont import ENV_VAR, HELP, INSTALL
+
+if TYPE_CHECKING:
+    from musicvae.soundfont import SoundFont
 
 # An hour of 44.1 kHz audio is 600 MB as float64 while it is mixed.
 MAX_RENDER_S = 3600
@@ -14,12 +19,16 @@ MAX_RENDER_S = 3600
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "render",
-        help="MIDI groove -> WAV on the built-in drum kit or a General MIDI SoundFont",
-        description="Render a drum MIDI file to a WAV (16-bit, 44.1 kHz). By default it plays "
-        "the studio's synthesised kit (mono): kick, snare, closed and open hi-hat, three toms, "
-        "crash and ride, mapped from General MIDI drum pitches; other notes are skipped. With "
-        f"--soundfont FILE.sf2 (or ${ENV_VAR} set once) every note plays on that SoundFont's "
-        f"drum kit on MIDI channel 10, in stereo ({INSTALL}).",
+        help="MIDI file -> WAV: drums on a drum kit, other notes on their program's voice",
+        description="Render a MIDI file (drums, melodies or both) to a WAV (16-bit, 44.1 kHz). "
+        "By default it plays in mono: drum notes (MIDI channel 10) on the studio's synthesised "
+        "kit (kick, snare, closed and open hi-hat, three toms, crash and ride, mapped from "
+        "General MIDI drum pitches; other drum pitches are skipped), every other note on a "
+        "built-in synthesised voice of its General MIDI program's family (piano, mallets, "
+        "organ, guitar, bass, strings, brass, reed, pipe, synth), at its pitch. With "
+        f"--soundfont FILE.sf2 (or ${ENV_VAR} set once) drum notes play on that SoundFont's "
+        "drum kit on MIDI channel 10 and every other note on the font's preset for its program "
+        f"(bank 0, a channel per program), in stereo ({INSTALL}).",
     )
     p.add_argument("input", type=Path, metavar="IN.mid", help="MIDI file to render")
     p.add_argument(
@@ -49,9 +58,21 @@ def run(args: argparse.Namespace) -> int:
         )
     samples = soundfont.render(ns) if soundfont is not None else render(ns)
     atomic_write_bytes(args.output, wav_bytes(samples))
-    kit = f"{soundfont.path} ({soundfont.preset_name})" if soundfont else "the built-in kit"
+    melodic = int((~ns.is_drum).sum())
+    on = _played_on(soundfont, drums=melodic < len(ns), melodic=melodic > 0)
     print(
         f"wrote {args.output}: {len(samples) / SAMPLE_RATE:.2f} s of audio from {len(ns)} notes "
-        f"on {kit}"
+        f"({melodic} melodic) on {on}"
     )
     return 0
+
+
+def _played_on(soundfont: SoundFont | None, *, drums: bool, melodic: bool) -> str:
+    """What the summary says the notes played on: the built-in kit, voices or both, or the
+    SoundFont (with its drum kit's name when drums played on it)."""
+    if soundfont is not None:
+        kit = f" ({soundfont.preset_name})" if drums and soundfont.preset_name else ""
+        return f"{soundfont.path}{kit}"
+    return "the built-in " + (
+        "kit and voices" if drums and melodic else "voices" if melodic else "kit"
+    )
