@@ -12,26 +12,18 @@ import torch
 
 from musicvae.configs import get_config
 from musicvae.errors import MusicVAEError
-from musicvae.interop.magenta import (
-    export_magenta_variables,
-    import_magenta_weights,
-    is_ignored,
-    magenta_state_dict,
-)
+from musicvae.interop.magenta import is_ignored, magenta_state_dict
 from musicvae.interop.tf_checkpoint import read_checkpoint
 from musicvae.models.decoder import activate, shift_right
+from tests.interop.helpers import assert_close as _close
+from tests.interop.helpers import (
+    assert_encoder_matches,
+    assert_exports_every_variable,
+    teacher_forced_pass,
+)
 
 TINY = "z_size=8,enc_rnn_size=[16],dec_rnn_size=[16,16],batch_size=4"
 MODELS = {"groovae_tiny": "groovae_4bar", "hierdec_tiny": "groovae_4bar_hierdec"}
-
-
-def _close(name: str, ours, ref: np.ndarray) -> None:
-    ours = np.asarray(ours.detach() if isinstance(ours, torch.Tensor) else ours, np.float64)
-    ref = np.asarray(ref, np.float64)
-    assert ours.shape == ref.shape, name
-    err = np.abs(ours - ref)
-    ok = (err <= 1e-5) | (err <= 1e-5 * np.abs(ref))
-    assert ok.all(), f"{name}: max abs err {err.max():.3g}"
 
 
 @pytest.fixture(scope="module", params=sorted(MODELS))
@@ -46,24 +38,13 @@ def case(request, magenta_dir):
 @pytest.fixture(scope="module")
 def computed(case):
     _, tf_vars, config, ref = case
-    model = import_magenta_weights(tf_vars, config)
-    x, y = torch.from_numpy(ref["inputs"]), torch.from_numpy(ref["outputs"])
-    lengths = torch.from_numpy(ref["lengths"]).long()
-    with torch.no_grad():
-        mu, sigma = model.encode(x, lengths)
-        decoded = model.decoder(y, lengths, mu)
-        losses = model(x, y, lengths, step=int(ref["global_step"]))
-    return model, mu, sigma, decoded, losses
+    return teacher_forced_pass(tf_vars, config, ref)
 
 
 def test_encoder(case, computed):
     _, _, _, ref = case
     model, mu, sigma, _, _ = computed
-    x, lengths = torch.from_numpy(ref["inputs"]), torch.from_numpy(ref["lengths"]).long()
-    with torch.no_grad():
-        _close("encoder_output", model.encoder.summary(x, lengths), ref["encoder_output"])
-    _close("mu", mu, ref["mu"])
-    _close("sigma", sigma, ref["sigma"])
+    assert_encoder_matches(model, mu, sigma, ref)
 
 
 def test_decoder(case, computed):
@@ -110,12 +91,7 @@ def test_losses(case, computed):
 
 
 def test_export_round_trips_every_model_variable(case, computed):
-    _, tf_vars, _, _ = case
-    model = computed[0]
-    exported = export_magenta_variables(model)
-    assert set(exported) == {k for k in tf_vars if not is_ignored(k)}
-    for key, value in exported.items():
-        np.testing.assert_allclose(value, tf_vars[key], atol=1e-7, err_msg=key)
+    assert_exports_every_variable(computed[0], case[1])
 
 
 def test_bad_variables_give_clear_errors(case):

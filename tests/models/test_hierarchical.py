@@ -1,9 +1,12 @@
-"""HierarchicalLstmDecoder: bars batched == step loop, per-bar reset, conductor dropout flag."""
+"""HierarchicalLstmDecoder: bars batched == step loop, per-bar reset, conductor dropout flag,
+a categorical core."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 
+from musicvae.models.categorical import CategoricalLstmDecoder, categorical_loss
 from musicvae.models.decoder import GrooveLstmDecoder, groove_loss
 from musicvae.models.hierarchical import HierarchicalLstmDecoder
 
@@ -159,3 +162,55 @@ def test_conductor_input_comes_from_hparams():
     assert not build_model(get_config("groovae_4bar_hierdec", small)).decoder.conductor_reads_z
     model = build_model(get_config("groovae_4bar_hierdec", small + ",conductor_input=z"))
     assert model.decoder.conductor_reads_z and model.decoder.conductor.input_size == 4
+
+
+def _categorical(depth: int = 7) -> HierarchicalLstmDecoder:
+    torch.manual_seed(0)
+    core = CategoricalLstmDecoder(depth, z_size=6, rnn_sizes=(8, 8))
+    dec = HierarchicalLstmDecoder(core, 4, (3, 4), (6, 6))
+    torch.nn.init.normal_(dec.conductor_initial_state.weight)
+    torch.nn.init.normal_(core.z_to_initial_state.weight)
+    return dec.eval()
+
+
+def test_categorical_core_owns_loss_activations_and_samples():
+    dec = _categorical()
+    g = torch.Generator().manual_seed(2)
+    y = torch.nn.functional.one_hot(torch.randint(0, 7, (2, 12), generator=g), 7).float()
+    lengths, z = torch.tensor([12, 7]), torch.randn(2, 4)
+    out = dec(y, lengths, z)
+    assert out.rnn_output.shape == (2, 12, 7) and not dec.hit_conditioned
+    loss = dec.reconstruction_loss(out.rnn_output, y, lengths)
+    torch.testing.assert_close(
+        loss["r_loss"], categorical_loss(out.rnn_output, y, lengths)["r_loss"]
+    )
+    torch.testing.assert_close(dec.activate(out.rnn_output).sum(-1), torch.ones(2, 12))
+    loop = dec(y, lengths, z, loop=True)  # the step path the scheduled sampling takes
+    torch.testing.assert_close(loop.rnn_output, out.rnn_output, atol=1e-6, rtol=1e-5)
+
+
+def test_categorical_core_feeds_its_one_hot_samples_back_across_bars():
+    dec = _categorical()
+    z = torch.randn(3, 4) * 3
+    greedy = dec.sample(z, 12, temperature=0.0)
+    assert set(greedy.sum(-1).unique().tolist()) == {1.0}  # one class per step
+    # Teacher-forced on its own greedy samples (each bar's first input is the previous bar's
+    # last sample), the decoder's argmax is those samples again.
+    again = dec(greedy, None, z).rnn_output.argmax(-1)
+    assert torch.equal(again, greedy.argmax(-1))
+    drawn = dec.sample(z, 10, generator=torch.Generator().manual_seed(0))
+    assert drawn.shape == (3, 10, 7) and set(drawn.sum(-1).unique().tolist()) == {1.0}
+    with pytest.raises(ValueError, match="drum decoders"):
+        dec.sample(z, 12, fixed_hits=torch.zeros(3, 12, 7))
+
+
+def test_core_decoder_comes_from_the_config():
+    from musicvae.configs import get_config
+    from musicvae.models import build_model
+
+    small = "z_size=4,enc_rnn_size=[8],dec_rnn_size=[8,8]"
+    melody = build_model(get_config("hierdec-mel_16bar", small)).decoder
+    assert isinstance(melody.core, CategoricalLstmDecoder)
+    assert melody.core.z_size == 8 and melody.output_depth == 90
+    groove = build_model(get_config("groovae_4bar_hierdec", small)).decoder
+    assert isinstance(groove.core, GrooveLstmDecoder) and groove.output_depth == 27

@@ -7,6 +7,11 @@ bias ``[4H]`` with gates ordered (i, j, f, o), and adds a forget bias of 1.0 at 
 ``bias + 1`` (forget block) in ``bias_ih`` with ``bias_hh = 0``. Dense kernels ``[in, out]`` are
 transposed into ``nn.Linear`` weights. Adam slots, ``beta1/2_power`` and ``global_step`` are
 ignored; any other unknown variable, a missing one or a wrong shape is a :class:`MusicVAEError`.
+
+Scopes: a bidirectional encoder's layer ``k`` is ``encoder/cell_k/bidirectional_rnn/{fw,bw}/...``,
+a hierarchical encoder repeats those layers under ``encoder/hierarchical_level_l/``; a flat
+decoder lives in ``decoder/``, a hierarchical one keeps its conductor in
+``decoder/hierarchical_level_0/`` and its core decoder in ``core_decoder/decoder/``.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from musicvae.configs import Config, get_config
 from musicvae.errors import MusicVAEError
 from musicvae.models import MusicVAE, build_model
 from musicvae.models.decoder import LstmDecoder
-from musicvae.models.encoder import BidirectionalLstmEncoder
+from musicvae.models.encoder import BidirectionalLstmEncoder, HierarchicalLstmEncoder
 from musicvae.models.hierarchical import HierarchicalLstmDecoder
 from musicvae.models.lstm import LstmStack
 from musicvae.models.nade import MultiLabelRnnNadeDecoder, Nade
@@ -130,7 +135,8 @@ def _nade(tf_name: str, key: str, nade: Nade) -> dict[str, _Variable]:
     }
 
 
-def _groove_decoder(tf_prefix: str, key: str, dec: LstmDecoder) -> dict[str, _Variable]:
+def _lstm_decoder(tf_prefix: str, key: str, dec: LstmDecoder) -> dict[str, _Variable]:
+    """A Magenta ``BaseLstmDecoder``'s variables (any number of layers, any output)."""
     out: dict[str, _Variable] = {}
     for k in range(dec.rnn.num_layers):
         out |= _lstm(
@@ -147,20 +153,32 @@ def _groove_decoder(tf_prefix: str, key: str, dec: LstmDecoder) -> dict[str, _Va
     return out
 
 
+def _bidirectional_stack(tf_prefix: str, key: str, stack: LstmStack) -> dict[str, _Variable]:
+    """A ``BidirectionalLstmEncoder``'s layers: one ``cell_k`` scope per layer, each holding a
+    one-cell forward and backward ``MultiRNNCell``."""
+    out: dict[str, _Variable] = {}
+    for k in range(stack.num_layers):
+        for direction, reverse in (("fw", False), ("bw", True)):
+            layer = f"{tf_prefix}/cell_{k}/bidirectional_rnn/{direction}"
+            out |= _lstm(f"{layer}/multi_rnn_cell/cell_0/lstm_cell", key, stack, k, reverse)
+    return out
+
+
 def variable_map(model: MusicVAE) -> dict[str, _Variable]:
     """Every Magenta model variable of ``model``'s architecture, by TF name."""
     enc, dec = model.encoder, model.decoder
-    if not isinstance(enc, BidirectionalLstmEncoder) or not isinstance(
+    if not isinstance(enc, BidirectionalLstmEncoder | HierarchicalLstmEncoder) or not isinstance(
         dec, LstmDecoder | HierarchicalLstmDecoder
     ):
-        raise MusicVAEError("Magenta variables exist for the LSTM encoder and decoders only")
+        raise MusicVAEError("Magenta variables exist for the LSTM encoders and decoders only")
     out: dict[str, _Variable] = {}
-    for k in range(enc.rnn.num_layers):
-        for direction, reverse in (("fw", False), ("bw", True)):
-            tf_name = (
-                f"encoder/cell_{k}/bidirectional_rnn/{direction}/multi_rnn_cell/cell_0/lstm_cell"
+    if isinstance(enc, HierarchicalLstmEncoder):
+        for k in range(len(enc.level_lengths)):
+            out |= _bidirectional_stack(
+                f"encoder/hierarchical_level_{k}", f"encoder.levels.{k}", enc.level(k)
             )
-            out |= _lstm(tf_name, "encoder.rnn", enc.rnn, k, reverse)
+    else:
+        out |= _bidirectional_stack("encoder", "encoder.rnn", enc.rnn)
     out |= _dense("encoder/mu", "encoder.mu", enc.mu)
     out |= _dense("encoder/sigma", "encoder.sigma", enc.sigma)
     if isinstance(dec, HierarchicalLstmDecoder):
@@ -172,9 +190,9 @@ def variable_map(model: MusicVAE) -> dict[str, _Variable]:
         out |= _dense(
             f"{level}/initial_state", "decoder.conductor_initial_state", dec.conductor_initial_state
         )
-        out |= _groove_decoder("core_decoder/decoder", "decoder.core", dec.core)
+        out |= _lstm_decoder("core_decoder/decoder", "decoder.core", dec.core)
     else:
-        out |= _groove_decoder("decoder", "decoder", dec)
+        out |= _lstm_decoder("decoder", "decoder", dec)
     return out
 
 
@@ -239,7 +257,9 @@ def fit_sizes(tf_vars: dict[str, np.ndarray], config: Config) -> Config:
             k += 1
         return tuple(out)
 
-    enc = sizes("encoder/cell_{}/bidirectional_rnn/fw/multi_rnn_cell/cell_0/lstm_cell/kernel")
+    enc_layer = "cell_{}/bidirectional_rnn/fw/multi_rnn_cell/cell_0/lstm_cell/kernel"
+    # A hierarchical encoder's levels all have the layers of enc_rnn_size.
+    enc = sizes(f"encoder/{enc_layer}") or sizes(f"encoder/hierarchical_level_0/{enc_layer}")
     if enc:
         hp["enc_rnn_size"] = enc
     flat = sizes("decoder/multi_rnn_cell/cell_{}/lstm_cell/kernel")
@@ -251,23 +271,85 @@ def fit_sizes(tf_vars: dict[str, np.ndarray], config: Config) -> Config:
         hp["dec_rnn_size"] = core
         if conductor:
             hp["conductor_rnn_size"] = conductor
+    nade = tf_vars.get("decoder/nade/w_enc")  # [D, 1, nade_num_hidden]
+    if nade is not None:
+        hp["nade_num_hidden"] = int(nade.shape[-1])
     if not hp:
         return config
     return dataclasses.replace(config, hparams=dataclasses.replace(config.hparams, **hp))
+
+
+# What a decoder's output projection width says about the data a checkpoint was trained on.
+MELODY_CLASSES = 90  # OneHotMelodyConverter: 88 pitches, note-off and no-event
+DRUM_PATTERNS = 512  # DrumsConverter one-hot: one class per set of the 9 reduced drums
+GROOVE_WIDTH = 27  # GrooveConverter: hits, velocities and offsets of 9 drums
+# NADE drums by the number of drum classes the NADE spans (decoder/nade/w_enc is [D, 1, H]).
+NADE_CONFIGS = {9: "nade-drums_2bar_reduced", 61: "nade-drums_2bar_full"}
+
+
+def guess_config(tf_vars: dict[str, np.ndarray], source: str = "checkpoint") -> Config:
+    """The registered config a Magenta checkpoint most likely comes from, by its variables.
+
+    A checkpoint stores no sequence length, so each family maps to its published config:
+    a hierarchical encoder or decoder over melodies is ``hier-mel_16bar`` /
+    ``hierdec-mel_16bar``, a flat melody model with a multi-layer encoder ``flat-mel_16bar``,
+    any other melody model ``cat-mel_2bar_big`` (3 decoder layers) or ``_small``; one-hot
+    drums are ``cat-drums_2bar_big`` / ``_small`` alike; GrooVAE is ``groovae_4bar`` or
+    ``groovae_4bar_hierdec``. Sizes are the config's until :func:`fit_sizes` reads them."""
+    names = {k for k in tf_vars if not is_ignored(k)}
+
+    def layers(fmt: str) -> int:
+        k = 0
+        while fmt.format(k) in names:
+            k += 1
+        return k
+
+    hier_enc = any(k.startswith("encoder/hierarchical_level_") for k in names)
+    hier_dec = any(k.startswith("core_decoder/") for k in names)
+    leaf = "core_decoder/decoder" if hier_dec else "decoder"
+    projection = tf_vars.get(f"{leaf}/output_projection/kernel")
+    width = None if projection is None else int(projection.shape[-1])
+    enc_layers = layers(
+        "encoder/cell_{}/bidirectional_rnn/fw/multi_rnn_cell/cell_0/lstm_cell/kernel"
+    )
+    dec_layers = layers(f"{leaf}/multi_rnn_cell/cell_{{}}/lstm_cell/kernel")
+    name: str | None = None
+    if any(k.startswith("decoder/nade/") for k in names):
+        # MultiLabelRnnNadeDecoder (models.nade): the drum map from the NADE's width.
+        nade = tf_vars.get("decoder/nade/w_enc")
+        name = None if nade is None else NADE_CONFIGS.get(int(nade.shape[0]))
+    elif width == MELODY_CLASSES:
+        if hier_enc:
+            name = "hier-mel_16bar"
+        elif hier_dec:
+            name = "hierdec-mel_16bar"
+        elif enc_layers >= 2:
+            name = "flat-mel_16bar"
+        else:
+            name = "cat-mel_2bar_big" if dec_layers >= 3 else "cat-mel_2bar_small"
+    elif width == DRUM_PATTERNS and not (hier_enc or hier_dec):
+        name = "cat-drums_2bar_big" if dec_layers >= 3 else "cat-drums_2bar_small"
+    elif width == GROOVE_WIDTH and not hier_enc:
+        name = "groovae_4bar_hierdec" if hier_dec else "groovae_4bar"
+    if name is None:
+        raise MusicVAEError(
+            f"{source}: no registered config fits this checkpoint (output width {width}, "
+            f"hierarchical encoder {hier_enc}, decoder {hier_dec}); pass its config by name"
+        )
+    return get_config(name)
 
 
 def read_magenta_model(
     path: str | os.PathLike, config: Config | None = None
 ) -> tuple[MusicVAE, Config, int | None]:
     """``(model in eval mode, config, global step or None)`` of a Magenta checkpoint (prefix,
-    folder or .tar). Without ``config``: ``groovae_4bar``, or ``groovae_4bar_hierdec`` for a
-    hierarchical decoder; either way with the sizes read off the weights (:func:`fit_sizes`)."""
+    folder or .tar). Without ``config``, the one :func:`guess_config` picks from the
+    variables; either way with the sizes read off the weights (:func:`fit_sizes`)."""
     from musicvae.interop.tf_checkpoint import read_checkpoint
 
     tf_vars = read_checkpoint(path)
     if config is None:
-        hierarchical = any(k.startswith("core_decoder/") for k in tf_vars)
-        config = get_config("groovae_4bar_hierdec" if hierarchical else "groovae_4bar")
+        config = guess_config(tf_vars, source=str(path))
     config = fit_sizes(tf_vars, config)
     model = import_magenta_weights(tf_vars, config, source=str(path))
     step = tf_vars.get("global_step")

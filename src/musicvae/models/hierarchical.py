@@ -1,4 +1,4 @@
-"""Hierarchical ("conductor") decoder over a core GrooVAE decoder, one conductor step per bar.
+"""Hierarchical ("conductor") decoder over a core LSTM decoder, one conductor step per bar.
 
 Magenta's ``HierarchicalLstmDecoder`` with two levels and ``disable_autoregression=True``: the
 conductor LSTM starts from ``tanh(dense(z))`` and reads a constant zero input of width 1, one step
@@ -8,6 +8,10 @@ that bar and gets the embedding concatenated to each step's input (z itself neve
 core). Teacher-forcing inputs are the full sequence
 shifted by one step, then cut into bars, so bars 2.. start from the previous bar's last target.
 With teacher forcing all bars run as one ``(B * bars)`` batch through one fused LSTM call.
+
+The core is any of our LSTM decoders (GrooVAE's, or a categorical one as in Magenta's
+``hierdec-mel_16bar``): what the outputs mean (loss, activations, one step's sample, fed back as
+the next input) is the core's, so a categorical core samples one-hot classes.
 
 Magenta builds the conductor cells without ``is_training``, so its input dropout stays on at
 inference. We drop only in training; set ``conductor_dropout_at_inference=True`` to mimic Magenta.
@@ -20,16 +24,21 @@ import math
 import torch
 from torch import Tensor, nn
 
+from musicvae.models.base import Activations
+from musicvae.models.categorical import CategoricalLstmDecoder
 from musicvae.models.decoder import DecoderOutput, GrooveLstmDecoder, shift_right
 from musicvae.models.lstm import LstmStack
 
+# The decoders a conductor can drive (Config.core_decoder).
+CoreDecoder = GrooveLstmDecoder | CategoricalLstmDecoder
+
 
 class HierarchicalLstmDecoder(nn.Module):
-    """Conductor LSTM over bars feeding a shared core :class:`GrooveLstmDecoder`."""
+    """Conductor LSTM over bars feeding a shared core LSTM decoder."""
 
     def __init__(
         self,
-        core: GrooveLstmDecoder,
+        core: CoreDecoder,
         z_size: int,
         level_lengths: tuple[int, int],
         conductor_sizes: tuple[int, ...],
@@ -66,7 +75,8 @@ class HierarchicalLstmDecoder(nn.Module):
         """The core decoder's loss over the whole sequence."""
         return self.core.reconstruction_loss(rnn_output, targets, lengths)
 
-    def activate(self, rnn_output: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def activate(self, rnn_output: Tensor) -> Activations:
+        """The core decoder's activations."""
         return self.core.activate(rnn_output)
 
     @property
@@ -140,8 +150,9 @@ class HierarchicalLstmDecoder(nn.Module):
         spread: Tensor | None = None,
         taps: Tensor | None = None,
     ) -> Tensor:
-        """Free-running samples ``(B, length, D)``; each bar starts from the last sample.
-        ``fixed_hits`` ``(B, length, N)`` imposes hits where it is not NaN."""
+        """Free-running samples ``(B, length, D)``, drawn by the core bar by bar; each bar
+        starts from the last sample. ``fixed_hits`` ``(B, length, N)`` imposes hits where it
+        is not NaN (drum cores; a categorical core refuses it)."""
         bars = math.ceil(length / self.bar_length)
         _, embeddings = self.conduct(z, bars)
         if controls is not None and controls.shape[1] < bars * self.bar_length:

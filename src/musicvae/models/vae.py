@@ -8,6 +8,7 @@ Training uses ``z ~ q(z|x)`` (reparameterised); evaluation uses ``z = mu``.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 
@@ -20,8 +21,8 @@ from musicvae.models import schedules
 from musicvae.models.base import Decoder
 from musicvae.models.categorical import build_categorical_decoder
 from musicvae.models.decoder import GrooveLstmDecoder
-from musicvae.models.encoder import BidirectionalLstmEncoder
-from musicvae.models.hierarchical import HierarchicalLstmDecoder
+from musicvae.models.encoder import BidirectionalLstmEncoder, HierarchicalLstmEncoder
+from musicvae.models.hierarchical import CoreDecoder, HierarchicalLstmDecoder
 from musicvae.models.nade import build_nade_decoder
 
 
@@ -205,9 +206,17 @@ def _hierarchical_decoder(config: Config, output_depth: int, control_depth: int)
         )
     conductor = tuple(hp.conductor_rnn_size or hp.dec_rnn_size)
     keep = hp.dropout_keep_prob
-    core = GrooveLstmDecoder(
-        output_depth, conductor[-1], hp.dec_rnn_size, control_depth, keep, hp.hit_conditioned
+    if config.core_decoder not in CORE_DECODERS:
+        raise MusicVAEError(
+            f"config {config.name!r}: unknown core decoder {config.core_decoder!r}; "
+            f"known: {', '.join(CORE_DECODERS)}"
+        )
+    # The core is the flat decoder of that name, reading the conductor's embedding as its z.
+    core_hp = dataclasses.replace(hp, z_size=conductor[-1])
+    core = DECODERS[config.core_decoder](
+        dataclasses.replace(config, hparams=core_hp), output_depth, control_depth
     )
+    assert isinstance(core, CoreDecoder)  # the builders of CORE_DECODERS make these
     return HierarchicalLstmDecoder(
         core,
         hp.z_size,
@@ -224,10 +233,24 @@ def _bidirectional_encoder(config: Config, input_depth: int) -> nn.Module:
     return BidirectionalLstmEncoder(input_depth, hp.enc_rnn_size, hp.z_size, hp.dropout_keep_prob)
 
 
+def _hierarchical_encoder(config: Config, input_depth: int) -> nn.Module:
+    hp = config.hparams
+    levels = tuple(config.encoder_level_lengths or ())
+    if len(levels) < 2 or math.prod(levels) != hp.max_seq_len:
+        raise MusicVAEError(
+            f"config {config.name!r}: encoder_level_lengths {levels} must be two or more "
+            f"numbers whose product is max_seq_len {hp.max_seq_len}"
+        )
+    return HierarchicalLstmEncoder(
+        input_depth, hp.enc_rnn_size, hp.z_size, levels, hp.dropout_keep_prob
+    )
+
+
 # Parts built from a config by name (Config.encoder / Config.decoder); a new decoder registers
 # here with a builder of the same signature.
 ENCODERS: dict[str, Callable[[Config, int], nn.Module]] = {
     "bidirectional_lstm": _bidirectional_encoder,
+    "hierarchical_lstm": _hierarchical_encoder,
 }
 DECODERS: dict[str, Callable[[Config, int, int], Decoder]] = {
     "groove_lstm": _groove_decoder,
@@ -235,6 +258,8 @@ DECODERS: dict[str, Callable[[Config, int, int], Decoder]] = {
     "categorical_lstm": build_categorical_decoder,
     "nade": build_nade_decoder,
 }
+# The DECODERS a hierarchical decoder's conductor can drive (Config.core_decoder).
+CORE_DECODERS = ("groove_lstm", "categorical_lstm")
 
 
 def build_model(config: Config) -> MusicVAE:
