@@ -51,7 +51,7 @@ def assert_magenta_windows(t: ConverterTensors, ref: Any, k: str) -> None:
 
 def note_dicts(ns: NoteSequence) -> list[dict[str, Any]]:
     """``ns``'s notes as Magenta's roundtrip fixtures write them (pitch, velocity, times)."""
-    return [dict(zip(NOTE_KEYS, note, strict=True)) for note in ns.notes()]
+    return [dict(zip(NOTE_KEYS, note[:4], strict=True)) for note in ns.notes]
 
 
 def magenta_note_dicts(notes: list[dict[str, Any]]) -> list[dict[str, Any]]:

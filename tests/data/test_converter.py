@@ -364,7 +364,7 @@ def test_from_tensors_by_hand():
     conv = GrooveConverter(DataConfig())
     a, b = conv.from_tensors(out)
     assert len(b) == 0 and a.qpm == 120.0 and a.is_drum.all()
-    assert [n[:2] for n in a.notes()] == [(36, 64), (43, 127)]
+    assert [n[:2] for n in a.notes] == [(36, 64), (43, 127)]
     np.testing.assert_allclose(a.start, [(1 - 0.2) * STEP, (3 + 0.5) * STEP])
     np.testing.assert_allclose(a.end - a.start, [STEP, STEP])
     infer = GrooveConverter(DataConfig(), mode="infer").from_tensors(out[0], qpm=60.0)[0]

@@ -284,7 +284,7 @@ def test_from_tensors_shapes_and_tempo():
     batch[0, 0] = np.eye(90)[2 + 69 - 21]
     out = conv.from_tensors(batch, qpm=60.0)
     assert len(out) == 2 and len(out[1]) == 0
-    assert out[0].notes() == [(69, 80, 0.0, 8.0)] and out[0].qpm == 60.0
+    assert [n[:4] for n in out[0].notes] == [(69, 80, 0.0, 8.0)] and out[0].qpm == 60.0
     with pytest.raises(ValueError, match="outputs must be"):
         conv.from_tensors(np.zeros((32, 27)))
 

@@ -15,7 +15,7 @@ def test_round_trip_keeps_every_note(tmp_path):
     ns = NoteSequence.from_notes(NOTES, qpm=100)
     back = read_midi(write_midi(ns, tmp_path / "a.mid"))
     assert back.qpm == pytest.approx(100, abs=1e-3)
-    assert [(p, v) for p, v, _, _ in back.notes()] == [(36, 100), (42, 64), (38, 80), (46, 127)]
+    assert [(p, v) for p, v, *_ in back.notes] == [(36, 100), (42, 64), (38, 80), (46, 127)]
     np.testing.assert_allclose(back.start, [0.0, 0.25, 0.5, 1.75], atol=1e-4)
     np.testing.assert_allclose(back.end, [0.1, 0.3, 0.6, 1.9], atol=1e-4)
     assert back.is_drum.all()
@@ -25,7 +25,7 @@ def test_round_trip_keeps_every_note(tmp_path):
 def test_note_before_zero_is_moved_to_zero_not_lost(tmp_path):
     ns = NoteSequence.from_notes([(36, 100, -0.01, 0.1), (38, 90, 0.5, 0.6)])
     back = read_midi(write_midi(ns, tmp_path / "early.mid"))
-    assert [p for p, *_ in back.notes()] == [36, 38]
+    assert [p for p, *_ in back.notes] == [36, 38]
     assert back.start[0] == 0.0
 
 

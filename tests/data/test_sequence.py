@@ -41,3 +41,21 @@ def test_note_seq_round_trip():
 def test_from_note_seq_rejects_garbage():
     with pytest.raises(Exception):  # noqa: B017 - protobuf's DecodeError
         NoteSequence.from_note_seq(b"\xff\xff\xff")
+
+
+def test_notes_reads_as_note_seq_users_expect():
+    ns = _seq()
+    assert len(ns.notes) == 2  # a Magenta habit: len(ns.notes)
+    first, second = ns.notes
+    assert [n.pitch for n in ns.notes] == [36, 38] and ns.notes[-1] == second
+    assert (first.start_time, first.end_time, second.velocity) == (0.0, 0.1, 90)
+    assert first.is_drum and first.instrument == 9 and first.program == 0
+    assert ns.notes[:1] == [first] and ns.notes == list(ns) and 38 in [n.pitch for n in ns.notes]
+    assert [n.instrument for n in ns.to_note_seq().notes] == [n.instrument for n in ns.notes]
+    melody = NoteSequence.from_notes([(60, 80, 0.0, 1.0)], is_drum=False)
+    assert melody.notes[0].instrument == 0 and not melody.notes[0].is_drum
+    assert len(NoteSequence().notes) == 0 and list(NoteSequence().notes) == []
+    with pytest.raises(IndexError):
+        ns.notes[2]
+    with pytest.raises(TypeError, match=r"write ns\.notes"):
+        ns.notes()

@@ -559,7 +559,7 @@ def test_export_writes_the_grid_as_midi(client):
     ns = read_midi_bytes(r.content)
     assert len(ns) == int(np.sum(g["hits"])) and ns.qpm == pytest.approx(100)
     step = 60 / 100 / 4
-    notes = sorted(ns.notes(), key=lambda n: (n[2], n[0]))
+    notes = sorted(ns.notes, key=lambda n: (n[2], n[0]))
     assert notes[0][:2] == (36, 127) and notes[0][2] == pytest.approx(0.0)
     snare = [n for n in notes if n[0] == 38]
     assert snare[0][2] == pytest.approx((4 - 0.25) * step, abs=1e-4)

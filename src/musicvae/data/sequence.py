@@ -3,16 +3,18 @@
 A light column store in the spirit of Magenta's ``NoteSequence`` proto: notes as parallel numpy
 arrays (times in seconds, float64), plus tempo and time-signature events. It is what MIDI files,
 Parquet rows and TFRecord protos are read into, and what converters and generators produce.
-``len(ns)`` is its number of notes and iterating over it yields :class:`Note` tuples;
+``len(ns)`` is its number of notes and iterating over it yields :class:`Note` tuples; as in
+note_seq, ``ns.notes`` is a sequence of those notes (``len(ns.notes)``, ``ns.notes[0].pitch``,
+``for n in ns.notes``), with note_seq's ``start_time``, ``end_time`` and ``instrument`` too;
 ``to_note_seq()`` / ``NoteSequence.from_note_seq(msg)`` convert to and from Magenta's
 ``note_seq`` protobuf message (what TFRecords of NoteSequences hold).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, overload
 
 import numpy as np
 
@@ -33,7 +35,8 @@ class TimeSignature:
 
 
 class Note(NamedTuple):
-    """One note as iteration over a :class:`NoteSequence` yields it (times in seconds)."""
+    """One note as iteration over a :class:`NoteSequence` (or its ``notes``) yields it, times in
+    seconds; ``start_time``, ``end_time`` and ``instrument`` read as note_seq's fields do."""
 
     pitch: int
     velocity: int
@@ -41,6 +44,67 @@ class Note(NamedTuple):
     end: float
     is_drum: bool
     program: int
+
+    @property
+    def start_time(self) -> float:
+        return self.start
+
+    @property
+    def end_time(self) -> float:
+        return self.end
+
+    @property
+    def instrument(self) -> int:
+        """9 for a drum, 0 otherwise: the instrument ``to_note_seq()`` writes (one track each)."""
+        return 9 if self.is_drum else 0
+
+
+class Notes(Sequence[Note]):
+    """``NoteSequence.notes``: a read-only view of the notes as note_seq users read them.
+
+    ``len(ns.notes)``, ``ns.notes[i]``, slices (lists of :class:`Note`) and iteration work as on
+    note_seq's repeated field; it compares equal to any sequence of equal notes. Calling it, the
+    old ``ns.notes()``, raises a ``TypeError`` that says what to write.
+    """
+
+    __slots__ = ("_ns",)
+
+    def __init__(self, ns: NoteSequence) -> None:
+        self._ns = ns
+
+    def __len__(self) -> int:
+        return len(self._ns)
+
+    @overload
+    def __getitem__(self, index: int) -> Note: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Note]: ...
+    def __getitem__(self, index: int | slice) -> Note | list[Note]:
+        if isinstance(index, slice):
+            return [self._ns.note(i) for i in range(*index.indices(len(self)))]
+        n = len(self)
+        if not -n <= index < n:
+            raise IndexError(f"note index {index} out of range for {n} notes")
+        return self._ns.note(index % n)
+
+    def __iter__(self) -> Iterator[Note]:
+        return iter(self._ns)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence) or isinstance(other, str | bytes):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+
+    __hash__ = None  # type: ignore[assignment]  # a view of mutable arrays
+
+    def __repr__(self) -> str:
+        return f"Notes({list(self)!r})"
+
+    def __call__(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError(
+            "NoteSequence.notes is a sequence, as in note_seq, not a method: write ns.notes "
+            "(len(ns.notes), ns.notes[0].pitch, for n in ns.notes), not ns.notes()"
+        )
 
 
 @dataclass
@@ -116,14 +180,18 @@ class NoteSequence:
 
     def __iter__(self) -> Iterator[Note]:
         for i in range(len(self.pitch)):
-            yield Note(
-                int(self.pitch[i]),
-                int(self.velocity[i]),
-                float(self.start[i]),
-                float(self.end[i]),
-                bool(self.is_drum[i]),
-                int(self.program[i]),
-            )
+            yield self.note(i)
+
+    def note(self, i: int) -> Note:
+        """The note stored at index ``i`` (0 <= i < len)."""
+        return Note(
+            int(self.pitch[i]),
+            int(self.velocity[i]),
+            float(self.start[i]),
+            float(self.end[i]),
+            bool(self.is_drum[i]),
+            int(self.program[i]),
+        )
 
     def to_note_seq(self) -> Any:
         """This sequence as a ``tensorflow.magenta.NoteSequence`` protobuf message (our own
@@ -152,12 +220,12 @@ class NoteSequence:
         """The first tempo, or 120 when the sequence has none (MIDI's default)."""
         return min(self.tempos, key=lambda t: t.time).qpm if self.tempos else DEFAULT_QPM
 
-    def notes(self) -> list[tuple[int, int, float, float]]:
-        """(pitch, velocity, start, end) tuples, in stored order."""
-        return [
-            (int(p), int(v), float(s), float(e))
-            for p, v, s, e in zip(self.pitch, self.velocity, self.start, self.end, strict=True)
-        ]
+    @property
+    def notes(self) -> Notes:
+        """The notes in stored order, as note_seq's ``NoteSequence.notes`` reads: ``len``,
+        indexing and iteration give :class:`Note` records (``n[:4]`` is pitch, velocity, start,
+        end)."""
+        return Notes(self)
 
     def select(self, mask: np.ndarray) -> NoteSequence:
         """A copy holding only the notes where ``mask`` is true."""
