@@ -228,7 +228,11 @@ def test_guess_config_of_nade_drums_reads_the_drum_map():
         assert guess_config(tf_vars).name == name
 
 
-def test_guess_config_refuses_an_unknown_family():
+def test_guess_config_refuses_an_unknown_family(magenta_dir):
     trio = {"decoder/output_projection/kernel": np.zeros((16, 692), np.float32)}
     with pytest.raises(MusicVAEError, match=r"^x.ckpt: no registered config fits .*width 692"):
         guess_config(trio, source="x.ckpt")
+    # A melody model whose encoder also reads chords (cat-mel_2bar_med_chords) is none of ours.
+    chords = magenta_dir / "mel_chords_tiny"
+    with pytest.raises(MusicVAEError, match="output width 90, encoder input width 139"):
+        read_magenta_model(chords)

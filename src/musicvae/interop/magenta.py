@@ -280,8 +280,9 @@ def fit_sizes(tf_vars: dict[str, np.ndarray], config: Config) -> Config:
 
 
 # What a decoder's output projection width says about the data a checkpoint was trained on.
-MELODY_CLASSES = 90  # OneHotMelodyConverter: 88 pitches, note-off and no-event
+MELODY_CLASSES = 90  # OneHotMelodyConverter: 88 pitches, note-off and no-event (in and out)
 DRUM_PATTERNS = 512  # DrumsConverter one-hot: one class per set of the 9 reduced drums
+DRUM_ROLL_INPUT = 10  # DrumsConverter's encoder input: the 9 reduced drums and a no-hit bit
 GROOVE_WIDTH = 27  # GrooveConverter: hits, velocities and offsets of 9 drums
 # NADE drums by the number of drum classes the NADE spans (decoder/nade/w_enc is [D, 1, H]).
 NADE_CONFIGS = {9: "nade-drums_2bar_reduced", 61: "nade-drums_2bar_full"}
@@ -295,7 +296,9 @@ def guess_config(tf_vars: dict[str, np.ndarray], source: str = "checkpoint") -> 
     ``hierdec-mel_16bar``, a flat melody model with a multi-layer encoder ``flat-mel_16bar``,
     any other melody model ``cat-mel_2bar_big`` (3 decoder layers) or ``_small``; one-hot
     drums are ``cat-drums_2bar_big`` / ``_small`` alike; GrooVAE is ``groovae_4bar`` or
-    ``groovae_4bar_hierdec``. Sizes are the config's until :func:`fit_sizes` reads them."""
+    ``groovae_4bar_hierdec``. A melody or drum model whose encoder reads more than the data
+    (controls, e.g. chords) fits none. Sizes are the config's until :func:`fit_sizes` reads
+    them."""
     names = {k for k in tf_vars if not is_ignored(k)}
 
     def layers(fmt: str) -> int:
@@ -313,12 +316,17 @@ def guess_config(tf_vars: dict[str, np.ndarray], source: str = "checkpoint") -> 
         "encoder/cell_{}/bidirectional_rnn/fw/multi_rnn_cell/cell_0/lstm_cell/kernel"
     )
     dec_layers = layers(f"{leaf}/multi_rnn_cell/cell_{{}}/lstm_cell/kernel")
+    first = tf_vars.get(
+        f"encoder/{'hierarchical_level_0/' if hier_enc else ''}"
+        "cell_0/bidirectional_rnn/fw/multi_rnn_cell/cell_0/lstm_cell/kernel"
+    )  # [input + H, 4H]
+    enc_input = None if first is None else int(first.shape[0]) - int(first.shape[1]) // 4
     name: str | None = None
     if any(k.startswith("decoder/nade/") for k in names):
         # MultiLabelRnnNadeDecoder (models.nade): the drum map from the NADE's width.
         nade = tf_vars.get("decoder/nade/w_enc")
         name = None if nade is None else NADE_CONFIGS.get(int(nade.shape[0]))
-    elif width == MELODY_CLASSES:
+    elif width == MELODY_CLASSES and enc_input == MELODY_CLASSES:
         if hier_enc:
             name = "hier-mel_16bar"
         elif hier_dec:
@@ -327,14 +335,15 @@ def guess_config(tf_vars: dict[str, np.ndarray], source: str = "checkpoint") -> 
             name = "flat-mel_16bar"
         else:
             name = "cat-mel_2bar_big" if dec_layers >= 3 else "cat-mel_2bar_small"
-    elif width == DRUM_PATTERNS and not (hier_enc or hier_dec):
+    elif width == DRUM_PATTERNS and enc_input == DRUM_ROLL_INPUT and not (hier_enc or hier_dec):
         name = "cat-drums_2bar_big" if dec_layers >= 3 else "cat-drums_2bar_small"
     elif width == GROOVE_WIDTH and not hier_enc:
         name = "groovae_4bar_hierdec" if hier_dec else "groovae_4bar"
     if name is None:
         raise MusicVAEError(
             f"{source}: no registered config fits this checkpoint (output width {width}, "
-            f"hierarchical encoder {hier_enc}, decoder {hier_dec}); pass its config by name"
+            f"encoder input width {enc_input}, hierarchical encoder {hier_enc}, decoder "
+            f"{hier_dec}); pass its config by name"
         )
     return get_config(name)
 
