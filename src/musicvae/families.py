@@ -48,7 +48,8 @@ class Family:
     # The training summary's accuracy scalar and how plot labels it.
     accuracy_key: str
     accuracy_label: str
-    # explain's words for one decoder output step.
+    # explain's words for one encoder input step and one decoder output step.
+    input_layout: str
     output_layout: str
     protocols: tuple[str, ...] = ()  # evaluate --protocol names
     grid_picture: bool = False  # generate writes a drum-grid PNG beside each MIDI file
@@ -83,6 +84,7 @@ FAMILIES: dict[str, Family] = {
             voice="drums",
             accuracy_key="hit_accuracy",
             accuracy_label="hit accuracy",
+            input_layout="hits | velocities | offsets per drum class",
             output_layout="hit logits | velocities | offsets",
             protocols=("haki2022",),
             grid_picture=True,
@@ -99,6 +101,7 @@ FAMILIES: dict[str, Family] = {
             voice="program",
             accuracy_key="accuracy",
             accuracy_label="step accuracy",
+            input_layout="one-hot: no event | note off | 88 pitches",
             output_layout="class logits: no event | note off | 88 pitches",
         ),
         Family(
@@ -110,6 +113,7 @@ FAMILIES: dict[str, Family] = {
             voice="drums",
             accuracy_key="accuracy",
             accuracy_label="step accuracy",
+            input_layout="each drum class hit | no hit at all",
             output_layout="class logits: one per combination of drum classes hit",
         ),
         Family(
@@ -121,6 +125,7 @@ FAMILIES: dict[str, Family] = {
             voice="drums",
             accuracy_key="accuracy",
             accuracy_label="step accuracy (all classes right)",
+            input_layout="each drum class hit | no hit at all",
             output_layout="NADE biases: hidden (b_enc) | one per drum class (b_dec)",
         ),
     )

@@ -92,6 +92,10 @@ def _conductor(trained: TrainedModel, groove_path: Path, out: Path) -> None:
     from musicvae.errors import MusicVAEError
     from musicvae.plotting.conductor import write_conductor
 
+    if not trained.family.grid_picture:  # the picture draws the groove as a drum grid
+        raise trained.family.refuse(
+            "--conductor", trained.config.name, "a hierarchical GrooVAE model"
+        )
     if trained.config.decoder != "hierarchical":
         raise MusicVAEError(
             f"{trained.source}: config {trained.config.name!r} has no conductor; --conductor "

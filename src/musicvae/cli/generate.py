@@ -232,6 +232,11 @@ def check_family(model: TrainedModel, options: GenerateOptions) -> None:
         raise family.refuse("--keep-hits", name, "a GrooVAE model (drum hits to keep)")
     if options.playing is not None and not family.spread:
         raise family.refuse("--playing", name, "a GrooVAE model (a drummer's spread)")
+    if model.converter.control_depth and options.mode in ("sample", "interpolate"):
+        raise MusicVAEError(
+            f"--mode {options.mode}: config {name!r} decodes under controls read from an input "
+            "(its hits or taps), which the prior cannot give; use --mode reconstruct"
+        )
 
 
 def run_options(options: GenerateOptions) -> int:

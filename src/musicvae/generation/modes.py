@@ -69,8 +69,19 @@ class Generated:
     qpm: float
 
 
-def _generated(model: TrainedModel, grooves: np.ndarray, qpm: float) -> Generated:
-    return Generated(grooves, model.to_sequences(grooves, qpm), qpm)
+def _generated(
+    model: TrainedModel, grooves: np.ndarray, qpm: float, source: NoteSequence | None = None
+) -> Generated:
+    """The mode's output; a melody keeps the instrument of the ``source`` it came from."""
+    return Generated(grooves, model.to_sequences(grooves, qpm, _program(source)), qpm)
+
+
+def _program(ns: NoteSequence | None) -> int | None:
+    """The General MIDI program most of ``ns``'s pitched notes play (None: no pitched notes)."""
+    if ns is None:
+        return None
+    programs = ns.program[~ns.is_drum]
+    return int(np.bincount(programs).argmax()) if len(programs) else None
 
 
 def sample(model: TrainedModel, request: ModeRequest) -> Generated:
@@ -87,7 +98,7 @@ def interpolate(model: TrainedModel, request: ModeRequest) -> Generated:
     grooves, _ = model.interpolate_tensors(
         a, b, request.num_outputs, request.temperature, request.seed
     )
-    return _generated(model, grooves, request.tempo or a.qpm)
+    return _generated(model, grooves, request.tempo or a.qpm, a)
 
 
 def _transform_each(model: TrainedModel, request: ModeRequest, keep_default: bool) -> Generated:
@@ -101,7 +112,7 @@ def _transform_each(model: TrainedModel, request: ModeRequest, keep_default: boo
             request.inputs[0], request.temperature, s, keep_hits=keep
         )
         transformed.append(groove)
-    return _generated(model, np.stack(transformed), request.tempo or prep.qpm)
+    return _generated(model, np.stack(transformed), request.tempo or prep.qpm, request.inputs[0])
 
 
 def reconstruct(model: TrainedModel, request: ModeRequest) -> Generated:

@@ -195,12 +195,18 @@ class TrainedModel:
             grooves = expressive_grooves(grooves, self.expression, min(temperature, 1.0))
         return grooves
 
-    def to_sequences(self, grooves: np.ndarray, qpm: float = 120.0) -> list[NoteSequence]:
-        """(N, T, 27) or (T, 27) grooves as drum NoteSequences in 4/4 at ``qpm``."""
+    def to_sequences(
+        self, grooves: np.ndarray, qpm: float = 120.0, program: int | None = None
+    ) -> list[NoteSequence]:
+        """(N, T, D) or (T, D) outputs as NoteSequences in 4/4 at ``qpm``, as the converter
+        writes them (drums on channel 10; a melody on ``program``, 0 by default as in
+        Magenta)."""
         if not (math.isfinite(qpm) and qpm > 0):  # 0 would divide by zero
             raise MusicVAEError(f"qpm {qpm}: expected a positive tempo")
         sequences = self.converter.from_tensors(grooves, qpm=float(qpm))
         for ns in sequences:
+            if program is not None and self.family.voice == "program":
+                ns.program = np.full(len(ns), program, ns.program.dtype)
             ns.time_signatures = [TimeSignature(0.0, 4, 4)]
             # A hit played ahead of step 0 would start before the file does; MIDI has no
             # negative times, so it starts at 0 instead.

@@ -14,6 +14,7 @@ import torch
 
 from musicvae.configs import Config
 from musicvae.errors import MusicVAEError
+from musicvae.families import family_of
 
 
 @dataclass(frozen=True)
@@ -28,16 +29,15 @@ def shape_walk(config: Config, batch: int = 2) -> list[Stage]:
     from musicvae.data.converters import build_converter
     from musicvae.models import build_model
     from musicvae.models.decoder import LstmDecoder, shift_right
-    from musicvae.models.encoder import BidirectionalLstmEncoder
     from musicvae.models.hierarchical import HierarchicalLstmDecoder
 
+    family = family_of(config)
     torch.manual_seed(0)
     model = build_model(config).eval()
     enc, dec = model.encoder, model.decoder
-    if not isinstance(enc, BidirectionalLstmEncoder) or not isinstance(
-        dec, LstmDecoder | HierarchicalLstmDecoder
-    ):
-        raise MusicVAEError(f"config {config.name!r}: explain knows the LSTM encoder and decoders")
+    summary = getattr(enc, "summary", None)
+    if summary is None or not isinstance(dec, LstmDecoder | HierarchicalLstmDecoder):
+        raise MusicVAEError(f"config {config.name!r}: explain knows the LSTM encoders and decoders")
     conv = build_converter(config)
     t = config.hparams.max_seq_len
     c = model.control_depth
@@ -46,13 +46,15 @@ def shape_walk(config: Config, batch: int = 2) -> list[Stage]:
     y = torch.zeros(batch, t, conv.output_depth)
     lengths = torch.full((batch,), t)
     stages = [
-        Stage(
-            "encoder input", tuple(x.shape), "a window: per 16th step, hits | velocities | offsets"
-        ),
+        Stage("encoder input", tuple(x.shape), f"a window: per 16th step, {family.input_layout}"),
     ]
     with torch.no_grad():
-        h = enc.summary(x, lengths)
-        stages.append(Stage("encoder summary", tuple(h.shape), "last forward and backward states"))
+        h = summary(x, lengths)
+        levels = getattr(enc, "level_lengths", None)
+        what = "last forward and backward states"
+        if levels:  # a hierarchical encoder: each level summarises segments of the one below
+            what += f" of the top of {len(levels)} levels ({' x '.join(map(str, levels))} steps)"
+        stages.append(Stage("encoder summary", tuple(h.shape), what))
         mu, _sigma = enc(x, lengths)
         stages.append(Stage("mu, sigma", tuple(mu.shape), "the posterior q(z | x)"))
         z = mu
@@ -103,9 +105,7 @@ def shape_walk(config: Config, batch: int = 2) -> list[Stage]:
                 Stage("decoder input per step", tuple(step_in.shape), "previous step | z")
             )
         out = dec(y, lengths, z, controls).rnn_output
-        stages.append(
-            Stage("decoder output", tuple(out.shape), "hit logits | velocities | offsets")
-        )
+        stages.append(Stage("decoder output", tuple(out.shape), family.output_layout))
     return stages
 
 

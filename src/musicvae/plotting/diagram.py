@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from musicvae.configs import Config
+from musicvae.families import family_of
 from musicvae.io import atomic_write_bytes
 
 
@@ -65,8 +66,8 @@ def render_diagram(config: Config, dpi: int = 110) -> bytes:
         box(6.4, 2.2, 4.4, 0.9, f"LSTM decoder over all {walk['decoder output'][1]} steps\n"
             f"input per step {shape('decoder input per step')}: previous step | z", "#e3f0dc")  # fmt: skip
         arrow((6.0, 2.65), (6.4, 2.65))
-    box(6.4, 0.3, 4.4, 0.8, f"output {shape('decoder output')}: hit logits | velocities | "
-        "offsets", "#f0dcdc")  # fmt: skip
+    box(6.4, 0.3, 4.4, 0.8, f"output {shape('decoder output')}:\n"
+        f"{family_of(config).output_layout}", "#f0dcdc")  # fmt: skip
     arrow((8.6, 1.45), (8.6, 1.15))
     ax.text(0.2, 4.85, f"{config.name}", fontsize=11, weight="bold")
     buf = io.BytesIO()

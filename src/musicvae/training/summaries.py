@@ -31,8 +31,12 @@ TAGS: dict[str, str] = {
     "velocities_loss": "metrics/velocities_loss",
     "offsets_loss": "metrics/offsets_loss",
     "hit_accuracy": "metrics/hit_accuracy",
-    # The categorical (melody) decoders' share of steps whose class is predicted right.
+    # The categorical (melody) decoders' share of steps whose class is predicted right; for a
+    # NADE, of steps with every label right, beside its label precision, recall and F1.
     "accuracy": "metrics/accuracy",
+    "hit_precision": "metrics/hit_precision",
+    "hit_recall": "metrics/hit_recall",
+    "hit_f1": "metrics/hit_f1",
     "sampling_probability": "sampling_probability",
     "learning_rate": "learning_rate",
     "grad_norm": "grad_norm",
