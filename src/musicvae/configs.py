@@ -545,9 +545,7 @@ _MEL_16BAR_HP = HParams(
     dropout_keep_prob=1.0,
 )
 _MEL_16BAR_DATA = DataConfig(split_bars=16, max_tensors_per_notesequence=5, windowing="file")
-register(
-    Config(name="flat-mel_16bar", hparams=_MEL_16BAR_HP, data=_MEL_16BAR_DATA, **_MELODY)
-)
+register(Config(name="flat-mel_16bar", hparams=_MEL_16BAR_HP, data=_MEL_16BAR_DATA, **_MELODY))
 _HIERDEC_MEL: dict[str, Any] = {
     "converter": "melody",
     "decoder": "hierarchical",
