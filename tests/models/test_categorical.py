@@ -18,6 +18,7 @@ from musicvae.models.categorical import (
     categorical_loss,
     sample_categorical,
 )
+from musicvae.models.decoder import GrooveDecoding
 from tests.helpers_melody import TINY_MELODY, folk_dataset, train_tiny_melody
 
 
@@ -76,8 +77,8 @@ def test_decoder_shapes_sampling_and_activation():
     # Scheduled sampling takes the step-by-step path with the same weights.
     mixed = dec(targets, None, z, sampling_probability=0.5, generator=torch.Generator())
     assert mixed.rnn_output.shape == (3, 32, 90)
-    with pytest.raises(ValueError, match="drum decoders"):
-        dec.sample(z, 32, 1.0, fixed_hits=torch.zeros(3, 32, 9))
+    with pytest.raises(ValueError, match="categorical decoder takes no GrooveDecoding"):
+        dec.sample(z, 32, 1.0, options=GrooveDecoding(torch.zeros(3, 32, 9)))
     with pytest.raises(ValueError, match="non-negative"):
         dec.sample(z, 32, -1.0)
 

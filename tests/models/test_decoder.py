@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from musicvae.models.decoder import (
+    GrooveDecoding,
     GrooveLstmDecoder,
     force_hits,
     groove_loss,
@@ -162,7 +163,7 @@ def test_sample_with_fixed_hits_keeps_them_and_feeds_them_back():
     fixed = _targets()[..., :9].clone()
     fixed[:, :, 4:] = math.nan  # classes 4..8 stay free
     g = torch.Generator().manual_seed(3)
-    s = dec.sample(z, 12, temperature=0.5, generator=g, fixed_hits=fixed)
+    s = dec.sample(z, 12, temperature=0.5, generator=g, options=GrooveDecoding(fixed))
     assert torch.equal(s[..., :4], fixed[..., :4])
     assert set(s[..., 4:9].unique().tolist()) <= {0.0, 1.0}
     # The loop feeds back its forced outputs: teacher forcing on them gives the same outputs,

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from musicvae.models.categorical import CategoricalLstmDecoder, categorical_loss
-from musicvae.models.decoder import GrooveLstmDecoder, groove_loss
+from musicvae.models.decoder import GrooveDecoding, GrooveLstmDecoder, groove_loss
 from musicvae.models.hierarchical import HierarchicalLstmDecoder
 
 
@@ -103,7 +103,7 @@ def test_sample_with_fixed_hits_across_bars():
     fixed = (torch.rand(3, 7, 9, generator=torch.Generator().manual_seed(1)) > 0.6).float()
     fixed[..., 8] = float("nan")  # the ride is free
     # 7 steps: the last bar (4 steps each) is cut short, and so are its fixed hits.
-    s = dec.sample(z, 7, generator=torch.Generator().manual_seed(0), fixed_hits=fixed)
+    s = dec.sample(z, 7, generator=torch.Generator().manual_seed(0), options=GrooveDecoding(fixed))
     assert s.shape == (3, 7, 27)
     assert torch.equal(s[..., :8], fixed[..., :8])
     assert set(s[..., 8].unique().tolist()) <= {0.0, 1.0}
@@ -200,8 +200,8 @@ def test_categorical_core_feeds_its_one_hot_samples_back_across_bars():
     assert torch.equal(again, greedy.argmax(-1))
     drawn = dec.sample(z, 10, generator=torch.Generator().manual_seed(0))
     assert drawn.shape == (3, 10, 7) and set(drawn.sum(-1).unique().tolist()) == {1.0}
-    with pytest.raises(ValueError, match="drum decoders"):
-        dec.sample(z, 12, fixed_hits=torch.zeros(3, 12, 7))
+    with pytest.raises(ValueError, match="categorical decoder takes no GrooveDecoding"):
+        dec.sample(z, 12, options=GrooveDecoding(torch.zeros(3, 12, 7)))
 
 
 def test_core_decoder_comes_from_the_config():

@@ -10,6 +10,7 @@ import torch
 
 from musicvae.configs import get_config
 from musicvae.models.base import Decoder
+from musicvae.models.decoder import GrooveDecoding
 from musicvae.models.encoder import BidirectionalLstmEncoder
 from musicvae.models.nade import (
     MultiLabelRnnNadeDecoder,
@@ -165,8 +166,8 @@ def test_decoder_sampling_activation_and_teacher_forcing_agree():
     drawn = dec.sample(z, 16, 1.0, generator=torch.Generator().manual_seed(0))
     assert torch.equal(drawn, dec.sample(z, 16, 1.0, generator=torch.Generator().manual_seed(0)))
     assert not torch.equal(drawn, greedy)
-    with pytest.raises(ValueError, match="GrooVAE"):
-        dec.sample(z, 16, 1.0, fixed_hits=torch.zeros(4, 16, 9))
+    with pytest.raises(ValueError, match="NADE decoder takes no GrooveDecoding"):
+        dec.sample(z, 16, 1.0, options=GrooveDecoding(torch.zeros(4, 16, 9)))
     with pytest.raises(ValueError, match="non-negative"):
         dec.sample(z, 16, -1.0)
 

@@ -250,7 +250,7 @@ def _add_batch(
     """Decode one batch every way from its windows' ``(mu, sigma, another window's mu)`` and
     add the results to ``totals``."""
     from musicvae.models import kl_divergence
-    from musicvae.models.decoder import activate
+    from musicvae.models.decoder import GrooveDecoding, activate
 
     model, config = trained.model, trained.config
     inputs, outputs, controls, lengths = batch
@@ -269,10 +269,10 @@ def _add_batch(
         kept = None
         if totals.kept is not None and config.data.tapify:
             taps = torch.from_numpy(trained.input_taps(inputs.cpu().numpy()))
-            kept = model.decode(mu, steps, SAMPLED_TEMPERATURE, ctl, gen, taps=taps)
+            kept = model.decode(mu, steps, SAMPLED_TEMPERATURE, ctl, gen, GrooveDecoding(taps=taps))
         elif totals.kept is not None:
             fixed = torch.from_numpy(trained.input_hits(inputs.cpu().numpy()))
-            kept = model.decode(mu, steps, SAMPLED_TEMPERATURE, ctl, gen, fixed)
+            kept = model.decode(mu, steps, SAMPLED_TEMPERATURE, ctl, gen, GrooveDecoding(fixed))
     target = outputs.cpu().numpy()
     terms = loss_terms_per_class(
         probs.cpu().numpy(),

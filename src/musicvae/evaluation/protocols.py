@@ -258,6 +258,7 @@ def haki2022_decodings(
     """(N, T, 27) decodings from z = mu of each input: free and, for input-transform models,
     with the input's taps (tap models) or hits kept."""
     from musicvae.evaluation.evaluate import SAMPLED_TEMPERATURE
+    from musicvae.models.decoder import GrooveDecoding
 
     model, config, device = trained.model, trained.config, trained.device
     gen = torch.Generator(device=device).manual_seed(seed)
@@ -276,12 +277,16 @@ def haki2022_decodings(
             free.append(model.decode(mu, steps, SAMPLED_TEMPERATURE, ctl, gen).cpu().numpy())
             if keep and config.data.tapify:
                 taps = torch.from_numpy(trained.input_taps(inputs.numpy()))
-                out = model.decode(mu, steps, SAMPLED_TEMPERATURE, ctl, gen, taps=taps)
+                out = model.decode(
+                    mu, steps, SAMPLED_TEMPERATURE, ctl, gen, GrooveDecoding(taps=taps)
+                )
                 kept.append(out.cpu().numpy())
             elif keep:
                 fixed = torch.from_numpy(trained.input_hits(inputs.numpy()))
                 kept.append(
-                    model.decode(mu, steps, SAMPLED_TEMPERATURE, ctl, gen, fixed).cpu().numpy()
+                    model.decode(mu, steps, SAMPLED_TEMPERATURE, ctl, gen, GrooveDecoding(fixed))
+                    .cpu()
+                    .numpy()
                 )
     decodings = {"free": np.concatenate(free)}
     if kept:

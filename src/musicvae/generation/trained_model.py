@@ -119,7 +119,7 @@ class TrainedModel:
         follow the temperature, up to 1, the earlier default). The temperature then sets how
         adventurous the grooves are (lower ones repeat more from bar to bar), and ``playing``
         how loosely they are played."""
-        from musicvae.models.decoder import spread_tensor
+        from musicvae.models.decoder import GrooveDecoding, spread_tensor
 
         _check_temperature(temperature)
         if playing is not None and not (math.isfinite(playing) and 0.0 <= playing <= 1.0):
@@ -138,7 +138,7 @@ class TrainedModel:
                 temperature,
                 self._controls(controls),
                 g,
-                spread=drawn,
+                None if drawn is None else GrooveDecoding(spread=drawn),
             )
         return out.cpu().numpy()
 
@@ -170,7 +170,7 @@ class TrainedModel:
         velocities and offsets around the heads' means (models that store a spread);
         ``expressive`` widens the heads' means to a drummer's range instead, by
         ``min(temperature, 1)`` of the stored gains (see ``generation.expression``)."""
-        from musicvae.models.decoder import spread_tensor
+        from musicvae.models.decoder import GrooveDecoding, spread_tensor
 
         _check_temperature(temperature)
         zt = torch.as_tensor(np.asarray(z), dtype=torch.float32, device=self.device)
@@ -178,17 +178,21 @@ class TrainedModel:
             raise MusicVAEError(f"z must have shape (N, {self.z_size}), got {tuple(zt.shape)}")
         if not torch.isfinite(zt).all():  # NaN logits would fail deep in the sampler
             raise MusicVAEError("z must hold finite numbers (it has NaN or infinite values)")
+        options = None
+        if fixed_hits is not None or taps is not None or (spread and self.spread):
+            options = GrooveDecoding(
+                None if fixed_hits is None else torch.as_tensor(np.asarray(fixed_hits)),
+                spread_tensor(self.spread) if spread else None,
+                None if taps is None else torch.as_tensor(np.asarray(taps)),
+            )
         with torch.no_grad():
-            fixed = None if fixed_hits is None else torch.as_tensor(np.asarray(fixed_hits))
             out = self.model.decode(
                 zt,
                 self.window_steps,
                 temperature,
                 self._controls(controls),
                 self._generator(seed),
-                fixed_hits=fixed,
-                spread=spread_tensor(self.spread) if spread else None,
-                taps=None if taps is None else torch.as_tensor(np.asarray(taps)),
+                options,
             )
         grooves = out.cpu().numpy()
         if expressive and self.expression is not None:

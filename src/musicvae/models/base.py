@@ -1,7 +1,11 @@
 """The decoder interface: what ``MusicVAE`` and the rest of the package call on a decoder.
 
 Like Magenta's ``BaseDecoder``, a decoder owns what its outputs mean: the teacher-forced pass,
-its reconstruction loss, its output activations and free-running sampling. Decoders are
+its reconstruction loss, its output activations and free-running sampling. What a family can
+impose on a free-running decode (GrooVAE's fixed hits, spread and taps) travels as one
+``options`` object of that family's own type (:class:`DecodeOptions`), so a new family adds
+its options without widening this signature; a decoder given options it does not know refuses
+them. Decoders are
 ``nn.Module`` subclasses that satisfy this protocol structurally (``GrooveLstmDecoder``,
 ``CategoricalLstmDecoder``, ``HierarchicalLstmDecoder``); a new one registers its builder in
 ``models.vae.DECODERS``.
@@ -19,6 +23,23 @@ from musicvae.models.decoder import DecoderOutput
 # GrooVAE's decoders give (hit probabilities, velocities, offsets); a categorical one gives
 # class probabilities.
 Activations = Tensor | tuple[Tensor, Tensor, Tensor]
+
+
+class DecodeOptions(Protocol):
+    """A family's constraints on a free-running decode (e.g. ``decoder.GrooveDecoding``)."""
+
+    def window(self, start: int, stop: int) -> DecodeOptions:
+        """The constraints of steps ``start`` to ``stop`` (a hierarchical decoder hands each
+        bar its own), unconstrained past the end of what they cover."""
+        ...
+
+    def check(self, batch: int, length: int) -> None:
+        """Raise ``MusicVAEError`` unless the constraints fit a ``(batch, length)`` decode."""
+        ...
+
+    def to(self, device: torch.device) -> DecodeOptions:
+        """The constraints on ``device``."""
+        ...
 
 
 @runtime_checkable
@@ -72,9 +93,8 @@ class Decoder(Protocol):
         controls: Tensor | None = None,
         generator: torch.Generator | None = None,
         start_inputs: Tensor | None = None,
-        fixed_hits: Tensor | None = None,
-        spread: Tensor | None = None,
-        taps: Tensor | None = None,
+        options: DecodeOptions | None = None,
     ) -> Tensor:
-        """Free-running samples ``(B, length, D)`` from ``z`` ``(B, Z)``."""
+        """Free-running samples ``(B, length, D)`` from ``z`` ``(B, Z)``, under the family's
+        ``options``."""
         ...

@@ -11,12 +11,17 @@ decoding and in scheduled sampling alike.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from musicvae.configs import Config
 from musicvae.models.decoder import LstmDecoder, step_mask
+
+if TYPE_CHECKING:
+    from musicvae.models.base import DecodeOptions
 
 
 def categorical_loss(
@@ -95,25 +100,16 @@ class CategoricalLstmDecoder(LstmDecoder):
         controls: Tensor | None = None,
         generator: torch.Generator | None = None,
         start_inputs: Tensor | None = None,
-        fixed_hits: Tensor | None = None,
-        spread: Tensor | None = None,
-        taps: Tensor | None = None,
+        options: DecodeOptions | None = None,
     ) -> Tensor:
         """Free-running one-hot samples ``(B, length, D)`` from ``z`` ``(B, Z)``; temperature 0
-        decodes greedily. The drum decoder's constraints (``fixed_hits``, ``spread``,
-        ``taps``) must be None: they do not apply to categories."""
-        if fixed_hits is not None or spread is not None or taps is not None:
-            raise ValueError("fixed hits, spread and taps are for drum decoders")
+        decodes greedily. Categories take no decoding ``options`` (GrooVAE's fixed hits,
+        spread and taps are for drum grooves)."""
+        if options is not None:
+            raise ValueError(f"a categorical decoder takes no {type(options).__name__}")
         if not temperature >= 0:
             raise ValueError(f"temperature must be non-negative, got {temperature}")
-        init = self.initial_state(z)  # (B, S)
-        if start_inputs is None:
-            start_inputs = z.new_zeros(z.shape[0], self.output_depth)
-        _, samples = self._loop(
-            init, start_inputs, z, controls, length, None, 0.0, temperature, generator
-        )
-        assert samples is not None  # free-running: _loop returns its samples
-        return samples
+        return self.free_run(z, length, temperature, controls, generator, start_inputs)
 
 
 def build_categorical_decoder(

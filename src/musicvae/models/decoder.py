@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from musicvae.errors import MusicVAEError
 from musicvae.models.lstm import LstmStack
 
 # tf.losses.log_loss's epsilon, applied to the probabilities (not the logits form).
@@ -216,6 +217,60 @@ def tap_constraint(rnn_output: Tensor, sampled: Tensor, tapped: Tensor) -> Tenso
     return torch.where(~tapped[:, None], 0.0, fixed)
 
 
+@dataclass(frozen=True)
+class GrooveDecoding:
+    """GrooVAE's constraints on a free-running decode (the ``options`` of ``sample``):
+    ``fixed_hits`` ``(B, T, N)`` imposes hits where it is not NaN (:func:`force_hits`),
+    ``spread`` ``(2, N)`` draws velocities and offsets around the heads' means
+    (:func:`add_spread`), and ``taps`` ``(B, T)`` (bool) puts drums on every tapped step and
+    nowhere else (:func:`tap_constraint`)."""
+
+    fixed_hits: Tensor | None = None
+    spread: Tensor | None = None
+    taps: Tensor | None = None
+
+    def window(self, start: int, stop: int) -> GrooveDecoding:
+        """The constraints of steps ``start`` to ``stop``: free hits and no taps past the
+        end of what is given."""
+
+        def cut(x: Tensor | None, fill: float | bool) -> Tensor | None:
+            if x is None:
+                return None
+            part = x[:, start:stop]
+            missing = (stop - start) - part.shape[1]
+            if missing > 0:
+                pad = part.new_full((part.shape[0], missing, *part.shape[2:]), fill)
+                part = torch.cat([part, pad], dim=1)
+            return part
+
+        return GrooveDecoding(cut(self.fixed_hits, math.nan), self.spread, cut(self.taps, False))
+
+    def check(self, batch: int, length: int) -> None:
+        """Raise ``MusicVAEError`` unless hits and taps cover a ``(batch, length)`` decode."""
+        for name, x in (("fixed hits", self.fixed_hits), ("taps", self.taps)):
+            if x is not None and tuple(x.shape[:2]) != (batch, length):
+                raise MusicVAEError(
+                    f"{name} have shape {tuple(x.shape)}, need ({batch}, {length}, ...)"
+                )
+
+    def to(self, device: torch.device) -> GrooveDecoding:
+        """On ``device``: hits and spread as float, taps as bool."""
+        return GrooveDecoding(
+            None if self.fixed_hits is None else self.fixed_hits.to(device).float(),
+            None if self.spread is None else self.spread.to(device).float(),
+            None if self.taps is None else self.taps.to(device).bool(),
+        )
+
+
+def groove_options(options: object | None, decoder: str) -> GrooveDecoding:
+    """``options`` as GrooVAE's (none: no constraints); another family's are refused."""
+    if options is None:
+        return GrooveDecoding()
+    if not isinstance(options, GrooveDecoding):
+        raise ValueError(f"{decoder} takes GrooveDecoding options, got {type(options).__name__}")
+    return options
+
+
 class LstmDecoder(nn.Module):
     """Magenta's ``BaseLstmDecoder``: an autoregressive LSTM from ``tanh(dense(z))`` over step
     inputs ``concat(x_prev, z, controls)``; subclasses say what the outputs mean (their loss,
@@ -301,6 +356,27 @@ class LstmDecoder(nn.Module):
         """One step's sample ``(B, D)`` from its ``(B, D)`` outputs."""
         raise NotImplementedError
 
+    def free_run(
+        self,
+        z: Tensor,
+        length: int,
+        temperature: float,
+        controls: Tensor | None,
+        generator: torch.Generator | None,
+        start_inputs: Tensor | None,
+        options: GrooveDecoding | None = None,
+    ) -> Tensor:
+        """Free-running samples ``(B, length, D)``: each step's :meth:`sample_step` fed back
+        as the next input, from ``start_inputs`` (zeros by default)."""
+        # z: (B, Z), controls: (B, length, C), start_inputs: (B, D) -> (B, length, D)
+        first = z.new_zeros(z.shape[0], self.output_depth) if start_inputs is None else start_inputs
+        init = self.initial_state(z)
+        _, samples = self._loop(
+            init, first, z, controls, length, None, 0.0, temperature, generator, options
+        )
+        assert samples is not None  # free-running: _loop returns its samples
+        return samples
+
     def _loop(
         self,
         init: Tensor,
@@ -312,12 +388,11 @@ class LstmDecoder(nn.Module):
         p: float,
         temperature: float,
         generator: torch.Generator | None,
-        fixed_hits: Tensor | None = None,
-        spread: Tensor | None = None,
-        taps: Tensor | None = None,
+        options: GrooveDecoding | None = None,
     ) -> tuple[Tensor, Tensor | None]:
         """Step-by-step decoding; free-running when ``teacher`` is None, else scheduled sampling
-        with probability ``p`` per example and step (``p = 0`` is plain teacher forcing)."""
+        with probability ``p`` per example and step (``p = 0`` is plain teacher forcing).
+        ``options`` constrain free-running drum samples (only GrooVAE's decoder passes any)."""
         # init: (B, S), first_input: (B, D), z: (B, Z), controls: (B, T, C),
         # fixed_hits: (B, T, N) -> rnn_output (B, T, D), samples (B, T, D) or None
         drop = self.training and self.rnn.dropout > 0.0
@@ -328,6 +403,8 @@ class LstmDecoder(nn.Module):
         b = z.shape[0]
         static = self._static_gates(z, controls, steps, wrest_t, b0, drop)
         states = self.rnn.layer_states(init)
+        opts = options or GrooveDecoding()
+        fixed_hits, spread, taps = opts.fixed_hits, opts.spread, opts.taps
         # The spread's noise for every step at once: one draw instead of one per step.
         draws = None
         if spread is not None and teacher is None:
@@ -428,34 +505,11 @@ class GrooveLstmDecoder(LstmDecoder):
         controls: Tensor | None = None,
         generator: torch.Generator | None = None,
         start_inputs: Tensor | None = None,
-        fixed_hits: Tensor | None = None,
-        spread: Tensor | None = None,
-        taps: Tensor | None = None,
+        options: object | None = None,
     ) -> Tensor:
-        """Free-running samples ``(B, length, D)`` from latent vectors ``z`` ``(B, Z)``;
-        ``taps`` ``(B, length)`` (bool) makes the drums play on every tapped step and nowhere
-        else (see :func:`tap_constraint`);
-        ``fixed_hits`` ``(B, length, N)`` imposes hits where it is not NaN (see
-        :func:`force_hits`); ``spread`` (2, N) draws velocities and offsets around the means
-        (see :func:`add_spread`)."""
+        """Free-running samples ``(B, length, D)`` from latent vectors ``z`` ``(B, Z)``, under
+        :class:`GrooveDecoding` ``options`` (fixed hits, spread, taps)."""
         if temperature <= 0:
             raise ValueError(f"temperature must be positive, got {temperature}")
-        init = self.initial_state(z)
-        if start_inputs is None:
-            start_inputs = z.new_zeros(z.shape[0], self.output_depth)
-        _, samples = self._loop(
-            init,
-            start_inputs,
-            z,
-            controls,
-            length,
-            None,
-            0.0,
-            temperature,
-            generator,
-            fixed_hits,
-            spread,
-            taps,
-        )
-        assert samples is not None  # free-running: _loop returns its samples
-        return samples
+        opts = groove_options(options, "GrooVAE's decoder")
+        return self.free_run(z, length, temperature, controls, generator, start_inputs, opts)

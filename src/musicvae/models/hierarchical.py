@@ -24,7 +24,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from musicvae.models.base import Activations
+from musicvae.models.base import Activations, DecodeOptions
 from musicvae.models.categorical import CategoricalLstmDecoder
 from musicvae.models.decoder import DecoderOutput, GrooveLstmDecoder, shift_right
 from musicvae.models.lstm import LstmStack
@@ -146,29 +146,22 @@ class HierarchicalLstmDecoder(nn.Module):
         controls: Tensor | None = None,
         generator: torch.Generator | None = None,
         start_inputs: Tensor | None = None,
-        fixed_hits: Tensor | None = None,
-        spread: Tensor | None = None,
-        taps: Tensor | None = None,
+        options: DecodeOptions | None = None,
     ) -> Tensor:
         """Free-running samples ``(B, length, D)``, drawn by the core bar by bar; each bar
-        starts from the last sample. ``fixed_hits`` ``(B, length, N)`` imposes hits where it
-        is not NaN (drum cores; a categorical core refuses it)."""
+        starts from the last sample and gets its own window of the core family's ``options``
+        (e.g. GrooVAE's fixed hits)."""
         bars = math.ceil(length / self.bar_length)
         _, embeddings = self.conduct(z, bars)
         if controls is not None and controls.shape[1] < bars * self.bar_length:
             controls = nn.functional.pad(
                 controls, (0, 0, 0, bars * self.bar_length - controls.shape[1])
             )
-        if fixed_hits is not None and fixed_hits.shape[1] < bars * self.bar_length:
-            fixed_hits = nn.functional.pad(
-                fixed_hits, (0, 0, 0, bars * self.bar_length - fixed_hits.shape[1]), value=math.nan
-            )
         start = start_inputs
         pieces = []
         for i in range(bars):
-            window = slice(i * self.bar_length, (i + 1) * self.bar_length)
-            bar_controls = controls[:, window] if controls is not None else None
-            bar_fixed = fixed_hits[:, window] if fixed_hits is not None else None
+            lo, hi = i * self.bar_length, (i + 1) * self.bar_length
+            bar_controls = controls[:, lo:hi] if controls is not None else None
             bar = self.core.sample(
                 embeddings[:, i],
                 self.bar_length,
@@ -176,9 +169,7 @@ class HierarchicalLstmDecoder(nn.Module):
                 bar_controls,
                 generator,
                 start,
-                bar_fixed,
-                spread,
-                None if taps is None else taps[:, window],
+                None if options is None else options.window(lo, hi),
             )
             pieces.append(bar)
             start = bar[:, -1]

@@ -25,6 +25,7 @@ logit of exactly 0).
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -32,6 +33,9 @@ from torch import Tensor, nn
 
 from musicvae.configs import Config
 from musicvae.models.decoder import LstmDecoder, step_mask
+
+if TYPE_CHECKING:
+    from musicvae.models.base import DecodeOptions
 
 # Magenta's floor inside the NADE's logarithms.
 NADE_LOG_EPSILON = 1e-6
@@ -210,24 +214,17 @@ class MultiLabelRnnNadeDecoder(LstmDecoder):
         controls: Tensor | None = None,
         generator: torch.Generator | None = None,
         start_inputs: Tensor | None = None,
-        fixed_hits: Tensor | None = None,
-        spread: Tensor | None = None,
-        taps: Tensor | None = None,
+        options: DecodeOptions | None = None,
     ) -> Tensor:
         """Free-running multi-hot samples ``(B, length, D)`` from ``z`` ``(B, Z)``, each step
-        fed back as the next input; temperature 0 decodes greedily. ``fixed_hits``, ``spread``
-        and ``taps`` (GrooVAE's constraints) must be None."""
+        fed back as the next input; temperature 0 decodes greedily. A NADE takes no decoding
+        ``options`` (GrooVAE's fixed hits, spread and taps are for its own decoder)."""
         # z: (B, Z), controls: (B, length, C), start_inputs: (B, D) -> (B, length, D)
-        if any(c is not None for c in (fixed_hits, spread, taps)):
-            raise ValueError("fixed hits, spread and taps are for GrooVAE's drum decoders")
+        if options is not None:
+            raise ValueError(f"a NADE decoder takes no {type(options).__name__}")
         if not temperature >= 0:
             raise ValueError(f"temperature must be non-negative, got {temperature}")
-        first = z.new_zeros(z.shape[0], self.output_depth) if start_inputs is None else start_inputs
-        steps = self._loop(
-            self.initial_state(z), first, z, controls, length, None, 0.0, temperature, generator
-        )[1]
-        assert steps is not None  # free-running: _loop returns its samples
-        return steps
+        return self.free_run(z, length, temperature, controls, generator, start_inputs)
 
 
 def build_nade_decoder(

@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from musicvae.configs import Config, HParams
 from musicvae.errors import MusicVAEError
 from musicvae.models import schedules
-from musicvae.models.base import Decoder
+from musicvae.models.base import DecodeOptions, Decoder
 from musicvae.models.categorical import build_categorical_decoder
 from musicvae.models.decoder import GrooveLstmDecoder
 from musicvae.models.encoder import BidirectionalLstmEncoder, HierarchicalLstmEncoder
@@ -135,37 +135,19 @@ class MusicVAE(nn.Module):
         temperature: float = 1.0,
         controls: Tensor | None = None,
         generator: torch.Generator | None = None,
-        fixed_hits: Tensor | None = None,
-        spread: Tensor | None = None,
-        taps: Tensor | None = None,
+        options: DecodeOptions | None = None,
     ) -> Tensor:
-        """Sequences ``(B, length, 27)`` from ``z`` ``(B, z_size)``: binary hits, velocities in
-        (0, 1), offsets in (-1, 1). ``fixed_hits`` ``(B, length, 9)`` imposes the hits where it
-        is not NaN; the model then only plays them (velocity, timing). ``spread`` (2, 9) draws
-        velocities and offsets around the heads' means (``decoder.add_spread``). Call
-        ``model.eval()`` first; ``generator`` must live on the model's device."""
+        """Sequences ``(B, length, D)`` from ``z`` ``(B, z_size)``, as the decoder samples them
+        (GrooVAE: binary hits, velocities in (0, 1), offsets in (-1, 1)), under the decoder
+        family's ``options`` (GrooVAE's ``decoder.GrooveDecoding``: fixed hits, spread, taps).
+        Call ``model.eval()`` first; ``generator`` must live on the model's device."""
         length = int(length or self.hparams.max_seq_len)
         z = z.to(next(self.parameters()).device).float()
         controls = self._decode_controls(controls, z.shape[0], length)
-        if fixed_hits is not None:
-            fixed_hits = fixed_hits.to(z.device).float()
-            if fixed_hits.shape[:2] != (z.shape[0], length):
-                raise MusicVAEError(
-                    f"fixed hits have shape {tuple(fixed_hits.shape)}, need "
-                    f"({z.shape[0]}, {length}, N)"
-                )
-        if spread is not None:
-            spread = spread.to(z.device).float()
-        return self.decoder.sample(
-            z,
-            length,
-            temperature,
-            controls,
-            generator,
-            fixed_hits=fixed_hits,
-            spread=spread,
-            taps=None if taps is None else taps.to(z.device).bool(),
-        )
+        if options is not None:
+            options.check(z.shape[0], length)
+            options = options.to(z.device)
+        return self.decoder.sample(z, length, temperature, controls, generator, options=options)
 
     @torch.no_grad()
     def sample(
@@ -175,12 +157,12 @@ class MusicVAE(nn.Module):
         temperature: float = 1.0,
         controls: Tensor | None = None,
         generator: torch.Generator | None = None,
-        spread: Tensor | None = None,
+        options: DecodeOptions | None = None,
     ) -> Tensor:
         """Decodes ``n`` draws of ``z ~ N(0, I)``."""
         device = next(self.parameters()).device
         z = torch.randn(n, self.hparams.z_size, generator=generator, device=device)
-        return self.decode(z, length, temperature, controls, generator, spread=spread)
+        return self.decode(z, length, temperature, controls, generator, options)
 
 
 def _groove_decoder(config: Config, output_depth: int, control_depth: int) -> Decoder:
