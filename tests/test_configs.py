@@ -107,3 +107,64 @@ def test_from_dict_rejects_unknown_keys_and_bad_values(mutate, message):
     mutate(d)
     with pytest.raises(ConfigError, match=message):
         Config.from_dict(d)
+
+
+# Magenta's CONFIG_MAP names registered here, with the values of its configs.py that set each
+# family apart (the rest are HParams defaults checked elsewhere).
+MAGENTA = {
+    "cat-mel_2bar_small": dict(z_size=256, enc_rnn_size=(512,), dec_rnn_size=(256, 256),
+                               free_bits=0.0, max_beta=0.2, beta_rate=0.99999),
+    "cat-mel_2bar_big": dict(z_size=512, enc_rnn_size=(2048,), dec_rnn_size=(2048,) * 3,
+                             free_bits=0.0, max_beta=0.5, beta_rate=0.99999),
+    "flat-mel_16bar": dict(max_seq_len=256, z_size=512, enc_rnn_size=(2048, 2048),
+                           dec_rnn_size=(2048,) * 3, free_bits=256.0),
+    "hierdec-mel_16bar": dict(max_seq_len=256, z_size=512, enc_rnn_size=(2048, 2048),
+                              dec_rnn_size=(1024, 1024), free_bits=256.0),
+    "hier-mel_16bar": dict(max_seq_len=256, z_size=512, enc_rnn_size=(1024,),
+                           dec_rnn_size=(1024, 1024), free_bits=256.0),
+    "cat-drums_2bar_small": dict(z_size=256, enc_rnn_size=(512,), dec_rnn_size=(256, 256),
+                                 free_bits=48.0, sampling_schedule="inverse_sigmoid"),
+    "cat-drums_2bar_big": dict(z_size=512, enc_rnn_size=(2048,), dec_rnn_size=(2048,) * 3),
+    "nade-drums_2bar_reduced": dict(enc_rnn_size=(1024,), dec_rnn_size=(512, 512),
+                                    nade_num_hidden=128),
+    "nade-drums_2bar_full": dict(enc_rnn_size=(1024,), dec_rnn_size=(512, 512),
+                                 nade_num_hidden=128),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(MAGENTA))
+def test_magentas_melody_and_drum_configs(name):
+    config = get_config(name)
+    for key, value in MAGENTA[name].items():
+        assert getattr(config.hparams, key) == value, key
+    assert config.hparams.dropout_keep_prob == 1.0  # lstm_models' default, not GrooVAE's 0.3
+    data = config.data
+    assert data.max_tensors_per_notesequence == 5 and data.windowing == "file"
+    if config.converter == "melody":
+        two_bar = name.startswith("cat-")
+        assert data.valid_programs == (tuple(range(32)) if two_bar else None)
+        assert data.transpose_range == ((-5, 5) if two_bar else None)
+    if name.startswith("hier"):
+        assert (config.decoder, config.core_decoder) == ("hierarchical", "categorical_lstm")
+        assert config.level_lengths == (16, 16)
+    assert (config.encoder_level_lengths == (16, 16)) == name.startswith("hier-")
+    assert data.roll_output == name.startswith("nade-")
+    assert data.drum_pitch_classes == ("full" if name.endswith("_full") else "reduced")
+
+
+@pytest.mark.parametrize(
+    ("name", "override", "message"),
+    [
+        ("groovae_4bar", "valid_programs=[0,1]", "groove converter does not read valid_programs"),
+        ("cat-mel_2bar_small", "humanize=true", "melody converter does not read humanize"),
+        ("cat-drums_2bar_small", "transpose_range=[-2,2]", "does not read transpose_range"),
+        ("cat-drums_2bar_small", "drum_pitch_classes=full", "2^61 classes"),
+        ("cat-drums_2bar_small", "roll_output=true", "decoder 'categorical_lstm' does not"),
+        ("nade-drums_2bar_reduced", "roll_output=false", "decoder 'nade' does not read"),
+        ("cat-mel_2bar_small", "decoder=groove_lstm", "'groove_lstm' does not read the melody"),
+        ("groovae_4bar", "decoder=categorical_lstm", "does not read the groove"),
+    ],
+)
+def test_a_converter_option_or_decoder_that_does_not_fit_is_refused(name, override, message):
+    with pytest.raises(ConfigError, match=message.replace("^", r"\^")):
+        get_config(name, override)

@@ -166,6 +166,27 @@ class DataConfig:
         )
 
 
+# DataConfig options that only some converters read, and which: set on another converter they
+# would silently do nothing, so a config that sets them is refused when built.
+_GROOVE_OPTIONS = ("groove",)
+DATA_OPTION_OWNERS: dict[str, tuple[str, ...]] = {
+    "humanize": _GROOVE_OPTIONS,
+    "tapify": _GROOVE_OPTIONS,
+    "add_instruments": _GROOVE_OPTIONS,
+    "fixed_velocities": _GROOVE_OPTIONS,
+    "hits_as_controls": _GROOVE_OPTIONS,
+    "max_note_dropout_probability": _GROOVE_OPTIONS,
+    "velocity_dropout_probability": _GROOVE_OPTIONS,
+    "taps_as_controls": _GROOVE_OPTIONS,
+    "hop_size": _GROOVE_OPTIONS,
+    "valid_programs": ("melody",),
+    "transpose_range": ("melody",),
+    "drum_pitch_classes": ("drums",),
+    "roll_output": ("drums",),
+}
+_DATA_DEFAULTS = {f.name: f.default for f in fields(DataConfig)}
+
+
 @dataclass(frozen=True)
 class Config:
     """A registered model: layout, hyperparameters and data converter settings."""
@@ -196,6 +217,37 @@ class Config:
             raise ConfigError(
                 f"config {self.name!r}: augmentation works on drum grooves, "
                 f"not the {self.converter} converter"
+            )
+        unused = [k for k, owners in DATA_OPTION_OWNERS.items()
+                  if self.converter not in owners and getattr(self.data, k) != _DATA_DEFAULTS[k]]  # fmt: skip
+        if unused:
+            raise ConfigError(
+                f"config {self.name!r}: the {self.converter} converter does not read "
+                f"{', '.join(unused)}"
+            )
+        self._check_outputs()
+
+    def _check_outputs(self) -> None:
+        """The decoder must fit what the converter's outputs are (a categorical decoder reads
+        one class a step, a NADE a multi-hot roll, GrooVAE's hits, velocities and offsets)."""
+        if self.converter == "drums" and self.data.drum_pitch_classes == "full":
+            if not self.data.roll_output:
+                raise ConfigError(
+                    f"config {self.name!r}: one-hot outputs of the 61 full-map drum classes "
+                    "would need 2^61 classes; the full map needs roll_output=true"
+                )
+        leaf = self.core_decoder if self.decoder == "hierarchical" else self.decoder
+        if self.converter == "groove":
+            fits = leaf == "groove_lstm"
+        elif self.converter == "drums" and self.data.roll_output:
+            fits = leaf == "nade"
+        else:
+            fits = leaf == "categorical_lstm"
+        if not fits:
+            raise ConfigError(
+                f"config {self.name!r}: decoder {leaf!r} does not read the {self.converter} "
+                f"converter's outputs"
+                + (" (roll_output)" if self.converter == "drums" and self.data.roll_output else "")
             )
 
     def to_dict(self) -> dict[str, Any]:
@@ -533,7 +585,9 @@ register(
     )
 )
 # The 16-bar melody models share one converter object in Magenta (mel_16bar_converter): every
-# program, no augmentation. 256 free bits, teacher forcing throughout.
+# program, no augmentation. 256 free bits, teacher forcing throughout. Sharing an object only
+# shares its mutable mode there (TrainedModel switching it to 'infer' switches all three); the
+# settings are equal, so building one converter per config here gives the same tensors.
 _MEL_16BAR_HP = HParams(
     max_seq_len=256,
     z_size=512,

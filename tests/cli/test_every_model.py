@@ -237,3 +237,13 @@ def test_studio(run, capsys):
     capsys.readouterr()
     assert main(["studio", "--checkpoint", str(run_dir), "--port", "0"]) == 1
     _one_line_error(capsys.readouterr().err, config.name)
+
+
+def test_a_config_of_another_family_does_not_borrow_the_bundled_model(tmp_path, capsys):
+    """With no --checkpoint the bundled drum model plays; --config naming a melody model is
+    refused rather than writing drums under a melody model's name."""
+    code = main(["generate", "--config", "cat-mel_2bar_small", "--output-dir", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 1 and "give --checkpoint" in err
+    _one_line_error(err, "cat-mel_2bar_small")
+    assert not list(tmp_path.iterdir())

@@ -222,6 +222,20 @@ def _read_input(path: Path | None, flag: str) -> NoteSequence:
     return read_midi(path)
 
 
+def _check_bundle_fits(model: TrainedModel, config: str) -> None:
+    """With no --checkpoint the bundled model plays; --config may only rename its files when
+    it names a model of the same family (a melody config cannot borrow a drum bundle)."""
+    from musicvae.configs import get_config
+    from musicvae.families import family_of
+
+    wanted, bundled = family_of(get_config(config)), model.family
+    if wanted.name != bundled.name:
+        raise MusicVAEError(
+            f"--config {config} is a {wanted.name} model ({wanted.label}) and no such model is "
+            f"bundled (the default is {model.config.name}, {bundled.label}); give --checkpoint"
+        )
+
+
 def check_family(model: TrainedModel, options: GenerateOptions) -> None:
     """What the model's family cannot do, refused in one line before any work."""
     from musicvae.families import family_of
@@ -257,6 +271,8 @@ def run_options(options: GenerateOptions) -> int:
     if checkpoint is None and bundle and bundled_available(bundle):
         checkpoint = bundle
     model = load(checkpoint, device=options.device, config=options.config, which=options.which)
+    if options.checkpoint is None and options.config:
+        _check_bundle_fits(model, options.config)
     check_family(model, options)
     if options.config and options.config != model.config.name and model.kind != "magenta":
         print(

@@ -30,7 +30,6 @@ import torch
 
 from musicvae.configs import Config
 from musicvae.data.converters.melody import NUM_SPECIAL_EVENTS
-from musicvae.errors import ConfigError
 
 
 def transpose_windows(windows: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
@@ -83,11 +82,6 @@ class Transposition:
         span = config.data.transpose_range
         if not span or not any(span):
             return None
-        if config.converter != "melody":
-            raise ConfigError(
-                f"config {config.name!r}: transpose_range transposes one-hot melodies, "
-                f"not the {config.converter} converter's windows"
-            )
         low, high = span
         return Transposition(low, high, seed, rank)
 

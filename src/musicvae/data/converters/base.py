@@ -169,4 +169,7 @@ def build_converter(
             f"config {config.name!r}: unknown converter {config.converter!r}; "
             f"known: {', '.join(sorted(CONVERTERS))}"
         ) from None
-    return factory(data if data is not None else config.data, mode=mode)
+    try:
+        return factory(data if data is not None else config.data, mode=mode)
+    except ValueError as e:  # settings the converter cannot take: one line, not a traceback
+        raise MusicVAEError(f"config {config.name!r}: {e}") from None
