@@ -230,12 +230,12 @@ class Config:
     def _check_outputs(self) -> None:
         """The decoder must fit what the converter's outputs are (a categorical decoder reads
         one class a step, a NADE a multi-hot roll, GrooVAE's hits, velocities and offsets)."""
-        if self.converter == "drums" and self.data.drum_pitch_classes == "full":
-            if not self.data.roll_output:
-                raise ConfigError(
-                    f"config {self.name!r}: one-hot outputs of the 61 full-map drum classes "
-                    "would need 2^61 classes; the full map needs roll_output=true"
-                )
+        full = self.converter == "drums" and self.data.drum_pitch_classes == "full"
+        if full and not self.data.roll_output:
+            raise ConfigError(
+                f"config {self.name!r}: one-hot outputs of the 61 full-map drum classes "
+                "would need 2^61 classes; the full map needs roll_output=true"
+            )
         leaf = self.core_decoder if self.decoder == "hierarchical" else self.decoder
         if self.converter == "groove":
             fits = leaf == "groove_lstm"
