@@ -29,10 +29,14 @@ SamplingSchedule = Literal["constant", "exponential", "inverse_sigmoid"]
 Windowing = Literal["bars", "file"]
 ConductorInput = Literal["zeros", "z"]
 EncoderName = Literal["bidirectional_lstm", "hierarchical_lstm"]
-DecoderName = Literal["groove_lstm", "hierarchical", "categorical_lstm", "nade"]
+# "multi_out_categorical": one categorical per part of a concatenated one-hot (the trio).
+DecoderName = Literal[
+    "groove_lstm", "hierarchical", "categorical_lstm", "nade", "multi_out_categorical"
+]
 # The decoder under a hierarchical one's conductor (Magenta's core_decoder).
-CoreDecoderName = Literal["groove_lstm", "categorical_lstm"]
-ConverterName = Literal["groove", "melody", "drums"]
+# "split_multi_out": one categorical LSTM per part (a trio's melody, bass and drums).
+CoreDecoderName = Literal["groove_lstm", "categorical_lstm", "split_multi_out"]
+ConverterName = Literal["groove", "melody", "drums", "trio"]
 # Magenta's drum pitch maps for DrumsConverter: note_seq's 9 reduced classes, or 61 classes of
 # one pitch each (FULL_DRUM_PITCH_CLASSES). GrooveConverter keeps its own Roland map.
 DrumPitchClasses = Literal["reduced", "full"]
@@ -132,6 +136,9 @@ class DataConfig:
     # (NADE drums) rather than one of 2^classes one-hot patterns (categorical drums).
     drum_pitch_classes: DrumPitchClasses = "reduced"
     roll_output: bool = False
+    # TrioConverter: how many silent bars of one part a window may hold on each side of its
+    # notes (Magenta's gap_bars); None: the converter's default, Magenta's 2.
+    gap_bars: int | None = None
 
     def __post_init__(self) -> None:
         check_fields(self, _DATA_RANGES, "hparam")
@@ -183,6 +190,7 @@ DATA_OPTION_OWNERS: dict[str, tuple[str, ...]] = {
     "transpose_range": ("melody",),
     "drum_pitch_classes": ("drums",),
     "roll_output": ("drums",),
+    "gap_bars": ("trio",),
 }
 _DATA_DEFAULTS = {f.name: f.default for f in fields(DataConfig)}
 
@@ -241,6 +249,8 @@ class Config:
             fits = leaf == "groove_lstm"
         elif self.converter == "drums" and self.data.roll_output:
             fits = leaf == "nade"
+        elif self.converter == "trio":  # melody | bass | drums one-hots, one categorical each
+            fits = leaf in ("multi_out_categorical", "split_multi_out")
         else:
             fits = leaf == "categorical_lstm"
         if not fits:
@@ -437,6 +447,7 @@ _DATA_RANGES: dict[str, Range] = {
     "velocity_dropout_probability": PROBABILITY,
     "valid_programs": Range(0, 127),
     "transpose_range": Range(-24, 24),
+    "gap_bars": NON_NEGATIVE,
 }
 
 _GROOVE_2BAR_HP = HParams(max_seq_len=32)
@@ -671,6 +682,62 @@ register(
         decoder="nade",
         hparams=_NADE_DRUMS_HP,
         data=replace(_DRUMS_2BAR_DATA, roll_output=True, drum_pitch_classes="full"),
+    )
+)
+# Magenta's 16-bar trios on TrioConverter: each step a melody one-hot (90), a bass one-hot (90)
+# and a drum pattern one-hot (512), concatenated (692). The three configs share one converter
+# (trio_16bar_converter: 16-bar slices, 2 gap bars). lstm_models' defaults otherwise: dropout
+# off, teacher forcing throughout; the flat one keeps no free bits and a KL weight of 1.
+_TRIO_16BAR_HP = HParams(
+    batch_size=256,
+    max_seq_len=256,
+    z_size=512,
+    free_bits=0.0,
+    max_beta=1.0,
+    beta_rate=0.0,
+    enc_rnn_size=(2048, 2048),
+    dec_rnn_size=(2048, 2048, 2048),
+    dropout_keep_prob=1.0,
+)
+_TRIO_16BAR_DATA = DataConfig(
+    split_bars=16, max_tensors_per_notesequence=5, windowing="file", gap_bars=2
+)
+register(
+    Config(
+        name="flat-trio_16bar",
+        converter="trio",
+        decoder="multi_out_categorical",
+        hparams=_TRIO_16BAR_HP,
+        data=_TRIO_16BAR_DATA,
+    )
+)
+_HIER_TRIO: dict[str, Any] = {
+    "converter": "trio",
+    "decoder": "hierarchical",
+    "core_decoder": "split_multi_out",
+    "level_lengths": (16, 16),
+    "data": _TRIO_16BAR_DATA,
+}
+register(
+    Config(
+        name="hierdec-trio_16bar",
+        hparams=replace(_TRIO_16BAR_HP, dec_rnn_size=(1024, 1024), free_bits=256.0, max_beta=0.2),
+        **_HIER_TRIO,
+    )
+)
+register(
+    Config(
+        name="hier-trio_16bar",
+        encoder="hierarchical_lstm",
+        encoder_level_lengths=(16, 16),
+        hparams=replace(
+            _TRIO_16BAR_HP,
+            enc_rnn_size=(1024,),
+            dec_rnn_size=(1024, 1024),
+            free_bits=256.0,
+            max_beta=0.2,
+        ),
+        **_HIER_TRIO,
     )
 )
 # Tiny and fast, for tests and smoke runs.

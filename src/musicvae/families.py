@@ -128,6 +128,18 @@ FAMILIES: dict[str, Family] = {
             input_layout="each drum class hit | no hit at all",
             output_layout="NADE biases: hidden (b_enc) | one per drum class (b_dec)",
         ),
+        Family(
+            name="trio",
+            label="three-instrument trios: melody, bass and drums",
+            input_kind="a trio: a melody (programs 0-31), a bass (programs 32-39) and drums",
+            modes=("sample", "interpolate", "reconstruct"),
+            metrics="categorical",
+            voice="program",
+            accuracy_key="accuracy",
+            accuracy_label="step accuracy",
+            input_layout="one-hot melody (90) | one-hot bass (90) | one-hot drum pattern (512)",
+            output_layout="class logits: melody (90) | bass (90) | drum pattern (512)",
+        ),
     )
 }
 
