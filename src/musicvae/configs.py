@@ -40,6 +40,9 @@ ConverterName = Literal["groove", "melody", "drums", "trio"]
 # Magenta's drum pitch maps for DrumsConverter: note_seq's 9 reduced classes, or 61 classes of
 # one pitch each (FULL_DRUM_PITCH_CLASSES). GrooveConverter keeps its own Roland map.
 DrumPitchClasses = Literal["reduced", "full"]
+# note_seq's chord encodings (musicvae.data.chords): TriadChordOneHotEncoding (49 classes),
+# MajorMinorChordOneHotEncoding (25) and the PitchChordsEncoderDecoder input (37 values).
+ChordEncodingName = Literal["triad", "major_minor", "pitch"]
 
 
 @dataclass(frozen=True)
@@ -136,6 +139,9 @@ class DataConfig:
     # (NADE drums) rather than one of 2^classes one-hot patterns (categorical drums).
     drum_pitch_classes: DrumPitchClasses = "reduced"
     roll_output: bool = False
+    # Chord conditioning: each step's chord (annotated, else inferred as note_seq does) as
+    # controls in this encoding; None: no chords.
+    chord_encoding: ChordEncodingName | None = None
     # TrioConverter: how many silent bars of one part a window may hold on each side of its
     # notes (Magenta's gap_bars); None: the converter's default, Magenta's 2.
     gap_bars: int | None = None
@@ -190,6 +196,7 @@ DATA_OPTION_OWNERS: dict[str, tuple[str, ...]] = {
     "transpose_range": ("melody",),
     "drum_pitch_classes": ("drums",),
     "roll_output": ("drums",),
+    "chord_encoding": ("melody", "multiperf"),
     "gap_bars": ("trio",),
 }
 _DATA_DEFAULTS = {f.name: f.default for f in fields(DataConfig)}
@@ -738,6 +745,37 @@ register(
             max_beta=0.2,
         ),
         **_HIER_TRIO,
+    )
+)
+# Magenta's chord-conditioned melody VAE: each step's chord (inferred from the sequence, two a
+# 4/4 bar, when it has none) as a 49-wide triad one-hot beside the melody, for the encoder and
+# every decoder step. Unlike the 2-bar melody models it reads every program, transposes by -3..3
+# and keeps lstm_models' defaults: no free bits, KL weight 1, teacher forcing, dropout off.
+register(
+    Config(
+        name="cat-mel_2bar_med_chords",
+        hparams=HParams(
+            batch_size=512,
+            max_seq_len=32,
+            z_size=256,
+            free_bits=0.0,
+            max_beta=1.0,
+            beta_rate=0.0,
+            enc_rnn_size=(1024,),
+            dec_rnn_size=(512, 512, 512),
+            dropout_keep_prob=1.0,
+            sampling_schedule="constant",
+            sampling_rate=0.0,
+        ),
+        data=DataConfig(
+            split_bars=2,
+            max_tensors_per_notesequence=5,
+            windowing="file",
+            valid_programs=None,
+            transpose_range=(-3, 3),
+            chord_encoding="triad",
+        ),
+        **_MELODY,
     )
 )
 # Tiny and fast, for tests and smoke runs.

@@ -14,6 +14,17 @@ the highest of simultaneous onsets, and is padded to whole bars and truncated to
 cut ``split_bars``-bar windows with a hop of one bar; dedupe them in CPython's set order; keep at
 most ``max_tensors_per_notesequence`` (the first ones, or a random draw in 'train' mode).
 
+With ``DataConfig.chord_encoding`` (``cat-mel_2bar_med_chords``: Magenta's ``chord_encoding=
+TriadChordOneHotEncoding()``) each step also gets its chord as a control row: the piece's chord
+text annotations, or, when it has none, the chords note_seq infers from its pitched notes
+(:mod:`musicvae.data.chords`, two per 4/4 bar); a window's chords are those of its steps, the
+last chord past the piece's end. The dedupe is then over (event, chord) tuples, so one melody
+under two chord sequences is two windows, in the set order CPython gives under Magenta's
+``PYTHONHASHSEED=0`` (:func:`~musicvae.data.chords.magenta_set_order`; Magenta's own order
+changes with the hash seed, ours does not). As in Magenta, a piece gives nothing when its chords
+cannot be inferred (an uncommon meter, more than 1000 chords), two annotated chords start on one
+step, or a kept window has a chord the encoding cannot encode.
+
 One difference: note_seq extracts one melody line per MIDI track (``instrument``), and our
 ``NoteSequence`` keeps no track index, so notes are grouped by program instead. That is the same
 whenever each track has its own program, as in every single-track melody file.
@@ -24,6 +35,7 @@ from __future__ import annotations
 import numpy as np
 
 from musicvae.configs import DataConfig
+from musicvae.data import chords as chords_lib
 from musicvae.data.converters.base import (
     CapRng,
     ConverterBase,
@@ -59,7 +71,12 @@ def pitch_name(pitch: int) -> str:
     return f"{_NOTE_NAMES[pitch % 12]}{pitch // 12 - 1}"
 
 
-def split_on_time_changes(ns: NoteSequence) -> list[tuple[NoteSequence, float, int, int]]:
+# A piece of a sequence with its one tempo and time signature: (piece, qpm, numerator,
+# denominator).
+_Piece = tuple[NoteSequence, float, int, int]
+
+
+def split_on_time_changes(ns: NoteSequence) -> list[_Piece]:
     """note_seq's ``split_note_sequence_on_time_changes``: ``(piece, qpm, numerator,
     denominator)`` per piece, each piece shifted to start at 0.
 
@@ -67,6 +84,11 @@ def split_on_time_changes(ns: NoteSequence) -> list[tuple[NoteSequence, float, i
     signature in effect at its start (the only ones it can have: every real change splits).
     Events that repeat the running value do not split, nor does anything at or after the end.
     """
+    return [piece[:4] for piece in _split_pieces(ns)]
+
+
+def _split_pieces(ns: NoteSequence) -> list[tuple[NoteSequence, float, int, int, float, float]]:
+    """:func:`split_on_time_changes` with each piece's start and end time in ``ns`` too."""
     total = ns.total_time
     # Time signatures before tempos at equal times: note_seq sorts their concatenation stably.
     changes = sorted(
@@ -100,7 +122,7 @@ def split_on_time_changes(ns: NoteSequence) -> list[tuple[NoteSequence, float, i
         piece = ns.select(inside)
         piece.start = piece.start - t0
         piece.end = np.minimum(piece.end, t1) - t0
-        pieces.append((piece, float(qpm), *signature))
+        pieces.append((piece, float(qpm), *signature, t0, t1))
     return pieces
 
 
@@ -193,6 +215,7 @@ class MelodyConverter(ConverterBase):
 
     ``mode`` only matters to the window cap: 'train' draws the kept windows at random, as
     Magenta's training does; other modes keep the first ones, as Magenta does outside training.
+    ``data.chord_encoding`` adds each step's chord as controls (see the module docstring).
     """
 
     def __init__(
@@ -223,7 +246,10 @@ class MelodyConverter(ConverterBase):
         self.max_steps = self.steps_per_bar * max_bars if max_bars else None
         self.gap_steps = (gap_bars or float("inf")) * self.steps_per_bar
         self.input_depth = self.output_depth = max_pitch - min_pitch + 1 + NUM_SPECIAL_EVENTS
-        self.control_depth = 0
+        self.chords = (
+            chords_lib.chord_encoding(data.chord_encoding) if data.chord_encoding else None
+        )
+        self.control_depth = self.chords.depth if self.chords is not None else 0
         pitches = range(min_pitch, max_pitch + 1)
         self.class_names = ("no_event", "note_off", *(pitch_name(p) for p in pitches))
 
@@ -260,11 +286,9 @@ class MelodyConverter(ConverterBase):
     ) -> list[list[tuple[int, int, int, int]]]:
         """The piece's valid notes as (start, end, pitch, velocity) steps, one list per
         program; none where note_seq cannot quantise the piece to this bar length."""
-        if numerator == 0 or denominator <= 0 or denominator & (denominator - 1):
-            return []  # note_seq's BadTimeSignatureError
-        spq = self.data.steps_per_quarter
-        if spq * (4.0 / denominator * numerator) != self.steps_per_bar:
+        if not self._on_grid(numerator, denominator):
             return []
+        spq = self.data.steps_per_quarter
         keep = (piece.pitch >= self.min_pitch) & (piece.pitch <= self.max_pitch) & ~piece.is_drum
         if self.valid_programs is not None:
             keep &= np.isin(piece.program, list(self.valid_programs))
@@ -284,6 +308,13 @@ class MelodyConverter(ConverterBase):
         for prog, row in zip(program.tolist(), rows, strict=True):
             groups.setdefault(prog, []).append(row)
         return [groups[p] for p in sorted(groups)]
+
+    def _on_grid(self, numerator: int, denominator: int) -> bool:
+        """Whether note_seq quantises a piece of this meter to bars of ``steps_per_bar``."""
+        if numerator == 0 or denominator <= 0 or denominator & (denominator - 1):
+            return False  # note_seq's BadTimeSignatureError
+        spq = self.data.steps_per_quarter
+        return spq * (4.0 / denominator * numerator) == self.steps_per_bar
 
     def windows(self, melody: list[int]) -> list[list[int]]:
         """``split_bars``-bar slices of a melody, one bar apart (the whole melody when
@@ -310,23 +341,140 @@ class MelodyConverter(ConverterBase):
         windows, and their order, of Magenta's ``np.random.seed(s)`` before its call.
         """
         cap = self.data.max_tensors_per_notesequence
-        kept: list[list[int]] = []
-        for piece_melodies in self.melodies(ns):
-            sliced = [w for melody in piece_melodies for w in self.windows(melody)]
-            # Magenta dedupes tuples of 1-tuples (events zipped with no chords or keys): the
-            # same set, hence the same iteration order, as note_seq's.
-            unique = [[e for (e,) in t] for t in set(tuple(zip(w)) for w in sliced) if t]
-            # Magenta caps each piece (its _to_tensors), then all of them together (its
-            # _combine_to_tensor_results), drawing from the one RNG in that order.
-            kept += sample_items(unique, cap, self.mode, rng)
+        kept: list[tuple[np.ndarray, np.ndarray]] = []
+        annotations = chords_lib.chord_annotations(ns) if self.chords is not None else []
+        pieces = _split_pieces(ns)
+        by_piece = chords_lib.split_annotations(
+            annotations, [p[4] for p in pieces] + [pieces[-1][5]] if pieces else [0.0]
+        )
+        for (piece, qpm, num, den, _, _), piece_annotations in zip(pieces, by_piece, strict=True):
+            found = self._piece_melodies(piece, qpm, num, den)
+            sliced = [w for events, start in found for w in self._slices(events, start)]
+            if self.chords is None:
+                # Magenta dedupes tuples of 1-tuples (events zipped with no chords or keys):
+                # the same set, hence the same iteration order, as note_seq's.
+                unique = [[e for (e,) in t] for t in set(tuple(zip(w)) for w, _ in sliced) if t]
+                # Magenta caps each piece (its _to_tensors), then all of them together (its
+                # _combine_to_tensor_results), drawing from the one RNG in that order.
+                picked = sample_items(unique, cap, self.mode, rng)
+                kept += [(self.encode(w), np.zeros((len(w), 0), np.float32)) for w in picked]
+                continue
+            if not sliced:
+                continue
+            progression = self._progression((piece, qpm, num, den), piece_annotations)
+            if progression is None:
+                continue
+            windows = [
+                tuple(
+                    zip(
+                        w,
+                        chords_lib.chords_at(progression, range(start, start + len(w))),
+                        strict=True,
+                    )
+                )
+                for w, start in sliced
+            ]
+            unique_windows = [windows[i] for i in chords_lib.magenta_set_order(windows)]
+            chosen = sample_items(unique_windows, cap, self.mode, rng)
+            try:
+                controls = [self.chords.encode_steps([c for _, c in t]) for t in chosen]
+            except (chords_lib.ChordSymbolError, chords_lib.ChordEncodingError):
+                continue  # Magenta drops the piece when a kept window's chord has no class
+            kept += [
+                (self.encode([e for e, _ in t]), c) for t, c in zip(chosen, controls, strict=True)
+            ]
         kept = sample_items(kept, cap, self.mode, rng)
-        outputs = [self.encode(w) for w in kept]
+        outputs = [o for o, _ in kept]
         return ConverterTensors(
             inputs=outputs,
             outputs=[o.copy() for o in outputs],
-            controls=[np.zeros((len(o), 0), np.float32) for o in outputs],
+            controls=[c for _, c in kept],
             lengths=[len(o) for o in outputs],
         )
+
+    def _slices(self, melody: list[int], start_step: int) -> list[tuple[list[int], int]]:
+        """:meth:`windows` of a melody starting at ``start_step``, each with its first step."""
+        size = self.window_steps
+        first = (
+            [start_step]
+            if size is None
+            else range(start_step, start_step + len(melody) - size + 1, self.steps_per_bar)
+        )
+        return list(zip(self.windows(melody), first, strict=True))
+
+    def _pitched_notes(self, piece: NoteSequence, qpm: float) -> tuple[np.ndarray, np.ndarray, int]:
+        """The mask of the notes chord inference reads (pitched ones among those the
+        converter keeps), and the piece's quantized length in steps as note_seq counts it:
+        its last note end over every note, or that of a kept note, whichever is later."""
+        keep = (piece.pitch >= self.min_pitch) & (piece.pitch <= self.max_pitch)
+        if self.valid_programs is not None:
+            keep &= np.isin(piece.program, list(self.valid_programs))
+        steps_per_second = self.data.steps_per_quarter * qpm / 60.0
+        total = int(quantize(np.asarray([piece.total_time]), steps_per_second)[0])
+        if keep.any():
+            start = quantize(piece.start[keep], steps_per_second)
+            end = quantize(piece.end[keep], steps_per_second)
+            total = max(total, int(np.max(np.where(end == start, end + 1, end))))
+        return keep & chords_lib.pitched(piece), keep, total
+
+    def _chord_changes(
+        self, timed: _Piece, annotations: list[chords_lib.TextAnnotation]
+    ) -> list[chords_lib.ChordChange]:
+        """A piece's chord changes: its annotations at their quantized steps, else note_seq's
+        inference (``ChordInferenceError`` where it fails)."""
+        piece, qpm, num, den = timed
+        steps_per_second = self.data.steps_per_quarter * qpm / 60.0
+        if annotations:
+            times = np.asarray([a.time for a in annotations])
+            steps = quantize(times, steps_per_second).tolist()
+            if min(steps) < 0:
+                raise chords_lib.ChordInferenceError("a chord before the start")
+            return [
+                chords_lib.ChordChange(a.time, s, a.text)
+                for a, s in zip(annotations, steps, strict=True)
+            ]
+        mask, _, _ = self._pitched_notes(piece, qpm)
+        return chords_lib.infer_chords(
+            piece.start[mask],
+            piece.end[mask],
+            piece.pitch[mask],
+            total_time=piece.total_time,
+            qpm=qpm,
+            steps_per_quarter=self.data.steps_per_quarter,
+            time_signature=(num, den),
+        )
+
+    def _progression(
+        self, timed: _Piece, annotations: list[chords_lib.TextAnnotation]
+    ) -> list[str] | None:
+        """The chord of each quantized step of a piece (note_seq's ChordProgression), or
+        None where Magenta's converter gives the piece up."""
+        try:
+            changes = self._chord_changes(timed, annotations)
+            _, _, total = self._pitched_notes(timed[0], timed[1])
+            return chords_lib.chords_per_step(((c.step, c.text) for c in changes), total)
+        except (chords_lib.ChordInferenceError, chords_lib.CoincidentChordsError):
+            return None
+
+    def piece_chords(self, ns: NoteSequence) -> list[list[chords_lib.ChordChange]]:
+        """The chord changes Magenta's converter works with in each piece of ``ns`` on this
+        converter's grid (annotated, else inferred; empty where inference fails): what
+        note_seq writes as the piece's chord annotations."""
+        pieces = _split_pieces(ns)
+        if not pieces:
+            return []
+        by_piece = chords_lib.split_annotations(
+            chords_lib.chord_annotations(ns), [p[4] for p in pieces] + [pieces[-1][5]]
+        )
+        out = []
+        for (piece, qpm, num, den, _, _), annotated in zip(pieces, by_piece, strict=True):
+            if not self._on_grid(num, den):
+                continue
+            try:
+                out.append(self._chord_changes((piece, qpm, num, den), annotated))
+            except chords_lib.ChordInferenceError:
+                out.append([])
+        return out
 
     def examples(self, ns: NoteSequence, rng: CapRng | None = None) -> ConverterTensors:
         """Training examples from one dataset file: ``to_tensors`` (the converter windows)."""
@@ -339,14 +487,49 @@ class MelodyConverter(ConverterBase):
         first piece's first melody line read with no gap limit, padded to whole bars. What
         inference cuts into windows."""
         del rng
-        pieces = split_on_time_changes(ns)
-        found = self._piece_melodies(*pieces[0], float("inf")) if pieces else []
+        pieces = _split_pieces(ns)
+        found = self._piece_melodies(*pieces[0][:4], float("inf")) if pieces else []
         if not found:
             return ConverterTensors()
         events, start_step = found[0]
         grid = self.encode([NO_EVENT] * start_step + events)
-        no_controls = np.zeros((len(grid), 0), np.float32)
-        return ConverterTensors([grid], [grid.copy()], [no_controls], [len(grid)])
+        controls = np.zeros((len(grid), 0), np.float32)
+        if self.chords is not None:
+            # The first piece's chords (annotated or inferred), each step's; N.C. throughout
+            # where note_seq cannot infer them (Magenta would give the sequence up).
+            piece, qpm, num, den, t0, t1 = pieces[0]
+            annotated = chords_lib.split_annotations(chords_lib.chord_annotations(ns), [t0, t1])[0]
+            progression = self._progression((piece, qpm, num, den), annotated) or []
+            controls = self.chords.encode_steps(chords_lib.chords_at(progression, range(len(grid))))
+        return ConverterTensors([grid], [grid.copy()], [controls], [len(grid)])
+
+    def controls_for(self, inputs: np.ndarray, outputs: np.ndarray) -> np.ndarray:
+        """(B, T, control_depth) controls of windows on their own: with chords, those
+        note_seq infers from each window's melody alone (two a 4/4 bar), the last one held to
+        the window's end. Inputs that hold more than the melody (a band) are better read
+        through :meth:`sequence_grid`, whose chords come from every pitched note."""
+        if self.chords is None:
+            return super().controls_for(inputs, outputs)
+        arr = self.batch_outputs(outputs)
+        qpm = 120.0
+        seconds_per_step = 60.0 / (self.data.steps_per_quarter * qpm)
+        out = np.zeros((*arr.shape[:2], self.control_depth), np.float32)
+        for b, ns in enumerate(self.from_tensors(arr, qpm=qpm)):
+            try:
+                changes = chords_lib.infer_chords(
+                    ns.start,
+                    ns.end,
+                    ns.pitch,
+                    total_time=arr.shape[1] * seconds_per_step,
+                    qpm=qpm,
+                    steps_per_quarter=self.data.steps_per_quarter,
+                    time_signature=(self.data.quarters_per_bar, 4),
+                )
+            except chords_lib.ChordInferenceError:
+                changes = []
+            steps = ((c.step, c.text) for c in changes)
+            out[b] = self.chords.encode_steps(chords_lib.chords_per_step(steps, arr.shape[1]))
+        return out
 
     def encode(self, events: list[int]) -> np.ndarray:
         """Melody events as (T, depth) one-hot float32 (MelodyOneHotEncoding's classes)."""
@@ -367,10 +550,28 @@ class MelodyConverter(ConverterBase):
 
         A note starts at each pitch class and lasts until the next pitch or note-off (the end
         of the window at the latest); velocity 80, program 0, not drums; notes in onset order.
-        ``controls`` is unused.
+        With chords, ``controls`` ((B, T, C) or (T, C)) become the sequences' chord
+        annotations (:class:`~musicvae.data.chords.ChordSequence`), one where the chord
+        changes, as Magenta writes them; otherwise they are unused.
+
+        One difference: Magenta reads the chord of a step as the argmax of all but the last 12
+        control columns, which is right only when a 12-wide key follows the chord; with chords
+        alone (its cat-mel_2bar_med_chords) that drops the diminished triads, classes 37-48,
+        and writes N.C. for them. We read every column, so a C#dim control writes C#dim. The
+        tensors are not affected.
         """
-        del controls
         arr = self.batch_outputs(outputs)
+        chord_rows = None
+        encoding = self.chords
+        if encoding is not None and controls is not None and np.shape(controls)[-1]:
+            chord_rows = np.asarray(controls)
+            if chord_rows.ndim == 2:
+                chord_rows = chord_rows[None]
+            if chord_rows.shape[:2] != arr.shape[:2] or chord_rows.shape[2] != self.control_depth:
+                raise ValueError(
+                    f"controls must be {(*arr.shape[:2], self.control_depth)}, "
+                    f"got {chord_rows.shape}"
+                )
         seconds_per_step = 60.0 / qpm / self.data.steps_per_quarter
         sequences = []
         for classes in np.argmax(arr, axis=-1):
@@ -389,4 +590,10 @@ class MelodyConverter(ConverterBase):
                     tempos=[Tempo(0.0, float(qpm))],
                 )
             )
+        if encoding is not None and chord_rows is not None:
+            chord_seconds = 60.0 / (self.data.steps_per_quarter * qpm)
+            sequences = [
+                chords_lib.annotate(ns, encoding.decode_steps(rows), chord_seconds)
+                for ns, rows in zip(sequences, chord_rows, strict=True)
+            ]
         return sequences
