@@ -93,6 +93,8 @@ def _no_window_reason(ns: NoteSequence, config: Config, converter: Converter) ->
     # (or drums to a melody model) is the usual mistake.
     if family.voice == "drums":
         held = "no drums" if not drums else "no notes on the drum pitches it reads"
+    elif family.voice == "tracks":
+        held = "not every track it reads, together in whole bars"
     else:
         held = "only drums" if drums == len(ns) else "no melody of a whole bar"
     return f"holds {held}: config {config.name!r} ({family.label}) reads {family.input_kind}"
@@ -128,6 +130,11 @@ def prepare(
         )
     inputs, starts = cut(np.asarray(t.inputs[0], np.float32), window)
     outputs, _ = cut(np.asarray(t.outputs[0], np.float32), window)
-    # Per window, as in training: a tap model's last step never sees the next window's tap.
-    controls = converter.controls_for(inputs, outputs)
+    if config.data.chord_encoding:
+        # Chords are the whole sequence's (inferred from every pitched note, or annotated),
+        # cut with the windows: a window's melody alone is a poorer guess of its harmony.
+        controls, _ = cut(np.asarray(t.controls[0], np.float32), window)
+    else:
+        # Per window, as in training: a tap model's last step never sees the next window's tap.
+        controls = converter.controls_for(inputs, outputs)
     return Prepared(inputs, outputs, controls, starts, total, float(ns.qpm))

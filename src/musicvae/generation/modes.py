@@ -57,6 +57,9 @@ class ModeRequest:
     keep_hits: bool | None = None
     bars: int = 4
     playing: float | None = DEFAULT_PLAYING  # sample mode: share of the drummers' spread
+    # (T, C) controls every output decodes under (a chord model's chords; interpolate
+    # defaults to the first input's).
+    controls: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -87,7 +90,11 @@ def _program(ns: NoteSequence | None) -> int | None:
 def sample(model: TrainedModel, request: ModeRequest) -> Generated:
     """``num_outputs`` grooves from the prior, at ``tempo`` or 120 BPM."""
     grooves = model.sample_tensors(
-        request.num_outputs, request.temperature, request.seed, playing=request.playing
+        request.num_outputs,
+        request.temperature,
+        request.seed,
+        request.controls,
+        playing=request.playing,
     )
     return _generated(model, grooves, request.tempo or 120.0)
 
@@ -96,7 +103,7 @@ def interpolate(model: TrainedModel, request: ModeRequest) -> Generated:
     """``num_outputs`` steps from the first input to the second, both ends included."""
     a, b = request.inputs[:2]
     grooves, _ = model.interpolate_tensors(
-        a, b, request.num_outputs, request.temperature, request.seed
+        a, b, request.num_outputs, request.temperature, request.seed, request.controls
     )
     return _generated(model, grooves, request.tempo or a.qpm, a)
 
@@ -191,8 +198,10 @@ def check_kind(model: TrainedModel, ns: NoteSequence) -> None:
     from musicvae.families import family_of
 
     family = family_of(model.config)
-    if not len(ns) or model.config.data.tapify:
-        return  # no notes: the converter says so; taps may be played on any instrument
+    if not len(ns) or model.config.data.tapify or family.voice == "tracks":
+        # No notes: the converter says so; taps may be played on any instrument; a multi-track
+        # model's converter names the tracks it misses.
+        return
     drums = int(ns.is_drum.sum())
     if (family.voice == "drums" and drums == 0) or (family.voice != "drums" and drums == len(ns)):
         held = "no drums" if drums == 0 else "only drums"

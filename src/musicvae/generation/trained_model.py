@@ -328,15 +328,20 @@ class TrainedModel:
         num_steps: int,
         temperature: float = 1.0,
         seed: int | None = None,
+        controls: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """``(grooves (num_steps, T, 27), z (num_steps, z_size))`` along the slerp of the two
-        posterior means; the first and last z are exactly the inputs' means."""
+        """``(outputs (num_steps, T, D), z (num_steps, z_size))`` along the slerp of the two
+        posterior means; the first and last z are exactly the inputs' means. A model that
+        decodes under controls (chords) follows ``controls`` (T, C) all the way, by default
+        the first input's."""
         if num_steps < 2:
             raise MusicVAEError(f"interpolate needs at least 2 steps, got {num_steps}")
         _, mu, _ = self.encode([a, b])
         z = slerp_path(mu[0], mu[1], num_steps).astype(np.float32)
         z[0], z[-1] = mu[0], mu[1]
-        return self.decode_tensors(z, temperature, seed), z
+        if controls is None and self.converter.control_depth:
+            controls = self.prepare(a).controls[0]
+        return self.decode_tensors(z, temperature, seed, controls), z
 
     def interpolate(
         self,
