@@ -36,7 +36,7 @@ DecoderName = Literal[
 # The decoder under a hierarchical one's conductor (Magenta's core_decoder).
 # "split_multi_out": one categorical LSTM per part (a trio's melody, bass and drums).
 CoreDecoderName = Literal["groove_lstm", "categorical_lstm", "split_multi_out"]
-ConverterName = Literal["groove", "melody", "drums", "trio"]
+ConverterName = Literal["groove", "melody", "drums", "trio", "multiperf"]
 # Magenta's drum pitch maps for DrumsConverter: note_seq's 9 reduced classes, or 61 classes of
 # one pitch each (FULL_DRUM_PITCH_CLASSES). GrooveConverter keeps its own Roland map.
 DrumPitchClasses = Literal["reduced", "full"]
@@ -145,6 +145,12 @@ class DataConfig:
     # TrioConverter: how many silent bars of one part a window may hold on each side of its
     # notes (Magenta's gap_bars); None: the converter's default, Magenta's 2.
     gap_bars: int | None = None
+    # MultiInstrumentPerformanceConverter: velocity bins of its performance events (0: no
+    # VELOCITY events), and the instrument slots of a window and the rows (program, events,
+    # end token) of each, Magenta's max_num_instruments and max_events_per_instrument.
+    num_velocity_bins: int = 0
+    max_num_instruments: int = 8
+    max_events_per_instrument: int = 64
 
     def __post_init__(self) -> None:
         check_fields(self, _DATA_RANGES, "hparam")
@@ -198,6 +204,9 @@ DATA_OPTION_OWNERS: dict[str, tuple[str, ...]] = {
     "roll_output": ("drums",),
     "chord_encoding": ("melody", "multiperf"),
     "gap_bars": ("trio",),
+    "num_velocity_bins": ("multiperf",),
+    "max_num_instruments": ("multiperf",),
+    "max_events_per_instrument": ("multiperf",),
 }
 _DATA_DEFAULTS = {f.name: f.default for f in fields(DataConfig)}
 
@@ -455,6 +464,9 @@ _DATA_RANGES: dict[str, Range] = {
     "valid_programs": Range(0, 127),
     "transpose_range": Range(-24, 24),
     "gap_bars": NON_NEGATIVE,
+    "num_velocity_bins": Range(0, 127),
+    "max_num_instruments": AT_LEAST_ONE,
+    "max_events_per_instrument": Range(3, None),
 }
 
 _GROOVE_2BAR_HP = HParams(max_seq_len=32)
@@ -747,6 +759,62 @@ register(
         **_HIER_TRIO,
     )
 )
+# Magenta's multi-track performances (hier-multiperf_vel_1bar_*): one bar of up to 8 tracks,
+# each a program token, performance events (note-on/off, time shifts at 24 steps per quarter,
+# 8 velocity bins) and an end token, in 8 slots of 64 rows (MultiInstrumentPerformanceConverter,
+# one-bar hops, no window cap). A hierarchical encoder (64 rows, then 8 slots) and a conductor
+# with a categorical core per slot; lstm_models' defaults otherwise (no free bits, KL weight 1,
+# dropout off, teacher forcing). _med and _big build equal converters, as in Magenta.
+# Magenta also transposes each training sequence by -3..3 semitones (its NoteSequenceAugmenter);
+# transpose_range stays unset here: our transposition moves one-hot melody classes, and
+# performance tokens (pitched tracks only, drums kept) have no such shift yet.
+_MULTIPERF_HP = HParams(
+    batch_size=256,
+    max_seq_len=512,
+    z_size=512,
+    free_bits=0.0,
+    max_beta=1.0,
+    beta_rate=0.0,
+    enc_rnn_size=(1024,),
+    dec_rnn_size=(512, 512, 512),
+    dropout_keep_prob=1.0,
+)
+_MULTIPERF_DATA = DataConfig(
+    split_bars=1,
+    steps_per_quarter=24,
+    max_tensors_per_notesequence=None,
+    windowing="file",
+    num_velocity_bins=8,
+    max_num_instruments=8,
+    max_events_per_instrument=64,
+)
+_MULTIPERF: dict[str, Any] = {
+    "converter": "multiperf",
+    "encoder": "hierarchical_lstm",
+    "encoder_level_lengths": (64, 8),
+    "decoder": "hierarchical",
+    "core_decoder": "categorical_lstm",
+    "level_lengths": (8, 64),
+    "data": _MULTIPERF_DATA,
+}
+register(Config(name="hier-multiperf_vel_1bar_med", hparams=_MULTIPERF_HP, **_MULTIPERF))
+register(
+    Config(
+        name="hier-multiperf_vel_1bar_big",
+        hparams=replace(_MULTIPERF_HP, enc_rnn_size=(2048,), dec_rnn_size=(1024, 1024, 1024)),
+        **_MULTIPERF,
+    )
+)
+# The chord-conditioned ones: each token row also reads its event's chord (annotated, else
+# inferred two a 4/4 bar) in note_seq's TriadChordOneHotEncoding (49 classes) as controls.
+for _size in ("med", "big"):
+    register(
+        replace(
+            CONFIGS[f"hier-multiperf_vel_1bar_{_size}"],
+            name=f"hier-multiperf_vel_1bar_{_size}_chords",
+            data=replace(_MULTIPERF_DATA, chord_encoding="triad"),
+        )
+    )
 # Magenta's chord-conditioned melody VAE: each step's chord (inferred from the sequence, two a
 # 4/4 bar, when it has none) as a 49-wide triad one-hot beside the melody, for the encoder and
 # every decoder step. Unlike the 2-bar melody models it reads every program, transposes by -3..3

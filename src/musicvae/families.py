@@ -140,6 +140,19 @@ FAMILIES: dict[str, Family] = {
             input_layout="one-hot melody (90) | one-hot bass (90) | one-hot drum pattern (512)",
             output_layout="class logits: melody (90) | bass (90) | drum pattern (512)",
         ),
+        Family(
+            name="multiperf",
+            label="multi-instrument performances",
+            input_kind="up to 8 instruments (one program each, drums on channel 10)",
+            modes=("sample", "interpolate", "reconstruct"),
+            metrics="categorical",
+            voice="program",
+            accuracy_key="accuracy",
+            accuracy_label="token accuracy",
+            input_layout="one-hot token per row: program | note on/off, time shift, velocity | end",
+            output_layout="class logits: 128 note-ons | 128 note-offs | time shifts | velocities "
+            "| programs | end",
+        ),
     )
 }
 
