@@ -61,9 +61,18 @@ def test_a_mode_a_family_lacks_is_one_line_naming_its_modes():
     assert "\n" not in str(e.value)
 
 
-def test_studio_roles_are_refused_for_a_family_without_tools():
+def test_studio_roles_are_refused_for_a_family_without_tools(monkeypatch):
+    import dataclasses
+
     assert studio_tools.family_problem("generate", get_config("groovae_4bar")) is None
-    problem = studio_tools.family_problem("generate", get_config("cat-mel_2bar_small"))
+    # A melody model is a main model (its Generate, Interpolate and Continue make melodies),
+    # and the melody role takes nothing else.
+    assert studio_tools.family_problem("generate", get_config("cat-mel_2bar_small")) is None
+    problem = studio_tools.family_problem("melody", get_config("groovae_4bar"))
+    assert problem is not None and problem.endswith("take melody models")
+    melody = dataclasses.replace(FAMILIES["melody"], studio_tools=())
+    monkeypatch.setitem(FAMILIES, "melody", melody)
+    problem = studio_tools.family_problem("groove", get_config("cat-mel_2bar_small"))
     assert problem is not None and problem.startswith("config 'cat-mel_2bar_small' is a melody")
     assert problem.endswith("take groove models")
 

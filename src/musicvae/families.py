@@ -31,8 +31,23 @@ Voice = Literal["drums", "program"]
 
 # Every generate mode, in the order the command line lists them.
 ALL_MODES = ("sample", "interpolate", "reconstruct", "humanize", "tap2drum", "continue")
-# The studio's tools (web.tools.TOOLS names), for the families that back them.
+# The studio's tools (web.tools.TOOLS names), for the families that back them. The main
+# model's Generate, Interpolate and Continue serve whichever family it is; the melody_* tools
+# are the melody model's beside a drum one.
 DRUM_STUDIO_TOOLS = ("generate", "interpolate", "groove", "drumify", "similar", "continue")
+MELODY_STUDIO_TOOLS = (
+    "generate",
+    "interpolate",
+    "continue",
+    "melody_generate",
+    "melody_interpolate",
+    "melody_continue",
+)
+# One-hot and NADE drum patterns: sampled and interpolated on the studio's drum grid.
+PATTERN_STUDIO_TOOLS = ("generate", "interpolate")
+# The sampling temperature generate and the studio use unless told otherwise (Magenta's
+# music_vae_generate default; the README compares it with 1.0).
+DEFAULT_TEMPERATURE = 0.5
 
 
 @dataclass(frozen=True)
@@ -56,6 +71,12 @@ class Family:
     keeps_hits: bool = False  # --keep-hits: decode with the input's hits imposed
     spread: bool = False  # velocity / offset spread (export --spread-from, generate --playing)
     studio_tools: tuple[str, ...] = ()
+    # What the studio calls its outputs after their length: "4-bar grooves" (default: label).
+    studio_label: str = ""
+
+    def studio_name(self, bars: int) -> str:
+        """A model's human-readable name in the studio: "16-bar melodies"."""
+        return f"{bars}-bar {self.studio_label or self.label}"
 
     def check_mode(self, mode: str, config_name: str) -> None:
         """A one-line :class:`MusicVAEError` unless this family has generate mode ``mode``."""
@@ -91,6 +112,7 @@ FAMILIES: dict[str, Family] = {
             keeps_hits=True,
             spread=True,
             studio_tools=DRUM_STUDIO_TOOLS,
+            studio_label="grooves",
         ),
         Family(
             name="melody",
@@ -103,6 +125,8 @@ FAMILIES: dict[str, Family] = {
             accuracy_label="step accuracy",
             input_layout="one-hot: no event | note off | 88 pitches",
             output_layout="class logits: no event | note off | 88 pitches",
+            studio_tools=MELODY_STUDIO_TOOLS,
+            studio_label="melodies",
         ),
         Family(
             name="drums",
@@ -115,6 +139,8 @@ FAMILIES: dict[str, Family] = {
             accuracy_label="step accuracy",
             input_layout="each drum class hit | no hit at all",
             output_layout="class logits: one per combination of drum classes hit",
+            studio_tools=PATTERN_STUDIO_TOOLS,
+            studio_label="drum patterns",
         ),
         Family(
             name="drum_roll",
@@ -127,6 +153,8 @@ FAMILIES: dict[str, Family] = {
             accuracy_label="step accuracy (all classes right)",
             input_layout="each drum class hit | no hit at all",
             output_layout="NADE biases: hidden (b_enc) | one per drum class (b_dec)",
+            studio_tools=PATTERN_STUDIO_TOOLS,
+            studio_label="drum patterns",
         ),
         Family(
             name="trio",

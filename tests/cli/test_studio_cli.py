@@ -10,6 +10,7 @@ import pytest
 
 from musicvae.cli import main as cli
 from musicvae.cli import studio
+from musicvae.errors import MusicVAEError
 from musicvae.web import tools as table
 
 
@@ -48,6 +49,8 @@ def test_the_model_flags_are_the_tables_roles():
         "--long-checkpoint",
         "--groove-checkpoint",
         "--drumify-checkpoint",
+        "--melody-checkpoint",
+        "--long-melody-checkpoint",
     ]
     for role in table.ROLES:
         action = options[role.flag]
@@ -85,9 +88,11 @@ def test_defaults_are_the_tables_bundles(monkeypatch, installed):
 
 def test_untrained_models_fill_every_role():
     models = studio._models(_args("--untrained"))
-    assert sorted(models) == ["drumify", "generate", "groove", "long"]
+    assert sorted(models) == ["drumify", "generate", "groove", "long", "long_melody", "melody"]
     assert models["groove"].config.data.humanize and models["drumify"].config.data.tapify
     assert (models["generate"].num_bars, models["long"].num_bars) == (4, 16)
+    assert (models["melody"].num_bars, models["long_melody"].num_bars) == (2, 16)
+    assert models["melody"].family.name == models["long_melody"].family.name == "melody"
 
 
 def test_a_named_checkpoint_loads_now_and_a_bad_one_fails(tmp_path, capsys):
@@ -133,3 +138,36 @@ def test_a_taken_port_is_a_clear_error(capsys):
     finally:
         sock.close()
     assert f"127.0.0.1:{port}: cannot listen" in capsys.readouterr().err
+
+
+def _saved(tmp_path, name, overrides=None):
+    from musicvae.configs import get_config
+    from musicvae.generation.api import TrainedModel
+    from musicvae.models import build_model
+
+    config = get_config(name, overrides)
+    return TrainedModel(build_model(config), config).save(tmp_path / f"{name}.safetensors")
+
+
+def test_a_melody_checkpoint_serves_its_melodies_alone(tmp_path, monkeypatch, capsys):
+    """--checkpoint of a melody model: the main model, and no bundled drum models beside it."""
+    monkeypatch.setattr("musicvae.generation.api.bundled_available", lambda name: True)
+    path = _saved(tmp_path, "debug-mel_2bar")
+    models = studio._models(_args("--checkpoint", str(path)))
+    assert list(models) == ["generate"] and models["generate"].family.name == "melody"
+    code = cli.main(
+        ["studio", "--checkpoint", str(path), "--melody-checkpoint", str(path), "--port", "0"]
+    )
+    err = capsys.readouterr().err
+    assert code == 1 and "leave out --melody-checkpoint" in err and len(err.splitlines()) == 1
+
+
+def test_melody_flags_take_melody_models_and_drums_keep_their_defaults(tmp_path, monkeypatch):
+    monkeypatch.setattr("musicvae.generation.api.bundled_available", lambda name: True)
+    melody = _saved(tmp_path, "debug-mel_2bar")
+    models = studio._models(_args("--melody-checkpoint", str(melody)))
+    assert models["melody"].family.name == "melody"
+    assert callable(models["generate"]) and callable(models["long_melody"])
+    drums = _saved(tmp_path, "debug")
+    with pytest.raises(MusicVAEError, match=r"debug\.safetensors: config 'debug' is a groove"):
+        studio._models(_args("--melody-checkpoint", str(drums)))

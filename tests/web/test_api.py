@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -11,10 +12,12 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from musicvae import families
 from musicvae.configs import get_config
 from musicvae.data.midi import read_midi, read_midi_bytes, sequence_to_score
 from musicvae.data.sequence import NoteSequence
 from musicvae.errors import MusicVAEError
+from musicvae.families import DEFAULT_TEMPERATURE
 from musicvae.web import tools as table
 from musicvae.web.app import create_app
 from musicvae.web.grooves import Groove
@@ -128,7 +131,8 @@ def test_info_lists_tools_models_and_limits(client):
 
 def test_info_lists_the_tool_and_role_tables(client):
     info = client.get("/api/info").json()
-    assert info["tool_list"] == [t.info() for t in table.TOOLS]
+    # The tools these models back, in the table's order: no melody tools beside drum models.
+    assert info["tool_list"] == [t.info() for t in table.TOOLS if t.name in info["tools"]]
     assert [(t["name"], t["label"], t["endpoint"]) for t in info["tool_list"]] == [
         ("generate", "Generate", "/api/generate"),
         ("interpolate", "Interpolate", "/api/interpolate"),
@@ -144,12 +148,17 @@ def test_info_lists_the_tool_and_role_tables(client):
         ("long", "--long-checkpoint", "groovae_16bar_hierdec"),
         ("groove", "--groove-checkpoint", "groovae_2bar_humanize"),
         ("drumify", "--drumify-checkpoint", "groovae_2bar_tap_fixed_velocity"),
+        ("melody", "--melody-checkpoint", "mel_2bar"),
+        ("long_melody", "--long-melody-checkpoint", "mel_16bar"),
     ]
 
 
 def test_a_row_added_to_the_table_is_listed_by_info(studio_models, monkeypatch):
     fills = table.Tool("fills", "Fills", "groove", "Fills between two grooves")
     monkeypatch.setattr(table, "TOOLS", (*table.TOOLS, fills))
+    groove = families.FAMILIES["groove"]
+    backs = dataclasses.replace(groove, studio_tools=(*groove.studio_tools, "fills"))
+    monkeypatch.setitem(families.FAMILIES, "groove", backs)
     with TestClient(create_app(studio_models)) as c:
         info = c.get("/api/info").json()
     assert info["tool_list"][-1] == {
@@ -158,6 +167,7 @@ def test_a_row_added_to_the_table_is_listed_by_info(studio_models, monkeypatch):
         "role": "groove",
         "endpoint": "/api/fills",
         "description": "Fills between two grooves",
+        "action": "fills",
     }
     # Served by the humanize model; listed after Groove, with the tools of its role.
     assert info["tools"]["fills"]["source"] == "test-groove"
@@ -267,7 +277,8 @@ def test_generate_and_interpolate_offer_4_or_16_bars(long_client, studio_models)
     r = client.post("/api/generate", json={"n": 2, "seed": 5, "bars": 16})
     out = np.stack([_arr(g) for g in r.json()["grooves"]])
     assert out.shape == (2, 256, 27)
-    np.testing.assert_allclose(out, _masked(long.sample_tensors(2, 1.0, seed=5)), atol=6e-5)
+    expected = long.sample_tensors(2, DEFAULT_TEMPERATURE, seed=5)  # the default temperature
+    np.testing.assert_allclose(out, _masked(expected), atol=6e-5)
     short = client.post("/api/generate", json={"n": 2, "seed": 5, "bars": 4}).json()["grooves"]
     assert short == client.post("/api/generate", json={"n": 2, "seed": 5}).json()["grooves"]
     # Unseeded requests of both lengths at once are never merged into one model call.
@@ -640,7 +651,7 @@ def test_concurrent_requests_from_threads_all_succeed_and_do_not_mix(client, gro
 def test_an_internal_error_is_a_500_and_the_server_goes_on(studio_models, monkeypatch):
     app = create_app(studio_models)
 
-    def boom(*args):
+    def boom(*args, **kwargs):
         raise RuntimeError("model exploded")
 
     with TestClient(app, raise_server_exceptions=False) as c:

@@ -46,7 +46,7 @@ def page(browser, server):
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.goto(server + "/")
-    sync_api.expect(page.locator("#model-info")).to_contain_text("debug")
+    sync_api.expect(page.locator("#model-info")).to_contain_text("4-bar grooves")
     yield page
     context.close()
     assert errors == []
@@ -263,7 +263,7 @@ def test_generate_offers_16_bars_when_a_long_model_is_served(browser, studio_mod
         expect(page.locator("#results .group").first).to_contain_text("16 bars")
     with BackgroundServer(create_app(studio_models)) as url:
         page.goto(url + "/")
-        expect(page.locator("#model-info")).to_contain_text("debug")
+        expect(page.locator("#model-info")).to_contain_text("4-bar grooves")
         expect(page.locator("#gen-bars")).to_be_hidden()
     context.close()
 
@@ -316,7 +316,7 @@ def test_phone_width_has_no_horizontal_overflow(browser, server, groove_dir, tmp
     context = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True)
     page = context.new_page()
     page.goto(server + "/")
-    expect(page.locator("#model-info")).to_contain_text("debug")
+    expect(page.locator("#model-info")).to_contain_text("4-bar grooves")
 
     def page_width() -> int:
         return page.evaluate("document.documentElement.scrollWidth")
@@ -383,7 +383,7 @@ def _open_with(browser, url, script, errors, **options):
     page = context.new_page()
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(url + "/")
-    sync_api.expect(page.locator("#model-info")).to_contain_text("debug")
+    sync_api.expect(page.locator("#model-info")).to_contain_text("4-bar grooves")
     return context, page
 
 

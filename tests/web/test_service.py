@@ -209,6 +209,8 @@ def test_the_slots_are_the_tables_roles(studio_models):
         "long": False,
         "groove": True,
         "drumify": True,
+        "melody": False,
+        "long_melody": False,
     }
     assert studio.lengths("generate") == [4]
 

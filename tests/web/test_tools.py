@@ -19,9 +19,22 @@ def test_the_tools_in_tab_order_with_their_roles_and_endpoints():
         ("drumify", "Drumify", "drumify", "/api/drumify"),
         ("similar", "Similar", "generate", "/api/similar"),
         ("continue", "Continue", "generate", "/api/continue"),
+        ("melody_generate", "Generate", "melody", "/api/melody/generate"),
+        ("melody_interpolate", "Interpolate", "melody", "/api/melody/interpolate"),
+        ("melody_continue", "Continue", "melody", "/api/melody/continue"),
     ]
-    # The 16-bar model: a second length for two tools.
+    # The melody tools do what the main model's do, on the melody model: the same panels.
+    assert [t.verb for t in table.TOOLS] == [
+        *("generate", "interpolate", "groove", "drumify", "similar", "continue"),
+        *("generate", "interpolate", "continue"),
+    ]
+    # The 16-bar models: a second length for two tools each.
     assert [t.name for t in table.TOOLS if t.lengths_from == "long"] == ["generate", "interpolate"]
+    assert [t.name for t in table.TOOLS if t.lengths_from == "long_melody"] == [
+        "melody_generate",
+        "melody_interpolate",
+    ]
+    # Each label once: the description of `musicvae studio`.
     assert table.tool_labels() == "Generate, Interpolate, Groove, Drumify, Similar and Continue"
 
 
@@ -33,11 +46,16 @@ def test_the_roles_flags_and_bundled_defaults_are_the_generation_apis():
         ("long", "--long-checkpoint", "long_checkpoint", LONG_BUNDLE),
         ("groove", "--groove-checkpoint", "groove_checkpoint", HUMANIZE_BUNDLE),
         ("drumify", "--drumify-checkpoint", "drumify_checkpoint", TAP_BUNDLE),
+        # The melody bundles are being trained: their names, taken where installed.
+        ("melody", "--melody-checkpoint", "melody_checkpoint", "mel_2bar"),
+        ("long_melody", "--long-melody-checkpoint", "long_melody_checkpoint", "mel_16bar"),
     ]
     for r in table.ROLES:
         assert r.bundle in r.help  # the flag's help names its default
     assert [r.name for r in table.ROLES if r.required] == ["generate"]
-    assert [r.name for r in table.ROLES if r.extra] == ["long"]
+    # A single model fills none of these: the main model serves melodies itself.
+    assert [r.name for r in table.ROLES if r.extra] == ["long", "melody", "long_melody"]
+    assert [r.name for r in table.ROLES if r.kind == "melody"] == ["melody", "long_melody"]
     assert [(r.name, r.needs) for r in table.ROLES if r.needs] == [
         ("groove", "humanize"),
         ("drumify", "tapify"),
@@ -60,6 +78,7 @@ def test_info_rows_are_what_api_info_lists():
         "role": "generate",
         "endpoint": "/api/continue",
         "description": "The groove, then more bars in its own feel",
+        "action": "continue",
     }
     assert table.role("groove").info() == {
         "name": "groove",

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from musicvae.cli import args as types
 from musicvae.errors import MusicVAEError
+from musicvae.families import DEFAULT_TEMPERATURE  # Magenta's default, the studio's too
 from musicvae.io import staged_folder
 from musicvae.soundfont import HELP as soundfont_help
 
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
 
 # The modes of musicvae.generation.modes.MODES, named here so that --help loads no torch.
 MODES = ("sample", "interpolate", "reconstruct", "humanize", "tap2drum", "continue")
-DEFAULT_TEMPERATURE = 0.5  # music_vae_generate's default
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:

@@ -1,7 +1,10 @@
 """``musicvae studio``: serve the browser studio and its tools (``musicvae.web.tools``).
 
 The model flags come from the table's roles, one flag each with its help text and bundled
-default. Listens on 127.0.0.1 by default; another ``--host`` exposes the studio to the network,
+default. ``--checkpoint`` takes a model of any family the studio serves: a drum model (the
+other drum roles and the melody models then take their bundled defaults, where installed) or a
+melody model (the studio then serves that model's melodies, and only what other flags name).
+Listens on 127.0.0.1 by default; another ``--host`` exposes the studio to the network,
 which the command and the page both warn about. Models load on first use, so the page opens at
 once; a tool without a suitable model explains on the page what to start the studio with.
 """
@@ -12,10 +15,14 @@ import argparse
 import functools
 import sys
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from musicvae.cli import args as types
 from musicvae.errors import MusicVAEError
 from musicvae.web import tools as table
+
+if TYPE_CHECKING:
+    from musicvae.generation.api import TrainedModel
 
 LOOPBACK_NAMES = ["127.0.0.1", "localhost", "::1", "[::1]"]
 
@@ -23,9 +30,10 @@ LOOPBACK_NAMES = ["127.0.0.1", "localhost", "::1", "[::1]"]
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "studio",
-        help="serve the drum studio web page and JSON API",
-        description=f"Serve a local web page with GrooVAE's drum tools ({table.tool_labels()}) "
-        "and Web Audio playback, plus a JSON API under /api (schema at /docs).",
+        help="serve the studio web page (drums and melodies) and JSON API",
+        description=f"Serve a local web page with the studio's tools ({table.tool_labels()}) "
+        "for drum grooves and melodies, with Web Audio playback and Web MIDI out, plus a JSON "
+        "API under /api (schema at /docs).",
     )
     p.add_argument(
         "--host",
@@ -69,7 +77,10 @@ def _models(args: argparse.Namespace) -> dict:
     from musicvae.models import build_model
 
     if args.untrained:
-        configs = {role.name: get_config("debug", role.untrained or None) for role in table.ROLES}
+        configs = {
+            role.name: get_config(role.untrained_config, role.untrained or None)
+            for role in table.ROLES
+        }
         return {
             role: TrainedModel(build_model(c), c, source=f"untrained {c.name}")
             for role, c in configs.items()
@@ -85,10 +96,29 @@ def _models(args: argparse.Namespace) -> dict:
                 raise MusicVAEError(f"{path}: {problem}")
             models[role.name] = model
             print(f"{role.name}: {model}")
-        elif role.required or bundled_available(role.bundle):
+    main = models.get(table.ROLES[0].name)
+    if isinstance(main, TrainedModel) and table.kind_of(main.config) != "drums":
+        # A melody model as the main one serves the melody tools itself.
+        beside = [r.flag for r in table.ROLES if r.kind != "drums" and r.name in models]
+        if beside:
+            raise MusicVAEError(
+                f"{args.checkpoint} is a {main.family.name} model, which serves the melody "
+                f"tools itself; leave out {' and '.join(beside)} or give --checkpoint a drum model"
+            )
+        return models
+    for role in table.ROLES:
+        if role.name not in models and (role.required or bundled_available(role.bundle)):
             # A required role's bundle may be missing from this install: the page then says so.
-            models[role.name] = functools.partial(load, role.bundle, device=args.device)
+            models[role.name] = functools.partial(_load_bundled, role.bundle, device=args.device)
     return models
+
+
+def _load_bundled(name: str, *, device: str) -> TrainedModel:
+    """The bundled model ``name``, also one that this version's ``load`` does not list yet
+    (the melody bundles, while they are being trained)."""
+    from musicvae.generation.api import BUNDLED_MODELS, bundled_path, load
+
+    return load(name if name in BUNDLED_MODELS else bundled_path(name), device=device)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -8,6 +8,11 @@ starts with the last bars played so far as fixed hits (the decoder plays them, a
 it is in the groove) and decodes the rest freely; the free bars are appended. A 16-bar
 hierarchical model thus makes up to 8 new bars per window after an 8-bar context, a 4-bar model 2
 after 2. The prompt itself comes back unchanged at the start of each result.
+
+Melodies (any model whose decoder, or hierarchical decoder's core, is categorical) continue the
+same way with :func:`continue_categorical_tensors`: the prompt tiled to the window is encoded once,
+and each window decodes freely from its code after a teacher-forced prefix of the last bars played
+so far, so the model hears where the melody is before it goes on.
 """
 
 from __future__ import annotations
@@ -31,6 +36,33 @@ def context_bars(prompt_bars: int, window_bars: int) -> int:
     return max(1, min(prompt_bars, window_bars // 2))
 
 
+def _encoded(
+    trained: TrainedModel,
+    prompt: np.ndarray,
+    bars: int,
+    n: int,
+    seed: int | None,
+    what: str,
+    classes: int | None,
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """The checked float32 prompt, the ``n`` codes of its windows (its posterior mean first,
+    then posterior samples) and the context in steps each window starts from. Its music is the
+    first ``classes`` columns (hits), or with None every step's class other than 0 (one-hot)."""
+    if not 1 <= bars <= MAX_BARS:
+        raise MusicVAEError(f"continue: bars must be 1 to {MAX_BARS}, got {bars}")
+    spb, window = trained.converter.steps_per_bar, trained.window_steps
+    prompt = np.asarray(prompt, np.float32)
+    if prompt.ndim != 2 or len(prompt) % spb or not len(prompt):
+        raise MusicVAEError(f"continue: the prompt must be whole bars of {spb} steps")
+    music = prompt[:, :classes].any() if classes is not None else prompt.argmax(-1).any()
+    if not music:
+        raise MusicVAEError(f"continue: the prompt is empty (no {what} to continue from)")
+    tiled = prompt[np.arange(window) % len(prompt)]
+    z, mu, _sigma = trained.encode_tensors(np.repeat(tiled[None], n, 0), seed=seed)
+    z[0] = mu[0]  # the best guess first, then variations drawn from the posterior
+    return prompt, z, context_bars(len(prompt) // spb, window // spb) * spb
+
+
 def continue_tensors(
     trained: TrainedModel,
     prompt: np.ndarray,
@@ -47,19 +79,9 @@ def continue_tensors(
             f"config {trained.config.name!r} transforms its input or takes controls; "
             "continue a groove with a plain GrooVAE (e.g. groovae_4bar or groovae_16bar_hierdec)"
         )
-    if not 1 <= bars <= MAX_BARS:
-        raise MusicVAEError(f"continue: bars must be 1 to {MAX_BARS}, got {bars}")
     spb, window = trained.converter.steps_per_bar, trained.window_steps
     classes = len(trained.converter.class_names)
-    prompt = np.asarray(prompt, np.float32)
-    if prompt.ndim != 2 or len(prompt) % spb or not len(prompt):
-        raise MusicVAEError(f"continue: the prompt must be whole bars of {spb} steps")
-    if not prompt[:, :classes].any():
-        raise MusicVAEError("continue: the prompt is empty (no hits to continue from)")
-    tiled = prompt[np.arange(window) % len(prompt)]
-    z, mu, _sigma = trained.encode_tensors(np.repeat(tiled[None], n, 0), seed=seed)
-    z[0] = mu[0]  # the best guess first, then variations drawn from the posterior
-    context = context_bars(len(prompt) // spb, window // spb) * spb
+    prompt, z, context = _encoded(trained, prompt, bars, n, seed, "hits", classes)
     out = np.repeat(prompt[None], n, 0)
     k = 0
     while out.shape[1] < len(prompt) + bars * spb:
@@ -70,6 +92,56 @@ def continue_tensors(
         decoded = trained.decode_tensors(z, temperature, s, fixed_hits=fixed, spread=True)
         need = len(prompt) + bars * spb - out.shape[1]
         out = np.concatenate([out, decoded[:, ctx.shape[1] : ctx.shape[1] + need]], axis=1)
+        k += 1
+    return out
+
+
+def continue_categorical_tensors(
+    trained: TrainedModel,
+    prompt: np.ndarray,
+    bars: int,
+    n: int = 1,
+    temperature: float = 1.0,
+    seed: int | None = None,
+) -> np.ndarray:
+    """``n`` continuations (n, T + bars * steps_per_bar, D) of a (T, D) one-hot ``prompt``
+    (whole bars) by a model with a categorical decoder (a melody's): the prompt, then ``bars``
+    new bars, the first result from the posterior mean and the others from posterior samples."""
+    import torch
+
+    from musicvae.models.categorical import CategoricalLstmDecoder
+
+    decoder = trained.model.decoder
+    core = getattr(decoder, "core", decoder)
+    if not isinstance(core, CategoricalLstmDecoder) or trained.converter.control_depth:
+        raise MusicVAEError(
+            f"config {trained.config.name!r}: only a model with a categorical decoder and no "
+            "controls (a melody model) continues one-hot steps"
+        )
+    window, depth = trained.window_steps, trained.converter.output_depth
+    if np.ndim(prompt) != 2 or np.shape(prompt)[1] != depth:
+        raise MusicVAEError(f"continue: the prompt must be one-hot steps of {depth} classes")
+    # Class 0 ("no event") throughout is no music at all.
+    prompt, z, context = _encoded(trained, prompt, bars, n, seed, "notes", None)
+    spb = trained.converter.steps_per_bar
+    total = len(prompt) + bars * spb
+    out = np.repeat(prompt[None], n, 0)
+    zt = torch.as_tensor(z, dtype=torch.float32, device=trained.device)
+    k = 0
+    while out.shape[1] < total:
+        fresh = min(window - context, total - out.shape[1])
+        g = None
+        if seed is not None:
+            g = torch.Generator(device=trained.device).manual_seed(seed + 1 + 7919 * k)
+        steps = torch.zeros((n, context + fresh, depth), device=trained.device)
+        steps[:, :context] = torch.as_tensor(out[:, -context:], device=trained.device)
+        with torch.no_grad():
+            for t in range(context, context + fresh):
+                # Teacher-forced on every step before t: step t's logits are what a free run
+                # that had played those steps would give.
+                logits = decoder(steps[:, : t + 1], None, zt).rnn_output[:, t]
+                steps[:, t] = core.sample_step(logits, temperature, g)
+        out = np.concatenate([out, steps[:, context:].cpu().numpy()], axis=1)
         k += 1
     return out
 

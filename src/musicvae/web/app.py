@@ -1,7 +1,9 @@
 """The studio's web app: the page under ``/`` and a JSON API under ``/api`` (schema at ``/docs``).
 
 ``create_app(models)`` takes a ``TrainedModel``, a loader, or a mapping from role ("generate",
-"long", "groove", "drumify") to either (see ``service.Studio``). Each tool's route is
+"long", "groove", "drumify", "melody", "long_melody") to either (see ``service.Studio``). The
+main model's tools answer grooves or melodies as its family makes them; the melody tools, the
+melody upload and the melody downloads live under ``/api/melody``. Each tool's route is
 ``tools.tool(name).endpoint``, summarised by its row's description, and ``/api/info`` lists the
 tool and role tables for the page to build its tabs from. Safety rules: request bodies are capped
 (1 MB uploads); uploads must parse as MIDI; nothing in a request names a server path (static files
@@ -12,28 +14,32 @@ unexpected one is a 500 that leaves the server running.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote
 
 import fastapi_offline
+import numpy as np
 from fastapi import FastAPI, File, HTTPException, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Discriminator, Field, Tag
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from musicvae.configs import get_config
 from musicvae.data.converters import build_converter
 from musicvae.data.midi import MidiError, read_midi_bytes, sequence_to_score
+from musicvae.data.sequence import NoteSequence
 from musicvae.errors import MusicVAEError
+from musicvae.families import DEFAULT_TEMPERATURE
 from musicvae.web import tools as table
 from musicvae.web.grooves import (
     DRUM_LABELS,
@@ -41,9 +47,11 @@ from musicvae.web.grooves import (
     DRUM_PITCHES,
     Groove,
     split_windows,
+    studio_converter,
     upload_grid,
 )
 from musicvae.web.limits import BodyLimit, ClientLimit, SameOrigin
+from musicvae.web.melodies import Melody, main_program
 from musicvae.web.service import ModelSource, Studio, Unavailable
 
 STATIC = Path(__file__).parent / "static"
@@ -58,8 +66,22 @@ MAX_UPLOAD_TRACKS = 256
 MAX_UPLOAD_META_EVENTS = 1000
 log = logging.getLogger("musicvae.web")
 
-Temperature = Field(1.0, gt=0.0, le=5.0, description="sampling temperature (> 0)")
+Temperature = Field(DEFAULT_TEMPERATURE, gt=0.0, le=5.0, description="sampling temperature (> 0)")
 Seed = Field(None, ge=0, le=2**32 - 1, description="fixes the random draws")
+Program = Field(0, ge=0, le=127, description="General MIDI program of the melodies made")
+
+
+def _kind(value: Any) -> str:
+    """Which of a groove or a melody a request's music is: a melody has notes."""
+    if isinstance(value, dict):
+        return "melody" if "notes" in value or "steps" in value else "drums"
+    return "melody" if isinstance(value, Melody) else "drums"
+
+
+# A groove or a melody: the main model's tools read whichever its family reads.
+Music = Annotated[
+    Annotated[Groove, Tag("drums")] | Annotated[Melody, Tag("melody")], Discriminator(_kind)
+]
 
 
 Bars = Field(
@@ -71,17 +93,27 @@ Bars = Field(
 
 
 class GenerateRequest(BaseModel):
-    n: int = Field(4, ge=1, le=32, description="number of grooves")
+    n: int = Field(4, ge=1, le=32, description="number of grooves (or melodies)")
     temperature: float = Temperature
     seed: int | None = Seed
     qpm: float = Field(120.0, ge=20.0, le=400.0)
     bars: int | None = Bars
+    program: int = Program
 
 
 class InterpolateRequest(BaseModel):
-    a: Groove
-    b: Groove
+    a: Music
+    b: Music
     steps: int = Field(5, ge=2, le=32, description="grooves from a to b, both ends included")
+    temperature: float = Temperature
+    seed: int | None = Seed
+    bars: int | None = Bars
+
+
+class MelodyInterpolateRequest(BaseModel):
+    a: Melody
+    b: Melody
+    steps: int = Field(5, ge=2, le=32, description="melodies from a to b, both ends included")
     temperature: float = Temperature
     seed: int | None = Seed
     bars: int | None = Bars
@@ -100,8 +132,16 @@ class SimilarRequest(TransformRequest):
 
 
 class ContinueRequest(BaseModel):
-    groove: Groove
+    groove: Music = Field(description="the groove (or, for a melody model, the melody)")
     bars: int = Field(4, ge=1, le=32, description="new bars after the groove")
+    n: int = Field(1, ge=1, le=8, description="results: the best guess, then variations")
+    temperature: float = Temperature
+    seed: int | None = Seed
+
+
+class MelodyContinueRequest(BaseModel):
+    melody: Melody
+    bars: int = Field(2, ge=1, le=32, description="new bars after the melody")
     n: int = Field(1, ge=1, le=8, description="results: the best guess, then variations")
     temperature: float = Temperature
     seed: int | None = Seed
@@ -111,9 +151,31 @@ class Grooves(BaseModel):
     grooves: list[Groove]
 
 
+class Melodies(BaseModel):
+    melodies: list[Melody]
+
+
+def _answer(out: list[Groove] | list[Melody]) -> Grooves | Melodies:
+    """A tool's results as the response of their kind."""
+    if out and isinstance(out[0], Melody):
+        return _melodies(out)
+    return Grooves(grooves=[g for g in out if isinstance(g, Groove)])
+
+
+def _melodies(out: list[Groove] | list[Melody]) -> Melodies:
+    return Melodies(melodies=[m for m in out if isinstance(m, Melody)])
+
+
 class Upload(Grooves):
     filename: str
     qpm: float
+    windows: int = Field(description="windows in the whole file (at most 16 are returned)")
+
+
+class MelodyUpload(Melodies):
+    filename: str
+    qpm: float
+    program: int = Field(description="the General MIDI program the melody plays on")
     windows: int = Field(description="windows in the whole file (at most 16 are returned)")
 
 
@@ -228,32 +290,61 @@ def create_app(  # noqa: C901 - the routes are nested functions; the branches co
     @app.get("/api/info", summary="Models, tools and limits")
     async def info() -> dict:
         tools = await run_in_threadpool(studio.info)
+        listed = [t.info() for t in table.TOOLS if t.name in tools]
         return {
             "tools": tools,
+            "models": await run_in_threadpool(studio.models),
+            "default_temperature": DEFAULT_TEMPERATURE,
             "drums": list(DRUM_NAMES),
             "drum_labels": list(DRUM_LABELS),
             "drum_pitches": list(DRUM_PITCHES),
             "exposed": exposed,
             "host": host,
             "max_upload_bytes": max_upload_bytes,
-            # The tables themselves: the page's tabs, in order, and the models behind them.
-            "tool_list": [t.info() for t in table.TOOLS],
+            # The tables themselves: the page's tabs (the tools these models back), in order,
+            # and the models behind them.
+            "tool_list": listed,
             "roles": [r.info() for r in table.ROLES],
         }
 
-    @tool_route("generate")
-    async def generate(req: GenerateRequest) -> Grooves:
-        out = await run_in_threadpool(
-            studio.generate, req.n, req.temperature, req.seed, req.qpm, req.bars
+    def generate_route(tool: str) -> None:
+        @tool_route(tool)
+        async def generate(req: GenerateRequest) -> Grooves | Melodies:
+            out = await run_in_threadpool(
+                functools.partial(
+                    studio.generate,
+                    req.n,
+                    req.temperature,
+                    req.seed,
+                    req.qpm,
+                    req.bars,
+                    tool=tool,
+                    program=req.program,
+                )
+            )
+            return _answer(out)
+
+    generate_route("generate")
+
+    async def interpolated(
+        req: InterpolateRequest | MelodyInterpolateRequest, tool: str
+    ) -> list[Groove] | list[Melody]:
+        return await run_in_threadpool(
+            functools.partial(
+                studio.interpolate,
+                req.a,
+                req.b,
+                req.steps,
+                req.temperature,
+                req.seed,
+                req.bars,
+                tool=tool,
+            )
         )
-        return Grooves(grooves=out)
 
     @tool_route("interpolate")
-    async def interpolate(req: InterpolateRequest) -> Grooves:
-        out = await run_in_threadpool(
-            studio.interpolate, req.a, req.b, req.steps, req.temperature, req.seed, req.bars
-        )
-        return Grooves(grooves=out)
+    async def interpolate(req: InterpolateRequest) -> Grooves | Melodies:
+        return _answer(await interpolated(req, "interpolate"))
 
     @tool_route("groove")
     async def groove(req: TransformRequest) -> Grooves:
@@ -276,47 +367,99 @@ def create_app(  # noqa: C901 - the routes are nested functions; the branches co
         )
         return Grooves(grooves=out)
 
-    @tool_route("continue")
-    async def extend(req: ContinueRequest) -> Grooves:
-        out = await run_in_threadpool(
-            studio.extend, req.groove, req.bars, req.n, req.temperature, req.seed
+    async def continued(
+        music: Groove | Melody, req: ContinueRequest | MelodyContinueRequest, tool: str
+    ) -> list[Groove] | list[Melody]:
+        return await run_in_threadpool(
+            functools.partial(
+                studio.extend, music, req.bars, req.n, req.temperature, req.seed, tool=tool
+            )
         )
-        return Grooves(grooves=out)
 
-    @app.post("/api/midi", summary="Parse an uploaded MIDI file into grooves")
-    async def upload(
-        file: Annotated[UploadFile, File(description="a drum MIDI file, at most 1 MB")],
-        bars: Annotated[int, Query(ge=1, le=32, description="bars per returned groove")] = 4,
-    ) -> Upload:
+    @tool_route("continue")
+    async def extend(req: ContinueRequest) -> Grooves | Melodies:
+        return _answer(await continued(req.groove, req, "continue"))
+
+    generate_route("melody_generate")
+
+    @tool_route("melody_interpolate")
+    async def melody_interpolate(req: MelodyInterpolateRequest) -> Melodies:
+        return _melodies(await interpolated(req, "melody_interpolate"))
+
+    @tool_route("melody_continue")
+    async def melody_continue(req: MelodyContinueRequest) -> Melodies:
+        return _melodies(await continued(req.melody, req, "melody_continue"))
+
+    async def received(file: UploadFile) -> tuple[bytes, str]:
+        """An upload's bytes and its file name, printable; 413 or 422 if too large or empty."""
         name = _safe_name(file.filename)
         data = await file.read(max_upload_bytes + 1)
         if len(data) > max_upload_bytes:
             raise HTTPException(413, f"{name}: file is larger than {_size(max_upload_bytes)}")
         if not data:
             raise HTTPException(422, f"{name}: the file is empty")
-        return await run_in_threadpool(_parse_upload, data, name, bars)
+        return data, name
 
-    for path, media, suffix, render, summary in (
-        ("/api/midi/export", "audio/midi", ".mid", _to_midi, "A groove as a MIDI file"),
-        ("/api/audio", "audio/wav", ".wav", _to_wav, "A groove as a WAV on the studio's kit"),
+    @app.post("/api/midi", summary="Parse an uploaded MIDI file into grooves")
+    async def upload(
+        file: Annotated[UploadFile, File(description="a drum MIDI file, at most 1 MB")],
+        bars: Annotated[int, Query(ge=1, le=32, description="bars per returned groove")] = 4,
+    ) -> Upload:
+        return await run_in_threadpool(_parse_upload, *await received(file), bars)
+
+    @app.post("/api/melody/midi", summary="Parse an uploaded MIDI file into melodies")
+    async def upload_melody(
+        file: Annotated[UploadFile, File(description="a MIDI file with a melody, at most 1 MB")],
+        bars: Annotated[int, Query(ge=1, le=32, description="bars per returned melody")] = 2,
+    ) -> MelodyUpload:
+        return await run_in_threadpool(_parse_melody_upload, *await received(file), bars)
+
+    for path, media, suffix, render, summary, body in (
+        ("/api/midi/export", "audio/midi", ".mid", _to_midi, "A groove as a MIDI file", Groove),
+        (
+            "/api/audio",
+            "audio/wav",
+            ".wav",
+            _to_wav,
+            "A groove as a WAV on the studio's kit",
+            Groove,
+        ),
+        (
+            "/api/melody/midi/export",
+            "audio/midi",
+            ".mid",
+            _to_midi,
+            "A melody as a MIDI file, on its program",
+            Melody,
+        ),
+        (
+            "/api/melody/audio",
+            "audio/wav",
+            ".wav",
+            _to_wav,
+            "A melody as a WAV on the built-in voice of its program",
+            Melody,
+        ),
     ):
         app.post(
             path,
             summary=summary,
             response_class=Response,
             responses={200: {"content": {media: {}}}},
-        )(_download(render, media, suffix))
+        )(_download(render, media, suffix, body))
 
     return app
 
 
 # The studio's grid: GrooVAE's 16th-note drum grid as the 4-bar model's converter makes it.
-_CONVERTER = build_converter(get_config("groovae_4bar"), "infer")
+_CONVERTER = studio_converter()
+# The studio's melodies: Magenta's one-hot melody converter, as its melody models read them.
+_MELODY_CONVERTER = build_converter(get_config("cat-mel_2bar_small"), "infer")
 
 
-def _parse_upload(data: bytes, name: str, bars: int) -> Upload:
+def _read_upload(data: bytes, name: str) -> NoteSequence:
     try:
-        ns = read_midi_bytes(
+        return read_midi_bytes(
             data,
             filename=name,
             max_tracks=MAX_UPLOAD_TRACKS,
@@ -324,6 +467,41 @@ def _parse_upload(data: bytes, name: str, bars: int) -> Upload:
         )
     except MidiError as e:
         raise HTTPException(422, str(e)) from None
+
+
+def _parse_melody_upload(data: bytes, name: str, bars: int) -> MelodyUpload:
+    ns = _read_upload(data, name)
+    melodic = ns.select(~ns.is_drum)
+    steps = bars * _MELODY_CONVERTER.steps_per_bar
+    step_seconds = 60.0 / ns.qpm / _MELODY_CONVERTER.data.steps_per_quarter
+    kept = melodic.select(melodic.start < (MAX_UPLOAD_WINDOWS * steps - 0.5) * step_seconds)
+    grid = _MELODY_CONVERTER.sequence_grid(kept)
+    if not len(melodic) or not len(grid):
+        raise HTTPException(
+            422,
+            f"{name}: no melody found (it needs pitched notes, not drums, on a piano's range, "
+            "one tempo and a 4/4 time signature throughout)",
+        )
+    whole = np.asarray(grid.outputs[0])
+    last = float(melodic.start.max())
+    windows = int(last / step_seconds) // steps + 1
+    program = main_program(melodic)
+    parts = split_windows(whole, steps, MAX_UPLOAD_WINDOWS)
+    melodies = []
+    for i, p in enumerate(parts):  # padded steps are all zero: argmax 0, no event
+        label = f"{name} bars {i * bars + 1}-{(i + 1) * bars}"
+        melodies.append(Melody.from_array(p, qpm=ns.qpm, name=label, program=program))
+    return MelodyUpload(
+        melodies=melodies,
+        filename=name,
+        qpm=ns.qpm,
+        program=program,
+        windows=max(windows, len(parts)),
+    )
+
+
+def _parse_upload(data: bytes, name: str, bars: int) -> Upload:
+    ns = _read_upload(data, name)
     if ns.is_drum.any() and not ns.is_drum.all():
         # A song with a drum track: the drums are the groove; a file with no drum channel at
         # all (a rhythm tapped on a keyboard) is taken whole.
@@ -347,24 +525,32 @@ def _parse_upload(data: bytes, name: str, bars: int) -> Upload:
 
 
 def _download(
-    render: Callable[[Groove], bytes], media: str, suffix: str
-) -> Callable[[Groove], Awaitable[Response]]:
-    """An endpoint that sends ``render(groove)`` as a file named after the groove."""
+    render: Callable[[Groove | Melody], bytes],
+    media: str,
+    suffix: str,
+    body: type[Groove] | type[Melody],
+) -> Callable[..., Awaitable[Response]]:
+    """An endpoint that sends ``render(music)`` as a file named after the groove or melody."""
+    default = "groove" if body is Groove else "melody"
 
-    async def send(g: Groove) -> Response:
+    async def send(g: Groove | Melody) -> Response:
         data = await run_in_threadpool(render, g)
-        name = _safe_name(g.name, "groove").replace(" ", "_").removesuffix(".mid") + suffix
+        name = _safe_name(g.name, default).replace(" ", "_").removesuffix(".mid") + suffix
         return Response(data, media_type=media, headers={"Content-Disposition": attachment(name)})
 
+    send.__annotations__["g"] = body  # FastAPI reads the body's type from the annotation
     return send
 
 
-def _to_wav(g: Groove) -> bytes:
+def _sequence(g: Groove | Melody) -> NoteSequence:
+    return g.to_sequence() if isinstance(g, Melody) else g.to_sequence(_CONVERTER)
+
+
+def _to_wav(g: Groove | Melody) -> bytes:
     from musicvae.audio import render, wav_bytes
 
-    return wav_bytes(render(g.to_sequence(_CONVERTER)))
+    return wav_bytes(render(_sequence(g)))
 
 
-def _to_midi(g: Groove) -> bytes:
-    ns = g.to_sequence(_CONVERTER)
-    return sequence_to_score(ns).dumps_midi()
+def _to_midi(g: Groove | Melody) -> bytes:
+    return sequence_to_score(_sequence(g)).dumps_midi()

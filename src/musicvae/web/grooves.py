@@ -108,6 +108,33 @@ class Groove(BaseModel):
         return ns
 
 
+def studio_converter() -> Converter:
+    """The studio's grid: GrooVAE's 16th-note drum grid as the 4-bar model's converter makes it
+    (inference mode)."""
+    global _STUDIO_CONVERTER
+    if _STUDIO_CONVERTER is None:
+        from musicvae.configs import get_config
+        from musicvae.data.converters import build_converter
+
+        _STUDIO_CONVERTER = build_converter(get_config("groovae_4bar"), "infer")
+    return _STUDIO_CONVERTER
+
+
+_STUDIO_CONVERTER: Converter | None = None
+
+
+def pattern_groove(ns: NoteSequence, steps: int, *, name: str = "") -> Groove:
+    """A drum sequence (a one-hot or NADE drum model's, say) on the studio's grid: ``steps``
+    steps long, each hit at its note's velocity and on the grid."""
+    grid = np.zeros((steps, 3 * NUM_ROWS), np.float32)
+    if len(ns):
+        whole = studio_converter().sequence_grid(ns, transform=False)
+        if len(whole):
+            got = np.asarray(whole.outputs[0], np.float32)[:steps]
+            grid[: len(got)] = got
+    return Groove.from_array(grid, qpm=ns.qpm, name=name)
+
+
 def upload_grid(ns: NoteSequence, converter: Converter) -> np.ndarray:
     """The whole sequence as one (N, 27) grid, N a whole number of bars.
 

@@ -2,9 +2,13 @@
 
 The model roles and the tools they serve are the one table in ``musicvae.web.tools``; as in
 Magenta Studio, each tool has its own model: ``generate`` (Generate, Interpolate, Similar,
-Continue: any GrooVAE), ``long`` (an optional second length), ``groove`` (a humanize model) and
-``drumify`` (a tap model). A role is given a ``TrainedModel`` or a zero-argument loader, called
-on first use so the server starts at once. Each model has a lock: torch modules are not safe to
+Continue: the main model, of any family), ``long`` (an optional second length), ``groove`` (a
+humanize model), ``drumify`` (a tap model), ``melody`` and ``long_melody`` (melody models beside
+the drum ones). A role is given a ``TrainedModel`` or a zero-argument loader, called on first use
+so the server starts at once. What a tool answers follows its model's family: grooves for a
+GrooVAE, drum patterns on the same grid for Magenta's one-hot and NADE drum models, and
+:class:`~musicvae.web.melodies.Melody` notes for a melody model; a tool the family does not back
+(``musicvae.families``) is absent, and a request for it answers why. Each model has a lock: torch modules are not safe to
 call from two threads, and the web app runs every call in a worker thread so the event loop
 stays free. The lock is granted in arrival order (:class:`FairLock`) and a long job takes it once
 per slice of at most ``SLICE_ROWS`` decoded windows, so a heavy request (Similar, 32 variations
@@ -31,10 +35,13 @@ import numpy as np
 from musicvae.errors import MusicVAEError
 from musicvae.generation.api import TrainedModel
 from musicvae.generation.chunks import cut, stitch
-from musicvae.generation.continuation import continue_tensors
+from musicvae.generation.continuation import continue_categorical_tensors, continue_tensors
 from musicvae.generation.latent import slerp_path
 from musicvae.web import tools as table
-from musicvae.web.grooves import MAX_STEPS, Groove
+from musicvae.web.grooves import MAX_STEPS, Groove, pattern_groove, studio_converter
+from musicvae.web.melodies import Melody
+
+Music = Groove | Melody
 
 T = TypeVar("T")
 
@@ -69,7 +76,12 @@ class FairLock:
 
 
 class Unavailable(MusicVAEError):
-    """The loaded models cannot do what was asked (the web API answers 501)."""
+    """The loaded models cannot do what was asked (the web API answers 501). ``absent``: no
+    loaded model's family backs the tool at all, so the page leaves it out."""
+
+    def __init__(self, message: str, *, absent: bool = False) -> None:
+        super().__init__(message)
+        self.absent = absent
 
 
 @dataclass
@@ -90,9 +102,11 @@ class Studio:
             if unknown:
                 raise ValueError(f"unknown model roles {sorted(unknown)}; choose from {names}")
             sources = {role: models.get(role) for role in names}
+            self._named = set(models)
         else:
             # One model serves every role it was trained for; a loaded one can be checked now.
             sources = {r.name: None if r.extra else models for r in table.ROLES}
+            self._named = {r.name for r in table.ROLES if not r.extra}
         self._slots = {role: _Slot(src) for role, src in sources.items()}
         # The same model object (or loader) in several roles shares one lock and one load.
         by_source: dict[int, FairLock] = {}
@@ -122,12 +136,11 @@ class Studio:
                         if other.source is src and other.model is None and other.error is None:
                             other.model, other.error = model, slot.error
             needs, got = row.needs, slot.model
-            if got is not None and slot.error is None:
-                slot.error = table.family_problem(role, got.config)
             if (
                 needs
                 and got is not None
                 and slot.error is None
+                and table.family_problem(role, got.config) is None
                 and not getattr(got.config.data, needs)
             ):
                 slot.error = (
@@ -139,20 +152,32 @@ class Studio:
         assert slot.model is not None  # loaded whenever there is no error
         return slot.model
 
+    def _serving(self, tool: str, role: str) -> TrainedModel:
+        """The model of ``role``, if its family backs ``tool``."""
+        m = self._load(role)
+        problem = table.tool_problem(tool, m.config)
+        if problem:
+            raise Unavailable(problem, absent=True)
+        return m
+
     def model(self, tool: str, bars: int | None = None) -> TrainedModel:
-        """The model that serves ``tool`` (with grooves of ``bars`` bars, where the tool offers
+        """The model that serves ``tool`` (with music of ``bars`` bars, where the tool offers
         lengths), loading it if needed; ``Unavailable`` if there is none."""
-        return self._load(self._role(tool, bars))
+        return self._serving(tool, self._role(tool, bars))
 
     def lengths(self, tool: str) -> list[int]:
-        """The groove lengths in bars that ``tool`` offers, its main model's first."""
+        """The lengths in bars that ``tool`` offers, its main model's first."""
         row = table.tool(tool)
-        found = [self._load(row.role).num_bars]
+        main = self._serving(tool, row.role)
+        found = [main.num_bars]
         second = row.lengths_from
-        # The second length is offered only when its model is given and loads.
+        # The second length is offered only when its model is given, loads, backs the tool and
+        # makes what the main one makes (a 16-bar melody is no second length of grooves).
         if second is not None and self._slots[second].source is not None:
             with contextlib.suppress(Unavailable):
-                found.append(self._load(second).num_bars)
+                other = self._serving(tool, second)
+                if table.kind_of(other.config) == table.kind_of(main.config):
+                    found.append(other.num_bars)
         return list(dict.fromkeys(found))
 
     def _role(self, tool: str, bars: int | None) -> str:
@@ -171,7 +196,7 @@ class Studio:
 
     def _call(self, tool: str, fn: Callable[[TrainedModel], T], bars: int | None = None) -> T:
         role = self._role(tool, bars)
-        model = self._load(role)
+        model = self._serving(tool, role)
         with self._slots[role].lock:
             return fn(model)
 
@@ -200,63 +225,134 @@ class Studio:
             parts.append(self._call(tool, part))
         return context, np.concatenate(parts)
 
+    def kinds(self) -> set[str]:
+        """What the models that load make ("drums", "melody")."""
+        found = set()
+        for role, slot in self._slots.items():
+            if slot.source is not None:
+                with contextlib.suppress(Unavailable):
+                    found.add(table.kind_of(self._load(role).config))
+        return found
+
     def info(self) -> dict:
-        """Per tool: available or why not, the model's name and window length in steps. Tools
-        come grouped by the role that serves them, in ``ROLES`` order (the order /api/info has
-        always had); the page's tab order is ``TOOLS``'s."""
+        """Per tool: available or why not, its model's config, human name, kind (what it makes)
+        and window length in steps. Tools come grouped by the role that serves them, in
+        ``ROLES`` order (the order /api/info has always had); the page's tab order is
+        ``TOOLS``'s. A tool is left out when the family of its model does not back it, or when
+        its role has no model beside models of another kind (a drum studio lists no melody
+        tools); a tool whose role lacks a model of the kind the studio serves is listed as
+        unavailable, with the flag to start the studio with."""
         roles = [r.name for r in table.ROLES]
+        kinds = self.kinds()
         tools: dict[str, dict[str, Any]] = {}
         for row in sorted(table.TOOLS, key=lambda t: roles.index(t.role)):
             tool = row.name
             try:
                 m = self.model(tool)
             except Unavailable as e:
-                tools[tool] = {"available": False, "reason": str(e), "model": None, "steps": None}
+                role = table.role(row.role)
+                missing = self._slots[row.role].source is None and row.role not in self._named
+                # An extra role (a second length, the melody model beside the drums) is never
+                # asked for; another, only beside models of its kind.
+                if e.absent or (missing and (role.extra or (kinds and role.kind not in kinds))):
+                    continue
+                tools[tool] = {
+                    "available": False,
+                    "reason": str(e),
+                    "model": None,
+                    "steps": None,
+                    "kind": role.kind,
+                }
                 continue
             tools[tool] = {
                 "available": True,
                 "reason": "",
                 "model": m.config.name,
+                "name": m.family.studio_name(m.num_bars),
+                "kind": table.kind_of(m.config),
                 "steps": m.window_steps,
                 "source": m.source,
                 "bars": self.lengths(tool),
             }
             if len(tools[tool]["bars"]) > 1 and row.lengths_from is not None:
-                tools[tool]["long_model"] = self._load(row.lengths_from).config.name
+                long = self._load(row.lengths_from)
+                tools[tool]["long_model"] = long.config.name
+                tools[tool]["long_name"] = long.family.studio_name(long.num_bars)
         return tools
+
+    def models(self) -> list[dict[str, str]]:
+        """The models that load, once each, in ``ROLES`` order: role, human-readable name,
+        config and source (the page's header)."""
+        out: list[dict[str, str]] = []
+        seen: set[int] = set()
+        for role, slot in self._slots.items():
+            if slot.source is None:
+                continue
+            try:
+                m = self._load(role)
+            except Unavailable:
+                continue
+            if id(m) in seen or table.family_problem(role, m.config):
+                continue
+            seen.add(id(m))
+            name = m.family.studio_name(m.num_bars)
+            if table.role(role).needs:  # "2-bar grooves for Drumify"
+                name += f" for {table.role_tools(role)[0].label}"
+            out.append(
+                {
+                    "role": role,
+                    "name": name,
+                    "config": m.config.name,
+                    "source": m.source,
+                }
+            )
+        return out
 
     # ---------------------------------------------------------------- tools
 
     def generate(
-        self, n: int, temperature: float, seed: int | None, qpm: float, bars: int | None = None
-    ) -> list[Groove]:
+        self,
+        n: int,
+        temperature: float,
+        seed: int | None,
+        qpm: float,
+        bars: int | None = None,
+        *,
+        tool: str = "generate",
+        program: int = 0,
+    ) -> list[Groove] | list[Melody]:
+        """``n`` grooves or melodies (as the model's family makes) from the prior."""
+        role = self._role(tool, bars)
+        model = self._serving(tool, role)
         if seed is not None:  # a seeded call must draw alone to be reproducible
-            out = self._call("generate", lambda m: m.sample_tensors(n, temperature, seed), bars)
+            with self._slots[role].lock:
+                out = model.sample_tensors(n, temperature, seed)
         else:
-            role = self._role("generate", bars)
-            model = self._load(role)
             out = self._batcher.sample(model, self._slots[role].lock, n, temperature)
-        return [Groove.from_array(a, qpm=qpm) for a in out]
+        return _results(model, out, qpm, program=program)
 
     def interpolate(
         self,
-        a: Groove,
-        b: Groove,
+        a: Music,
+        b: Music,
         steps: int,
         temperature: float,
         seed: int | None,
         bars: int | None = None,
-    ) -> list[Groove]:
-        def run(m: TrainedModel) -> np.ndarray:
-            (ia, ca), (ib, cb) = (_windows(m, g)[:2] for g in (a, b))
+        *,
+        tool: str = "interpolate",
+    ) -> list[Groove] | list[Melody]:
+        def run(m: TrainedModel) -> tuple[TrainedModel, np.ndarray]:
+            (ia, ca), (ib, cb) = (_first_window(m, x, tool) for x in (a, b))
             # Magenta interpolates whole sequences of one window: the first window of each.
-            _, mu, _ = m.encode_tensors(np.stack([ia[0], ib[0]]), np.stack([ca[0], cb[0]]))
+            _, mu, _ = m.encode_tensors(np.stack([ia, ib]), np.stack([ca, cb]))
             z = slerp_path(mu[0], mu[1], steps).astype(np.float32)
             z[0], z[-1] = mu[0], mu[1]
-            return m.decode_tensors(z, temperature, seed, np.repeat(ca[:1], steps, 0))
+            return m, m.decode_tensors(z, temperature, seed, np.repeat(ca[None], steps, 0))
 
-        out = self._call("interpolate", run, bars)
-        return [Groove.from_array(x, qpm=a.qpm) for x in out]
+        model, out = self._call(tool, run, bars)
+        program = a.program if isinstance(a, Melody) else 0
+        return _results(model, out, a.qpm, program=program)
 
     def similar(
         self, g: Groove, n: int, spread: float, temperature: float, seed: int | None
@@ -280,23 +376,36 @@ class Studio:
         return [Groove.from_array(stitch(d, starts, total), qpm=g.qpm) for d in dec]
 
     def extend(
-        self, g: Groove, bars: int, n: int, temperature: float, seed: int | None
-    ) -> list[Groove]:
-        """Continue: ``n`` grooves of ``g`` followed by ``bars`` new bars in its feel."""
+        self,
+        g: Music,
+        bars: int,
+        n: int,
+        temperature: float,
+        seed: int | None,
+        *,
+        tool: str = "continue",
+    ) -> list[Groove] | list[Melody]:
+        """Continue: ``n`` grooves (or melodies) of ``g`` followed by ``bars`` new bars."""
 
-        def run(m: TrainedModel) -> np.ndarray:
+        def run(m: TrainedModel) -> tuple[TrainedModel, np.ndarray]:
+            _check_kind(m, g, tool)
             spb = m.converter.steps_per_bar
-            arr = g.array()
-            prompt = np.zeros((-(-len(arr) // spb) * spb, arr.shape[1]), np.float32)
-            prompt[: len(arr)] = arr
-            if len(prompt) + bars * spb > MAX_STEPS:
+            whole = -(-g.steps // spb) * spb
+            if whole + bars * spb > MAX_STEPS:
                 raise MusicVAEError(
-                    f"continue: {len(prompt) // spb} + {bars} bars is longer than the studio's "
-                    f"{MAX_STEPS // spb}-bar grooves"
+                    f"{tool}: {whole // spb} + {bars} bars is longer than the studio's "
+                    f"{MAX_STEPS // spb}-bar {'melodies' if isinstance(g, Melody) else 'grooves'}"
                 )
-            return continue_tensors(m, prompt, bars, n, temperature, seed)
+            if isinstance(g, Melody):
+                prompt = _melody_array(m, g, whole)
+                return m, continue_categorical_tensors(m, prompt, bars, n, temperature, seed)
+            arr = g.array()
+            prompt = np.zeros((whole, arr.shape[1]), np.float32)
+            prompt[: len(arr)] = arr
+            return m, continue_tensors(m, prompt, bars, n, temperature, seed)
 
-        return [Groove.from_array(a, qpm=g.qpm) for a in self._call("continue", run)]
+        model, out = self._call(tool, run)
+        return _results(model, out, g.qpm, program=g.program if isinstance(g, Melody) else 0)
 
     def transform(
         self, tool: str, g: Groove, temperature: float, seed: int | None, n: int = 1
@@ -429,6 +538,63 @@ def _slice_seed(seed: int | None, k: int) -> int | None:
     """The decoding seed of slice ``k``: slice 0 decodes as one whole call would (so light
     requests are unchanged); later slices draw their own noise, not a copy of slice 0's."""
     return None if seed is None else seed + 1 + 104_729 * k  # _dec_seed(seed) + 104_729 k
+
+
+def _results(
+    m: TrainedModel, out: np.ndarray, qpm: float, *, program: int = 0
+) -> list[Groove] | list[Melody]:
+    """A model's (N, T, D) outputs as the page shows them: a GrooVAE's grooves as they are,
+    another drum model's patterns on the studio's drum grid, a melody model's melodies."""
+    kind = table.kind_of(m.config)
+    if kind == "melody":
+        low = getattr(m.converter, "min_pitch", 21)
+        return [Melody.from_array(a, qpm=qpm, program=program, min_pitch=low) for a in out]
+    if m.family.name == "groove":
+        return [Groove.from_array(a, qpm=qpm) for a in out]
+    return [pattern_groove(ns, out.shape[1]) for ns in m.to_sequences(out, qpm)]
+
+
+def _check_kind(m: TrainedModel, x: Music, tool: str) -> None:
+    """A one-line error when ``x`` is not what ``m`` reads: a melody for a drum model, or the
+    reverse."""
+    kind = table.kind_of(m.config)
+    given = "melody" if isinstance(x, Melody) else "drums"
+    if kind != given:
+        wants = "melodies" if kind == "melody" else "drum grooves"
+        got = "a melody" if given == "melody" else "a drum groove"
+        raise MusicVAEError(
+            f"{table.tool(tool).label}: this tool's model ({m.family.studio_name(m.num_bars)}) "
+            f"reads {wants}; {x.name or 'the input'} is {got}"
+        )
+
+
+def _melody_array(m: TrainedModel, x: Melody, steps: int) -> np.ndarray:
+    """A melody as the model's one-hot (steps, D), padded with "no event" or cut."""
+    if not x.notes:
+        raise MusicVAEError(f"{x.name or 'melody'}: the melody is empty (no notes to work from)")
+    low = getattr(m.converter, "min_pitch", 21)
+    return x.array(m.converter.output_depth, low, steps)
+
+
+def _first_window(m: TrainedModel, x: Music, tool: str) -> tuple[np.ndarray, np.ndarray]:
+    """The encoder inputs (W, D) and controls (W, C) of the first window of ``x``."""
+    _check_kind(m, x, tool)
+    window = m.window_steps
+    if isinstance(x, Melody):
+        return _melody_array(m, x, window), np.zeros((window, 0), np.float32)
+    if m.family.name == "groove":
+        inputs, controls = _windows(m, x)[:2]
+        return inputs[0], controls[0]
+    # Another drum model reads the groove's notes through its own converter.
+    if not x.array()[:, :9].any():
+        raise MusicVAEError(f"{x.name or 'groove'}: the groove is empty (no hits to work from)")
+    t = m.converter.sequence_grid(x.to_sequence(studio_converter()))
+    if not len(t):
+        raise MusicVAEError(f"{x.name or 'groove'}: the model's converter found no notes in it")
+    inputs = np.zeros((window, m.converter.input_depth), np.float32)
+    got = np.asarray(t.inputs[0], np.float32)[:window]
+    inputs[: len(got)] = got
+    return inputs, np.zeros((window, m.converter.control_depth), np.float32)
 
 
 def _windows(m: TrainedModel, g: Groove) -> tuple[np.ndarray, np.ndarray, list[int], int]:

@@ -1,7 +1,11 @@
 """The studio's one table of tools and the model roles behind them.
 
-A ``Tool`` is what the page shows as a tab and the API serves at ``/api/<name>``; a ``ModelRole``
+A ``Tool`` is what the page shows as a tab and the API serves at its ``endpoint``; a ``ModelRole``
 is a model the studio holds, which ``musicvae studio`` fills from a flag or a bundled default.
+What a tool makes depends on the family of the model that serves it: the main model's Generate,
+Interpolate and Continue answer grooves for a drum model and melodies for a melody model, and the
+melody role's tools are the melody model's beside a drum one. A tool that its role's model does
+not back (``studio_tools`` in ``musicvae.families``) is absent from the page.
 ``service.Studio`` loads its models per role and checks them against it, ``cli/studio.py`` adds
 one flag per role, and ``/api/info`` lists both, from which the page builds its tabs. Which
 model families back a tool is their ``studio_tools`` in ``musicvae.families``. Adding a
@@ -34,14 +38,18 @@ class ModelRole:
     # install lacks it, so the page says which bundle is missing. Other roles take their
     # default only where it is installed, and their tools say which flag to start with.
     required: bool = False
-    # An extra model: tools work without it, and a single model given to the studio never
-    # fills it (that is the 4-bar model, not a second length).
+    # An extra model: a single model given to the studio never fills it (that is the 4-bar
+    # model, not a second length; or the main model, which serves melodies itself).
     extra: bool = False
     # The data-config field a model must have been trained with to serve this role, and what
     # it then does (for the error when it lacks it).
     needs: str | None = None
     verb: str = ""
-    untrained: str = ""  # overrides of the tiny "debug" config for ``--untrained``
+    untrained: str = ""  # overrides of the tiny ``untrained_config`` for ``--untrained``
+    untrained_config: str = "debug"
+    # What its default model makes ("drums" or "melody"): a role without a model is shown, its
+    # tools struck through, only beside a loaded model of its kind.
+    kind: str = "drums"
 
     @property
     def dest(self) -> str:
@@ -63,10 +71,18 @@ class Tool:
     description: str  # one line: the route's summary, the tab's tooltip
     # A second role whose length the tool also offers; a request picks one by its bar count.
     lengths_from: str | None = None
+    # What the tool does, whatever its model plays: the page's panel for it ("generate" for
+    # melody_generate). Default: its name.
+    action: str = ""
+    path: str = ""  # its route under /api (default: its name)
 
     @property
     def endpoint(self) -> str:
-        return f"/api/{self.name}"
+        return f"/api/{self.path or self.name}"
+
+    @property
+    def verb(self) -> str:
+        return self.action or self.name
 
     def info(self) -> dict[str, str]:
         """The tool as ``/api/info``'s ``tool_list`` gives it."""
@@ -76,6 +92,7 @@ class Tool:
             "role": self.role,
             "endpoint": self.endpoint,
             "description": self.description,
+            "action": self.verb,
         }
 
 
@@ -118,6 +135,28 @@ ROLES: tuple[ModelRole, ...] = (
         verb="turn taps into drums",
         untrained="tapify=True,fixed_velocities=True",
     ),
+    ModelRole(
+        "melody",
+        "--melody-checkpoint",
+        "mel_2bar",
+        "melody model for the melody tools (Generate, Interpolate and Continue melodies beside "
+        "the drums), e.g. config cat-mel_2bar_small (default: the bundled mel_2bar, where "
+        "installed)",
+        extra=True,
+        kind="melody",
+        untrained_config="debug-mel_2bar",
+    ),
+    ModelRole(
+        "long_melody",
+        "--long-melody-checkpoint",
+        "mel_16bar",
+        "a second, longer melody model, e.g. config hierdec-mel_16bar: melody Generate and "
+        "Interpolate then offer both lengths (default: the bundled mel_16bar, where installed)",
+        extra=True,
+        kind="melody",
+        untrained_config="hierdec-mel_16bar",
+        untrained="z_size=8,enc_rnn_size=[16,16],dec_rnn_size=[16,16],batch_size=4",
+    ),
 )
 
 # In the page's tab order.
@@ -137,6 +176,32 @@ TOOLS: tuple[Tool, ...] = (
     # the 4-bar one's continuations match what drummers played next better (hit F1 0.62
     # against 0.53 for the 16-bar hierarchical model; docs/hierarchical-decoder.md).
     Tool("continue", "Continue", "generate", "The groove, then more bars in its own feel"),
+    Tool(
+        "melody_generate",
+        "Generate",
+        "melody",
+        "Sample melodies from the prior",
+        lengths_from="long_melody",
+        action="generate",
+        path="melody/generate",
+    ),
+    Tool(
+        "melody_interpolate",
+        "Interpolate",
+        "melody",
+        "Melodies along the slerp between two melodies' means",
+        lengths_from="long_melody",
+        action="interpolate",
+        path="melody/interpolate",
+    ),
+    Tool(
+        "melody_continue",
+        "Continue",
+        "melody",
+        "The melody, then more bars from the model",
+        action="continue",
+        path="melody/continue",
+    ),
 )
 
 
@@ -161,6 +226,29 @@ def role_tools(name: str) -> list[Tool]:
     return [t for t in TOOLS if name in (t.role, t.lengths_from)]
 
 
+def kind_of(config: Config) -> str:
+    """What a model of ``config`` makes in the studio: "drums" (a drum grid), "melody" (a piano
+    roll), or for a family of several tracks its voice's name."""
+    from musicvae.families import family_of
+
+    voice = family_of(config).voice
+    return {"drums": "drums", "program": "melody"}.get(voice, voice)
+
+
+def tool_problem(tool_name: str, config: Config) -> str | None:
+    """Why a model of ``config`` does not back tool ``tool_name``, or None when it does."""
+    from musicvae.families import FAMILIES, family_of
+
+    family, row = family_of(config), tool(tool_name)
+    if row.name in family.studio_tools:
+        return None
+    backing = [f.name for f in FAMILIES.values() if row.name in f.studio_tools]
+    return (
+        f"config {config.name!r} is a {family.name} model ({family.label}); the studio's "
+        f"{row.label} takes {' or '.join(backing) or 'no'} models"
+    )
+
+
 def family_problem(role_name: str, config: Config) -> str | None:
     """Why a model of ``config`` cannot serve role ``role_name`` (its family backs none of the
     role's tools, ``musicvae.families``), or None when it can."""
@@ -180,8 +268,8 @@ def family_problem(role_name: str, config: Config) -> str | None:
 
 
 def tool_labels() -> str:
-    """The tools' labels as a sentence's list: "Generate, ..., Similar and Continue"."""
-    labels = [t.label for t in TOOLS]
+    """The tools' labels, each once, as a sentence's list: "Generate, ..., and Continue"."""
+    labels = list(dict.fromkeys(t.label for t in TOOLS))
     return ", ".join(labels[:-1]) + " and " + labels[-1] if len(labels) > 1 else "".join(labels)
 
 
@@ -194,7 +282,7 @@ def check() -> None:
             if name is not None and name not in roles:
                 raise ValueError(f"tool {t.name!r}: no model role {name!r}")
     names = [t.name for t in TOOLS]
-    for kind, seen in (("role", roles), ("tool", names)):
+    for kind, seen in (("role", roles), ("tool", names), ("endpoint", [t.endpoint for t in TOOLS])):
         if len(set(seen)) != len(seen):
             raise ValueError(f"{kind} names must be unique: {seen}")
 

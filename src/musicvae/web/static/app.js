@@ -1,24 +1,37 @@
-// MusicVAE Studio: drum grids, Web Audio playback and the tools /api/info lists, talking to the
-// /api routes. The tab bar is built from that list; each tool's panel is index.html's
-// section.tool of the same data-tool, with one .run button that calls tools[name] below.
+// MusicVAE Studio: drum grids, piano rolls, Web Audio playback and the tools /api/info lists,
+// talking to the /api routes. The tab bar is built from that list, grouped by what each tool's
+// model makes (drums or melodies); each tool's panel is index.html's section.tool whose
+// data-panel is its action and kind ("generate-melody"), with one .run button that calls
+// runners[panel] below with the tool's row.
 "use strict";
 
 // Row labels come from /api/info (the converter's class table); until it answers, none.
 const drumLabels = () => (state.info && state.info.drum_labels) || [];
 const rows = () => drumLabels().length;
 const TAP_ROW = 2; // taps are drawn as closed hi-hats; the server reduces them to one tap voice anyway
+const ROLL_ROW_PX = 7; // a piano roll's row height
+const NOTE_NAMES = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"];
+// General MIDI's program families, each by its first program (the melody's voice).
+const VOICES = [
+  [0, "Piano"], [11, "Vibraphone"], [16, "Organ"], [24, "Guitar"], [33, "Bass"], [40, "Strings"],
+  [48, "Ensemble"], [56, "Trumpet"], [65, "Sax"], [73, "Flute"], [80, "Square lead"],
+  [81, "Saw lead"], [88, "Pad"],
+];
 
 const state = {
   info: null,
-  grooves: new Map(), // id -> groove {id, name, qpm, steps, hits, velocities, offsets, el, ...}
-  slots: { a: null, b: null }, // interpolation endpoints (groove ids)
-  selected: null, // groove id used by Groove, Drumify and Similar
+  grooves: new Map(), // id -> groove or melody {id, kind, name, qpm, steps, ..., el}
+  slots: { a: null, b: null, ma: null, mb: null }, // interpolation endpoints (ids)
+  mix: { drums: null, melody: null }, // the Mix view's parts (ids)
+  selected: null, // id used by Groove, Drumify, Similar and Continue
   tool: "generate",
   nextId: 1,
 };
 
 const $ = (sel, root = document) => root.querySelector(sel);
 const $$ = (sel, root = document) => Array.from(root.querySelectorAll(sel));
+const pitchName = (p) => `${NOTE_NAMES[p % 12]}${Math.floor(p / 12) - 1}`;
+const kindWord = (kind) => (kind === "melody" ? "melody" : "groove");
 
 // ---------------------------------------------------------------- server calls
 
@@ -40,12 +53,12 @@ function errorText(data, res) {
   return `${res.status} ${res.statusText}`;
 }
 
-async function uploadMidi(file) {
+async function uploadMidi(file, kind = "drums") {
   const max = state.info ? state.info.max_upload_bytes : 1 << 20;
   if (file.size > max) throw new Error(`${file.name}: file is larger than ${max / (1 << 20)} MB`);
   const form = new FormData();
   form.append("file", file, file.name);
-  const res = await fetch("api/midi", { method: "POST", body: form });
+  const res = await fetch(kind === "melody" ? "api/melody/midi" : "api/midi", { method: "POST", body: form });
   const data = await res.json().catch(() => ({}));
   if (!res.ok) throw new Error(errorText(data, res));
   return data;
@@ -59,17 +72,32 @@ function toast(msg, kind = "info") {
   setTimeout(() => el.remove(), kind === "error" ? 8000 : 3500);
 }
 
-// ---------------------------------------------------------------- grooves and grids
+// ---------------------------------------------------------------- grooves, melodies and cards
 
 function wireGroove(g) {
+  if (g.kind === "melody") {
+    return { name: g.name, qpm: tempo(), program: g.program, steps: g.steps, notes: g.notes };
+  }
   return { name: g.name, qpm: tempo(), hits: g.hits, velocities: g.velocities, offsets: g.offsets };
 }
 
 function addGroove(data, name) {
+  if (data.notes) return addMelody(data, name);
   const g = {
-    id: state.nextId++, name: name || data.name || "groove", qpm: data.qpm || 120,
+    id: state.nextId++, kind: "drums", name: name || data.name || "groove", qpm: data.qpm || 120,
     steps: data.hits[0].length, hits: data.hits.map((r) => r.map(Number)),
     velocities: data.velocities.map((r) => r.slice()), offsets: data.offsets.map((r) => r.slice()),
+    version: 0, midi: null,
+  };
+  state.grooves.set(g.id, g);
+  return g;
+}
+
+function addMelody(data, name) {
+  const g = {
+    id: state.nextId++, kind: "melody", name: name || data.name || "melody", qpm: data.qpm || 120,
+    steps: data.steps, program: data.program || 0,
+    notes: data.notes.map((n) => ({ pitch: n.pitch, start: n.start, end: n.end, velocity: n.velocity || 80 })),
     version: 0, midi: null,
   };
   state.grooves.set(g.id, g);
@@ -81,20 +109,52 @@ function emptyGroove(steps, name) {
   return addGroove({ hits: zeros(), velocities: zeros(), offsets: zeros(), qpm: tempo() }, name);
 }
 
-function renderCard(g) {
+function cardHead(g) {
   const card = document.createElement("div");
-  card.className = "groove-card";
+  card.className = `groove-card ${g.kind}`;
   card.dataset.id = g.id;
+  card.dataset.kind = g.kind;
+  const what = kindWord(g.kind);
   card.innerHTML = `
     <div class="card-head">
       <span class="name" title="Select"></span>
-      <button class="play" title="Play this groove">▶</button>
+      <button class="play" title="Play this ${what}">▶</button>
       <button class="to-a" title="Use as interpolation start">A</button>
       <button class="to-b" title="Use as interpolation end">B</button>
+      <button class="to-mix" title="Play it in the Mix, with a ${g.kind === "melody" ? "groove" : "melody"}">Mix</button>
       <a class="dl" href="#" draggable="true" title="Download MIDI (or drag out)">⬇ MIDI</a>
-    </div>
-    <div class="grid-wrap"><div class="row-labels"></div><div class="grid"></div></div>`;
+      <button class="wav" title="Download a WAV rendered by the studio">WAV</button>
+    </div>`;
   $(".name", card).textContent = g.name;
+  $(".name", card).addEventListener("click", () => select(g.id));
+  $(".play", card).addEventListener("click", () => { select(g.id); player.start([g.id]); });
+  const pair = g.kind === "melody" ? ["ma", "mb"] : ["a", "b"];
+  $(".to-a", card).addEventListener("click", () => setSlot(pair[0], g.id));
+  $(".to-b", card).addEventListener("click", () => setSlot(pair[1], g.id));
+  $(".to-mix", card).addEventListener("click", () => { state.mix[g.kind] = g.id; refreshMix(); });
+  $(".wav", card).addEventListener("click", () => downloadWav(g));
+  const dl = $(".dl", card);
+  dl.addEventListener("click", (e) => { e.preventDefault(); downloadMidi(g); });
+  dl.addEventListener("mouseenter", () => midiUrl(g).catch(() => {}));
+  dl.addEventListener("dragstart", (e) => {
+    // Chrome saves a DownloadURL drag as a file where it is dropped; it needs the blob ready now.
+    if (g.midi && g.midi.version === g.version) {
+      e.dataTransfer.setData("DownloadURL", `audio/midi:${fileName(g)}:${g.midi.url}`);
+    }
+  });
+  return card;
+}
+
+function renderCard(g) {
+  return g.kind === "melody" ? renderMelodyCard(g) : renderGrooveCard(g);
+}
+
+function renderGrooveCard(g) {
+  const card = cardHead(g);
+  const wrap = document.createElement("div");
+  wrap.className = "grid-wrap";
+  wrap.innerHTML = `<div class="row-labels"></div><div class="grid"></div>`;
+  card.append(wrap);
   $(".row-labels", card).innerHTML = drumLabels().map((d) => `<div>${d}</div>`).join("");
   const grid = $(".grid", card);
   grid.style.setProperty("--steps", g.steps);
@@ -116,23 +176,9 @@ function renderCard(g) {
   g.el = card;
   g.cells = $$(".cell", grid);
   for (let s = 0; s < g.steps; s++) for (let r = 0; r < rows(); r++) paintCell(g, r, s);
-
   grid.addEventListener("click", (e) => {
     const cell = e.target.closest(".cell");
     if (cell) toggleCell(g, +cell.dataset.row, +cell.dataset.step);
-  });
-  $(".name", card).addEventListener("click", () => select(g.id));
-  $(".play", card).addEventListener("click", () => { select(g.id); player.start([g.id]); });
-  $(".to-a", card).addEventListener("click", () => setSlot("a", g.id));
-  $(".to-b", card).addEventListener("click", () => setSlot("b", g.id));
-  const dl = $(".dl", card);
-  dl.addEventListener("click", (e) => { e.preventDefault(); downloadMidi(g); });
-  dl.addEventListener("mouseenter", () => midiUrl(g).catch(() => {}));
-  dl.addEventListener("dragstart", (e) => {
-    // Chrome saves a DownloadURL drag as a file where it is dropped; it needs the blob ready now.
-    if (g.midi && g.midi.version === g.version) {
-      e.dataTransfer.setData("DownloadURL", `audio/midi:${fileName(g)}:${g.midi.url}`);
-    }
   });
   return card;
 }
@@ -161,12 +207,115 @@ function toggleCell(g, r, s) {
   scheduleMidi(g);
 }
 
+// A piano roll: one row per pitch from the melody's range (at least C4-C5, two semitones of
+// room), one column per 16th note; a click adds a note or takes one away.
+function rollRange(g) {
+  const pitches = g.notes.map((n) => n.pitch);
+  const lo = Math.max(21, Math.min(60, ...pitches) - 2), hi = Math.min(108, Math.max(72, ...pitches) + 2);
+  return [lo, hi];
+}
+
+function renderMelodyCard(g) {
+  const card = cardHead(g);
+  const voice = document.createElement("select");
+  voice.className = "program";
+  voice.title = "The voice it plays on (its General MIDI program)";
+  fillVoices(voice, g.program);
+  voice.addEventListener("change", () => { g.program = +voice.value; g.version++; scheduleMidi(g); });
+  $(".card-head", card).insertBefore(voice, $(".play", card));
+  [g.lo, g.hi] = rollRange(g);
+  const wrap = document.createElement("div");
+  wrap.className = "grid-wrap";
+  const keys = document.createElement("div");
+  keys.className = "roll-keys";
+  const roll = document.createElement("div");
+  roll.className = "roll";
+  roll.style.setProperty("--steps", g.steps);
+  roll.style.height = `${(g.hi - g.lo + 1) * ROLL_ROW_PX}px`;
+  keys.style.height = roll.style.height;
+  const frag = document.createDocumentFragment();
+  for (let p = g.hi; p >= g.lo; p--) {
+    const row = document.createElement("div");
+    row.className = "roll-row" + ([1, 3, 6, 8, 10].includes(p % 12) ? " black" : "");
+    frag.append(row);
+    const key = document.createElement("div");
+    key.textContent = p % 12 === 0 ? pitchName(p) : "";
+    keys.append(key);
+  }
+  for (let s = 4; s < g.steps; s += 4) {
+    const line = document.createElement("div");
+    line.className = "roll-beat" + (s % 16 === 0 ? " bar" : "");
+    line.style.left = `${(100 * s) / g.steps}%`;
+    frag.append(line);
+  }
+  roll.append(frag);
+  const notes = document.createElement("div");
+  notes.className = "notes";
+  const head = document.createElement("div");
+  head.className = "playhead";
+  roll.append(notes, head);
+  wrap.append(keys, roll);
+  card.append(wrap);
+  g.el = card;
+  paintNotes(g);
+  roll.addEventListener("click", (e) => {
+    const box = roll.getBoundingClientRect();
+    const step = Math.floor(((e.clientX - box.left) / box.width) * g.steps);
+    const pitch = g.hi - Math.floor((e.clientY - box.top) / ROLL_ROW_PX);
+    if (step >= 0 && step < g.steps && pitch >= g.lo && pitch <= g.hi) editNote(g, pitch, step);
+  });
+  return card;
+}
+
+function fillVoices(select, program) {
+  const known = VOICES.some(([p]) => p === program);
+  const options = known ? VOICES : [[program, `Program ${program}`], ...VOICES];
+  select.replaceChildren(...options.map(([p, label]) => new Option(label, p)));
+  select.value = program;
+}
+
+function paintNotes(g) {
+  const box = $(".notes", g.el);
+  box.replaceChildren(...g.notes.map((n) => {
+    const el = document.createElement("div");
+    el.className = "note";
+    el.dataset.pitch = n.pitch;
+    el.dataset.start = n.start;
+    el.title = `${pitchName(n.pitch)}, steps ${n.start}-${n.end - 1}`;
+    el.style.left = `${(100 * n.start) / g.steps}%`;
+    el.style.width = `${(100 * (n.end - n.start)) / g.steps}%`;
+    el.style.top = `${(g.hi - n.pitch) * ROLL_ROW_PX}px`;
+    return el;
+  }));
+}
+
+// A click on a sounding note's own pitch removes it; elsewhere a new note starts there (an 8th
+// long, up to the next note), cutting the note that sounded: melodies play one note at a time.
+function editNote(g, pitch, step) {
+  const at = g.notes.find((n) => n.start <= step && step < n.end);
+  if (at && at.pitch === pitch) {
+    g.notes = g.notes.filter((n) => n !== at);
+  } else {
+    if (at) {
+      if (at.start === step) g.notes = g.notes.filter((n) => n !== at);
+      else at.end = step;
+    }
+    const next = Math.min(g.steps, ...g.notes.filter((n) => n.start > step).map((n) => n.start));
+    g.notes.push({ pitch, start: step, end: Math.min(step + 2, next), velocity: 80 });
+    g.notes.sort((a, b) => a.start - b.start);
+    synth.note(pitch, 0, stepSeconds() * 2, 80, g.program);
+  }
+  g.version++;
+  paintNotes(g);
+  scheduleMidi(g);
+}
+
 function addGroup(title, meta, grooves) {
   $("#empty-state")?.remove();
   const group = document.createElement("div");
   group.className = "group";
   group.innerHTML = `<div class="group-head"><h2></h2><span class="meta"></span><span class="spacer"></span>
-    <button class="play-all" title="Play these grooves one after another">▶ all</button>
+    <button class="play-all" title="Play these one after another">▶ all</button>
     <button class="close" title="Remove">✕</button></div><div class="cards"></div>`;
   $("h2", group).textContent = title;
   $(".meta", group).textContent = meta || "";
@@ -177,46 +326,63 @@ function addGroup(title, meta, grooves) {
     for (const g of grooves) { if (player.has(g.id)) player.stop(); state.grooves.delete(g.id); }
     group.remove();
     refreshSlots();
+    refreshMix();
   });
   $("#results").prepend(group);
   return group;
 }
 
-// ---------------------------------------------------------------- MIDI download
+// ---------------------------------------------------------------- downloads
 
-const fileName = (g) => `${g.name.replace(/[^\w\-]+/g, "_").replace(/^_+|_+$/g, "") || "groove"}.mid`;
+const baseName = (g) => g.name.replace(/[^\w\-]+/g, "_").replace(/^_+|_+$/g, "") || kindWord(g.kind);
+const fileName = (g) => `${baseName(g)}.mid`;
+const exportPath = (g, what) => (g.kind === "melody" ? `api/melody/${what}` : `api/${what}`);
 
 function scheduleMidi(g, delay = 400) {
   clearTimeout(g.midiTimer);
   g.midiTimer = setTimeout(() => midiUrl(g).catch(() => {}), delay);
 }
 
+async function fileBlob(g, what) {
+  const res = await fetch(exportPath(g, what), {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(wireGroove(g)),
+  });
+  if (!res.ok) throw new Error(errorText(await res.json().catch(() => ({})), res));
+  return res.blob();
+}
+
 async function midiUrl(g) {
   const key = `${g.version}@${tempo()}`;
   if (g.midi && g.midi.key === key) return g.midi.url;
   const version = g.version;
-  const res = await fetch("api/midi/export", {
-    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(wireGroove(g)),
-  });
-  if (!res.ok) throw new Error(errorText(await res.json().catch(() => ({})), res));
-  const url = URL.createObjectURL(await res.blob());
+  const url = URL.createObjectURL(await fileBlob(g, "midi/export"));
   if (g.midi) URL.revokeObjectURL(g.midi.url);
   g.midi = { key, url, version };
   return url;
 }
 
+function saveAs(url, name) {
+  const a = document.createElement("a");
+  a.href = url;
+  a.download = name;
+  document.body.append(a);
+  a.click();
+  a.remove();
+}
+
 async function downloadMidi(g) {
+  try { saveAs(await midiUrl(g), fileName(g)); } catch (err) { toast(err.message, "error"); }
+}
+
+async function downloadWav(g) {
   try {
-    const a = document.createElement("a");
-    a.href = await midiUrl(g);
-    a.download = fileName(g);
-    document.body.append(a);
-    a.click();
-    a.remove();
+    const url = URL.createObjectURL(await fileBlob(g, "audio"));
+    saveAs(url, `${baseName(g)}.wav`);
+    setTimeout(() => URL.revokeObjectURL(url), 10_000);
   } catch (err) { toast(err.message, "error"); }
 }
 
-// ---------------------------------------------------------------- selection and slots
+// ---------------------------------------------------------------- selection, slots and mix
 
 function select(id) {
   state.selected = id;
@@ -228,28 +394,39 @@ function select(id) {
 
 function setSlot(slot, id) {
   state.slots[slot] = id;
-  if (slot === "a" || slot === "b") showTool("interpolate");
+  const kind = slot === "ma" || slot === "mb" ? "melody" : "drums";
+  const tool = toolFor("interpolate", kind);
+  if (tool) showTool(tool);
   refreshSlots();
 }
 
 function refreshSlots() {
   for (const el of $$(".slot")) {
     const key = el.dataset.slot;
-    const id = key === "a" || key === "b" ? state.slots[key] : state.selected;
+    const id = key in state.slots ? state.slots[key] : state.selected;
     const g = id !== null ? state.grooves.get(id) : null;
-    el.classList.toggle("filled", !!g);
-    $(".slot-value", el).textContent = g ? g.name : el.dataset.placeholder;
+    const fits = !!g && g.kind === el.dataset.kind;
+    el.classList.toggle("filled", fits);
+    $(".slot-value", el).textContent = fits ? g.name : el.dataset.placeholder;
   }
 }
 
-async function loadFileInto(slot, file) {
+function refreshMix() {
+  for (const kind of ["drums", "melody"]) {
+    const g = state.grooves.get(state.mix[kind]);
+    if (!g) state.mix[kind] = null;
+    $(`#mix-${kind}`).textContent = g ? g.name : "none";
+  }
+}
+
+async function loadFileInto(slot, kind, file) {
   try {
-    const data = await uploadMidi(file);
-    const g = addGroove(data.grooves[0]);
+    const data = await uploadMidi(file, kind);
+    const g = addGroove((data.grooves || data.melodies)[0]);
     if (data.qpm) $("#tempo").value = Math.round(data.qpm);
     const more = data.windows > 1 ? ` · first of ${data.windows} windows` : "";
     addGroup(`Uploaded ${data.filename}`, `${data.qpm.toFixed(0)} bpm${more}`, [g]);
-    if (slot === "a" || slot === "b") setSlot(slot, g.id);
+    if (slot in state.slots) setSlot(slot, g.id);
     else select(g.id);
     return g;
   } catch (err) { toast(err.message, "error"); return null; }
@@ -259,10 +436,11 @@ function setupSlots() {
   for (const el of $$(".slot")) {
     el.dataset.placeholder = $(".slot-value", el).textContent;
     const input = $("input[type=file]", el);
+    const load = (file) => loadFileInto(el.dataset.slot, el.dataset.kind, file);
     el.addEventListener("click", () => input.click());
     el.addEventListener("keydown", (e) => { if (e.key === "Enter") input.click(); });
     input.addEventListener("change", () => {
-      if (input.files.length) loadFileInto(el.dataset.slot, input.files[0]);
+      if (input.files.length) load(input.files[0]);
       input.value = "";
     });
     el.addEventListener("dragover", (e) => { e.preventDefault(); el.classList.add("dragover"); });
@@ -270,100 +448,146 @@ function setupSlots() {
     el.addEventListener("drop", (e) => {
       e.preventDefault();
       el.classList.remove("dragover");
-      if (e.dataTransfer.files.length) loadFileInto(el.dataset.slot, e.dataTransfer.files[0]);
+      if (e.dataTransfer.files.length) load(e.dataTransfer.files[0]);
     });
   }
 }
 
 // ---------------------------------------------------------------- tools
 
+const toolRow = (name) => state.info && state.info.tool_list.find((t) => t.name === name);
+const toolInfo = (name) => state.info && state.info.tools[name];
+const kindOf = (name) => (toolInfo(name) && toolInfo(name).kind) || "drums";
+const panelOf = (name) => {
+  const row = toolRow(name);
+  return $(`.tool[data-panel="${row ? row.action : name}-${kindOf(name)}"]`);
+};
+// The tool this studio has for an action on a kind of music ("interpolate", "melody").
+const toolFor = (action, kind) => state.info
+  && (state.info.tool_list.find((t) => t.action === action && kindOf(t.name) === kind) || {}).name;
+
 function showTool(name) {
   state.tool = name;
   $$(".tabs button").forEach((b) => b.classList.toggle("active", b.dataset.tool === name));
-  $$(".tool").forEach((s) => { s.hidden = s.dataset.tool !== name; });
-  const t = state.info && state.info.tools[name];
+  const panel = panelOf(name) || $('.tool[data-panel="generate-drums"]');
+  $$(".tool").forEach((s) => { s.hidden = s !== panel; });
+  panel.dataset.tool = name;
+  const t = toolInfo(name);
   const note = $("#tool-note");
   note.hidden = !t || t.available;
   note.textContent = t && !t.available ? t.reason : "";
   $$(".tool .run").forEach((b) => { b.disabled = !!t && !t.available; });
+  showLengths(panel, t);
 }
 
 async function runTool(button, fn) {
   const panel = button.closest(".tool");
   panel.classList.add("busy");
-  try { await fn(); } catch (err) { toast(err.message, "error"); } finally { panel.classList.remove("busy"); }
+  try { await fn(panel.dataset.tool); } catch (err) { toast(err.message, "error"); } finally { panel.classList.remove("busy"); }
 }
 
 const temp = (id) => +$(id).value;
 // The length a tool's Bars choice asks for; null (the tool's first model) when it offers one.
 const barsOf = (id) => ($(id).closest(".bars-row").hidden ? null : +$(id).value);
+const endpoint = (name) => toolRow(name).endpoint.replace(/^\/api\//, ""); // for api()
 
-// A panel with a Bars choice (Generate, Interpolate) offers every length /api/info lists for its
-// tool (e.g. 4 bars, and 16 with the hierarchical model); the choice shows only when there is
-// one to make.
-function showLengths(info) {
-  for (const select of $$(".tool select.bars")) {
-    const t = info.tools[select.closest(".tool").dataset.tool];
-    const bars = (t && t.available && t.bars) || [];
-    select.replaceChildren(...bars.map((b) => new Option(`${b}${b === bars[0] ? "" : ` (${t.long_model})`}`, b)));
-    select.closest(".bars-row").hidden = bars.length < 2;
-  }
+// A panel with a Bars choice offers every length /api/info lists for its tool (e.g. 4 bars, and
+// 16 with the hierarchical model); the choice shows only when there is one to make.
+function showLengths(panel, t) {
+  const select = $("select.bars", panel);
+  if (!select) return;
+  const bars = (t && t.available && t.bars) || [];
+  const was = select.value;
+  select.replaceChildren(...bars.map((b) => new Option(`${b}${b === bars[0] ? "" : ` (${t.long_model})`}`, b)));
+  if (bars.map(String).includes(was)) select.value = was;
+  select.closest(".bars-row").hidden = bars.length < 2;
 }
 
-function requireSelected() {
+function requireSelected(kind) {
   const g = state.grooves.get(state.selected);
-  if (!g) throw new Error("Select a groove first (click its name), or drop a MIDI file on the slot.");
+  const what = kindWord(kind);
+  if (!g || g.kind !== kind) throw new Error(`Select a ${what} first (click its name), or drop a MIDI file on the slot.`);
   return g;
 }
 
 function results(data, title, meta, nameOf) {
-  const gs = data.grooves.map((d, i) => addGroove(d, nameOf(i, data.grooves.length)));
+  const items = data.grooves || data.melodies;
+  const gs = items.map((d, i) => addGroove(d, nameOf(i, items.length)));
   addGroup(title, meta, gs);
   return gs;
 }
 
-const tools = {
-  async generate() {
+// The calls behind each panel, given the name of the tool it shows.
+const runners = {
+  async "generate-drums"(tool) {
     const n = Math.max(1, Math.min(16, +$("#gen-n").value || 4));
     const bars = barsOf("#gen-bars");
-    const data = await api("generate", { n, temperature: temp("#gen-temp"), qpm: tempo(), bars });
+    const data = await api(endpoint(tool), { n, temperature: temp("#gen-temp"), qpm: tempo(), bars });
     const size = bars ? ` · ${bars} bars` : "";
     results(data, "Generate", `${n} grooves${size} · temperature ${temp("#gen-temp").toFixed(2)}`, (i) => `Sample ${i + 1}`);
   },
 
-  async interpolate() {
+  async "generate-melody"(tool) {
+    const n = Math.max(1, Math.min(16, +$("#mgen-n").value || 4));
+    const bars = barsOf("#mgen-bars");
+    const program = +$("#mgen-program").value;
+    const data = await api(endpoint(tool), { n, temperature: temp("#mgen-temp"), qpm: tempo(), bars, program });
+    const size = bars ? ` · ${bars} bars` : "";
+    results(data, "Generate melodies", `${n} melodies${size} · temperature ${temp("#mgen-temp").toFixed(2)}`, (i) => `Melody ${i + 1}`);
+  },
+
+  async "interpolate-drums"(tool) {
     const a = state.grooves.get(state.slots.a), b = state.grooves.get(state.slots.b);
     if (!a || !b) throw new Error("Pick grooves for both A and B (buttons on each groove, or drop MIDI files).");
     const steps = Math.max(2, Math.min(16, +$("#interp-steps").value || 5));
     const bars = barsOf("#interp-bars");
-    const data = await api("interpolate", { a: wireGroove(a), b: wireGroove(b), steps, temperature: temp("#interp-temp"), bars });
+    const data = await api(endpoint(tool), { a: wireGroove(a), b: wireGroove(b), steps, temperature: temp("#interp-temp"), bars });
     results(data, "Interpolate", `${a.name} → ${b.name} · ${steps} steps`, (i, n) => `Step ${i + 1}/${n}`);
   },
 
-  async groove() {
-    const g = requireSelected();
-    const data = await api("groove", { groove: wireGroove(g), temperature: temp("#groove-temp") });
+  async "interpolate-melody"(tool) {
+    const a = state.grooves.get(state.slots.ma), b = state.grooves.get(state.slots.mb);
+    if (!a || !b) throw new Error("Pick melodies for both A and B (buttons on each melody, or drop MIDI files).");
+    const steps = Math.max(2, Math.min(16, +$("#minterp-steps").value || 5));
+    const bars = barsOf("#minterp-bars");
+    const data = await api(endpoint(tool), { a: wireGroove(a), b: wireGroove(b), steps, temperature: temp("#minterp-temp"), bars });
+    results(data, "Interpolate melodies", `${a.name} → ${b.name} · ${steps} steps`, (i, n) => `Step ${i + 1}/${n}`);
+  },
+
+  async "groove-drums"(tool) {
+    const g = requireSelected("drums");
+    const data = await api(endpoint(tool), { groove: wireGroove(g), temperature: temp("#groove-temp") });
     results(data, "Groove", `humanized ${g.name}`, () => `Humanized ${g.name}`);
   },
 
-  async drumify() {
-    const g = requireSelected();
-    const data = await api("drumify", { groove: wireGroove(g), temperature: temp("#drumify-temp") });
+  async "drumify-drums"(tool) {
+    const g = requireSelected("drums");
+    const data = await api(endpoint(tool), { groove: wireGroove(g), temperature: temp("#drumify-temp") });
     results(data, "Drumify", `from ${g.name}`, () => `Drumified ${g.name}`);
   },
 
-  async continue() {
-    const g = requireSelected();
+  async "continue-drums"(tool) {
+    const g = requireSelected("drums");
     const bars = Math.max(1, Math.min(32, +$("#cont-bars").value || 4));
     const n = Math.max(1, Math.min(8, +$("#cont-n").value || 2));
-    const data = await api("continue", { groove: wireGroove(g), bars, n, temperature: temp("#cont-temp") });
+    const data = await api(endpoint(tool), { groove: wireGroove(g), bars, n, temperature: temp("#cont-temp") });
     results(data, "Continue", `${g.name} + ${bars} bars`, (i) => (i ? `${g.name} + ${bars}, variation ${i}` : `${g.name} + ${bars}`));
   },
 
-  async similar() {
-    const g = requireSelected();
+  async "continue-melody"(tool) {
+    const g = requireSelected("melody");
+    const bars = Math.max(1, Math.min(32, +$("#mcont-bars").value || 2));
+    const n = Math.max(1, Math.min(8, +$("#mcont-n").value || 2));
+    // The main model's Continue reads the music as "groove"; the melody model's as "melody".
+    const key = toolRow(tool).role === "melody" ? "melody" : "groove";
+    const data = await api(endpoint(tool), { [key]: wireGroove(g), bars, n, temperature: temp("#mcont-temp") });
+    results(data, "Continue melody", `${g.name} + ${bars} bars`, (i) => (i ? `${g.name} + ${bars}, variation ${i}` : `${g.name} + ${bars}`));
+  },
+
+  async "similar-drums"(tool) {
+    const g = requireSelected("drums");
     const n = Math.max(1, Math.min(16, +$("#sim-n").value || 4));
-    const data = await api("similar", {
+    const data = await api(endpoint(tool), {
       groove: wireGroove(g), n, spread: temp("#sim-spread"), temperature: temp("#sim-temp"),
     });
     results(data, "Similar", `${n} around ${g.name} · spread ${temp("#sim-spread").toFixed(2)}`,
@@ -375,10 +599,17 @@ const tools = {
 
 function showInfo(info) {
   state.info = info;
-  const names = [...new Set(Object.values(info.tools).filter((t) => t.available && t.model).map((t) => t.model))];
-  $("#model-info").textContent = `models: ${names.join(", ") || "none"}`;
+  const models = info.models || [];
+  $("#model-info").textContent = models.map((m) => m.name).join(" · ") || "no models";
+  $("#model-info").title = models.map((m) => `${m.name}: ${m.config} (${m.source})`).join("\n");
+  // One default temperature, the command line's: the sampling tools start from it.
+  for (const id of ["#gen-temp", "#interp-temp", "#sim-temp", "#cont-temp", "#mgen-temp", "#minterp-temp", "#mcont-temp"]) {
+    $(id).value = info.default_temperature;
+    $(id).dispatchEvent(new Event("input"));
+  }
   buildTabs(info);
-  showLengths(info);
+  const kinds = new Set(Object.values(info.tools).filter((t) => t.available).map((t) => t.kind));
+  $("#mix").hidden = !(kinds.has("drums") && kinds.has("melody"));
   if (info.exposed) {
     $("#exposed-host").textContent = info.host;
     $("#exposed-banner").hidden = false;
@@ -386,26 +617,48 @@ function showInfo(info) {
   showTool(state.tool);
 }
 
-// One tab per tool of the server's table, in its order; a tool without a model is struck
-// through, with the reason as its tooltip.
+// One tab per tool of the server's list, in its order, under a heading per kind when the studio
+// serves both drums and melodies; a tool without a model is struck through, with the reason as
+// its tooltip.
 function buildTabs(info) {
-  const tabs = info.tool_list.map((row) => {
-    const t = info.tools[row.name], b = document.createElement("button");
-    b.setAttribute("role", "tab");
-    b.dataset.tool = row.name;
-    b.textContent = row.label;
-    b.classList.toggle("unavailable", !!t && !t.available);
-    b.title = t && !t.available ? t.reason : row.description;
-    b.addEventListener("click", () => showTool(row.name));
-    return b;
-  });
-  $(".tabs").replaceChildren(...tabs);
-  if (!info.tool_list.some((row) => row.name === state.tool) && tabs.length) state.tool = tabs[0].dataset.tool;
+  const kinds = [...new Set(info.tool_list.map((row) => kindOf(row.name)))];
+  const items = [];
+  for (const kind of kinds) {
+    if (kinds.length > 1) {
+      const head = document.createElement("span");
+      head.className = "tab-group";
+      head.textContent = kind === "melody" ? "Melody" : "Drums";
+      items.push(head);
+    }
+    for (const row of info.tool_list.filter((r) => kindOf(r.name) === kind)) {
+      const t = info.tools[row.name], b = document.createElement("button");
+      b.setAttribute("role", "tab");
+      b.dataset.tool = row.name;
+      b.dataset.kind = kind;
+      b.textContent = row.label;
+      b.classList.toggle("unavailable", !!t && !t.available);
+      b.title = t && !t.available ? t.reason : row.description;
+      b.addEventListener("click", () => showTool(row.name));
+      items.push(b);
+    }
+  }
+  $(".tabs").replaceChildren(...items);
+  const first = info.tool_list[0];
+  if (!info.tool_list.some((row) => row.name === state.tool) && first) state.tool = first.name;
+}
+
+function newMelody() {
+  const t = toolInfo(state.tool);
+  const g = addMelody({ steps: (t && t.steps) || 32, notes: [], qpm: tempo(), program: +$("#mgen-program").value }, "Drawn melody");
+  addGroup("New melody", "click the roll to draw notes", [g]);
+  select(g.id);
+  const pair = ["ma", "mb"].find((s) => !state.grooves.has(state.slots[s]));
+  if (pair && $(".tool:not([hidden])").dataset.panel === "interpolate-melody") setSlot(pair, g.id);
 }
 
 function setup() {
   for (const panel of $$(".tool")) {
-    $(".run", panel).addEventListener("click", (e) => runTool(e.currentTarget, tools[panel.dataset.tool]));
+    $(".run", panel).addEventListener("click", (e) => runTool(e.currentTarget, runners[panel.dataset.panel]));
   }
   for (const out of $$("output")) {
     const input = $("#" + out.id.replace(/-out$/, ""));
@@ -413,6 +666,7 @@ function setup() {
     input.addEventListener("input", show);
     show();
   }
+  fillVoices($("#mgen-program"), 0);
   $("#play").addEventListener("click", () => {
     if (player.timer !== null) { player.stop(); return; }
     player.start(state.selected !== null ? [state.selected] : [...state.grooves.keys()].slice(-1));
@@ -425,12 +679,18 @@ function setup() {
     addGroup("New pattern", "click cells to draw, then Humanize", [g]);
     select(g.id);
   });
+  $$(".new-melody").forEach((b) => b.addEventListener("click", newMelody));
+  $("#mix-play").addEventListener("click", () => {
+    const parts = [state.mix.drums, state.mix.melody].filter((id) => state.grooves.has(id));
+    if (parts.length < 2) { toast("Press Mix on a groove and on a melody first."); return; }
+    player.start([parts]);
+  });
   const pad = $("#tap-pad");
   pad.addEventListener("keydown", (e) => tapper.key(e));
   pad.addEventListener("mousedown", (e) => { e.preventDefault(); pad.focus(); tapper.tap(); });
   document.addEventListener("keydown", (e) => {
-    if (e.target.closest("input, textarea, .tap-pad")) return;
-    if (state.tool === "drumify" && !e.ctrlKey && !e.metaKey && !e.altKey) { tapper.key(e); return; }
+    if (e.target.closest("input, textarea, select, .tap-pad")) return;
+    if (toolRow(state.tool)?.action === "drumify" && !e.ctrlKey && !e.metaKey && !e.altKey) { tapper.key(e); return; }
     if (e.key === " ") { e.preventDefault(); $("#play").click(); }
     if (e.key === "Escape") player.stop();
   });

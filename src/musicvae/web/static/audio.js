@@ -1,6 +1,6 @@
-// MusicVAE Studio: synthesised drum voices (Web Audio), the lookahead transport and tap input.
-// Loaded before app.js, which provides $, $$, state and toast, and midi.js (midi); all are
-// classic scripts.
+// MusicVAE Studio: synthesised drum voices and melodic voices (Web Audio), the lookahead
+// transport and tap input. Loaded before app.js, which provides $, $$, state and toast, and
+// midi.js (midi); all are classic scripts.
 "use strict";
 
 // ---------------------------------------------------------------- synthesised drums
@@ -135,6 +135,54 @@ const drums = {
   },
 };
 
+// ---------------------------------------------------------------- melodic voices
+
+// A small subtractive synth: an oscillator through a low-pass filter and an envelope, shaped by
+// the note's General MIDI program family (piano and mallets decay, organ sustains, guitar and
+// bass pluck, strings, brass, reeds, pipes, leads and pads sustain after a softer attack).
+const synth = {
+  played: 0, // notes started: a test reads it to know the melodic voice sounded
+
+  // [oscillator, attack s, decay s, sustain level, release s, filter cutoff / pitch frequency]
+  FAMILIES: [
+    ["triangle", 0.004, 0.9, 0.0, 0.25, 8], // piano
+    ["sine", 0.002, 0.6, 0.0, 0.3, 12], // chromatic percussion
+    ["square", 0.01, 0.05, 0.8, 0.08, 6], // organ
+    ["sawtooth", 0.003, 0.5, 0.05, 0.15, 5], // guitar
+    ["triangle", 0.005, 0.4, 0.3, 0.1, 4], // bass
+    ["sawtooth", 0.09, 0.2, 0.8, 0.3, 4], // strings
+    ["sawtooth", 0.12, 0.2, 0.8, 0.35, 4], // ensemble
+    ["sawtooth", 0.04, 0.15, 0.75, 0.15, 6], // brass
+    ["square", 0.03, 0.15, 0.75, 0.12, 4], // reed
+    ["sine", 0.05, 0.1, 0.85, 0.15, 10], // pipe
+    ["square", 0.005, 0.1, 0.7, 0.1, 8], // synth lead
+    ["sawtooth", 0.3, 0.3, 0.85, 0.6, 3], // synth pad
+    ["triangle", 0.01, 0.4, 0.2, 0.2, 6], // synth effects
+    ["triangle", 0.003, 0.5, 0.0, 0.2, 8], // ethnic
+    ["sine", 0.002, 0.3, 0.0, 0.1, 10], // percussive
+    ["sine", 0.02, 0.3, 0.3, 0.2, 6], // sound effects
+  ],
+
+  // One note at audio time t (0: now) for dur seconds, velocity 1-127, on General MIDI program.
+  note(pitch, t, dur, velocity, program = 0) {
+    const ctx = drums.ensure();
+    t = Math.max(t, ctx.currentTime + 0.002);
+    const [type, attack, decay, sustain, release, bright] = this.FAMILIES[(program >> 3) & 15];
+    const f = 440 * 2 ** ((pitch - 69) / 12), peak = 0.28 * (velocity / 127);
+    const o = drums.osc(type, f, t, dur + release + 0.05);
+    const filter = drums.filter("lowpass", Math.min(16000, f * bright), 0.8);
+    const g = ctx.createGain();
+    const held = Math.max(peak * sustain, 0.0001);
+    g.gain.setValueAtTime(0.0001, t);
+    g.gain.exponentialRampToValueAtTime(Math.max(peak, 0.0002), t + attack);
+    g.gain.exponentialRampToValueAtTime(held, t + attack + decay);
+    g.gain.setValueAtTime(held, Math.max(t + dur, t + attack));
+    g.gain.exponentialRampToValueAtTime(0.0001, Math.max(t + dur, t + attack) + release);
+    o.connect(filter).connect(g).connect(drums.out);
+    this.played++;
+  },
+};
+
 // ---------------------------------------------------------------- transport
 
 function tempo() {
@@ -144,17 +192,20 @@ function tempo() {
 const stepSeconds = () => 60 / tempo() / 4;
 
 // A lookahead scheduler: a timer queues the next steps on the audio clock, a frame loop draws.
+// It plays a queue of entries one after another; an entry is one groove or melody, or several
+// played together (the Mix: a groove and a melody), as long as the longest, the others looping.
 const player = {
   queue: [], index: 0, step: 0, nextTime: 0, timer: null, marks: [], endTime: null, frame: null,
 
-  has(id) { return this.timer !== null && this.queue.includes(id); },
+  has(id) { return this.timer !== null && this.queue.some((entry) => entry.includes(id)); },
 
-  start(ids) {
-    ids = ids.filter((id) => state.grooves.has(id));
-    if (!ids.length) { toast("Nothing to play: select or generate a groove first."); return; }
+  start(entries) {
+    entries = entries.map((e) => (Array.isArray(e) ? e : [e]).filter((id) => state.grooves.has(id)))
+      .filter((e) => e.length);
+    if (!entries.length) { toast("Nothing to play: select or generate a groove or a melody first."); return; }
     this.stop();
     const ctx = drums.ensure();
-    Object.assign(this, { queue: ids, index: 0, step: 0, nextTime: ctx.currentTime + 0.08, marks: [], endTime: null });
+    Object.assign(this, { queue: entries, index: 0, step: 0, nextTime: ctx.currentTime + 0.08, marks: [], endTime: null });
     this.timer = setInterval(() => this.tick(), 25);
     this.tick();
     this.frame = requestAnimationFrame(() => this.draw());
@@ -170,23 +221,37 @@ const player = {
     $("#play").classList.remove("on");
   },
 
+  // The step of every part of an entry at step `step`: each loops within the longest.
+  play(g, step, time, sd) {
+    if (g.kind === "melody") {
+      for (const n of g.notes) {
+        if (n.start !== step) continue;
+        const dur = (n.end - n.start) * sd;
+        synth.note(n.pitch, time, dur, n.velocity, g.program);
+        midi.melodyNote(n.pitch, time, dur, n.velocity, g.program);
+      }
+      return;
+    }
+    for (let r = 0; r < g.hits.length; r++) {
+      if (!g.hits[r][step]) continue;
+      const t = time - (g.offsets[r][step] / 2) * sd, v = g.velocities[r][step];
+      drums.hit(r, t, v);
+      midi.hit(r, t, v, sd);
+    }
+  },
+
   tick() {
     const ctx = drums.ctx;
     const horizon = ctx.currentTime + 0.15;
     while (this.endTime === null) {
-      const g = state.grooves.get(this.queue[this.index]);
-      if (!g) { this.endTime = this.nextTime; break; }
+      const parts = (this.queue[this.index] || []).map((id) => state.grooves.get(id)).filter(Boolean);
+      if (!parts.length) { this.endTime = this.nextTime; break; }
       const sd = stepSeconds();
       if (this.nextTime - sd / 2 > horizon) break; // notes may be played up to half a step early
-      for (let r = 0; r < g.hits.length; r++) {
-        if (!g.hits[r][this.step]) continue;
-        const t = this.nextTime - (g.offsets[r][this.step] / 2) * sd, v = g.velocities[r][this.step];
-        drums.hit(r, t, v);
-        midi.hit(r, t, v, sd);
-      }
-      this.marks.push({ id: g.id, step: this.step, time: this.nextTime, sd });
+      for (const g of parts) this.play(g, this.step % g.steps, this.nextTime, sd);
+      this.marks.push({ ids: parts.map((g) => g.id), step: this.step, time: this.nextTime, sd });
       this.nextTime += sd;
-      if (++this.step >= g.steps) {
+      if (++this.step >= Math.max(...parts.map((g) => g.steps))) {
         this.step = 0;
         if (++this.index >= this.queue.length) {
           if ($("#loop").checked) this.index = 0;
@@ -202,13 +267,13 @@ const player = {
     while (this.marks.length > 1 && this.marks[1].time <= now) this.marks.shift();
     const m = this.marks[0];
     if (m && m.time <= now) {
-      const g = state.grooves.get(m.id);
-      if (g && g.el) {
-        $$(".groove-card.playing").forEach((c) => c !== g.el && c.classList.remove("playing"));
+      const els = m.ids.map((id) => state.grooves.get(id)).filter((g) => g && g.el);
+      $$(".groove-card.playing").forEach((c) => !els.some((g) => g.el === c) && c.classList.remove("playing"));
+      for (const g of els) {
         g.el.classList.add("playing");
-        const grid = $(".grid", g.el);
+        const area = $(".grid, .roll", g.el);
         const frac = Math.min(1, (now - m.time) / m.sd);
-        $(".playhead", grid).style.left = `${((m.step + frac) * grid.clientWidth) / g.steps}px`;
+        $(".playhead", area).style.left = `${(((m.step % g.steps) + frac) * area.clientWidth) / g.steps}px`;
       }
     }
     if (this.timer !== null) this.frame = requestAnimationFrame(() => this.draw());
@@ -276,6 +341,6 @@ const tapper = {
     }
     addGroup("Taps", `${this.taps.length} taps`, [g]);
     select(g.id);
-    runTool($("#drumify-run"), tools.drumify);
+    runTool($("#drumify-run"), runners["drumify-drums"]);
   },
 };

@@ -1,17 +1,23 @@
-// MusicVAE Studio: Web MIDI. The playing groove goes out on channel 10 in step with the audio
-// transport; an input can run the transport from MIDI clock and tap rhythms for Drumify.
-// Loaded after app.js ($, state, toast) and audio.js (drums, player, tapper); player calls
-// midi.hit for every hit it schedules and midi.stop when it stops.
+// MusicVAE Studio: Web MIDI. The playing groove goes out on channel 10 and the playing melody
+// on the chosen melody channel, in step with the audio transport; an input can run the
+// transport from MIDI clock and tap rhythms for Drumify. Loaded after app.js ($, state, toast)
+// and audio.js (drums, player, tapper); player calls midi.hit for every hit and midi.melodyNote
+// for every melody note it schedules, and midi.stop when it stops.
 "use strict";
 
 const NOTE_ON = 0x99, NOTE_OFF = 0x89; // channel 10, General MIDI's drum channel
+const DRUM_CHANNEL = 10;
+const MELODY_NOTE_ON = 0x90, MELODY_NOTE_OFF = 0x80, PROGRAM_CHANGE = 0xc0, CONTROL = 0xb0;
+const ALL_NOTES_OFF = 123;
 const CLOCK = 0xf8, START = 0xfa, CONTINUE = 0xfb, STOP = 0xfc;
 const CLOCKS_PER_QUARTER = 24;
 
 const midi = {
-  access: null, out: null, in: null, toPerf: null, clocks: [],
+  access: null, out: null, in: null, toPerf: null, clocks: [], program: null,
 
   init() {
+    const channels = [...Array(16).keys()].map((c) => c + 1).filter((c) => c !== DRUM_CHANNEL);
+    $("#midi-channel").replaceChildren(...channels.map((c) => new Option(`${c}`, c)));
     $("#midi-connect").addEventListener("click", () => this.connect());
     $("#midi-out").addEventListener("change", () => this.choose());
     $("#midi-in").addEventListener("change", () => this.choose());
@@ -90,12 +96,30 @@ const midi = {
     this.out.send([NOTE_OFF, pitch, 0], at + stepSeconds * 500);
   },
 
+  // The melody channel's status bytes: note-on, note-off, program change and control change.
+  channel() { return (+$("#midi-channel").value || 1) - 1; },
+
+  // One melody note at audio time t for dur seconds, velocity 1-127, on the melody channel; the
+  // channel is first set to the note's General MIDI program.
+  melodyNote(pitch, t, dur, velocity, program) {
+    if (!this.out) return;
+    const ch = this.channel(), at = this.perfTime(t);
+    if (program !== this.program) {
+      this.out.send([PROGRAM_CHANGE | ch, program & 127], at);
+      this.program = program;
+    }
+    this.out.send([MELODY_NOTE_ON | ch, pitch, Math.max(1, Math.min(127, velocity))], at);
+    this.out.send([MELODY_NOTE_OFF | ch, pitch, 0], at + dur * 1000);
+  },
+
   stop() {
     this.toPerf = null;
+    this.program = null;
     if (!this.out || !this.out.clear) return;
     // Drop the notes queued ahead, and end any whose note-off was among them.
     this.out.clear();
     for (const pitch of (state.info && state.info.drum_pitches) || []) this.out.send([NOTE_OFF, pitch, 0]);
+    this.out.send([CONTROL | this.channel(), ALL_NOTES_OFF, 0]);
   },
 
   // ---------------------------------------------------------------- in: clock and taps
@@ -103,7 +127,7 @@ const midi = {
   receive(e) {
     const [status, , velocity] = e.data;
     if ((status & 0xf0) === 0x90 && velocity > 0) {
-      if (state.tool === "drumify") tapper.tap();
+      if (toolRow(state.tool)?.action === "drumify") tapper.tap();
       return;
     }
     if (!$("#midi-clock").checked) return;
