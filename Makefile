@@ -31,6 +31,8 @@ venv: $(BIN)/activate
 
 demo: venv
 	$(BIN)/musicvae demo
+# The musicvae command lives in the virtualenv: say how to reach it.
+	@echo "musicvae is installed in $(VENV): run 'source $(VENV)/bin/activate' to use the musicvae command."
 
 test: venv
 	$(BIN)/python -m pytest -q

@@ -1,7 +1,9 @@
-"""The README's set-up commands pick the right PyTorch build (checked with make's dry run)."""
+"""The README's set-up commands: the right PyTorch build (checked with make's dry run), CI's test
+command, and how `make demo` says to reach the musicvae command."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 
@@ -57,3 +59,20 @@ def test_lint_runs_ruff_mypy_and_the_import_contract():
 def test_ci_lints_before_it_tests():
     lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
     assert lines.index("make lint") < lines.index("make test")
+
+
+def test_demo_says_how_to_reach_the_musicvae_command():
+    # `musicvae --version` right after `make demo` fails unless the virtualenv is active.
+    out = subprocess.run(
+        ["make", "-n", "demo", "BIN=.venv/bin"], cwd=ROOT, capture_output=True, text=True,
+        check=True,
+    ).stdout  # fmt: skip
+    assert "source .venv/bin/activate" in out
+    readme = (ROOT / "README.md").read_text()
+    assert "source .venv/bin/activate" in readme.split("## The workflow")[0]  # the first screen
+
+
+def test_ci_runs_the_readmes_test_command():
+    readme = (ROOT / "README.md").read_text()
+    assert re.search(r"^make test\b", readme, flags=re.M)  # CI reads it from the README
+    assert "make test" in (ROOT / ".ci" / "run").read_text().splitlines()

@@ -1,5 +1,6 @@
 """The README's commands run as written: the workflow block on a few real GMD files, the Python
-block against the bundled models, and every flag named in the docs' inline commands exists."""
+block against the bundled models in an empty folder, the melody page's block on a few folk tunes,
+and every flag named in the docs' inline commands exists."""
 
 from __future__ import annotations
 
@@ -13,10 +14,15 @@ import pytest
 
 from musicvae.cli import convert, generate, train
 from musicvae.cli.main import build_parser, main
+from musicvae.data.dataset import read_dataset, write_dataset
+from musicvae.data.midi import read_midi
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
+MELODIES = ROOT / "docs" / "melodies.md"
 DOCS = [README, *sorted((ROOT / "docs").glob("*.md"))]
+# The pages the README must link to: what moved out of it.
+PAGES = ("models", "evaluation", "speed", "magenta", "melodies", "hierarchical-decoder")
 GMD_FILES = (
     "drummer1/session1/1_funk_80_beat_4-4.mid",
     "drummer1/session1/100_neworleans-secondline_94_beat_4-4.mid",
@@ -49,16 +55,101 @@ def test_the_workflow_block_is_what_this_test_runs():
     assert heads == [
         "musicvae data",
         "musicvae convert",
-        "convert_dir_to_note_sequences --input_dir",
         "musicvae dataset",
         "musicvae train",
-        "music_vae_train --config=groovae_4bar",
         "musicvae plot",
         "musicvae generate",
+        "musicvae render",
+        "musicvae render",
+        "convert_dir_to_note_sequences --input_dir",
+        "musicvae convert",
+        "music_vae_train --config=groovae_4bar",
         "music_vae_generate --config=groovae_4bar",
-        "musicvae render",
-        "musicvae render",
     ]
+
+
+def _flag(argv: list[str], name: str) -> str | None:
+    """The value of ``--name VALUE`` or ``--name=VALUE`` in ``argv``."""
+    for i, a in enumerate(argv):
+        if a == name and i + 1 < len(argv):
+            return argv[i + 1]
+        if a.startswith(f"{name}="):
+            return a.split("=", 1)[1]
+    return None
+
+
+def test_each_train_form_has_its_own_cpu_sized_run():
+    (ours,) = [a for a in workflow() if a[:2] == ["musicvae", "train"]]
+    (magenta,) = [a for a in workflow() if a[0] == "music_vae_train"]
+    # A shared run folder resumes the other form's run with Magenta's batch and 200,000 steps.
+    assert _flag(ours, "--run-dir") != _flag(magenta, "--run_dir")
+    for argv, steps in ((ours, "--num-steps"), (magenta, "--num_steps")):
+        assert 0 < int(_flag(argv, steps) or 0) <= 10_000, argv
+        hparams = dict(kv.split("=") for kv in (_flag(argv, "--hparams") or "").split(",") if kv)
+        assert 0 < int(hparams.get("batch_size", 512)) <= 128, argv
+    (generate,) = [a for a in workflow() if a[0] == "music_vae_generate"]
+    assert _flag(generate, "--run_dir") == _flag(magenta, "--run_dir")
+    # It trains on a dataset with splits, not on a TFRecord (which has none).
+    assert not _flag(magenta, "--examples_path").endswith(".tfrecord")
+
+
+def test_the_readme_says_what_a_tfrecord_lacks_and_how_to_keep_splits():
+    text = " ".join(README.read_text().split())
+    assert "test files included" in text and "--split-by-hash" in text
+    assert "--from-tfrecord" in text and "docs/magenta.md#example-counts" in text
+    magenta = " ".join((ROOT / "docs" / "magenta.md").read_text().split())
+    assert "19,367" in magenta and "19,421" in magenta and "control change 4" in magenta
+
+
+def test_the_readme_is_short_and_links_the_pages_that_hold_the_rest():
+    text = README.read_text()
+    assert len(text.splitlines()) < 300 and len(text.encode()) < 30_000
+    for page in PAGES:
+        assert f"](docs/{page}.md)" in text, page
+        assert (ROOT / "docs" / f"{page}.md").is_file(), page
+    assert "CC BY 4.0" in text.split("## Data credit")[1]  # the GMD's credit stays here
+    for doc in DOCS:  # every relative link and picture points at a file that exists
+        for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", doc.read_text()):
+            assert (doc.parent / target).exists(), f"{doc.name}: {target}"
+
+
+def test_magenta_page_lists_magentas_configs_and_which_are_registered():
+    from musicvae.configs import CONFIGS
+
+    text = (ROOT / "docs" / "magenta.md").read_text()
+    rows = _table_rows(text, "Magenta's configs, and which are registered here")
+    listed = {}
+    for names, _, registered, _ in rows:
+        for name in re.findall(r"`([^`]+)`", names):
+            listed[name] = registered.startswith("yes")
+    assert len(listed) == 23  # Magenta's CONFIG_MAP
+    assert {n for n, yes in listed.items() if yes} <= set(CONFIGS)
+    assert not {n for n, yes in listed.items() if not yes} & set(CONFIGS)
+    ours = (ROOT / "docs" / "models.md").read_text()
+    for name in set(CONFIGS) - set(listed):  # the rest are ours, on the models page
+        assert f"`{name}`" in ours or name == "groovae_2bar_hits_control", name
+
+
+def _table_rows(text: str, heading: str) -> list[list[str]]:
+    """The cells of the first table under ``## heading`` whose rows start with a code span."""
+    section = text.split(f"\n## {heading}\n")[1].split("\n## ")[0]
+    table = section[section.index("\n|") + 1 :].split("\n\n")[0]
+    return [
+        [cell.strip() for cell in line.split("|")[1:-1]]
+        for line in table.splitlines()
+        if line.startswith("| `")
+    ]
+
+
+@pytest.mark.parametrize(("doc", "heading"), [("README.md", "Models"), ("models.md", "Families")])
+def test_family_tables_follow_the_family_table(doc, heading):
+    from musicvae.families import FAMILIES
+
+    path = README if doc == "README.md" else ROOT / "docs" / doc
+    rows = {row[0].strip("`"): row for row in _table_rows(path.read_text(), heading)}
+    assert sorted(rows) == sorted(FAMILIES)
+    for name, family in FAMILIES.items():
+        assert rows[name][3].startswith(", ".join(family.modes)), (doc, name)
 
 
 def _sized_for_a_test(argv: list[str], tmp: Path) -> list[str] | None:
@@ -66,11 +157,11 @@ def _sized_for_a_test(argv: list[str], tmp: Path) -> list[str] | None:
     argv = [a.replace("~/.cache/musicvae/groove", "groove") for a in argv]
     if argv[:3] == ["musicvae", "data", "download"]:
         return None  # the network; tests/data/test_download.py covers it offline
+    argv = [a.replace("batch_size=128", "batch_size=8") for a in argv]
     if argv[0] == "musicvae" and argv[1] == "train":
-        argv = [a.replace("batch_size=128", "batch_size=8") for a in argv]
         return [*argv[: argv.index("--num-steps") + 1], "2", "--eval-every", "0"]
     if argv[0] == "music_vae_train":
-        return [*argv, "--num_steps=3"]  # Magenta's form trains until stopped
+        return [*argv, "--num_steps=3"]
     if argv[0] == "musicvae" and argv[1] == "render":
         first = sorted((tmp / "generated").glob("*.mid"))[0]
         argv = [str(first) if a == "generated/some.mid" else a for a in argv]
@@ -106,26 +197,84 @@ def test_workflow_runs(groove_dir, tmp_path, monkeypatch, capsys):
         assert _run(sized) == 0, f"{' '.join(sized)}: {capsys.readouterr().err}"
     assert (tmp_path / "gmd.parquet").is_file()
     assert (tmp_path / "notesequences.tfrecord").read_bytes()[:8] != b"PAR1" + b"\0" * 4
-    assert (tmp_path / "runs/g4/train/model.ckpt-3.pt").is_file()  # the Magenta form resumed
+    assert (tmp_path / "runs/g4/train/model.ckpt-2.pt").is_file()
+    assert not (tmp_path / "runs/g4/train/model.ckpt-3.pt").exists()  # its own run folder
+    assert (tmp_path / "runs/magenta_g4/train/model.ckpt-3.pt").is_file()
+    splits = {ns.filename: ns.meta["split"] for ns in read_dataset(tmp_path / "gmd.parquet")}
+    via_tfrecord = read_dataset(tmp_path / "gmd-splits.parquet")
+    assert {ns.filename: ns.meta["split"] for ns in via_tfrecord} == splits  # info.csv's
     assert len(list((tmp_path / "generated").glob("*.mid"))) == 10  # both generate forms
     assert len(list((tmp_path / "generated").glob("*.wav"))) == 5  # --audio
     assert (tmp_path / "some.wav").read_bytes()[:4] == b"RIFF"
 
 
-def test_python_block_runs(groove_dir, tmp_path, monkeypatch):
+def test_python_block_runs(tmp_path, monkeypatch, capsys):
     from musicvae.generation.api import bundled_available
 
     if not bundled_available("groovae_4bar"):
         pytest.skip("no bundled models in this copy")
-    shutil.copy(groove_dir / GMD_FILES[0], tmp_path / "beat.mid")
-    shutil.copy(groove_dir / GMD_FILES[1], tmp_path / "taps.mid")
-    monkeypatch.chdir(tmp_path)
+    monkeypatch.chdir(tmp_path)  # an empty folder: the block makes its own inputs
     (block,) = fenced_blocks(README.read_text(), "python")
     scope: dict = {}
     exec(compile(block, "README.md", "exec"), scope)  # noqa: S102 - our own README
     assert len(scope["grooves"]) == 5 and len(scope["steps"]) == 7
     assert scope["z"].shape == (2, 256)
-    assert (tmp_path / "played.mid").is_file() and len(scope["drums"]) > 0
+    assert int(capsys.readouterr().out.split()[0]) == len(scope["grooves"][0])
+    played = read_midi(tmp_path / "played.mid")
+    assert len(played) == len(scope["beat"])  # every hit kept
+    assert len(scope["drums"]) > 0 and (tmp_path / "groove.mid").is_file()
+
+
+def _sized_melody_command(argv: list[str], tmp: Path) -> list[str] | None:
+    """A melodies.md command cut to a test's budget, or None to skip it (pip)."""
+    if argv[0] == "pip":
+        return None
+    if argv[1:3] == ["data", "folk"]:
+        return [*argv, "--limit", "3", "--workers", "1"]  # music21 reads a tune in 0.2 s
+    if argv[1] == "train":
+        argv = [a.replace("batch_size=64", "batch_size=8") for a in argv]
+        cut = argv.index("--max-time")
+        argv = [*argv[:cut], *argv[cut + 2 :]]
+        return [*argv, "--num-steps", "2", "--eval-every", "0"]
+    samples = sorted((tmp / "mel").glob("*.mid"))
+    names = {"A.mid": str(samples[0]) if samples else "A.mid"}
+    names["B.mid"] = str(samples[-1]) if samples else "B.mid"
+    return [names.get(a, a) for a in argv]
+
+
+def _folk_tunes_in_three_splits(magenta_dir: Path, path: Path) -> None:
+    """The 24 folk tunes of Magenta's melody fixtures as a dataset, a third in each split."""
+    tunes = sorted((magenta_dir / "melody" / "melodies").glob("*.mid"))
+    rows = [read_midi(midi, filename=midi.name) for midi in tunes]
+    for i, ns in enumerate(rows):
+        ns.meta["split"] = ("train", "validation", "test")[i % 3]
+    write_dataset(rows, path)
+
+
+def test_melody_page_runs(magenta_dir, tmp_path, monkeypatch, capsys):
+    pytest.importorskip("music21")
+    monkeypatch.chdir(tmp_path)
+    text = MELODIES.read_text()
+    (block,) = fenced_blocks(text, "bash")
+    inline = [
+        shlex.split(span)
+        for span in re.findall(r"`(musicvae (?:generate|render) [^`]*)`", " ".join(text.split()))
+        if "A.mid" in span
+    ]
+    assert [a[a.index("--mode") + 1] for a in inline if "--mode" in a] == [
+        "interpolate",
+        "reconstruct",
+    ]
+    for argv in [argv for argv in shell_commands(block) if argv] + inline:
+        sized = _sized_melody_command(argv, tmp_path)
+        if sized is not None:
+            assert _run(sized) == 0, f"{' '.join(sized)}: {capsys.readouterr().err}"
+        if sized and sized[1:3] == ["data", "folk"]:  # it ran; train on more tunes than 3
+            assert read_dataset(tmp_path / "folk.parquet")
+            _folk_tunes_in_three_splits(magenta_dir, tmp_path / "folk.parquet")
+    assert len(list((tmp_path / "mel").glob("*.wav"))) == 5
+    assert len(list((tmp_path / "mel-interp").glob("*.mid"))) == 5
+    assert list((tmp_path / "mel-recon").glob("*.mid")) and (tmp_path / "A.wav").is_file()
 
 
 def _parsers() -> dict[str, argparse.ArgumentParser]:
