@@ -11,7 +11,8 @@ ignored; any other unknown variable, a missing one or a wrong shape is a :class:
 Scopes: a bidirectional encoder's layer ``k`` is ``encoder/cell_k/bidirectional_rnn/{fw,bw}/...``,
 a hierarchical encoder repeats those layers under ``encoder/hierarchical_level_l/``; a flat
 decoder lives in ``decoder/``, a hierarchical one keeps its conductor in
-``decoder/hierarchical_level_0/`` and its core decoder in ``core_decoder/decoder/``.
+``decoder/hierarchical_level_0/`` and its core decoder in ``core_decoder/decoder/``; a split
+multi-output core (trios) keeps part ``i`` in ``core_decoder/core_decoder_{i}/decoder/``.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from musicvae.models.decoder import LstmDecoder
 from musicvae.models.encoder import BidirectionalLstmEncoder, HierarchicalLstmEncoder
 from musicvae.models.hierarchical import HierarchicalLstmDecoder
 from musicvae.models.lstm import LstmStack
+from musicvae.models.multi_out import SplitMultiOutLstmDecoder
 from musicvae.models.nade import MultiLabelRnnNadeDecoder, Nade
 
 IGNORED_NAMES = ("global_step", "beta1_power", "beta2_power")
@@ -153,6 +155,23 @@ def _lstm_decoder(tf_prefix: str, key: str, dec: LstmDecoder) -> dict[str, _Vari
     return out
 
 
+def _decoder_variables(
+    tf_prefix: str, key: str, dec: LstmDecoder | SplitMultiOutLstmDecoder
+) -> dict[str, _Variable]:
+    """A flat or core decoder's variables under ``tf_prefix`` (``decoder`` or
+    ``core_decoder/decoder``). Magenta's ``SplitMultiOutLstmDecoder`` builds part ``i`` in
+    scope ``core_decoder_{i}`` beside that last ``decoder`` level, e.g.
+    ``core_decoder/core_decoder_0/decoder/...`` under a conductor."""
+    if not isinstance(dec, SplitMultiOutLstmDecoder):
+        return _lstm_decoder(tf_prefix, key, dec)
+    scope, _, leaf = tf_prefix.rpartition("/")
+    out: dict[str, _Variable] = {}
+    for i, part in enumerate(dec.parts):
+        part_scope = f"{scope}/core_decoder_{i}" if scope else f"core_decoder_{i}"
+        out |= _lstm_decoder(f"{part_scope}/{leaf}", f"{key}.decoders.{i}", part)
+    return out
+
+
 def _bidirectional_stack(tf_prefix: str, key: str, stack: LstmStack) -> dict[str, _Variable]:
     """A ``BidirectionalLstmEncoder``'s layers: one ``cell_k`` scope per layer, each holding a
     one-cell forward and backward ``MultiRNNCell``."""
@@ -168,7 +187,7 @@ def variable_map(model: MusicVAE) -> dict[str, _Variable]:
     """Every Magenta model variable of ``model``'s architecture, by TF name."""
     enc, dec = model.encoder, model.decoder
     if not isinstance(enc, BidirectionalLstmEncoder | HierarchicalLstmEncoder) or not isinstance(
-        dec, LstmDecoder | HierarchicalLstmDecoder
+        dec, LstmDecoder | HierarchicalLstmDecoder | SplitMultiOutLstmDecoder
     ):
         raise MusicVAEError("Magenta variables exist for the LSTM encoders and decoders only")
     out: dict[str, _Variable] = {}
@@ -190,9 +209,9 @@ def variable_map(model: MusicVAE) -> dict[str, _Variable]:
         out |= _dense(
             f"{level}/initial_state", "decoder.conductor_initial_state", dec.conductor_initial_state
         )
-        out |= _lstm_decoder("core_decoder/decoder", "decoder.core", dec.core)
+        out |= _decoder_variables("core_decoder/decoder", "decoder.core", dec.core)
     else:
-        out |= _lstm_decoder("decoder", "decoder", dec)
+        out |= _decoder_variables("decoder", "decoder", dec)
     return out
 
 
@@ -262,8 +281,13 @@ def fit_sizes(tf_vars: dict[str, np.ndarray], config: Config) -> Config:
     enc = sizes(f"encoder/{enc_layer}") or sizes(f"encoder/hierarchical_level_0/{enc_layer}")
     if enc:
         hp["enc_rnn_size"] = enc
-    flat = sizes("decoder/multi_rnn_cell/cell_{}/lstm_cell/kernel")
-    core = sizes("core_decoder/decoder/multi_rnn_cell/cell_{}/lstm_cell/kernel")
+    # A split multi-output decoder's parts all have the layers of dec_rnn_size.
+    flat = sizes("decoder/multi_rnn_cell/cell_{}/lstm_cell/kernel") or sizes(
+        "core_decoder_0/decoder/multi_rnn_cell/cell_{}/lstm_cell/kernel"
+    )
+    core = sizes("core_decoder/decoder/multi_rnn_cell/cell_{}/lstm_cell/kernel") or sizes(
+        "core_decoder/core_decoder_0/decoder/multi_rnn_cell/cell_{}/lstm_cell/kernel"
+    )
     conductor = sizes("decoder/hierarchical_level_0/cell_{}/lstm_cell/kernel")
     if flat:
         hp["dec_rnn_size"] = flat
@@ -284,68 +308,151 @@ MELODY_CLASSES = 90  # OneHotMelodyConverter: 88 pitches, note-off and no-event 
 DRUM_PATTERNS = 512  # DrumsConverter one-hot: one class per set of the 9 reduced drums
 DRUM_ROLL_INPUT = 10  # DrumsConverter's encoder input: the 9 reduced drums and a no-hit bit
 GROOVE_WIDTH = 27  # GrooveConverter: hits, velocities and offsets of 9 drums
+TRIO_WIDTH = 692  # TrioConverter: one-hot melody (90), bass (90) and drum pattern (512)
+# MultiInstrumentPerformanceConverter: 360 performance events (note-on / off, time shifts, 8
+# velocity bins), 129 program tokens (128 programs and drums) and the end token.
+PERFORMANCE_WIDTH = 490
+CHORD_WIDTH = 49  # TriadChordOneHotEncoding controls: N.C. and 48 triads
+# Decoder layers from which a multi-track performance model is Magenta's _big one.
+PERFORMANCE_BIG_DEC = 1024
 # NADE drums by the number of drum classes the NADE spans (decoder/nade/w_enc is [D, 1, H]).
 NADE_CONFIGS = {9: "nade-drums_2bar_reduced", 61: "nade-drums_2bar_full"}
 
 
 def guess_config(tf_vars: dict[str, np.ndarray], source: str = "checkpoint") -> Config:
-    """The registered config a Magenta checkpoint most likely comes from, by its variables.
+    """The registered config a Magenta checkpoint most likely comes from, by its variables
+    (the one :func:`guess_config_name` names)."""
+    return get_config(guess_config_name(tf_vars, source))
+
+
+def guess_config_name(tf_vars: dict[str, np.ndarray], source: str = "checkpoint") -> str:
+    """The name of Magenta's config a checkpoint most likely comes from, by its variables.
 
     A checkpoint stores no sequence length, so each family maps to its published config:
     a hierarchical encoder or decoder over melodies is ``hier-mel_16bar`` /
     ``hierdec-mel_16bar``, a flat melody model with a multi-layer encoder ``flat-mel_16bar``,
-    any other melody model ``cat-mel_2bar_big`` (3 decoder layers) or ``_small``; one-hot
-    drums are ``cat-drums_2bar_big`` / ``_small`` alike; GrooVAE is ``groovae_4bar`` or
-    ``groovae_4bar_hierdec``. A melody or drum model whose encoder reads more than the data
-    (controls, e.g. chords) fits none. Sizes are the config's until :func:`fit_sizes` reads
-    them."""
-    names = {k for k in tf_vars if not is_ignored(k)}
-
-    def layers(fmt: str) -> int:
-        k = 0
-        while fmt.format(k) in names:
-            k += 1
-        return k
-
-    hier_enc = any(k.startswith("encoder/hierarchical_level_") for k in names)
-    hier_dec = any(k.startswith("core_decoder/") for k in names)
-    leaf = "core_decoder/decoder" if hier_dec else "decoder"
-    projection = tf_vars.get(f"{leaf}/output_projection/kernel")
-    width = None if projection is None else int(projection.shape[-1])
-    enc_layers = layers(
-        "encoder/cell_{}/bidirectional_rnn/fw/multi_rnn_cell/cell_0/lstm_cell/kernel"
-    )
-    dec_layers = layers(f"{leaf}/multi_rnn_cell/cell_{{}}/lstm_cell/kernel")
-    first = tf_vars.get(
-        f"encoder/{'hierarchical_level_0/' if hier_enc else ''}"
-        "cell_0/bidirectional_rnn/fw/multi_rnn_cell/cell_0/lstm_cell/kernel"
-    )  # [input + H, 4H]
-    enc_input = None if first is None else int(first.shape[0]) - int(first.shape[1]) // 4
-    name: str | None = None
-    if any(k.startswith("decoder/nade/") for k in names):
-        # MultiLabelRnnNadeDecoder (models.nade): the drum map from the NADE's width.
-        nade = tf_vars.get("decoder/nade/w_enc")
-        name = None if nade is None else NADE_CONFIGS.get(int(nade.shape[0]))
-    elif width == MELODY_CLASSES and enc_input == MELODY_CLASSES:
-        if hier_enc:
-            name = "hier-mel_16bar"
-        elif hier_dec:
-            name = "hierdec-mel_16bar"
-        elif enc_layers >= 2:
-            name = "flat-mel_16bar"
-        else:
-            name = "cat-mel_2bar_big" if dec_layers >= 3 else "cat-mel_2bar_small"
-    elif width == DRUM_PATTERNS and enc_input == DRUM_ROLL_INPUT and not (hier_enc or hier_dec):
-        name = "cat-drums_2bar_big" if dec_layers >= 3 else "cat-drums_2bar_small"
-    elif width == GROOVE_WIDTH and not hier_enc:
-        name = "groovae_4bar_hierdec" if hier_dec else "groovae_4bar"
+    any other melody model ``cat-mel_2bar_big`` (3 decoder layers) or ``_small``, one whose
+    encoder also reads 49-wide chords ``cat-mel_2bar_med_chords``; one-hot drums are
+    ``cat-drums_2bar_big`` / ``_small`` alike; GrooVAE is ``groovae_4bar`` or
+    ``groovae_4bar_hierdec``; trios are ``flat-trio_16bar``, ``hierdec-trio_16bar`` (split
+    multi-output core) or ``hier-trio_16bar``; multi-track performances are
+    ``hier-multiperf_vel_1bar_med`` or ``_big`` (decoder layers of 1024 or more), with
+    ``_chords`` when the encoder also reads chords. Any other encoder input (other controls)
+    fits none. Sizes are the config's until :func:`fit_sizes` reads them."""
+    layout = _Layout.read(tf_vars)
+    name = layout.config_name()
     if name is None:
         raise MusicVAEError(
-            f"{source}: no registered config fits this checkpoint (output width {width}, "
-            f"encoder input width {enc_input}, hierarchical encoder {hier_enc}, decoder "
-            f"{hier_dec}); pass its config by name"
+            f"{source}: no registered config fits this checkpoint (output width "
+            f"{layout.width}, encoder input width {layout.enc_input}, hierarchical encoder "
+            f"{layout.hier_enc}, decoder {layout.hier_dec}); pass its config by name"
         )
-    return get_config(name)
+    return name
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """What :func:`guess_config_name` reads off a checkpoint's variables."""
+
+    width: int | None  # the decoder's output width (a split decoder's parts added up)
+    enc_input: int | None  # what the encoder reads a step: data and controls
+    hier_enc: bool
+    hier_dec: bool
+    split: bool  # a split multi-output decoder (one decoder per part)
+    enc_layers: int  # a flat encoder's layers
+    dec_layers: int
+    dec_size: int | None  # units of the (first) decoder's layers
+    nade_dims: int | None  # a NADE decoder's output dims
+
+    @staticmethod
+    def read(tf_vars: dict[str, np.ndarray]) -> _Layout:
+        names = {k for k in tf_vars if not is_ignored(k)}
+
+        def layers(fmt: str) -> int:
+            k = 0
+            while fmt.format(k) in names:
+                k += 1
+            return k
+
+        def dim(key: str, axis: int = -1) -> int | None:
+            value = tf_vars.get(key)
+            return None if value is None else int(value.shape[axis])
+
+        hier_enc = any(k.startswith("encoder/hierarchical_level_") for k in names)
+        hier_dec = any(k.startswith("core_decoder/") for k in names)
+        scope = "core_decoder/" if hier_dec else ""
+        # A split multi-output decoder keeps part i under core_decoder_{i}/decoder.
+        split = layers(f"{scope}core_decoder_{{}}/decoder/output_projection/kernel")
+        leaves = [f"{scope}core_decoder_{i}/decoder" for i in range(split)] or [f"{scope}decoder"]
+        widths = [dim(f"{leaf}/output_projection/kernel") for leaf in leaves]
+        first = (
+            f"encoder/{'hierarchical_level_0/' if hier_enc else ''}"
+            "cell_0/bidirectional_rnn/fw/multi_rnn_cell/cell_0/lstm_cell/kernel"
+        )  # [input + H, 4H]
+        enc_rows, enc_gates = dim(first, 0), dim(first)
+        dec_gates = dim(f"{leaves[0]}/multi_rnn_cell/cell_0/lstm_cell/kernel")
+        return _Layout(
+            width=None if None in widths else sum(w or 0 for w in widths),
+            enc_input=None if enc_rows is None or enc_gates is None else enc_rows - enc_gates // 4,
+            hier_enc=hier_enc,
+            hier_dec=hier_dec,
+            split=split > 0,
+            enc_layers=layers(
+                "encoder/cell_{}/bidirectional_rnn/fw/multi_rnn_cell/cell_0/lstm_cell/kernel"
+            ),
+            dec_layers=layers(f"{leaves[0]}/multi_rnn_cell/cell_{{}}/lstm_cell/kernel"),
+            dec_size=None if dec_gates is None else dec_gates // 4,
+            nade_dims=dim("decoder/nade/w_enc", 0),
+        )
+
+    def config_name(self) -> str | None:
+        if self.nade_dims is not None:  # MultiLabelRnnNadeDecoder: the drum map by its width
+            return NADE_CONFIGS.get(self.nade_dims)
+        family = {
+            MELODY_CLASSES: self._melody,
+            DRUM_PATTERNS: self._drums,
+            GROOVE_WIDTH: self._groove,
+            TRIO_WIDTH: self._trio,
+            PERFORMANCE_WIDTH: self._performance,
+        }.get(self.width or 0)
+        return None if family is None else family()
+
+    def _melody(self) -> str | None:
+        if self.enc_input == MELODY_CLASSES + CHORD_WIDTH:
+            return None if self.hier_enc or self.hier_dec else "cat-mel_2bar_med_chords"
+        if self.enc_input != MELODY_CLASSES:
+            return None
+        if self.hier_enc:
+            return "hier-mel_16bar"
+        if self.hier_dec:
+            return "hierdec-mel_16bar"
+        if self.enc_layers >= 2:
+            return "flat-mel_16bar"
+        return "cat-mel_2bar_big" if self.dec_layers >= 3 else "cat-mel_2bar_small"
+
+    def _drums(self) -> str | None:
+        if self.enc_input != DRUM_ROLL_INPUT or self.hier_enc or self.hier_dec:
+            return None
+        return "cat-drums_2bar_big" if self.dec_layers >= 3 else "cat-drums_2bar_small"
+
+    def _groove(self) -> str | None:
+        if self.hier_enc:
+            return None
+        return "groovae_4bar_hierdec" if self.hier_dec else "groovae_4bar"
+
+    def _trio(self) -> str | None:
+        if self.enc_input != TRIO_WIDTH:
+            return None
+        if self.hier_dec:
+            return "hier-trio_16bar" if self.hier_enc else "hierdec-trio_16bar"
+        return None if self.hier_enc or self.split else "flat-trio_16bar"
+
+    def _performance(self) -> str | None:
+        chords = {PERFORMANCE_WIDTH: "", PERFORMANCE_WIDTH + CHORD_WIDTH: "_chords"}
+        if not (self.hier_enc and self.hier_dec) or self.enc_input not in chords:
+            return None
+        size = "big" if (self.dec_size or 0) >= PERFORMANCE_BIG_DEC else "med"
+        return f"hier-multiperf_vel_1bar_{size}{chords[self.enc_input]}"
 
 
 def read_magenta_model(

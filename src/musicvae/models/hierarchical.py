@@ -11,7 +11,14 @@ With teacher forcing all bars run as one ``(B * bars)`` batch through one fused 
 
 The core is any of our LSTM decoders (GrooVAE's, or a categorical one as in Magenta's
 ``hierdec-mel_16bar``): what the outputs mean (loss, activations, one step's sample, fed back as
-the next input) is the core's, so a categorical core samples one-hot classes.
+the next input) is the core's, so a categorical core samples one-hot classes. A split
+multi-output core (``hierdec-trio_16bar``) runs one categorical decoder per instrument on the
+same bar embedding, each fed only its own part of the previous step.
+
+Segments may be padded one by one, as Magenta's multi-track performances are (one 64-event
+segment per instrument slot): lengths ``(B, segments)`` then count each segment's own valid
+steps in the loss. The teacher-forcing inputs stay the whole sequence shifted by one, so a
+segment starts from the row before it (a padding row, or the previous segment's last event).
 
 Magenta builds the conductor cells without ``is_training``, so its input dropout stays on at
 inference. We drop only in training; set ``conductor_dropout_at_inference=True`` to mimic Magenta.
@@ -24,13 +31,16 @@ import math
 import torch
 from torch import Tensor, nn
 
+from musicvae.errors import MusicVAEError
 from musicvae.models.base import Activations, DecodeOptions
 from musicvae.models.categorical import CategoricalLstmDecoder
 from musicvae.models.decoder import DecoderOutput, GrooveLstmDecoder, shift_right
+from musicvae.models.encoder import segment_lengths
 from musicvae.models.lstm import LstmStack
+from musicvae.models.multi_out import SplitMultiOutLstmDecoder
 
 # The decoders a conductor can drive (Config.core_decoder).
-CoreDecoder = GrooveLstmDecoder | CategoricalLstmDecoder
+CoreDecoder = GrooveLstmDecoder | CategoricalLstmDecoder | SplitMultiOutLstmDecoder
 
 
 class HierarchicalLstmDecoder(nn.Module):
@@ -72,8 +82,39 @@ class HierarchicalLstmDecoder(nn.Module):
     def reconstruction_loss(
         self, rnn_output: Tensor, targets: Tensor, lengths: Tensor | None
     ) -> dict[str, Tensor]:
-        """The core decoder's loss over the whole sequence."""
-        return self.core.reconstruction_loss(rnn_output, targets, lengths)
+        """The core decoder's loss over the whole sequence. ``lengths`` ``(B, segments)``
+        (Magenta's per-segment padded layout, e.g. one length per instrument slot of a
+        multi-track performance) counts the first ``lengths[b, s]`` steps of each segment."""
+        if lengths is None or lengths.dim() == 1:
+            return self.core.reconstruction_loss(rnn_output, targets, lengths)
+        return self.segment_losses(rnn_output, targets, lengths, total=True)
+
+    def segment_losses(
+        self, rnn_output: Tensor, targets: Tensor, lengths: Tensor | None, total: bool = False
+    ) -> dict[str, Tensor]:
+        """The core decoder's loss parts per segment, ``(B, segments)`` (summed over the
+        segments when ``total``: ``(B,)``); its scalar metrics are over all valid steps.
+        ``lengths``: ``(B,)`` for contiguous sequences or ``(B, segments)``."""
+        # rnn_output, targets: (B, T, D) with T a whole number of segments
+        b, t, d = targets.shape
+        size = self.bar_length
+        if t % size:
+            raise MusicVAEError(f"{t} steps are not whole segments of {size}")
+        segments = t // size
+        seg_lengths = segment_lengths(lengths, b, segments, size).to(targets.device)
+        parts = self.core.reconstruction_loss(
+            rnn_output.reshape(b * segments, size, d),
+            targets.reshape(b * segments, size, d),
+            seg_lengths.flatten(),
+        )
+        out = {}
+        for key, value in parts.items():
+            if value.dim() == 1:
+                value = value.reshape(b, segments)
+                out[key] = value.sum(-1) if total else value
+            else:
+                out[key] = value
+        return out
 
     def activate(self, rnn_output: Tensor) -> Activations:
         """The core decoder's activations."""

@@ -23,6 +23,7 @@ from musicvae.models.categorical import build_categorical_decoder
 from musicvae.models.decoder import GrooveLstmDecoder
 from musicvae.models.encoder import BidirectionalLstmEncoder, HierarchicalLstmEncoder
 from musicvae.models.hierarchical import CoreDecoder, HierarchicalLstmDecoder
+from musicvae.models.multi_out import build_multi_out_decoder, build_split_decoder
 from musicvae.models.nade import build_nade_decoder
 
 
@@ -239,9 +240,11 @@ DECODERS: dict[str, Callable[[Config, int, int], Decoder]] = {
     "hierarchical": _hierarchical_decoder,
     "categorical_lstm": build_categorical_decoder,
     "nade": build_nade_decoder,
+    "multi_out_categorical": build_multi_out_decoder,
+    "split_multi_out": build_split_decoder,
 }
 # The DECODERS a hierarchical decoder's conductor can drive (Config.core_decoder).
-CORE_DECODERS = ("groove_lstm", "categorical_lstm")
+CORE_DECODERS = ("groove_lstm", "categorical_lstm", "split_multi_out")
 
 
 def build_model(config: Config) -> MusicVAE:
