@@ -1,12 +1,16 @@
-"""Studio request latency: POST /api/generate (4 grooves) against a real uvicorn on 127.0.0.1.
+"""Studio request latency: Generate (4 grooves or melodies) against a real uvicorn on 127.0.0.1.
 
 Serves ``create_app`` under uvicorn in a separate process (as ``musicvae studio`` does) on a free
 loopback port, then 4 client threads (one keep-alive connection each) send 50 requests in all,
 each as soon as its previous answer arrived. Reports
-p50/p95/max latency and throughput as JSON. Uses the bundled groovae_4bar when installed, else a
-freshly initialised groovae_4bar (same architecture, so the same cost). Target: p95 < 150 ms.
+p50/p95/max latency and throughput as JSON. ``--family groove`` (the default) posts to
+/api/generate with the bundled groovae_4bar when installed, else a freshly initialised
+groovae_4bar (same architecture, so the same cost); ``--family melody`` posts to
+/api/melody/generate with the bundled mel_2bar when installed, else a freshly initialised
+cat-mel_2bar_small (its config). Target: p95 < 150 ms.
 
-    .venv/bin/python benchmarks/studio.py [--requests 50] [--clients 4] [--n 4] [--checkpoint P]
+    .venv/bin/python benchmarks/studio.py [--family groove|melody] [--requests 50] [--clients 4]
+        [--n 4] [--checkpoint P]
 """
 
 from __future__ import annotations
@@ -32,37 +36,47 @@ import torch  # noqa: E402
 from musicvae.errors import MusicVAEError  # noqa: E402
 
 TARGET_P95_MS = 150.0
+# Per family: the studio role that serves it, its Generate route, its bundle and the config of
+# the untrained stand-in.
+FAMILIES = {
+    "groove": ("generate", "/api/generate", "groovae_4bar", "groovae_4bar"),
+    "melody": ("melody", "/api/melody/generate", "mel_2bar", "cat-mel_2bar_small"),
+}
 
 
-def load_model(checkpoint: str | None):
+def load_model(checkpoint: str | None, family: str = "groove"):
     from musicvae.configs import get_config
-    from musicvae.generation.api import TrainedModel, load
+    from musicvae.generation.api import BUNDLED_MODELS, TrainedModel, bundled_path, load
     from musicvae.models import build_model
 
+    _, _, bundle, config_name = FAMILIES[family]
+    name = checkpoint or (bundle if bundle in BUNDLED_MODELS else bundled_path(bundle))
     try:
-        return load(checkpoint), "trained"
+        return load(name), "trained"
     except MusicVAEError:
         if checkpoint is not None:
             raise
-    config = get_config("groovae_4bar")
+    config = get_config(config_name)
     torch.manual_seed(0)
-    return TrainedModel(build_model(config), config, source="untrained groovae_4bar"), "untrained"
+    return TrainedModel(build_model(config), config, source=f"untrained {config.name}"), "untrained"
 
 
-def serve(checkpoint: str | None, threads: int | None, port_out) -> None:
+def serve(checkpoint: str | None, threads: int | None, port_out, family: str = "groove") -> None:
     """Server process: load the model, bind a free loopback port, report it, serve forever."""
     if threads:
         torch.set_num_threads(threads)
     from musicvae.web.app import create_app
     from musicvae.web.server import listen, serve
 
-    model, weights = load_model(checkpoint)
+    model, weights = load_model(checkpoint, family)
     sock = listen("127.0.0.1", 0)
     port_out.put((sock.getsockname()[1], model.config.name, weights, torch.get_num_threads()))
-    serve(create_app(model), sock)
+    serve(create_app({FAMILIES[family][0]: model}), sock)
 
 
-def run_clients(url: str, body: bytes, requests: int, clients: int) -> tuple[list[float], float]:
+def run_clients(
+    url: str, body: bytes, requests: int, clients: int, path: str = "/api/generate"
+) -> tuple[list[float], float]:
     """Latencies (ms) of ``requests`` POSTs spread over ``clients`` threads, and the wall time."""
     parts = urlsplit(url)
     left = iter(range(requests))
@@ -80,7 +94,7 @@ def run_clients(url: str, body: bytes, requests: int, clients: int) -> tuple[lis
                     break
             t0 = time.perf_counter()
             try:
-                conn.request("POST", "/api/generate", body, {"Content-Type": "application/json"})
+                conn.request("POST", path, body, {"Content-Type": "application/json"})
                 resp = conn.getresponse()
                 data = resp.read()
             except OSError as e:
@@ -111,8 +125,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--requests", type=int, default=50, help="requests in all (default 50)")
     ap.add_argument("--clients", type=int, default=4, help="concurrent clients (default 4)")
-    ap.add_argument("--n", type=int, default=4, help="grooves per request (default 4)")
-    ap.add_argument("--checkpoint", help="model to serve (default: bundled groovae_4bar)")
+    ap.add_argument("--family", choices=sorted(FAMILIES), default="groove", help="what to make")
+    ap.add_argument("--n", type=int, default=4, help="grooves or melodies a request (default 4)")
+    ap.add_argument(
+        "--checkpoint", help="model to serve (default: the family's bundle, else an untrained one)"
+    )
     ap.add_argument(
         "--threads",
         type=int,
@@ -123,14 +140,17 @@ def main() -> None:
 
     ctx = multiprocessing.get_context("spawn")
     port_out = ctx.Queue()
-    server = ctx.Process(target=serve, args=(args.checkpoint, args.threads, port_out), daemon=True)
+    server = ctx.Process(
+        target=serve, args=(args.checkpoint, args.threads, port_out, args.family), daemon=True
+    )
+    path = FAMILIES[args.family][1]
     server.start()
     try:
         port, config_name, weights, threads = port_out.get(timeout=120)
         url = f"http://127.0.0.1:{port}"
-        body = json.dumps({"n": args.n, "temperature": 1.0}).encode()
-        run_clients(url, body, 2 * args.clients, args.clients)  # warm-up: first calls, threads
-        latencies, wall = run_clients(url, body, args.requests, args.clients)
+        body = json.dumps({"n": args.n}).encode()  # at the studio's default temperature
+        run_clients(url, body, 2 * args.clients, args.clients, path)  # warm-up: first calls
+        latencies, wall = run_clients(url, body, args.requests, args.clients, path)
     finally:
         server.terminate()
         server.join(10)
@@ -139,9 +159,9 @@ def main() -> None:
     print(
         json.dumps(
             {
-                "benchmark": "studio generate",
-                "endpoint": "POST /api/generate",
-                "grooves_per_request": args.n,
+                "benchmark": f"studio generate ({args.family})",
+                "endpoint": f"POST {path}",
+                "per_request": args.n,
                 "requests": args.requests,
                 "clients": args.clients,
                 "p50_ms": round(float(np.percentile(ms, 50)), 1),

@@ -535,3 +535,306 @@ def test_without_web_midi_the_page_says_so_and_works(browser, server, browser_mi
     page.click("#stop")
     context.close()
     assert errors == []
+
+
+# ---------------------------------------------------------------- melodies
+
+
+@pytest.fixture(scope="module")
+def mixed_server(studio_models, melody_models):
+    """The drum models and, beside them, a 2-bar and a 16-bar melody model."""
+    from musicvae.web.app import create_app
+    from musicvae.web.server import BackgroundServer
+
+    with BackgroundServer(create_app({**studio_models, **melody_models})) as url:
+        yield url
+
+
+@pytest.fixture
+def mixed_page(browser, mixed_server):
+    errors: list[str] = []
+    context, page = _open_with(
+        browser,
+        mixed_server,
+        FAKE_MIDI,
+        errors,
+        viewport={"width": 1400, "height": 1000},
+        accept_downloads=True,
+    )
+    sync_api.expect(page.locator("#model-info")).to_contain_text("2-bar melodies")
+    yield page
+    context.close()
+    assert errors == []
+
+
+def _melody_cards(page):
+    return _groups(page).first.locator(".groove-card.melody")
+
+
+def _generate_melodies(page, n: int, program: str = "0") -> None:
+    page.click('.tabs button[data-tool="melody_generate"]')
+    page.select_option("#mgen-program", program)
+    page.fill("#mgen-n", str(n))
+    page.click("#mgen-run")
+    sync_api.expect(_groups(page).first.locator("h2")).to_have_text("Generate melodies")
+    sync_api.expect(_melody_cards(page)).to_have_count(n)
+
+
+def _click_roll(card, pitch: int, step: int) -> None:
+    """A click on the piano roll's cell of ``pitch`` at ``step``."""
+    roll = card.locator(".roll")
+    hi, steps = card.evaluate(
+        "el => { const g = state.grooves.get(+el.dataset.id); return [g.hi, g.steps]; }"
+    )
+    box = roll.bounding_box()
+    assert box is not None
+    roll.click(position={"x": (step + 0.5) * box["width"] / steps, "y": (hi - pitch + 0.5) * 7})
+
+
+def _notes(card) -> list[list[int]]:
+    return card.evaluate(
+        "el => state.grooves.get(+el.dataset.id).notes.map(n => [n.pitch, n.start, n.end])"
+    )
+
+
+def test_the_tabs_group_drums_and_melodies(mixed_page):
+    page, expect = mixed_page, sync_api.expect
+    expect(page.locator(".tabs .tab-group")).to_have_text(["Drums", "Melody"])
+    melody_tabs = page.locator('.tabs button[data-kind="melody"]')
+    expect(melody_tabs).to_have_text(["Generate", "Interpolate", "Continue"])
+    expect(page.locator('.tabs button[data-kind="drums"]')).to_have_count(6)
+    expect(page.locator("#mix")).to_be_visible()
+    # The header names the models as people say them; their configs are in its tooltip.
+    expect(page.locator("#model-info")).to_have_text(
+        "4-bar grooves · 4-bar grooves for Groove · 4-bar grooves for Drumify · "
+        "2-bar melodies · 16-bar melodies"
+    )
+    assert "debug-mel_2bar" in page.get_attribute("#model-info", "title")
+    # Every sampling tool starts at the command line's default temperature.
+    assert page.input_value("#gen-temp") == page.input_value("#mgen-temp") == "0.5"
+    melody_tabs.first.click()
+    expect(page.locator(".tool:not([hidden])")).to_have_attribute("data-panel", "generate-melody")
+    expect(page.locator("#mgen-bars")).to_be_visible()
+    assert page.locator("#mgen-bars option").all_inner_texts() == ["2", "16 (hierdec-mel_16bar)"]
+
+
+def test_melody_generate_play_edit_and_export(mixed_page, tmp_path):
+    from musicvae.data.midi import read_midi
+
+    page, expect = mixed_page, sync_api.expect
+    _generate_melodies(page, 2, program="40")  # strings
+    card = _melody_cards(page).first
+    expect(card.locator(".roll")).to_be_visible()
+    assert card.locator(".note").count() == len(_notes(card))
+    assert card.locator("select.program").input_value() == "40"
+
+    # Play: the card plays on the Web Audio graph, its notes on the melodic voice.
+    card.locator(".play").click()
+    expect(page.locator(".groove-card.playing")).to_have_count(1)
+    page.wait_for_function("drums.ctx && drums.ctx.state === 'running' && synth.played > 0")
+    page.click("#stop")
+    expect(page.locator(".groove-card.playing")).to_have_count(0)
+
+    # Edit: a click adds a note (an 8th, up to the next one), a second click takes it away.
+    before = _notes(card)
+    _click_roll(card, 62, 5)
+    expect(card.locator('.note[data-pitch="62"][data-start="5"]')).to_have_count(1)
+    assert [62, 5] in [n[:2] for n in _notes(card)]
+    _click_roll(card, 62, 5)
+    expect(card.locator('.note[data-pitch="62"][data-start="5"]')).to_have_count(0)
+    _click_roll(card, 62, 5)
+    edited = _notes(card)
+    assert edited != before and [62, 5] in [n[:2] for n in edited]
+
+    # Export: the MIDI file holds the edited melody on its voice, at the page's tempo.
+    with page.expect_download() as info:
+        card.locator(".dl").click()
+    download = info.value
+    assert download.suggested_filename == "Melody_1.mid"
+    path = tmp_path / download.suggested_filename
+    download.save_as(path)
+    ns = read_midi(path)
+    step = 60 / 120 / 4
+    got = sorted((n.pitch, round(n.start / step), round(n.end / step)) for n in ns.notes)
+    assert got == sorted(tuple(n) for n in edited)
+    assert set(ns.program) == {40} and not ns.is_drum.any()
+    with page.expect_download() as info:
+        card.locator(".wav").click()
+    assert info.value.suggested_filename == "Melody_1.wav"
+    wav = tmp_path / "m.wav"
+    info.value.save_as(wav)
+    assert wav.read_bytes()[:4] == b"RIFF"
+    page.screenshot(path=str(tmp_path / "melodies.png"), full_page=True)
+
+
+def test_melody_interpolate_between_an_upload_and_a_drawn_melody(mixed_page, tmp_path):
+    """A: a melody uploaded as MIDI on the A slot; B: drawn on an empty roll."""
+    from musicvae.data.midi import sequence_to_score
+    from musicvae.data.sequence import NoteSequence
+
+    page, expect = mixed_page, sync_api.expect
+    notes = [(60, 100, 0.0, 0.5), (62, 100, 0.5, 1.0), (64, 100, 1.0, 2.0), (67, 100, 2.0, 4.0)]
+    upload = tmp_path / "tune.mid"
+    upload.write_bytes(
+        sequence_to_score(NoteSequence.from_notes(notes, qpm=120, is_drum=False)).dumps_midi()
+    )
+    page.click('.tabs button[data-tool="melody_interpolate"]')
+    page.set_input_files("#slot-ma input[type=file]", str(upload))
+    expect(_groups(page).first.locator("h2")).to_have_text("Uploaded tune.mid")
+    expect(page.locator("#slot-ma")).to_have_class(re.compile(r"\bfilled\b"))
+    assert _notes(_melody_cards(page).first) == [[60, 0, 4], [62, 4, 8], [64, 8, 16], [67, 16, 32]]
+
+    page.locator(".tool:not([hidden]) button.new-melody").click()
+    drawn = _melody_cards(page).first
+    expect(drawn.locator(".name")).to_have_text("Drawn melody")
+    expect(page.locator("#slot-mb")).to_have_class(re.compile(r"\bfilled\b"))
+    for pitch, step in ((72, 0), (71, 4), (67, 8), (64, 12)):
+        _click_roll(drawn, pitch, step)
+    assert _notes(drawn) == [[72, 0, 2], [71, 4, 6], [67, 8, 10], [64, 12, 14]]
+    page.fill("#minterp-steps", "4")
+    page.click("#minterp-run")
+    group = _groups(page).first
+    expect(group.locator("h2")).to_have_text("Interpolate melodies")
+    expect(group.locator(".groove-card.melody")).to_have_count(4)
+    expect(group.locator(".meta")).to_contain_text("tune.mid bars 1-2 → Drawn melody")
+    # Both ends are the inputs' own means decoded: one of the model's melodies each.
+    assert all(len(_notes(c)) > 0 for c in group.locator(".groove-card").all())
+
+
+def test_a_melody_only_page_shows_only_the_melody_tools(browser, melody_models):
+    from musicvae.web.app import create_app
+    from musicvae.web.server import BackgroundServer
+
+    expect = sync_api.expect
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    with BackgroundServer(create_app(melody_models["melody"])) as url:
+        page.goto(url + "/")
+        expect(page.locator("#model-info")).to_have_text("2-bar melodies")
+        expect(page.locator(".tabs button")).to_have_text(["Generate", "Interpolate", "Continue"])
+        expect(page.locator(".tabs .tab-group")).to_have_count(0)
+        expect(page.locator(".tabs button.unavailable")).to_have_count(0)
+        expect(page.locator("#mix")).to_be_hidden()
+        panel = page.locator(".tool:not([hidden])")
+        expect(panel).to_have_attribute("data-panel", "generate-melody")
+        expect(panel).to_have_attribute("data-tool", "generate")
+        page.fill("#mgen-n", "1")
+        page.click("#mgen-run")
+        expect(_melody_cards(page)).to_have_count(1)
+        _melody_cards(page).first.locator(".name").click()
+        page.click('.tabs button[data-tool="continue"]')
+        expect(page.locator(".tool:not([hidden])")).to_have_attribute(
+            "data-panel", "continue-melody"
+        )
+        page.fill("#mcont-bars", "2")
+        page.fill("#mcont-n", "2")
+        page.click("#mcont-run")
+        group = _groups(page).first
+        expect(group.locator("h2")).to_have_text("Continue melody")
+        expect(group.locator(".groove-card.melody")).to_have_count(2)
+        assert (
+            group.locator(".roll").first.evaluate("e => e.style.getPropertyValue('--steps')")
+            == "64"
+        )
+    context.close()
+    assert errors == []
+
+
+def _sent(page) -> list[dict]:
+    return page.evaluate("window.fakeMidi.sent")
+
+
+def _connect_midi(page, channel: str | None = None) -> None:
+    page.click("#midi-connect")
+    sync_api.expect(page.locator("#midi-ports")).to_be_visible()
+    page.select_option("#midi-out", "out-1")
+    if channel is not None:
+        page.select_option("#midi-channel", channel)
+
+
+def test_midi_out_sends_a_melody_on_the_chosen_channel(mixed_page):
+    """A melody played once goes out on the chosen channel (3): its program, then each note as
+    note-on and note-off at its steps at the page's tempo; no drum channel message."""
+    page, expect = mixed_page, sync_api.expect
+    _generate_melodies(page, 1)
+    card = _melody_cards(page).first
+    assert page.locator("#midi-channel option").all_inner_texts() == [
+        str(c) for c in range(1, 17) if c != 10
+    ]
+    _connect_midi(page, "3")
+    card.locator("select.program").select_option("73")  # flute
+    page.fill("#tempo", "240")
+    page.uncheck("#loop")
+    card.locator(".play").click()
+    expect(page.locator(".groove-card.playing")).to_have_count(1)
+    expect(page.locator(".groove-card.playing")).to_have_count(0, timeout=15_000)  # 2 bars: 2 s
+    sent = _sent(page)
+    notes = sorted(_notes(card), key=lambda n: n[1])
+    assert notes
+    assert sent[0]["data"] == [0xC2, 73]  # program change on channel 3
+    ons = [m for m in sent if m["data"][0] == 0x92]
+    offs = [m for m in sent if m["data"][0] == 0x82]
+    assert len(sent) == 1 + len(ons) + len(offs)  # nothing on the drum channel
+    assert [m["data"] for m in ons] == [[0x92, p, 80] for p, _, _ in notes]
+    assert [m["data"] for m in offs] == [[0x82, p, 0] for p, _, _ in notes]
+    sd = 60 / 240 / 4 * 1000
+    t0 = ons[0]["timestamp"] - notes[0][1] * sd
+    for on, off, (_, start, end) in zip(ons, offs, notes, strict=True):
+        assert abs(on["timestamp"] - t0 - start * sd) < 2
+        assert abs(off["timestamp"] - t0 - end * sd) < 2
+
+
+def test_mix_plays_a_groove_and_a_melody_on_one_transport(mixed_page):
+    """A 4-bar groove and a 2-bar melody in the Mix: one loop of the groove plays the melody
+    twice, the drums on channel 10 and the melody on channel 1, on one clock."""
+    page, expect = mixed_page, sync_api.expect
+    _generate_melodies(page, 1)
+    melody_id = _melody_cards(page).first.get_attribute("data-id")
+    melody = page.locator(f'.groove-card[data-id="{melody_id}"]')
+    page.click('.tabs button[data-tool="generate"]')
+    page.fill("#gen-n", "1")
+    page.click("#gen-run")
+    expect(_groups(page).first.locator("h2")).to_have_text("Generate")
+    groove = page.locator(".groove-card.drums")
+    expect(groove).to_have_count(1)
+    groove.locator(".to-mix").click()
+    melody.locator(".to-mix").click()
+    expect(page.locator("#mix-drums")).to_have_text("Sample 1")
+    expect(page.locator("#mix-melody")).to_have_text("Melody 1")
+    _connect_midi(page)
+    page.fill("#tempo", "240")
+    page.uncheck("#loop")
+    page.click("#mix-play")
+    expect(page.locator(".groove-card.playing")).to_have_count(2)
+    page.wait_for_function("synth.played > 0")
+    expect(page.locator(".groove-card.playing")).to_have_count(0, timeout=15_000)  # 4 s
+    sent = _sent(page)
+    hits = groove.evaluate(
+        "el => state.grooves.get(+el.dataset.id).hits.flat().filter(Boolean).length"
+    )
+    notes = sorted(_notes(melody), key=lambda n: n[1])
+    drum_ons = [m for m in sent if m["data"][0] == 0x99]
+    melody_ons = [m for m in sent if m["data"][0] == 0x90]
+    assert len(drum_ons) == hits and len(melody_ons) == 2 * len(notes)
+    # The melody's second pass starts two bars (32 steps) after its first, on the drums' clock.
+    sd = 60 / 240 / 4 * 1000
+    first, second = melody_ons[0]["timestamp"], melody_ons[len(notes)]["timestamp"]
+    assert abs(second - first - 32 * sd) < 2
+    t0 = first - notes[0][1] * sd
+    first_hit = groove.evaluate(
+        "el => { const h = state.grooves.get(+el.dataset.id).hits;"
+        " return h[0].findIndex((_, s) => h.some((row) => row[s])); }"
+    )
+    assert first_hit >= 0 and abs(drum_ons[0]["timestamp"] - t0 - first_hit * sd) < sd
+
+
+def test_first_paint_is_under_a_second(browser, mixed_server):
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(mixed_server + "/")
+    sync_api.expect(page.locator("#model-info")).to_contain_text("melodies")
+    paint = page.evaluate("performance.getEntriesByType('paint').map(e => [e.name, e.startTime])")
+    context.close()
+    assert dict(paint).get("first-paint", 1e9) < 1000, paint

@@ -453,8 +453,9 @@ def create_app(  # noqa: C901 - the routes are nested functions; the branches co
 
 # The studio's grid: GrooVAE's 16th-note drum grid as the 4-bar model's converter makes it.
 _CONVERTER = studio_converter()
-# The studio's melodies: Magenta's one-hot melody converter, as its melody models read them.
-_MELODY_CONVERTER = build_converter(get_config("cat-mel_2bar_small"), "infer")
+# The studio's melodies: Magenta's one-hot melody converter, as its melody models read them
+# (the 16-bar models' settings: a melody on any program is read).
+_MELODY_CONVERTER = build_converter(get_config("flat-mel_16bar"), "infer")
 
 
 def _read_upload(data: bytes, name: str) -> NoteSequence:

@@ -46,6 +46,13 @@ class Melody(BaseModel):
     steps: int = Field(ge=1, le=MAX_STEPS, description="its length in 16th-note steps")
     notes: list[Note] = Field(max_length=MAX_STEPS, description="its notes, in any order")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _not_a_groove(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "hits" in data and "notes" not in data:
+            raise ValueError("a drum groove, not a melody (a melody has steps and notes)")
+        return data
+
     @model_validator(mode="after")
     def _check_notes(self) -> Melody:
         for i, n in enumerate(self.notes):
