@@ -1,5 +1,5 @@
 """``musicvae data``: fetch the Groove MIDI Dataset (``download groove``) into the local cache, or
-build the O'Neill folk-tune melody dataset from music21's corpus (``folk``, offline)."""
+build a folk-tune melody dataset from the ABC collections of music21's corpus (``folk``, offline)."""
 
 from __future__ import annotations
 
@@ -37,27 +37,66 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     _add_folk(sub)
 
 
+def _collections(text: str) -> tuple[str, ...]:
+    from musicvae.data.folk import parse_collections
+    from musicvae.errors import MusicVAEError
+
+    try:
+        return parse_collections(text)
+    except MusicVAEError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def _add_folk(sub: argparse._SubParsersAction) -> None:
+    from musicvae.cli.convert import FORMATS
+
     f = sub.add_parser(
         "folk",
-        help="build a melody dataset from O'Neill's Music of Ireland in music21's corpus",
+        help="build a melody dataset from the public-domain folk collections in music21's corpus",
         description="Build a melody dataset (for cat-mel_2bar_small and other melody configs) "
-        "from the ABC tunes of music21's corpus folder oneills1850, offline. Each tune is "
-        "written to MIDI by music21 and read back, so the notes are what Magenta's pipeline "
-        "would see; tunes with several parts, chords or meter changes, or whose notes "
-        "overlap, are skipped and counted; grace notes are dropped. Splits are 80/10/10 by "
-        "a hash of the tune's X: number. Needs music21: pip install 'musicvae[folk]'. "
-        "Source: Francis O'Neill, O'Neill's Music of Ireland (Chicago, 1903; public domain), "
-        "in the ABC transcriptions of music21's corpus (music21: BSD-3-Clause); the "
-        "transcribers are named in each tune's ABC Z: field, kept as meta 'transcriber'.",
+        "offline from the ABC tunes of music21's corpus: by default O'Neill's Music of Ireland "
+        "(oneills1850), Ryan's Mammoth Collection (ryansMammoth), Aird's Airs (airdsAirs) and "
+        "miscFolk, all public domain. Each tune is written to MIDI by music21 and read back, so "
+        "the notes are what Magenta's pipeline would see; chord symbols and grace notes are "
+        "removed first. Tunes whose meter is not 4/4 or 2/2 (which no MusicVAE config reads), "
+        "with several parts, chords or meter changes, or whose notes overlap, are skipped and "
+        "counted. Splits are 80/10/10 by tune (O'Neill's number, else the title); a title "
+        "already kept from an earlier collection is dropped. Each row's meta credits its "
+        "transcriber (ABC Z:) and collection. Needs music21: pip install 'musicvae[folk]'.",
     )
-    f.add_argument("-o", "--output", required=True, metavar="FILE", help="dataset file to write")
+    f.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="FILE",
+        help="dataset file to write (.tfrecord: a NoteSequence TFRecord, without splits or "
+        "credits; otherwise Parquet)",
+    )
+    f.add_argument(
+        "--collections",
+        type=_collections,
+        default=None,
+        metavar="LIST",
+        help="comma-separated music21 corpus folders (or short names): oneills1850 (oneills), "
+        "ryansMammoth (ryans), airdsAirs (airds), miscFolk (misc), essenFolksong (essen); "
+        "'default' is the first four. Essen may be used for non-commercial purposes only, so "
+        "it is never in the default (e.g. --collections default,essen)",
+    )
+    f.add_argument(
+        "--all-meters",
+        action="store_true",
+        help="also parse and keep tunes in other meters (6/8, 3/4, 2/4...): no MusicVAE config "
+        "reads them, and the build takes about 2.5 times as long",
+    )
+    f.add_argument(
+        "--format", choices=FORMATS, help="output format (default: from the output's name)"
+    )
     f.add_argument(
         "--limit",
         type=types.bounded_int(1, 100_000),
         default=None,
         metavar="N",
-        help="only the first N tunes, in file and X: order (a quick try)",
+        help="only the first N tunes to parse, in collection, file and X: order (a quick try)",
     )
     f.add_argument(
         "--workers", type=types.processes, default=None, help="parser processes (default: all)"
@@ -66,17 +105,40 @@ def _add_folk(sub: argparse._SubParsersAction) -> None:
 
 
 def run_folk(args: argparse.Namespace) -> int:
-    from musicvae.data.dataset import write_dataset
-    from musicvae.data.folk import FOLK_CREDIT, build_folk
+    from pathlib import Path
+
+    from musicvae.cli.convert import output_format
+    from musicvae.data.convert import ConvertReport, write_report
+    from musicvae.data.folk import DEFAULT_COLLECTIONS, ESSEN, ESSEN_NOTE, build_folk, credit
     from musicvae.errors import MusicVAEError
 
-    report = build_folk(limit=args.limit, workers=args.workers)
+    collections = args.collections or DEFAULT_COLLECTIONS
+    fmt = output_format(args.output, args.format)
+    parent = Path(args.output).parent
+    if not parent.is_dir():  # before minutes of parsing, not after
+        raise MusicVAEError(f"{args.output}: no such folder {str(parent)!r}")
+    if ESSEN in collections:
+        print(ESSEN_NOTE, flush=True)
+    report = build_folk(
+        collections=collections,
+        all_meters=args.all_meters,
+        limit=args.limit,
+        workers=args.workers,
+    )
     if not report.sequences:
         raise MusicVAEError(f"no usable tune in {report.read} read ({report.summary})")
-    path = write_dataset(report.sequences, args.output)
+    found = ConvertReport(sequences=report.sequences, found=report.read)
+    path = write_report(found, args.output, "music21's corpus", fmt)
     print(report.summary)
-    print(f"wrote {len(report.sequences)} melodies to {path}")
-    print(f"Credit: {FOLK_CREDIT}")
+    print("\n".join(report.collection_lines()))
+    if fmt == "tfrecord":
+        print(
+            f"wrote {len(report.sequences)} melodies to {path} (a NoteSequence TFRecord: it has "
+            "no split or credit fields, so training uses every record; write Parquet to keep them)"
+        )
+    else:
+        print(f"wrote {len(report.sequences)} melodies to {path}")
+    print(f"Credit: {credit(collections)}")
     print(f"next: musicvae dataset stats {path} --config cat-mel_2bar_small")
     return 0
 
