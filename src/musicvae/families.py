@@ -25,9 +25,10 @@ if TYPE_CHECKING:
 # How evaluate scores a family: GrooVAE's hit F1 and velocity / timing errors, Magenta's
 # per-step accuracy of a categorical output, or multi-label accuracy and F1 of a NADE's.
 Metrics = Literal["groove", "categorical", "multilabel"]
-# How its MIDI sounds: on the drum kit (channel 10), or on the General MIDI program its notes
-# carry (a melody's, 0 unless the input had one).
-Voice = Literal["drums", "program"]
+# How its MIDI sounds: on the drum kit (channel 10), on the General MIDI program its notes carry
+# (a melody's, 0 unless the input had one), or as several tracks, each on its own program and
+# drums on channel 10 (a trio's melody, bass and drums).
+Voice = Literal["drums", "program", "tracks"]
 
 # Every generate mode, in the order the command line lists them.
 ALL_MODES = ("sample", "interpolate", "reconstruct", "humanize", "tap2drum", "continue")
@@ -162,7 +163,7 @@ FAMILIES: dict[str, Family] = {
             input_kind="a trio: a melody (programs 0-31), a bass (programs 32-39) and drums",
             modes=("sample", "interpolate", "reconstruct"),
             metrics="categorical",
-            voice="program",
+            voice="tracks",
             accuracy_key="accuracy",
             accuracy_label="step accuracy",
             input_layout="one-hot melody (90) | one-hot bass (90) | one-hot drum pattern (512)",
@@ -174,7 +175,7 @@ FAMILIES: dict[str, Family] = {
             input_kind="up to 8 instruments (one program each, drums on channel 10)",
             modes=("sample", "interpolate", "reconstruct"),
             metrics="categorical",
-            voice="program",
+            voice="tracks",
             accuracy_key="accuracy",
             accuracy_label="token accuracy",
             input_layout="one-hot token per row: program | note on/off, time shift, velocity | end",

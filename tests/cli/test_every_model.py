@@ -79,12 +79,18 @@ def sources(groove_dir, magenta_dir, tmp_path_factory):
         shutil.copy(groove_dir / rel, drums / rel)
     melodies = root / "melodies"
     shutil.copytree(magenta_dir / "melody" / "melodies", melodies)
+    trios = root / "trios"  # melody, bass and drums: for the multi-track families
+    shutil.copytree(magenta_dir / "trio" / "midis", trios, ignore=shutil.ignore_patterns("*.json"))
+    inputs = {
+        "drums": (drums / GMD_FILES[0], drums / GMD_FILES[1]),
+        "program": (melodies / MELODY_FILE, melodies / "08.mid"),
+        "tracks": (trios / "01.mid", trios / "03.mid"),  # 17 and 20 bars
+    }
     out = {}
-    for kind, folder in (("drums", drums), ("program", melodies)):
+    for kind, folder in (("drums", drums), ("program", melodies), ("tracks", trios)):
         dataset = root / f"{kind}.parquet"
         assert main(["convert", str(folder), "--output", str(dataset)]) == 0
-        first = drums / GMD_FILES[0] if kind == "drums" else melodies / MELODY_FILE
-        second = drums / GMD_FILES[1] if kind == "drums" else melodies / "08.mid"
+        first, second = inputs[kind]
         first = _cropped(first, root / f"{kind}_1.mid")
         second = _cropped(second, root / f"{kind}_2.mid")
         out[kind] = (dataset, first, second)
@@ -123,9 +129,9 @@ def _expect_mode(config: Config, mode: str) -> bool:
         return d.tapify
     controls = d.hits_as_controls or d.taps_as_controls
     if mode == "continue":
-        return not d.transforms_input and not controls
+        return not d.transforms_input and not controls and not d.chord_encoding
     if mode in ("sample", "interpolate"):
-        return not controls  # the prior has no controls to decode under
+        return not controls  # the prior has no hits or taps to decode under; chords are given
     return True
 
 
@@ -140,6 +146,8 @@ def test_generate_every_mode(run, mode, tmp_path, capsys):
         argv += ["--input-midi-1", str(first)]
     if mode == "interpolate":
         argv += ["--input-midi-2", str(second)]
+    if config.data.chord_encoding and mode in ("sample", "interpolate"):
+        argv += ["--chords", "C G Am F"]
     capsys.readouterr()
     with single_torch_thread():
         code = main(argv)
@@ -156,8 +164,14 @@ def test_generate_every_mode(run, mode, tmp_path, capsys):
     assert bool(list(out.glob("*.png"))) == family.grid_picture
     for path in mids:
         ns = read_midi(path)
-        drums = ns.is_drum.all() if len(ns) else True
-        assert drums == (family.voice == "drums") or not len(ns), path
+        if not len(ns):
+            continue  # an untrained model may sample silence
+        if family.voice == "drums":
+            assert ns.is_drum.all(), path
+        elif family.voice == "program":
+            assert not ns.is_drum.any(), path
+        else:  # several tracks, each on its program, drums on channel 10
+            assert not ns.is_drum.all(), path
 
 
 def test_evaluate(run, sources, tmp_path, capsys):

@@ -26,6 +26,8 @@ from musicvae.io import staged_folder
 from musicvae.soundfont import HELP as soundfont_help
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from musicvae.data.sequence import NoteSequence
     from musicvae.generation.modes import Generated
     from musicvae.generation.trained_model import TrainedModel
@@ -114,6 +116,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "change the pattern, as Magenta's does; for tap2drum (default on) drums play on every "
         "tapped step and nowhere else, the model choosing which drums and how",
     )
+    p.add_argument(
+        "--chords",
+        metavar='"C G Am F"',
+        help="a chord-conditioned model's chords (e.g. cat-mel_2bar_med_chords), spread evenly "
+        "over its window: needed to sample; interpolate follows the first input's otherwise",
+    )
     p.add_argument("--no-png", action="store_true", help="do not write drum-grid PNGs")
     p.add_argument(
         "--audio",
@@ -157,6 +165,7 @@ class GenerateOptions:
     which: str = "latest"
     bars: int = 4
     playing: float | None = None  # sample mode; None: not given (DEFAULT_PLAYING)
+    chords: str | None = None  # a chord model's progression (sample, interpolate)
 
     def __post_init__(self) -> None:
         """The numbers on the command line, before anything is read."""
@@ -207,6 +216,7 @@ def _options(args: argparse.Namespace) -> GenerateOptions:
         which=args.which,
         bars=args.bars,
         playing=args.playing,
+        chords=args.chords,
     )
 
 
@@ -246,11 +256,35 @@ def check_family(model: TrainedModel, options: GenerateOptions) -> None:
         raise family.refuse("--keep-hits", name, "a GrooVAE model (drum hits to keep)")
     if options.playing is not None and not family.spread:
         raise family.refuse("--playing", name, "a GrooVAE model (a drummer's spread)")
-    if model.converter.control_depth and options.mode in ("sample", "interpolate"):
+    chord_model = bool(model.config.data.chord_encoding)
+    if options.chords is not None and not chord_model:
+        raise MusicVAEError(f"--chords: config {name!r} is not chord-conditioned")
+    if options.chords is not None and options.mode not in ("sample", "interpolate"):
+        raise MusicVAEError(
+            f"--chords is for --mode sample and interpolate; --mode {options.mode} follows "
+            "the input's own chords"
+        )
+    if chord_model and options.mode == "sample" and options.chords is None:
+        raise MusicVAEError(
+            f'--mode sample: config {name!r} plays over chords: give them, e.g. --chords "C G Am F"'
+        )
+    prior_modes = ("sample", "interpolate")
+    if model.converter.control_depth and not chord_model and options.mode in prior_modes:
         raise MusicVAEError(
             f"--mode {options.mode}: config {name!r} decodes under controls read from an input "
             "(its hits or taps), which the prior cannot give; use --mode reconstruct"
         )
+
+
+def chord_controls(model: TrainedModel, chords: str | None) -> np.ndarray | None:
+    """(T, C) controls of ``--chords`` for a chord model's window (None without chords)."""
+    if chords is None:
+        return None
+    from musicvae.data.chords import encode_chords
+
+    encoding = model.config.data.chord_encoding
+    assert encoding is not None  # check_family refused --chords for other models
+    return encode_chords(chords, model.window_steps, encoding)
 
 
 def run_options(options: GenerateOptions) -> int:
@@ -300,6 +334,7 @@ def run_options(options: GenerateOptions) -> int:
         soundfont=soundfont,
         bars=options.bars,
         playing=options.playing,
+        controls=chord_controls(model, options.chords),
     )
     print(f"wrote {len(paths)} MIDI file(s) to {options.output_dir}")
     for p in paths:
@@ -324,6 +359,7 @@ def generate(
     soundfont: SoundFont | None = None,
     bars: int = 4,
     playing: float | None = None,
+    controls: np.ndarray | None = None,
 ) -> list[Path]:
     """Run ``mode`` (see :mod:`musicvae.generation.modes`) and write ``num_outputs`` MIDI
     files (and PNGs, and WAVs with ``audio``, on the built-in kit or on ``soundfont``, a loaded
@@ -343,6 +379,7 @@ def generate(
         keep_hits=keep_hits,
         bars=bars,
         playing=DEFAULT_PLAYING if playing is None else playing,
+        controls=controls,
     )
     result = run_mode(mode, model, request)
     stamp = time.strftime("%Y-%m-%d_%H%M%S")

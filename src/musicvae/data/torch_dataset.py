@@ -59,7 +59,7 @@ class GrooveDataset(Dataset):
     """Every converter example of one split, as stacked tensors.
 
     Attributes: ``inputs`` (N, T, Din) or None when re-drawn per item, ``outputs`` (N, T, Dout),
-    ``controls`` (N, T, C), ``lengths`` (N,) int64, ``sequence_ids`` (N,) the source sequence
+    ``controls`` (N, T, C), ``lengths`` (N,) or (N, segments) int64, ``sequence_ids`` (N,) the source sequence
     of each example, ``converter``.
     """
 
@@ -111,8 +111,10 @@ class GrooveDataset(Dataset):
 
         self.outputs = cat(1)
         self.controls = cat(2)
+        # (N,) lengths, or (N, segments) for a converter that counts each segment's own steps
+        # (multi-track performances); sequences without windows add nothing.
         self.lengths = torch.from_numpy(
-            np.concatenate([r[3] for r in per_seq] or [np.zeros(0, np.int64)])
+            np.concatenate([r[3] for r in per_seq if len(r[3])] or [np.zeros(0, np.int64)])
         )
         if self.converter.is_random:
             self.inputs: torch.Tensor | None = None
