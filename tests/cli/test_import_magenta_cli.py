@@ -167,7 +167,12 @@ def test_unaltered_rewritten_bundle_imports(tiny_vars, tmp_path):
     prefix = _bundle(tmp_path / "model.ckpt-5", tiny_vars)
     out, figures = import_magenta.import_checkpoint(prefix, "groovae_4bar")
     assert out == tmp_path / "model.ckpt-5.pt"
-    assert figures == {"variables": 16, "parameters": PARAMETERS["groovae_tiny"], "step": 5}
+    assert figures == {
+        "config": "groovae_4bar",
+        "variables": 16,
+        "parameters": PARAMETERS["groovae_tiny"],
+        "step": 5,
+    }
     # --output naming a folder puts <name>.pt inside it.
     (tmp_path / "models").mkdir()
     out, _ = import_magenta.import_checkpoint(prefix, "groovae_4bar", tmp_path / "models")
@@ -213,3 +218,25 @@ def test_any_output_name_reads_back(magenta_dir, tmp_path):
     assert main(["generate", "--checkpoint", str(out), "--output-dir", str(tmp_path / "o"),
                  "--num-outputs", "1", "--no-png"]) == 0  # fmt: skip
     assert len(list((tmp_path / "o").glob("*.mid"))) == 1
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_config_is_guessed_when_left_out(name, magenta_dir, tmp_path, capsys):
+    src, out = magenta_dir / name, tmp_path / "guessed.pt"
+    argv = ["import-magenta", str(src), "-o", str(out), "--hparams", "max_beta=0.5"]
+    assert main(argv) == 0
+    assert capsys.readouterr().out.endswith(
+        f" as {CONFIGS[name]} (guessed from its variables) -> {out}\n"
+    )
+    raw = torch.load(out, weights_only=True)
+    assert raw["config"]["name"] == CONFIGS[name]
+    assert raw["config"]["hparams"]["max_beta"] == 0.5  # --hparams apply after the guess
+
+
+def test_a_checkpoint_no_config_fits_needs_one(tiny_vars, tmp_path, capsys):
+    prefix = _bundle(tmp_path / "model.ckpt-5", {**tiny_vars, PROJ: tiny_vars[PROJ][:, :26].copy()})
+    assert main(["import-magenta", str(prefix), "-o", str(tmp_path / "x.pt")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {prefix}: no registered config fits this checkpoint (")
+    assert err.endswith("pass its config by name\n") and err.count("\n") == 1
+    assert not (tmp_path / "x.pt").exists()

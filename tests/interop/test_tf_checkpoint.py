@@ -11,9 +11,18 @@ import crc32c
 import numpy as np
 import pytest
 
-from musicvae.data.tfrecord import masked_crc32c
 from musicvae.errors import MusicVAEError
-from musicvae.interop.tf_checkpoint import _bundle_classes, list_variables, read_checkpoint
+from musicvae.interop import tf_checkpoint
+from musicvae.interop.tf_checkpoint import (
+    TensorSpec,
+    _encode_varint,
+    bundle_entry,
+    list_variables,
+    open_checkpoint,
+    read_checkpoint,
+    write_bundle,
+    write_index,
+)
 
 MODELS = ["groovae_tiny", "hierdec_tiny"]
 
@@ -145,47 +154,18 @@ def test_missing_files(magenta_dir, tmp_path):
 # --- Hand-built bundles: exercise dtypes and layouts the Magenta fixtures do not contain. --------
 
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        out.append((n & 0x7F) | (0x80 if n > 0x7F else 0))
-        n >>= 7
-        if not n:
-            return bytes(out)
-
-
-def _block(entries: list[tuple[bytes, bytes]]) -> bytes:
-    body = b"".join(_varint(0) + _varint(len(k)) + _varint(len(v)) + k + v for k, v in entries)
-    return body + struct.pack("<II", 0, 1)  # one restart point at offset 0
-
-
 def _write_bundle(prefix, tensors, *, endianness=0, block_type=0):
-    """tensors: name -> (TF dtype enum, shape, raw bytes, unmasked crc or None)."""
-    cls = _bundle_classes()
-    header = cls["BundleHeaderProto"](num_shards=1, endianness=endianness)
-    header.version.producer = 1
-    entries, data = [(b"", header.SerializeToString())], b""
+    """tensors: name -> (TF dtype enum, shape, raw bytes, stored crc or None for the right one);
+    ``block_type`` is the compression byte of the index's data block (which stays uncompressed)."""
+    entries, data = {}, bytearray()
     for name in sorted(tensors):
         dtype, shape, raw, crc = tensors[name]
-        e = cls["BundleEntryProto"](dtype=dtype, offset=len(data), size=len(raw))
-        e.shape.dim.extend(cls["TensorShapeProto.Dim"](size=s) for s in shape)
-        e.crc32c = masked_crc32c(raw) if crc is None else crc
-        entries.append((name.encode(), e.SerializeToString()))
+        entries[name] = bundle_entry(dtype, shape, len(data), raw)
+        if crc is not None:
+            entries[name].crc32c = crc
         data += raw
-    out = b""
-
-    def put(block, kind=0):
-        nonlocal out
-        handle = _varint(len(out)) + _varint(len(block))
-        out += block + bytes([kind]) + struct.pack("<I", masked_crc32c(block + bytes([kind])))
-        return handle
-
-    data_handle = put(_block(entries), block_type)
-    meta_handle = put(_block([]))
-    index_handle = put(_block([(entries[-1][0], data_handle)]))
-    footer = (meta_handle + index_handle).ljust(40, b"\0") + struct.pack("<Q", 0xDB4775248B80FB57)
-    (prefix.parent / f"{prefix.name}.index").write_bytes(out + footer)
-    (prefix.parent / f"{prefix.name}.data-00000-of-00001").write_bytes(data)
+    (prefix.parent / f"{prefix.name}.data-00000-of-00001").write_bytes(bytes(data))
+    write_index(prefix, entries, endianness=endianness, block_type=block_type)
 
 
 def _mask(crc: int) -> int:
@@ -198,7 +178,7 @@ def test_strings_bfloat16_and_big_endian(tmp_path):
     words = [b"conv", b"", b"\xc3\xa9t\xc3\xa9"]
     len_crc = crc32c.crc32c(b"".join(struct.pack("<I", len(w)) for w in words))
     stored = struct.pack("<I", _mask(len_crc))
-    raw_str = b"".join(_varint(len(w)) for w in words) + stored + b"".join(words)
+    raw_str = b"".join(_encode_varint(len(w)) for w in words) + stored + b"".join(words)
     entry_crc = _mask(crc32c.crc32c(b"".join(words), crc32c.crc32c(stored, len_crc)))
     big = np.array([[1.5, -2.0, 3.25]], ">f4")
     bf16 = (np.array([1.0, -2.5], "<f4").view("<u4") >> 16).astype(">u2")
@@ -237,3 +217,82 @@ def test_unsupported_dtype_and_snappy_are_clear(tmp_path):
     _write_bundle(tmp_path / "bad", {"x": (1, (2,), b"\0" * 4, None)})
     with pytest.raises(MusicVAEError, match="size of 'x' does not match its shape"):
         read_checkpoint(tmp_path / "bad")
+
+
+def test_write_bundle_round_trips_every_numeric_dtype(tmp_path):
+    arrays = {
+        "f32": np.arange(6, dtype=np.float32).reshape(2, 3),
+        "f64": np.array([1.5, -2.25]),
+        "i64": np.array(7, np.int64),  # a scalar, like global_step
+        "i32": np.array([[1], [2]], np.int32),
+        "u8": np.array([0, 255], np.uint8),
+        "b": np.array([True, False]),
+        "be": np.array([1.0, 2.0], ">f4"),  # written little-endian, read back native
+        "empty": np.zeros((0, 4), np.float32),
+    }
+    # A generator: written as it comes, in any order; the index is sorted.
+    write_bundle(tmp_path / "model.ckpt-3", ((k, arrays[k]) for k in reversed(list(arrays))))
+    got = read_checkpoint(tmp_path / "model.ckpt-3")
+    assert got.keys() == arrays.keys()
+    for key, value in arrays.items():
+        assert got[key].dtype == value.dtype.newbyteorder("=") and got[key].shape == value.shape
+        assert np.array_equal(got[key], value), key
+    with pytest.raises(MusicVAEError, match="s: cannot write dtype <U1"):
+        write_bundle(tmp_path / "bad", {"s": np.array(["x"])})
+
+
+def test_an_open_bundle_reads_each_tensor_when_asked(tmp_path):
+    w = np.arange(12, dtype=np.float32).reshape(3, 4)
+    write_bundle(tmp_path / "m", {"w": w, "w/Adam": w * 2, "global_step": np.array(9, np.int64)})
+    data = tmp_path / "m.data-00000-of-00001"
+    raw = bytearray(data.read_bytes())
+    raw[len(w.tobytes()) + 4] ^= 0xFF  # damage an optimizer slot, which an import never reads
+    data.write_bytes(bytes(raw))
+    with open_checkpoint(tmp_path / "m") as bundle:
+        assert len(bundle) == 3 and "w/Adam" in bundle and "nope" not in bundle
+        assert bundle.specs == {
+            "global_step": TensorSpec((), "int64"),
+            "w": TensorSpec((3, 4), "float32"),
+            "w/Adam": TensorSpec((3, 4), "float32"),
+        }
+        first, second = bundle["w"], bundle["w"]
+        assert np.array_equal(first, w) and first is not second and first.flags.writeable
+        assert int(bundle["global_step"]) == 9
+        with pytest.raises(MusicVAEError, match=r"m\.data-00000-of-00001: CRC mismatch .*'w/Adam'"):
+            bundle["w/Adam"]
+        with pytest.raises(KeyError):
+            bundle["nope"]
+
+
+@pytest.mark.slow
+def test_an_uncompressed_tar_is_read_in_place(magenta_dir, tmp_path, monkeypatch):
+    src = magenta_dir / "groovae_tiny"
+    plain = tmp_path / "groovae_4bar.tar"
+    with tarfile.open(plain, "w") as tar:
+        for f in sorted(src.glob("model.ckpt-5.*")):
+            tar.add(f, arcname=f"./g/{f.name.replace('model.ckpt-5', 'groovae_4bar.ckpt')}")
+
+    def no_extraction(*args):
+        raise AssertionError("extracted")
+
+    monkeypatch.setattr(tf_checkpoint, "_extract_tar", no_extraction)
+    ref = read_checkpoint(src)
+    got = read_checkpoint(plain)
+    assert got.keys() == ref.keys() and all(np.array_equal(got[k], ref[k]) for k in ref)
+    # A damaged tensor names the archive and the member.
+    cut = tmp_path / "cut.tar"
+    data = plain.read_bytes()
+    with tarfile.open(plain) as tar:
+        member = next(m for m in tar if m.name.endswith(".data-00000-of-00001"))
+    damaged = bytearray(data)
+    damaged[member.offset_data + 100] ^= 0x01
+    cut.write_bytes(bytes(damaged))
+    with pytest.raises(
+        MusicVAEError, match=r"cut\.tar: g/groovae_4bar\.ckpt\.data-00000-of-00001: CRC"
+    ):
+        read_checkpoint(cut)
+    # An archive cut short inside a member is extracted instead, which names the damage.
+    cut.write_bytes(data[: member.offset_data + 100])
+    monkeypatch.undo()
+    with pytest.raises(MusicVAEError, match=r"cut\.tar: cannot extract checkpoint archive"):
+        read_checkpoint(cut)

@@ -2,10 +2,12 @@
 
 PATH is a published ``.tar`` (``model.ckpt-N.*`` files at its top level), a checkpoint prefix
 (``.../model.ckpt-N`` or its ``.index``) or a ``music_vae_train`` run folder (checkpoints in
-``RUN/train``). Magenta checkpoints store no hparams, so ``--config`` names the architecture and
-the z / LSTM sizes are read off the variable shapes the same way ``load()`` does. The result is
-a training checkpoint (``musicvae generate --checkpoint OUT.pt``, ``load(OUT.pt)``) whose step is
-the checkpoint's ``global_step``.
+``RUN/train``). Magenta checkpoints store no hparams: ``--config`` names the architecture, or,
+left out, ``guess_config`` picks it from the variables (each family's published config); a
+config of another family than the checkpoint's is a one-line error. The z / LSTM sizes are read
+off the variable shapes the same way ``load()`` does, and the tensors are read one at a time
+(an uncompressed ``.tar`` in place). The result is a training checkpoint (``musicvae generate
+--checkpoint OUT.pt``, ``load(OUT.pt)``) whose step is the checkpoint's ``global_step``.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
+from typing import Any
 
 from musicvae.errors import MusicVAEError
 
@@ -35,8 +38,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     p.add_argument(
         "--config",
-        required=True,
-        help="config the checkpoint was trained with, e.g. groovae_4bar or groovae_4bar_hierdec",
+        help="config the checkpoint was trained with, e.g. cat-mel_2bar_big or groovae_4bar "
+        "(default: guessed from the variables; the sizes always follow the checkpoint)",
     )
     p.add_argument(
         "--output",
@@ -94,29 +97,33 @@ def _check_path(path: Path) -> None:
 
 def import_checkpoint(
     path: str | os.PathLike,
-    config_name: str,
+    config_name: str | None = None,
     output: str | os.PathLike | None = None,
     hparams: str | None = None,
-) -> tuple[Path, dict[str, int]]:
+) -> tuple[Path, dict[str, Any]]:
     """Convert the Magenta checkpoint at ``path``; returns the written file and its figures.
 
-    The figures are ``variables`` (model variables mapped), ``parameters`` and ``step``.
+    The figures are ``config`` (its name: ``config_name``, or the guessed one), ``variables``
+    (model variables mapped), ``parameters`` and ``step``.
     """
     from musicvae.configs import get_config
-    from musicvae.interop.magenta import fit_sizes, import_magenta_weights, is_ignored
-    from musicvae.interop.tf_checkpoint import read_checkpoint
+    from musicvae.interop.magenta import read_magenta_model, variable_map
     from musicvae.training.checkpoint import checkpoint_payload, write_checkpoint
 
     path = Path(path).expanduser()
     _check_path(path)
-    try:
-        config = get_config(config_name, hparams or None)
-    except ValueError as e:
-        raise MusicVAEError(f"--config {config_name} --hparams {hparams or ''!r}: {e}") from None
-    tf_vars = read_checkpoint(path)
-    config = fit_sizes(tf_vars, config)  # the sizes load() fits too
-    model = import_magenta_weights(tf_vars, config, source=str(path))
-    step = int(tf_vars["global_step"]) if "global_step" in tf_vars else 0
+    config = None
+    if config_name is not None:
+        try:
+            config = get_config(config_name, hparams or None)
+        except ValueError as e:
+            raise MusicVAEError(
+                f"--config {config_name} --hparams {hparams or ''!r}: {e}"
+            ) from None
+    # The sizes load() fits too; a guessed config takes --hparams after the guess.
+    overrides = (hparams or None) if config is None else None
+    model, config, found_step = read_magenta_model(path, config, overrides)
+    step = found_step or 0
     out = Path(output).expanduser() if output is not None else default_output(path)
     if out.is_dir():
         out = out / f"{_base_name(path.absolute())}.pt"
@@ -128,7 +135,8 @@ def import_checkpoint(
     )
     write_checkpoint(out, payload)
     figures = {
-        "variables": sum(1 for k in tf_vars if not is_ignored(k)),
+        "config": config.name,
+        "variables": len(variable_map(model)),  # every one the checkpoint has, none missing
         "parameters": sum(p.numel() for p in model.parameters()),
         "step": step,
     }
@@ -137,8 +145,9 @@ def import_checkpoint(
 
 def run_import(args: argparse.Namespace) -> int:
     out, f = import_checkpoint(args.path, args.config, args.output, args.hparams)
+    guessed = "" if args.config else " (guessed from its variables)"
     print(
         f"imported {f['variables']} variables ({f['parameters']:,} parameters, "
-        f"step {f['step']}) from {args.path} as {args.config} -> {out}"
+        f"step {f['step']}) from {args.path} as {f['config']}{guessed} -> {out}"
     )
     return 0

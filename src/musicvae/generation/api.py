@@ -110,8 +110,10 @@ def load(
     ``path_or_name``: None (the bundled ``groovae_4bar``), a bundled model's name, a
     ``.safetensors`` bundle, a ``.pt`` checkpoint, a run folder (its latest checkpoint), or a
     Magenta checkpoint (prefix, ``.index``, folder or ``.tar``). ``config`` (a name or Config)
-    is only needed for Magenta checkpoints, which do not store one (default ``groovae_4bar``, or
-    ``groovae_4bar_hierdec`` for a hierarchical decoder, with sizes read off the weights).
+    is only read for Magenta checkpoints, which do not store one (default: the config
+    ``interop.magenta.guess_config`` picks from the variables, e.g. ``cat-mel_2bar_big`` or
+    ``groovae_4bar``; one of another family is a one-line error; the sizes are read off the
+    weights, which are read one tensor at a time).
     ``which`` picks a run folder's ``latest`` checkpoint (a corrupt newest one is passed over
     with a warning) or its ``best`` by validation loss.
     """

@@ -8,6 +8,11 @@ bias ``[4H]`` with gates ordered (i, j, f, o), and adds a forget bias of 1.0 at 
 transposed into ``nn.Linear`` weights. Adam slots, ``beta1/2_power`` and ``global_step`` are
 ignored; any other unknown variable, a missing one or a wrong shape is a :class:`MusicVAEError`.
 
+Import streams: the model is built on the ``meta`` device (no weights allocated), each variable
+is read from the checkpoint when its turn comes, converted straight into the tensor the model
+keeps, and dropped, so that the peak is the model plus its largest variable
+(``benchmarks/import_magenta.py`` measures it).
+
 Scopes: a bidirectional encoder's layer ``k`` is ``encoder/cell_k/bidirectional_rnn/{fw,bw}/...``,
 a hierarchical encoder repeats those layers under ``encoder/hierarchical_level_l/``; a flat
 decoder lives in ``decoder/``, a hierarchical one keeps its conductor in
@@ -19,13 +24,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 from torch import Tensor, nn
+from torch.overrides import TorchFunctionMode
 
 from musicvae.configs import Config, get_config
 from musicvae.errors import MusicVAEError
@@ -41,6 +47,14 @@ IGNORED_NAMES = ("global_step", "beta1_power", "beta2_power")
 IGNORED_SUFFIXES = ("/Adam", "/Adam_1")
 # Block k of the TF gate layout (i, j, f, o) goes to block _TF_TO_TORCH[k] of (i, f, g, o).
 _TORCH_FROM_TF = [0, 2, 1, 3]  # torch block b takes TF block _TORCH_FROM_TF[b]
+
+
+class Shaped(Protocol):
+    """What :func:`guess_config` and :func:`fit_sizes` read of a variable: an array, or a
+    :class:`~musicvae.interop.tf_checkpoint.TensorSpec` from a checkpoint's index."""
+
+    @property
+    def shape(self) -> tuple[int, ...]: ...
 
 
 @dataclass
@@ -89,11 +103,16 @@ def _lstm(
     }
 
     def kernel_to(a: np.ndarray) -> dict[str, Tensor]:
-        a = _gate_blocks(a, h, _TORCH_FROM_TF)
-        return {
-            names["weight_ih"]: torch.from_numpy(np.ascontiguousarray(a[:n_in].T)),
-            names["weight_hh"]: torch.from_numpy(np.ascontiguousarray(a[n_in:].T)),
-        }
+        # Gate block by gate block, transposed straight into the two weights: no full-size
+        # intermediate copies of what can be the checkpoint's largest variable.
+        kernel = torch.from_numpy(a if a.flags.writeable else a.copy())
+        ih = torch.empty(4 * h, n_in, dtype=kernel.dtype)
+        hh = torch.empty(4 * h, h, dtype=kernel.dtype)
+        for ours, theirs in enumerate(_TORCH_FROM_TF):
+            block = kernel[:, theirs * h : (theirs + 1) * h]
+            ih[ours * h : (ours + 1) * h] = block[:n_in].T
+            hh[ours * h : (ours + 1) * h] = block[n_in:].T
+        return {names["weight_ih"]: ih, names["weight_hh"]: hh}
 
     def kernel_from(sd: dict[str, Tensor]) -> np.ndarray:
         a = torch.cat([sd[names["weight_ih"]], sd[names["weight_hh"]]], dim=1).numpy().T
@@ -220,37 +239,90 @@ def is_ignored(name: str) -> bool:
     return name in IGNORED_NAMES or name.endswith(IGNORED_SUFFIXES)
 
 
+# Initialisers, in torch.nn.init and as tensor methods: nothing to do for weights with no values.
+_INITIALISERS = frozenset(
+    [
+        "normal_",
+        "uniform_",
+        "trunc_normal_",
+        "xavier_uniform_",
+        "xavier_normal_",
+        "kaiming_uniform_",
+        "kaiming_normal_",
+        "orthogonal_",
+        "zeros_",
+        "ones_",
+        "constant_",
+        "zero_",
+        "fill_",
+    ]
+)
+
+
+class _SkipInitialisers(TorchFunctionMode):
+    """Skips weight initialisation on the meta device: meta's ``normal_`` is a Python
+    decomposition whose first use imports some 800 torch modules (seconds, ~75 MB)."""
+
+    def __torch_function__(
+        self,
+        func: Callable[..., Any],
+        types: Any,
+        args: tuple[Any, ...] = (),
+        kwargs: dict[str, Any] | None = None,
+    ) -> Any:
+        kwargs = kwargs or {}
+        if getattr(func, "__name__", None) in _INITIALISERS:
+            return args[0] if args else kwargs["tensor"]
+        return func(*args, **kwargs)
+
+
+def _meta_model(config: Config) -> MusicVAE:
+    """``config``'s model with no storage behind its weights (shapes only)."""
+    with torch.device("meta"), _SkipInitialisers():
+        return build_model(config)
+
+
 def magenta_state_dict(
-    tf_vars: dict[str, np.ndarray], config: Config, source: str = "checkpoint"
+    tf_vars: Mapping[str, np.ndarray],
+    config: Config,
+    source: str = "checkpoint",
+    model: MusicVAE | None = None,
 ) -> dict[str, Tensor]:
-    """Our ``state_dict`` for ``config`` from Magenta's variables (e.g. ``read_checkpoint``)."""
-    expected = variable_map(build_model(config))
+    """Our ``state_dict`` for ``config`` (or ``model``, its architecture) from Magenta's
+    variables: ``read_checkpoint``'s arrays, or an open ``TensorBundle``, from which each is read
+    once, converted and dropped."""
+    expected = variable_map(model if model is not None else _meta_model(config))
     for name in sorted(tf_vars):
         if not is_ignored(name) and name not in expected:
             raise MusicVAEError(
                 f"{source}: unknown variable {name!r} for config {config.name!r} "
                 f"(is this checkpoint from another config or hparams?)"
             )
-    state: dict[str, Tensor] = {}
-    for name, var in expected.items():
+    for name in expected:
         if name not in tf_vars:
             raise MusicVAEError(f"{source}: missing variable {name!r} for config {config.name!r}")
-        value = np.asarray(tf_vars[name])
+    state: dict[str, Tensor] = {}
+    for name, var in expected.items():
+        value = np.asarray(tf_vars[name], np.float32)  # no copy of a float32 array
         if tuple(value.shape) != var.shape:
             raise MusicVAEError(
                 f"{source}: variable {name!r} has shape {list(value.shape)}, config "
                 f"{config.name!r} expects {list(var.shape)} (check z_size / rnn sizes)"
             )
-        state |= var.to_torch(value.astype(np.float32))
+        state |= var.to_torch(value)
+        del value
     return state
 
 
 def import_magenta_weights(
-    tf_vars: dict[str, np.ndarray], config: Config, source: str = "checkpoint"
+    tf_vars: Mapping[str, np.ndarray], config: Config, source: str = "checkpoint"
 ) -> MusicVAE:
-    """A model built from ``config`` holding Magenta's weights, in eval mode."""
-    model = build_model(config)
-    model.load_state_dict(magenta_state_dict(tf_vars, config, source), strict=True)
+    """A model built from ``config`` holding Magenta's weights, in eval mode. It is built
+    without weights and takes the converted tensors as its own (nothing is allocated twice)."""
+    model = _meta_model(config)
+    model.load_state_dict(magenta_state_dict(tf_vars, config, source, model), assign=True)
+    if any(t.is_meta for t in (*model.parameters(), *model.buffers())):
+        raise MusicVAEError(f"{source}: config {config.name!r} has weights no variable fills")
     return model.eval()
 
 
@@ -262,7 +334,7 @@ def export_magenta_variables(model: MusicVAE) -> dict[str, np.ndarray]:
     }
 
 
-def fit_sizes(tf_vars: dict[str, np.ndarray], config: Config) -> Config:
+def fit_sizes(tf_vars: Mapping[str, Shaped], config: Config) -> Config:
     """``config`` with z_size and LSTM sizes read off the checkpoint's variable shapes."""
     hp: dict[str, Any] = {}
     mu = tf_vars.get("encoder/mu/kernel")
@@ -319,13 +391,13 @@ PERFORMANCE_BIG_DEC = 1024
 NADE_CONFIGS = {9: "nade-drums_2bar_reduced", 61: "nade-drums_2bar_full"}
 
 
-def guess_config(tf_vars: dict[str, np.ndarray], source: str = "checkpoint") -> Config:
+def guess_config(tf_vars: Mapping[str, Shaped], source: str = "checkpoint") -> Config:
     """The registered config a Magenta checkpoint most likely comes from, by its variables
     (the one :func:`guess_config_name` names)."""
     return get_config(guess_config_name(tf_vars, source))
 
 
-def guess_config_name(tf_vars: dict[str, np.ndarray], source: str = "checkpoint") -> str:
+def guess_config_name(tf_vars: Mapping[str, Shaped], source: str = "checkpoint") -> str:
     """The name of Magenta's config a checkpoint most likely comes from, by its variables.
 
     A checkpoint stores no sequence length, so each family maps to its published config:
@@ -365,7 +437,7 @@ class _Layout:
     nade_dims: int | None  # a NADE decoder's output dims
 
     @staticmethod
-    def read(tf_vars: dict[str, np.ndarray]) -> _Layout:
+    def read(tf_vars: Mapping[str, Shaped]) -> _Layout:
         names = {k for k in tf_vars if not is_ignored(k)}
 
         def layers(fmt: str) -> int:
@@ -455,18 +527,48 @@ class _Layout:
         return f"hier-multiperf_vel_1bar_{size}{chords[self.enc_input]}"
 
 
+def check_family(tf_vars: Mapping[str, Shaped], config: Config, source: str) -> None:
+    """A one-line error when ``config`` is of another family (melodies, one-hot drums, NADE
+    drums, grooves) than the model a checkpoint holds, as :func:`guess_config` reads it; a
+    checkpoint no registered config fits is left to the variable checks."""
+    from musicvae.families import family_of
+
+    try:
+        guessed = guess_config(tf_vars, source)
+        theirs, ours = family_of(guessed), family_of(config)
+    except MusicVAEError:  # no config fits, or a family the table does not have yet
+        return
+    if theirs.name != ours.name:
+        raise MusicVAEError(
+            f"{source}: holds a {theirs.name} model ({theirs.label}, e.g. config "
+            f"{guessed.name!r}), not a {ours.name} model ({ours.label}) as config "
+            f"{config.name!r} describes"
+        )
+
+
 def read_magenta_model(
-    path: str | os.PathLike, config: Config | None = None
+    path: str | os.PathLike, config: Config | None = None, overrides: str | None = None
 ) -> tuple[MusicVAE, Config, int | None]:
     """``(model in eval mode, config, global step or None)`` of a Magenta checkpoint (prefix,
     folder or .tar). Without ``config``, the one :func:`guess_config` picks from the
-    variables; either way with the sizes read off the weights (:func:`fit_sizes`)."""
-    from musicvae.interop.tf_checkpoint import read_checkpoint
+    variables; a ``config`` of another family is a one-line error (:func:`check_family`).
+    ``overrides`` (``--hparams`` text) apply to either; the sizes are always read off the
+    weights (:func:`fit_sizes`). Tensors are read one at a time as they are converted."""
+    from musicvae.interop.tf_checkpoint import open_checkpoint
 
-    tf_vars = read_checkpoint(path)
-    if config is None:
-        config = guess_config(tf_vars, source=str(path))
-    config = fit_sizes(tf_vars, config)
-    model = import_magenta_weights(tf_vars, config, source=str(path))
-    step = tf_vars.get("global_step")
-    return model, config, int(step) if step is not None else None
+    source = str(path)
+    with open_checkpoint(path) as bundle:
+        specs = bundle.specs
+        if config is None:
+            config = guess_config(specs, source=source)
+        else:
+            check_family(specs, config, source)
+        if overrides:
+            try:
+                config = config.override(overrides)
+            except ValueError as e:
+                raise MusicVAEError(f"config {config.name!r} with {overrides!r}: {e}") from None
+        config = fit_sizes(specs, config)
+        model = import_magenta_weights(bundle, config, source=source)
+        step = int(bundle["global_step"]) if "global_step" in bundle else None
+    return model, config, step
