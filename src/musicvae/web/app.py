@@ -238,7 +238,8 @@ def create_app(  # noqa: C901 - the routes are nested functions; the branches co
     exposed = not is_loopback(host)
     app = FastAPI(
         title="MusicVAE Studio",
-        summary="Generate, interpolate, humanize and drumify drum grooves with GrooVAE models.",
+        summary="Generate, interpolate, humanize and drumify drum grooves with GrooVAE models, "
+        "and generate, interpolate and continue melodies with Magenta's melody models.",
         version="1",
         docs_url=None,
         redoc_url=None,

@@ -10,8 +10,9 @@ not back (``studio_tools`` in ``musicvae.families``) is absent from the page.
 one flag per role, and ``/api/info`` lists both, from which the page builds its tabs. Which
 model families back a tool is their ``studio_tools`` in ``musicvae.families``. Adding a
 tool is a row in ``TOOLS``, its name in the families that back it, its route and ``Studio``
-method, and its panel (a ``section.tool``
-in ``index.html`` and its call in ``app.js``'s ``tools``).
+method, and its panel: a ``section.tool`` in ``index.html`` whose ``data-panel`` is its action
+and kind ("generate-melody"), and its call in ``app.js``'s ``runners`` (a tool that does what
+another does on another model, as ``melody_generate``, reuses that panel through ``action``).
 
 This module imports nothing heavy: the CLI reads it to build its parser, and ``--help`` stays
 fast. The bundled names are ``musicvae.generation.api``'s (a test keeps them equal).
