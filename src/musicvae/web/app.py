@@ -104,19 +104,15 @@ class GenerateRequest(BaseModel):
 class InterpolateRequest(BaseModel):
     a: Music
     b: Music
-    steps: int = Field(5, ge=2, le=32, description="grooves from a to b, both ends included")
+    steps: int = Field(5, ge=2, le=32, description="results from a to b, both ends included")
     temperature: float = Temperature
     seed: int | None = Seed
     bars: int | None = Bars
 
 
-class MelodyInterpolateRequest(BaseModel):
+class MelodyInterpolateRequest(InterpolateRequest):
     a: Melody
     b: Melody
-    steps: int = Field(5, ge=2, le=32, description="melodies from a to b, both ends included")
-    temperature: float = Temperature
-    seed: int | None = Seed
-    bars: int | None = Bars
 
 
 class TransformRequest(BaseModel):
