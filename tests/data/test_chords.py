@@ -337,3 +337,11 @@ def test_set_order_is_cpythons_under_hash_seed_0():
     assert C.magenta_set_order(items) == order
     ints = [(i % 7, i % 3) for i in range(200)]  # int tuples hash the same under any seed
     assert C.magenta_set_order(ints) == [ints.index(t) for t in list(set(ints))]
+
+
+def test_a_progression_with_no_change_inside_its_steps_is_no_chord_throughout():
+    from musicvae.data.chords import NO_CHORD, chords_per_step
+
+    assert chords_per_step([], 4) == [NO_CHORD] * 4
+    assert chords_per_step([(4, "C"), (9, "G")], 4) == [NO_CHORD] * 4
+    assert chords_per_step([(1, "C"), (6, "G")], 4) == [NO_CHORD, "C", "C", "C"]

@@ -781,6 +781,8 @@ def chords_per_step(changes: Iterable[tuple[int, str]], total_steps: int) -> lis
                 )
             continue
         kept.append((max(step, 0), figure))
+    if not kept:  # no change inside the steps (none at all, or all at or past the end)
+        return out
     for (step, figure), (next_step, _) in zip(kept, [*kept[1:], (total_steps, "")], strict=True):
         out[step:next_step] = [figure] * (next_step - step)
     return out
