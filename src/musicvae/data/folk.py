@@ -39,7 +39,7 @@ less time per tune.
 What cannot be one melody in a meter that MusicVAE reads is skipped with its reason. Every melody
 config reads bars of four quarter notes (Magenta's rule: 4/4 or 2/2, ``M:C`` or ``M:C|``), so a
 tune whose ABC header gives another meter is skipped before parsing (``all_meters=True`` keeps
-them: about 2.5 times the work, for tunes no config reads). Then: several parts, chords (double
+them: 2.6 times as many tunes to parse, for tunes no config reads). Then: several parts, chords (double
 stops), a meter that changes inside the tune (usually a bar of the wrong length, which music21
 gives its own time signature), a tune music21 cannot parse or write, and a written melody whose
 notes overlap.
@@ -56,6 +56,12 @@ once in training and in test figures, and cannot leak from train into test. Only
 not both in one split, because they are the same tune: a second transcription would weigh it
 double in training and in the test figures. Within a collection one title often names different
 tunes (O'Neill has five "Mullingar Races"), so nothing is dropped there.
+
+With music21 10.5 the default build reads 4,433 tunes, parses the 1,708 in 4/4 or 2/2 (about 280
+CPU-seconds) and keeps 1,556: O'Neill's 753, Ryan's 294, Aird's 471 and miscFolk 38, after 29
+later copies of a title were dropped (Ryan's 16, Aird's 9, miscFolk 4). They give 23,156 two-bar
+and 15,396 sixteen-bar windows (one-bar hops, before the 5-per-tune cap; O'Neill's alone 11,161
+and 5,608).
 
 music21 is optional (``pip install 'musicvae[folk]'``) and imported only here, lazily.
 """
