@@ -45,6 +45,33 @@ NON_NEGATIVE = Range(0)
 AT_LEAST_ONE = Range(1)
 PROBABILITY = Range(0, 1)
 
+# Seeds: what torch.manual_seed takes, the same range on the command line and in the API. Seeds
+# derived from one (seed + 1 for a second draw) wrap around inside it.
+SEED_SPACE = 2**64
+MAX_SEED = SEED_SPACE - 1
+
+
+def check_seed(seed: object) -> int | None:
+    """``seed`` as an int (None stays None): an integer 0 to :data:`MAX_SEED`, else one
+    :class:`MusicVAEError` line."""
+    import numbers
+
+    from musicvae.errors import MusicVAEError
+
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise MusicVAEError(f"seed {seed!r}: expected an integer 0 to {MAX_SEED:,}")
+    if not 0 <= int(seed) <= MAX_SEED:
+        raise MusicVAEError(f"seed {seed}: out of range; expected 0 to {MAX_SEED:,} (64 bits)")
+    return int(seed)
+
+
+def derive_seed(seed: int | None, offset: int) -> int | None:
+    """A further seed drawn from ``seed`` (e.g. ``seed + 1`` for a second draw), inside the seed
+    range; None stays None."""
+    return None if seed is None else (int(seed) + offset) % SEED_SPACE
+
 
 def _type_name(tp: Any) -> str:
     if get_origin(tp) is Literal:

@@ -9,8 +9,10 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Callable
+from pathlib import Path
 from typing import NoReturn
 
+from musicvae import validation
 from musicvae.cpu import usable_cores
 
 
@@ -21,7 +23,7 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-MAX_SEED = 2**64 - 1  # what torch.manual_seed accepts
+MAX_SEED = validation.MAX_SEED  # what torch.manual_seed accepts, as the API checks it
 MAX_OUTPUTS = 10_000  # grooves per generate call: a few hundred MB of MIDI at most
 MAX_TEMPERATURE = 100.0
 
@@ -66,6 +68,16 @@ def processes(text: str) -> int:
 seed = bounded_int(0, MAX_SEED, "a 64-bit seed")
 port = bounded_int(1, 65535)
 num_outputs = bounded_int(1, MAX_OUTPUTS, "generate in several calls for more")
+
+
+def run_folder(text: str) -> Path:
+    """A run folder's name: an empty one would be the current folder (``--run-dir ''``, a
+    variable that was not set), which is never meant."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: an empty run folder name (it would be the current folder); name a folder"
+        )
+    return Path(text)
 
 
 def temperature(text: str) -> float:

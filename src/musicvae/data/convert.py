@@ -27,6 +27,7 @@ from musicvae.cpu import usable_cores
 from musicvae.data.dataset import DEFAULT_SPLIT, META_COLUMNS, SPLITS, write_dataset
 from musicvae.data.midi import MIDI_SUFFIXES, read_midi
 from musicvae.data.sequence import NoteSequence
+from musicvae.data.windows import check_bars
 from musicvae.errors import MusicVAEError
 
 INFO_CSV = "info.csv"
@@ -135,6 +136,11 @@ def _parse_chunk(jobs: list[tuple[str, str]]) -> list[NoteSequence | str]:
             continue
         if len(ns) == 0:
             out.append(f"{path}: has no notes")
+            continue
+        try:
+            check_bars(ns, path)  # training and stats would make every window of it at once
+        except MusicVAEError as e:
+            out.append(str(e))
             continue
         ns.filename = rel
         out.append(ns)

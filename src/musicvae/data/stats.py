@@ -55,6 +55,10 @@ def map_examples(
 
     ``func`` must be a module-level function (it is pickled to the workers).
     """
+    from musicvae.data.windows import check_bars
+
+    for ns in sequences:  # before any window is made: one note hours late would fill the memory
+        check_bars(ns)
     workers = usable_cores() if workers is None else max(1, workers)
     bar = tqdm(
         total=len(sequences),

@@ -25,6 +25,27 @@ import numpy as np
 from musicvae.data.sequence import DEFAULT_QPM, NoteSequence
 from musicvae.errors import MusicVAEError
 
+# Bars one sequence may span, in 4/4 at its first tempo: about an hour at 120 qpm, more than
+# any groove or song. Every window of a sequence is made at once, so one note hours late (a
+# corrupt delta time; a 12 MB file of 46,872 windows took 3.7 GB) would fill the memory.
+MAX_BARS = 2000
+
+
+def sequence_bars(ns: NoteSequence) -> float:
+    """How many 4/4 bars ``ns`` spans at its first tempo (its last note's end)."""
+    return ns.total_time * ns.qpm / 240.0
+
+
+def check_bars(ns: NoteSequence, name: str | None = None) -> None:
+    """One :class:`MusicVAEError` line naming the sequence when it spans more than
+    :data:`MAX_BARS` bars, before any grid of it is made."""
+    bars = sequence_bars(ns)
+    if bars > MAX_BARS:
+        raise MusicVAEError(
+            f"{name or ns.filename or 'sequence'}: {bars:,.0f} bars; a sequence of at most "
+            f"{MAX_BARS:,} bars is read (a corrupt delta time can put a note hours late)"
+        )
+
 
 @dataclass(frozen=True)
 class Grid:

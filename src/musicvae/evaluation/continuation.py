@@ -25,6 +25,7 @@ import numpy as np
 
 from musicvae.evaluation.metrics import HIT_THRESHOLD, prf, split_channels
 from musicvae.evaluation.realism import bar_similarity, mean_jaccard
+from musicvae.validation import derive_seed
 
 if TYPE_CHECKING:
     from musicvae.generation.trained_model import TrainedModel
@@ -102,7 +103,7 @@ def continuation_report(
         prompt = windows[i, :p]
         if not _hits(prompt).any():
             continue
-        out = continue_tensors(trained, prompt, new_bars, 1, temperature, seed + k)
+        out = continue_tensors(trained, prompt, new_bars, 1, temperature, derive_seed(seed, k))
         generated.append(out[0, p : p + m])
         kept.append(i)
     real = windows[kept]

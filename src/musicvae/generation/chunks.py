@@ -110,8 +110,10 @@ def prepare(
     ``MusicVAEError`` naming the sequence when it has no 4/4 grid or is shorter than a window.
     """
     from musicvae.data.converters import build_converter
+    from musicvae.data.windows import check_bars
 
     name = name or ns.filename or "input sequence"
+    check_bars(ns, name)  # before the grid: a note at 1e7 s would be gigabytes of it
     converter = build_converter(config, "infer")
     window = converter.window_steps
     if window is None:

@@ -23,6 +23,7 @@ import numpy as np
 
 from musicvae.data.sequence import NoteSequence
 from musicvae.errors import MusicVAEError
+from musicvae.validation import SEED_SPACE, derive_seed
 
 if TYPE_CHECKING:
     from musicvae.generation.trained_model import TrainedModel
@@ -50,6 +51,10 @@ def _encoded(
     first ``classes`` columns (hits), or with None every step's class other than 0 (one-hot)."""
     if not 1 <= bars <= MAX_BARS:
         raise MusicVAEError(f"continue: bars must be 1 to {MAX_BARS}, got {bars}")
+    from musicvae.generation.trained_model import MAX_BATCH
+
+    if not 1 <= n <= MAX_BATCH:  # every continuation is decoded in one batch
+        raise MusicVAEError(f"continue: n must be 1 to {MAX_BATCH:,}, got {n}")
     spb, window = trained.converter.steps_per_bar, trained.window_steps
     prompt = np.asarray(prompt, np.float32)
     if prompt.ndim != 2 or len(prompt) % spb or not len(prompt):
@@ -88,7 +93,7 @@ def continue_tensors(
         fixed = np.full((n, window, classes), np.nan, np.float32)
         ctx = out[:, -context:, :classes]
         fixed[:, : ctx.shape[1]] = ctx
-        s = None if seed is None else seed + 1 + 7919 * k
+        s = derive_seed(seed, 1 + 7919 * k)
         decoded = trained.decode_tensors(z, temperature, s, fixed_hits=fixed, spread=True)
         need = len(prompt) + bars * spb - out.shape[1]
         out = np.concatenate([out, decoded[:, ctx.shape[1] : ctx.shape[1] + need]], axis=1)
@@ -132,7 +137,8 @@ def continue_categorical_tensors(
         fresh = min(window - context, total - out.shape[1])
         g = None
         if seed is not None:
-            g = torch.Generator(device=trained.device).manual_seed(seed + 1 + 7919 * k)
+            g = torch.Generator(device=trained.device)
+            g.manual_seed((seed + 1 + 7919 * k) % SEED_SPACE)  # inside the seed range
         steps = torch.zeros((n, context + fresh, depth), device=trained.device)
         steps[:, :context] = torch.as_tensor(out[:, -context:], device=trained.device)
         with torch.no_grad():
@@ -148,6 +154,9 @@ def continue_categorical_tensors(
 
 def prompt_grid(trained: TrainedModel, ns: NoteSequence) -> np.ndarray:
     """The (T, 27) grid of a whole prompt, in whole bars, as the model's converter reads it."""
+    from musicvae.data.windows import check_bars
+
+    check_bars(ns, ns.filename or "prompt")  # before the grid: a note hours late fills memory
     grid = trained.converter.sequence_grid(ns)
     if not len(grid):
         raise MusicVAEError(f"{ns.filename or 'prompt'}: no 4/4 grid to continue (no drum notes?)")

@@ -9,8 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from musicvae.errors import MusicVAEError
+
 # Below this angle (radians) the vectors are treated as parallel and interpolated linearly.
 _PARALLEL_EPS = 1e-6
+# Codes on one path: each is decoded, so this is also how many grooves one interpolation makes
+# (as the CLI's --num-outputs; 100,000 steps took 3.8 GB).
+MAX_STEPS = 10_000
 
 
 def slerp(p0: np.ndarray, p1: np.ndarray, t: float) -> np.ndarray:
@@ -38,10 +43,20 @@ def slerp(p0: np.ndarray, p1: np.ndarray, t: float) -> np.ndarray:
     return np.sin((1.0 - t) * omega) / so * p0 + np.sin(t * omega) / so * p1
 
 
+def check_steps(num_steps: int, least: int = 1) -> None:
+    """One :class:`MusicVAEError` line unless ``least <= num_steps <= MAX_STEPS``."""
+    if not least <= num_steps <= MAX_STEPS:
+        raise MusicVAEError(
+            f"interpolate: steps must be {least} to {MAX_STEPS:,} (both ends included), "
+            f"got {num_steps:,}"
+        )
+
+
 def slerp_path(p0: np.ndarray, p1: np.ndarray, num_steps: int) -> np.ndarray:
     """``num_steps`` codes from ``p0`` to ``p1`` inclusive, evenly spaced in angle: (N, Z)."""
     if num_steps < 1:
         raise ValueError(f"num_steps must be at least 1, got {num_steps}")
+    check_steps(num_steps)
     if num_steps == 1:
         return np.asarray(p0, np.float64)[None].copy()
     return np.stack([slerp(p0, p1, t) for t in np.linspace(0.0, 1.0, num_steps)])

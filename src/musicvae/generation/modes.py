@@ -20,9 +20,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from musicvae.data.windows import MAX_BARS
 from musicvae.errors import MusicVAEError
 from musicvae.generation.continuation import continue_tensors, prompt_grid
 from musicvae.generation.trained_model import DEFAULT_PLAYING
+from musicvae.validation import check_seed, derive_seed
 
 if TYPE_CHECKING:
     from musicvae.data.sequence import NoteSequence
@@ -39,8 +41,9 @@ __all__ = [
     "run_mode",
 ]
 
-# About an hour at 120 qpm: more than any groove, few enough windows for one batch.
-MAX_INPUT_BARS = 2000
+# About an hour at 120 qpm: more than any groove, few enough windows for one batch (the one
+# cap on a sequence's bars, as datasets and the API read them).
+MAX_INPUT_BARS = MAX_BARS
 
 
 @dataclass(frozen=True)
@@ -114,7 +117,7 @@ def _transform_each(model: TrainedModel, request: ModeRequest, keep_default: boo
     transformed = []
     for i in range(request.num_outputs):
         # transform_tensors draws from seed and seed + 1, so each output skips two.
-        s = None if request.seed is None else request.seed + 2 * i
+        s = derive_seed(check_seed(request.seed), 2 * i)
         groove, prep = model.transform_tensors(
             request.inputs[0], request.temperature, s, keep_hits=keep
         )

@@ -22,8 +22,9 @@ from musicvae.families import Family, family_of
 from musicvae.generation.chunks import Prepared, prepare, stitch
 from musicvae.generation.expression import expression_array
 from musicvae.generation.expression import expressive as expressive_grooves
-from musicvae.generation.latent import slerp_path
+from musicvae.generation.latent import check_steps, slerp_path
 from musicvae.models.vae import MusicVAE
+from musicvae.validation import check_seed, derive_seed
 
 # Prior samples play with the drummers' whole spread of loudness and timing at any temperature:
 # at temperature 0.5 that keeps bar-to-bar similarity (0.535 against 0.536) and brings the
@@ -95,9 +96,12 @@ class TrainedModel:
     # ---------------------------------------------------------------- tensors
 
     def _generator(self, seed: int | None) -> torch.Generator | None:
+        """A generator seeded with ``seed`` (checked: an integer 0 to 2^64 - 1, as on the
+        command line), or None for an unseeded draw."""
+        seed = check_seed(seed)
         if seed is None:
             return None
-        return torch.Generator(device=self.device).manual_seed(int(seed))
+        return torch.Generator(device=self.device).manual_seed(seed)
 
     def _controls(self, controls: np.ndarray | None) -> torch.Tensor | None:
         if controls is None or self.converter.control_depth == 0:
@@ -246,7 +250,7 @@ class TrainedModel:
         prep = self.prepare(ns, name=name)
         z, mu, _ = self.encode_tensors(prep.inputs, prep.controls, seed)
         # Separate seeds for z and decoding, so that sample_z does not change the hits drawn.
-        dec_seed = None if seed is None else int(seed) + 1
+        dec_seed = derive_seed(check_seed(seed), 1)
         taps = None
         if keep_hits and self.config.data.tapify:  # a tap model keeps the tapped steps
             taps, fixed = self.input_taps(prep.inputs), None
@@ -334,8 +338,7 @@ class TrainedModel:
         posterior means; the first and last z are exactly the inputs' means. A model that
         decodes under controls (chords) follows ``controls`` (T, C) all the way, by default
         the first input's."""
-        if num_steps < 2:
-            raise MusicVAEError(f"interpolate needs at least 2 steps, got {num_steps}")
+        check_steps(num_steps, least=2)  # before encoding: a path too long fails now
         _, mu, _ = self.encode([a, b])
         z = slerp_path(mu[0], mu[1], num_steps).astype(np.float32)
         z[0], z[-1] = mu[0], mu[1]
