@@ -9,6 +9,10 @@ What it refuses, each as one :class:`MusicVAEError` line naming the path:
   device into a plain file, as a rename over it would);
 - a parent that is a file, an unwritable folder, a full disk.
 
+Before any long work, a command checks the file a user named with :func:`check_output`, which
+also refuses an output that is one of the command's inputs (``render song.mid -o song.mid``), a
+trailing slash, and a suffix of another format than the one written (``render -o x.mp3``).
+
 Temporary files that an interrupted write left behind (``.NAME.*.tmp``, older than a minute)
 are removed the next time the same target is written.
 """
@@ -20,7 +24,7 @@ import os
 import stat
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
@@ -86,6 +90,99 @@ def check_writable(path: str | os.PathLike, what: str = "") -> Path:
     if not os.access(existing, os.W_OK | os.X_OK):
         raise MusicVAEError(f"{path}: {w} (permission denied in {existing})")
     return path
+
+
+# Suffixes of the files musicvae reads or writes, each the name of a format: an output named with
+# one of them must hold that format (``render -o x.mid`` must not put a WAV under a MIDI name).
+KNOWN_SUFFIXES = frozenset(
+    {
+        ".mid", ".midi", ".wav", ".mp3", ".flac", ".ogg", ".aif", ".aiff", ".png", ".jpg",
+        ".svg", ".pdf", ".json", ".csv", ".txt", ".parquet", ".tfrecord", ".tfrecords",
+        ".safetensors", ".pt", ".index", ".tar", ".gz", ".tgz", ".zip", ".sf2",
+    }
+)  # fmt: skip
+
+
+def check_output(
+    path: str | os.PathLike,
+    inputs: Iterable[str | os.PathLike | None] = (),
+    *,
+    suffix: str | tuple[str, ...] | None = None,
+    kind: str = "",
+    strict: bool = True,
+    what: str = "",
+) -> Path:
+    """The output file a user named, checked before any work: one :class:`MusicVAEError` line
+    naming it when it would replace one of the command's ``inputs`` (the same file, or the same
+    resolved path), names a folder (an existing one, an empty name or a trailing slash), a
+    device, FIFO or socket, or lies under a file; or when its suffix is not one of ``suffix``,
+    the suffixes of the format the command writes (``kind``, e.g. "a WAV file"). With
+    ``strict=False`` any other suffix is allowed except those of another known format
+    (:data:`KNOWN_SUFFIXES`): an output whose content, not its name, says what it is."""
+    text = os.fspath(path)
+    if not text.strip():
+        raise MusicVAEError(f"{text!r}: an empty output name; give a file name")
+    if text.endswith(("/", os.sep)):
+        raise MusicVAEError(f"{text}: names a folder (it ends in '/'); give a file name")
+    out = Path(text)
+    for source in inputs:
+        if source is None or not os.fspath(source):
+            continue
+        if _same_file(out, Path(source)):
+            also = "" if os.fspath(source) == text else f" ({source})"
+            raise MusicVAEError(
+                f"{text}: is one of the command's inputs{also}; refusing to write over it "
+                "(give the output another name)"
+            )
+    check_writable(out, what)
+    if suffix is not None:
+        suffixes = (suffix,) if isinstance(suffix, str) else suffix
+        have = out.suffix.lower()
+        if have not in suffixes and (strict or have in KNOWN_SUFFIXES):
+            kind = kind or f"a {suffixes[0].lstrip('.').upper()} file"
+            given = f"not {have}" if have else "it has no suffix"
+            raise MusicVAEError(
+                f"{text}: the output is {kind} ({given}); give it a name ending in "
+                f"{' or '.join(suffixes)}"
+            )
+    return out
+
+
+def check_output_dir(folder: str | os.PathLike) -> Path:
+    """A folder a command will write its files into (see :func:`staged_folder`), checked before
+    any work: one :class:`MusicVAEError` line when it is a file, lies under one, or cannot be
+    made or written."""
+    text = os.fspath(folder)
+    if not text.strip():
+        raise MusicVAEError(f"{text!r}: an empty folder name; give a folder")
+    path = Path(text)
+    existing = path
+    while not os.path.lexists(existing) and existing != existing.parent:
+        existing = existing.parent
+    if existing == path and not path.is_dir():
+        raise MusicVAEError(f"{path}: is a file, not a folder")
+    if not existing.is_dir():
+        raise MusicVAEError(f"{path}: cannot write ({existing} is a file, not a folder)")
+    try:
+        os.stat(path)  # a name too long fails here, not after the work
+    except FileNotFoundError:
+        pass
+    except OSError as e:
+        raise os_error(path, e) from None
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise MusicVAEError(f"{path}: cannot write (permission denied in {existing})")
+    return path
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether ``a`` and ``b`` are one file: the same inode where both exist, else the same
+    resolved path."""
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+        return os.path.realpath(a) == os.path.realpath(b)
+    except (OSError, ValueError):  # a name too long, a NUL byte: not one of the inputs
+        return False
 
 
 def _remove_stale_temps(path: Path) -> None:

@@ -106,9 +106,15 @@ def test_other_names_get_parquet_and_format_overrides(songs, tmp_path, capsys):
     assert convert_cli.magenta_main([f"--input_dir={songs}", f"--output_file={out}"]) == 0
     assert "written as a musicvae Parquet dataset" in capsys.readouterr().out
     assert out.read_bytes()[:4] == b"PAR1"
-    forced = tmp_path / "x.parquet"
+    forced = tmp_path / "x.data"
     assert main(["convert", str(songs), "-o", str(forced), "--format", "tfrecord"]) == 0
     assert forced.read_bytes()[:4] != b"PAR1" and len(read_dataset(forced)) == 2
+    # A name of the other format would hold what it does not say (issue 30).
+    capsys.readouterr()
+    wrong = tmp_path / "x.parquet"
+    assert main(["convert", str(songs), "-o", str(wrong), "--format", "tfrecord"]) == 1
+    assert "the output is a NoteSequence TFRecord (not .parquet)" in capsys.readouterr().err
+    assert not wrong.exists()
 
 
 def test_magenta_console_entry_point(songs, tmp_path, monkeypatch):

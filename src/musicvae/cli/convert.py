@@ -99,8 +99,17 @@ def _check_not_an_input(output: Path, tfrecord: str | None) -> None:
 def run(args: argparse.Namespace, *, verbose: bool = True, show_skips: bool = True) -> int:
     from musicvae.data import convert
     from musicvae.errors import MusicVAEError
+    from musicvae.io import check_output
 
     _check_not_an_input(Path(args.output), args.from_tfrecord)
+    fmt = output_format(args.output, getattr(args, "format", None))
+    check_output(  # before the work: a slash, a parent that is a file, another format's name
+        args.output,
+        [args.from_tfrecord, args.input_dir],
+        suffix=TFRECORD_SUFFIXES if fmt == "tfrecord" else ".parquet",
+        kind="a NoteSequence TFRecord" if fmt == "tfrecord" else "a Parquet dataset",
+        strict=False,
+    )
     if args.from_tfrecord:
         report = convert.convert_tfrecord(
             args.from_tfrecord, info_dir=args.input_dir, split_by_hash=args.split_by_hash
@@ -117,7 +126,6 @@ def run(args: argparse.Namespace, *, verbose: bool = True, show_skips: bool = Tr
             on_skip=convert.print_skip if show_skips else None,
         )
         source = args.input_dir
-    fmt = output_format(args.output, getattr(args, "format", None))
     path = convert.write_report(report, args.output, source, fmt)
     if verbose:
         splits = Counter(ns.meta.get("split", "train") for ns in report.sequences)

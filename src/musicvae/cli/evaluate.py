@@ -63,7 +63,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "timing accuracy beside hit F1 and MAE on hits",
     )
     p.add_argument("--json", action="store_true", help="print the full report as JSON")
-    p.add_argument("--output", type=Path, help="also write the JSON report to this file")
+    # A string: Path would drop the trailing slash of "--output rep/".
+    p.add_argument("--output", help="also write the JSON report to this file (.json)")
     types.add_which(p)
     p.set_defaults(func=run_evaluate)
     return p
@@ -75,12 +76,15 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from musicvae.evaluation.evaluate import evaluate
     from musicvae.evaluation.metrics import json_safe
     from musicvae.generation import load
-    from musicvae.io import atomic_write_bytes
+    from musicvae.io import atomic_write_bytes, check_output
 
     if args.batch_size < 1:
         raise MusicVAEError(f"--batch-size must be at least 1, got {args.batch_size}")
     if not args.examples.exists():
         raise MusicVAEError(f"{args.examples}: no such dataset file")
+    if args.output is not None:  # before the work: a bad name fails now, not after it
+        inputs = [args.examples, args.checkpoint]
+        args.output = check_output(args.output, inputs, suffix=".json", kind="a JSON report")
     model = load(args.checkpoint, device=args.device, config=args.config, which=args.which)
     split = None if args.split == "all" else args.split
     if args.protocol:

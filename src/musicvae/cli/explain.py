@@ -42,8 +42,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="with --checkpoint and --conductor: the groove to encode (its first window)",
     )
     p.add_argument(
-        "--conductor",
-        type=Path,
+        "--conductor",  # a string: Path would drop the trailing slash of "out/"
         metavar="OUT.png",
         help="with --checkpoint and --groove: draw the conductor's per-bar embedding "
         "similarity beside the groove's own bar similarity (hierarchical models only)",
@@ -67,7 +66,12 @@ def run(args: argparse.Namespace) -> int:
     ):
         raise MusicVAEError("--conductor needs --groove and --checkpoint (a trained model)")
     from musicvae.device import resolve_device
+    from musicvae.io import check_output
 
+    for flag in ("diagram", "conductor"):  # PNGs to write, checked before any work
+        if getattr(args, flag) is not None:
+            out = check_output(getattr(args, flag), [args.groove], suffix=".png", kind="a PNG")
+            setattr(args, flag, out)
     resolve_device(args.device)  # a device this machine lacks fails even with no model to load
     trained = None
     if args.checkpoint is not None:

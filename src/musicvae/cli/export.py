@@ -63,12 +63,18 @@ RESERVED_META = frozenset({"format", "config", "weights_dtype", "output_spread"}
 
 def run(args: argparse.Namespace) -> int:
     from musicvae.errors import MusicVAEError
-    from musicvae.generation.api import load
+    from musicvae.generation.api import BUNDLED_MODELS, bundled_available, bundled_path, load
     from musicvae.generation.bundle import STORAGE_DTYPES
+    from musicvae.io import check_output
 
     output = Path(args.output)
     if output.suffix != ".safetensors":
         raise MusicVAEError(f"{output}: a bundle's name must end in .safetensors")
+    source = args.source or args.run_dir
+    inputs = [source, args.spread_from]
+    if source in BUNDLED_MODELS and bundled_available(source):  # its file in the package
+        inputs.append(bundled_path(source))
+    output = check_output(args.output, inputs, suffix=".safetensors")
     extra: dict[str, str] = {}
     for item in args.meta:
         key, sep, value = item.partition("=")

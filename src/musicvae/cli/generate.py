@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from musicvae.cli import args as types
 from musicvae.errors import MusicVAEError
 from musicvae.families import DEFAULT_TEMPERATURE  # Magenta's default, the studio's too
-from musicvae.io import staged_folder
+from musicvae.io import check_output_dir, staged_folder
 from musicvae.soundfont import HELP as soundfont_help
 
 if TYPE_CHECKING:
@@ -292,6 +292,7 @@ def run_options(options: GenerateOptions) -> int:
     from musicvae.generation.api import MODE_BUNDLES, bundled_available, load
     from musicvae.generation.modes import INPUTS, check_input
 
+    check_output_dir(options.output_dir)  # before any work: a file there fails now
     # Read inputs before loading the model, so a bad file fails fast.
     flags = ((options.input_midi_1, "--input-midi-1"), (options.input_midi_2, "--input-midi-2"))
     inputs = [_read_input(path, flag) for path, flag in flags[: INPUTS.get(options.mode, 0)]]
@@ -478,6 +479,9 @@ def _magenta_options(args: argparse.Namespace) -> GenerateOptions:
     checkpoint or the checkpoint file, on the CPU, each mode's own defaults for the rest."""
     from musicvae.configs import CONFIGS
 
+    for flag, value in (("--run_dir", args.run_dir), ("--checkpoint_file", args.checkpoint_file)):
+        if value is not None and not value.strip():  # a variable that was not set
+            raise MusicVAEError(f"{flag} is empty; name a run folder or a checkpoint file")
     if (args.run_dir is None) == (args.checkpoint_file is None):
         raise MusicVAEError("exactly one of --run_dir or --checkpoint_file must be given")
     if args.mode not in ("sample", "interpolate"):

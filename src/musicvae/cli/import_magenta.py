@@ -43,8 +43,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     p.add_argument(
         "--output",
-        "-o",
-        type=Path,
+        "-o",  # a string: Path would drop the trailing slash of "-o new/"
         help="checkpoint file to write (default: <name>.pt next to PATH, or in the current "
         "folder when PATH's folder is not writable)",
     )
@@ -95,6 +94,30 @@ def _check_path(path: Path) -> None:
         )
 
 
+def _output(path: Path, output: str | os.PathLike | None) -> Path:
+    """The checkpoint file to write: ``output`` (a folder: ``<name>.pt`` inside it) or
+    :func:`default_output`, refused when it would replace one of the checkpoint's own files, is
+    a new folder (a trailing slash) or names another format (any other name is fine: the
+    content says what it is)."""
+    import glob
+
+    from musicvae.io import check_output
+
+    if output is None:
+        text = os.fspath(default_output(path))
+    else:
+        text = os.path.expanduser(os.fspath(output))
+        if Path(text).is_dir():
+            text = os.fspath(Path(text) / f"{_base_name(path.absolute())}.pt")
+    if path.is_dir():
+        inputs = [*path.glob("model.ckpt-*"), *path.glob("train/model.ckpt-*")]
+    else:
+        inputs = [path, *path.parent.glob(glob.escape(path.name) + ".*")]
+    return check_output(
+        text, inputs, suffix=".pt", kind="a musicvae checkpoint", strict=False, what="checkpoint"
+    )
+
+
 def import_checkpoint(
     path: str | os.PathLike,
     config_name: str | None = None,
@@ -122,11 +145,9 @@ def import_checkpoint(
             ) from None
     # The sizes load() fits too; a guessed config takes --hparams after the guess.
     overrides = (hparams or None) if config is None else None
+    out = _output(path, output)  # before the (long) read: a bad name fails now
     model, config, found_step = read_magenta_model(path, config, overrides)
     step = found_step or 0
-    out = Path(output).expanduser() if output is not None else default_output(path)
-    if out.is_dir():
-        out = out / f"{_base_name(path.absolute())}.pt"
     payload = checkpoint_payload(
         model=model,
         config=config,

@@ -22,8 +22,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="run folder written by `musicvae train` (several: overlaid; needs --output)",
     )
     p.add_argument("--run-dir", dest="run_dir_flag", type=Path, help="the run folder, as a flag")
-    p.add_argument(
-        "--output", "-o", type=Path, help="PNG to write (default for one run: RUN/curves.png)"
+    p.add_argument(  # a string: Path would drop the trailing slash of "-o p/"
+        "--output", "-o", help="PNG to write (default for one run: RUN/curves.png)"
     )
     p.set_defaults(func=run_plot)
     return p
@@ -31,11 +31,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def run_plot(args: argparse.Namespace) -> int:
     from musicvae.errors import MusicVAEError
+    from musicvae.io import check_output
     from musicvae.plotting.curves import plot_run, plot_runs
 
     runs = [*args.run_dir, *([args.run_dir_flag] if args.run_dir_flag else [])]
     if not runs:
         raise MusicVAEError("plot: give the run folder (RUN or --run-dir RUN)")
+    if args.output is not None:
+        args.output = check_output(args.output, runs, suffix=".png", kind="a PNG picture")
     if len(runs) == 1:
         path = plot_run(runs[0], args.output)
     elif args.output is None:

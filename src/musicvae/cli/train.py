@@ -33,7 +33,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "events to RUN/eval. Rerunning the same command resumes from the latest checkpoint.",
     )
     p.add_argument("--config", required=True, help="registered config name, e.g. groovae_4bar")
-    p.add_argument("--run-dir", required=True, type=Path, help="run folder (created if missing)")
+    p.add_argument(
+        "--run-dir", required=True, type=types.run_folder, help="run folder (created if missing)"
+    )
     p.add_argument(
         "--examples",
         required=True,
@@ -155,8 +157,16 @@ def _check_inputs(examples: Path, *counts: tuple[str, int | None]) -> None:
             raise MusicVAEError(f"{flag} {value}: must be 0 or more")
 
 
-def _check_run_dir(run_dir: Path) -> None:
-    """A run folder, or a path one can be made at: no file on it or above it."""
+def _check_run_dir(run_dir: Path, examples: Path | None = None) -> None:
+    """A run folder, or a path one can be made at: no file on it or above it; and not one whose
+    ``train`` or ``eval`` folder (which training writes and prunes) holds the ``examples``."""
+    for sub in ("train", "eval"):
+        owned = os.path.realpath(run_dir / sub)
+        if examples is not None and os.path.realpath(examples).startswith(owned + os.sep):
+            raise MusicVAEError(
+                f"{examples}: is inside the run folder's {sub}/ folder, which training writes "
+                "and prunes; keep the dataset outside it"
+            )
     existing = run_dir
     while not os.path.lexists(existing) and existing != existing.parent:
         existing = existing.parent
@@ -174,7 +184,7 @@ def run_train(args: argparse.Namespace) -> int:
 def _options(args: argparse.Namespace) -> tuple[Config, TrainOptions]:
     """``musicvae train``'s flags as a config and options, checked before anything is read."""
     config = _config(args.config, args.hparams)
-    _check_run_dir(args.run_dir)
+    _check_run_dir(args.run_dir, args.examples)
     _check_inputs(
         args.examples,
         ("--num-steps", args.num_steps),
@@ -297,7 +307,7 @@ def magenta_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--run_dir",
         required=True,
-        type=Path,
+        type=types.run_folder,
         help="folder for checkpoints and events; `train` and `eval` subfolders are created",
     )
     p.add_argument("--mode", choices=("train", "eval"), default="train", help="train or eval")
@@ -386,7 +396,7 @@ def _magenta_options(args: argparse.Namespace) -> tuple[Config, TrainOptions]:
     if args.tfds_name:
         raise MusicVAEError(f"--tfds_name {args.tfds_name}: not supported; use --examples_path")
     config = _config(args.config, args.hparams)
-    _check_run_dir(args.run_dir)
+    _check_run_dir(args.run_dir, args.examples_path)
     _check_inputs(
         args.examples_path,
         ("--num_steps", args.num_steps),
