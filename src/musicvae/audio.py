@@ -28,19 +28,20 @@ import os
 import wave
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 import numpy as np
 
 from musicvae.data.converters.groove import REDUCED_DRUM_PITCH_CLASSES
 from musicvae.data.sequence import NoteSequence
-from musicvae.io import atomic_write_bytes
+from musicvae.io import atomic_writer
 
 SAMPLE_RATE = 44_100
 TAIL_S = 1.6  # the longest voice (the crash) rings this long
 MASTER_GAIN = 0.5  # headroom: a full-velocity hit peaks near half scale, so hits add up cleanly
 _CLASS_OF = {p: c for c, pitches in enumerate(REDUCED_DRUM_PITCH_CLASSES) for p in pitches}
 CLOSED_HH, OPEN_HH = 2, 3
+WAV_BLOCK = 1 << 20  # frames converted to 16-bit PCM at a time
 
 
 def _t(duration: float) -> np.ndarray:
@@ -240,7 +241,7 @@ def render(ns: NoteSequence, seed: int = 0) -> np.ndarray:
                 tones[key] = tone(n.pitch, key[1], TIMBRES[key[2]])
             _mix(out, n.start, tones[key] * (_velocity(n.velocity) * MELODIC_LEVEL))
     out *= MASTER_GAIN
-    peak = np.abs(out).max() if out.size else 0.0
+    peak = max(float(out.max()), -float(out.min())) if out.size else 0.0  # no |out| copy
     if peak > 0.98:  # only a pile-up of loud notes: scale it down rather than clip
         out *= 0.98 / peak
     return out.astype(np.float32)
@@ -254,14 +255,29 @@ def _mix(out: np.ndarray, start: float, voice: np.ndarray) -> None:
 def wav_bytes(samples: np.ndarray) -> bytes:
     """16-bit PCM WAV of float samples in [-1, 1]: mono for a 1-D array, else one channel per
     column (a SoundFont's stereo, :mod:`musicvae.soundfont`)."""
-    pcm = (np.clip(samples, -1.0, 1.0) * 32767).astype("<i2")
     buf = io.BytesIO()
-    with wave.open(buf, "wb") as w:
-        w.setnchannels(1 if pcm.ndim == 1 else pcm.shape[1])
+    _write_pcm(buf, samples)
+    return buf.getvalue()
+
+
+def write_wav_samples(path: str | os.PathLike, samples: np.ndarray, what: str = "") -> Path:
+    """:func:`wav_bytes` of ``samples`` written to ``path`` atomically, a block at a time: an
+    hour of audio takes no more memory than its samples already do."""
+    with atomic_writer(path, what) as f:
+        _write_pcm(f, samples)
+    return Path(path)
+
+
+def _write_pcm(f: BinaryIO, samples: np.ndarray) -> None:
+    samples = np.asarray(samples)
+    with wave.open(f, "wb") as w:
+        w.setnchannels(1 if samples.ndim == 1 else samples.shape[1])
         w.setsampwidth(2)
         w.setframerate(SAMPLE_RATE)
-        w.writeframes(pcm.tobytes())
-    return buf.getvalue()
+        w.setnframes(len(samples))  # the header is right from the start: nothing to patch
+        for i in range(0, len(samples), WAV_BLOCK):
+            block = np.clip(samples[i : i + WAV_BLOCK], -1.0, 1.0) * 32767
+            w.writeframesraw(block.astype("<i2").tobytes())
 
 
 class Renderer(Protocol):
@@ -276,4 +292,4 @@ def write_wav(
     """Render ``ns`` on the built-in kit and voices, or on ``soundfont`` (a loaded
     :class:`musicvae.soundfont.SoundFont`), and write it as a WAV file, atomically."""
     samples = soundfont.render(ns) if soundfont is not None else render(ns, seed)
-    return atomic_write_bytes(path, wav_bytes(samples))
+    return write_wav_samples(path, samples)

@@ -27,6 +27,7 @@ and voices.
 from __future__ import annotations
 
 import os
+import stat
 import struct
 from pathlib import Path
 
@@ -47,6 +48,13 @@ RING_CHUNK_S = 0.1
 MAX_RING_S = 8.0  # past the kit's tail: a looped sample would otherwise ring for ever
 SILENT = 1e-4  # -80 dBFS: below this the tail has died away
 FADE_S = 0.005  # a tail cut while still ringing ends in this fade, not a click
+# General MIDI SoundFonts are 1 MB to a few hundred MB; more is not a SoundFont for this.
+MAX_SOUNDFONT_BYTES = 2**30
+# A sample's rate sets its playback speed: 0 is silence for ever, 1 Hz a note that lasts hours.
+# The SF2 spec's own advice is 400 Hz to 50 kHz; recordings go to 384 kHz.
+MIN_SAMPLE_RATE = 400
+MAX_SAMPLE_RATE = 384_000
+SHDR_SIZE = 46  # a sample header: name[20], start, end, loop start, loop end, rate, ...
 
 HELP = (
     f"play on this General MIDI SoundFont (.sf2) instead of the built-in kit and voices: drums "
@@ -69,17 +77,34 @@ def soundfont_path(arg: str | os.PathLike | None) -> Path | None:
 
 
 def read_soundfont(path: str | os.PathLike) -> bytes:
-    """The file's bytes once its RIFF header says it is a whole SoundFont; a one-line
-    :class:`SoundFontError` naming the file otherwise."""
+    """The file's bytes once its RIFF header says it is a whole SoundFont and its samples play
+    at a sample rate a synthesiser can use; a one-line :class:`SoundFontError` naming the file
+    otherwise. Only a regular file of at most :data:`MAX_SOUNDFONT_BYTES` is read (a FIFO would
+    wait for ever, ``/dev/zero`` fill the memory)."""
     path = Path(path)
     try:
-        data = path.read_bytes()
+        # O_NONBLOCK: opening a FIFO returns at once; what it is decides, before any read.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
         raise SoundFontError(
             f"{path}: SoundFont not found (give --soundfont or ${ENV_VAR} a .sf2 file)"
         ) from None
     except OSError as e:
         raise SoundFontError(f"{path}: cannot read the SoundFont ({e.strerror or e})") from None
+    try:
+        _check_regular(path, os.fstat(fd))
+    except BaseException:
+        os.close(fd)
+        raise
+    with os.fdopen(fd, "rb") as f:
+        try:
+            data = f.read(MAX_SOUNDFONT_BYTES + 1)  # a file that grows is cut off here
+        except OSError as e:
+            raise SoundFontError(f"{path}: cannot read the SoundFont ({e.strerror or e})") from None
+    if len(data) > MAX_SOUNDFONT_BYTES:
+        raise SoundFontError(
+            f"{path}: a SoundFont of at most {MAX_SOUNDFONT_BYTES // 2**20:,} MB is read"
+        )
     if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"sfbk":
         what = "a MIDI file" if data[:4] == b"MThd" else "no RIFF 'sfbk' header"
         raise SoundFontError(f"{path}: not a SoundFont ({what}); give a General MIDI .sf2 file")
@@ -88,7 +113,64 @@ def read_soundfont(path: str | os.PathLike) -> bytes:
         raise SoundFontError(
             f"{path}: truncated SoundFont ({len(data):,} of {size + 8:,} bytes); download it again"
         )
+    for name, rate in sample_rates(data):
+        if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+            raise SoundFontError(
+                f"{path}: sample {name!r} has a sample rate of {rate:,} Hz (expected "
+                f"{MIN_SAMPLE_RATE:,} to {MAX_SAMPLE_RATE:,}); the SoundFont is damaged"
+            )
     return data
+
+
+def _check_regular(path: Path, st: os.stat_result) -> None:
+    """A regular file of at most :data:`MAX_SOUNDFONT_BYTES`, else one line naming it."""
+    if stat.S_ISDIR(st.st_mode):
+        raise SoundFontError(f"{path}: cannot read the SoundFont (it is a folder)")
+    if not stat.S_ISREG(st.st_mode):
+        raise SoundFontError(
+            f"{path}: cannot read the SoundFont (not a regular file: a device, FIFO or "
+            "socket); give a .sf2 file"
+        )
+    if st.st_size > MAX_SOUNDFONT_BYTES:
+        raise SoundFontError(
+            f"{path}: {st.st_size / 2**20:,.0f} MB; a SoundFont of at most "
+            f"{MAX_SOUNDFONT_BYTES // 2**20:,} MB is read"
+        )
+
+
+def _chunks(data: bytes, start: int, end: int) -> dict[bytes, tuple[int, int]]:
+    """The RIFF chunks between ``start`` and ``end``, tag -> (data start, data end); ``LIST``
+    chunks are keyed by their list type (``INFO``, ``sdta``, ``pdta``)."""
+    out: dict[bytes, tuple[int, int]] = {}
+    pos = start
+    while pos + 8 <= end:
+        tag, (size,) = data[pos : pos + 4], struct.unpack("<I", data[pos + 4 : pos + 8])
+        body = pos + 8
+        stop = min(body + size, end)
+        if tag == b"LIST" and stop - body >= 4:
+            out[data[body : body + 4]] = (body + 4, stop)
+        else:
+            out.setdefault(tag, (body, stop))
+        pos = body + size + (size & 1)  # chunks are padded to an even length
+    return out
+
+
+def sample_rates(data: bytes) -> list[tuple[str, int]]:
+    """(name, sample rate) of every sample header (``pdta``'s ``shdr`` chunk, 46 bytes each,
+    the terminal "EOS" record left out) of a SoundFont's bytes; empty where there is none to
+    read (TinySoundFont then says what is wrong)."""
+    top = _chunks(data, 12, len(data))
+    if b"pdta" not in top:
+        return []
+    start, end = _chunks(data, *top[b"pdta"]).get(b"shdr", (0, 0))
+    out = []
+    for pos in range(start, end - SHDR_SIZE + 1, SHDR_SIZE):
+        name = data[pos : pos + 20].split(b"\0")[0].decode("latin-1")
+        (rate,) = struct.unpack("<I", data[pos + 36 : pos + 40])
+        out.append((name, rate))
+    if out and out[-1][0].startswith("EOS"):
+        out.pop()
+    return out
 
 
 class SoundFont:
@@ -146,8 +228,11 @@ class SoundFont:
         family = [p for p in self.melodic if p // 8 == program // 8]
         return program if program in self.melodic else min(family or self.melodic)
 
-    def _run(self, frames: int) -> np.ndarray:
-        out = np.zeros((frames, 2), np.float32)
+    def _run(self, frames: int, out: np.ndarray | None = None) -> np.ndarray:
+        """The next ``frames`` of the synthesiser, into ``out`` (a C-contiguous (frames, 2)
+        float32 slice of the render) or a new array."""
+        if out is None:
+            out = np.zeros((frames, 2), np.float32)
         if frames:
             buffer = memoryview(out.reshape(-1)).cast("B")  # type: ignore[arg-type]  # numpy stubs: __buffer__ only on 3.12+
             self._synth.generate_simple(frames, buffer=buffer)
@@ -183,11 +268,16 @@ class SoundFont:
         starts = [e[0] / SAMPLE_RATE for e in events if e[1]]
         end = max([float(ns.total_time), *starts]) if len(ns) else 0.0
         frames = int((end + TAIL_S) * SAMPLE_RATE) + 1  # the built-in render's length
-        parts, done = [], 0
+        # One array for the whole render (and the longest ring): filled in place, a block per
+        # event, so an hour of stereo takes its own size once and not three times.
+        chunk = int(RING_CHUNK_S * SAMPLE_RATE)
+        ring_chunks = round(MAX_RING_S / RING_CHUNK_S)
+        out = np.zeros((frames + ring_chunks * chunk, 2), np.float32)
+        done = 0
         selected: dict[int, int] = {}  # channel -> the melodic preset it plays now
         for sample, is_on, chan, pitch, vel, preset in events:
             sample = min(sample, frames)
-            parts.append(self._run(sample - done))
+            self._run(sample - done, out[done:sample])
             done = sample
             if not is_on:
                 self._synth.noteoff(chan, pitch)  # TinySoundFont releases by channel and key
@@ -196,22 +286,22 @@ class SoundFont:
                 self._synth.program_select(chan, self._sfid, MELODIC_BANK, preset)
                 selected[chan] = preset
             self._synth.noteon(chan, pitch, vel)
-        parts.append(self._run(frames - done))
+        self._run(frames - done, out[done:frames])
         self._synth.notes_off()  # the groove is over: let everything release
-        out = np.concatenate(parts)
-        chunk, rung, ringing = int(RING_CHUNK_S * SAMPLE_RATE), 0.0, []
-        tail = out[-chunk:]
-        while np.abs(tail).max(initial=0.0) > SILENT and rung < MAX_RING_S:
-            tail = self._run(chunk)
-            ringing.append(tail)
-            rung += RING_CHUNK_S
-        out = np.concatenate([out, *ringing])
-        if rung >= MAX_RING_S:
+        end, rung = frames, 0
+        while (
+            np.abs(out[max(0, end - chunk) : end]).max(initial=0.0) > SILENT and rung < ring_chunks
+        ):
+            self._run(chunk, out[end : end + chunk])
+            end += chunk
+            rung += 1
+        out = out[:end]
+        if rung >= ring_chunks:
             fade = int(FADE_S * SAMPLE_RATE)
             out[-fade:] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)[:, None]
         self._synth.sounds_off()
         # Fonts are mixed at their own level; only a pile-up of loud notes is scaled down.
-        peak = float(np.abs(out).max(initial=0.0))
+        peak = max(float(out.max(initial=0.0)), -float(out.min(initial=0.0)))
         if peak > 0.98:
             out *= 0.98 / peak
         return out

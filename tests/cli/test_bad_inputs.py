@@ -596,7 +596,7 @@ def _hostile_cases():
     c += [(["render", "{d}/" + name, "-o", wav], message) for name, message in [
         ("header_only.mid", "header_only.mid: no notes to render"),
         ("tick_2_31.mid", "beyond MIDI's time range"),
-        ("long_silence.mid", "minutes long; render plays at most 60 minutes"),
+        ("long_silence.mid", "minutes long; render plays at most 30 minutes"),
         ("fifo.mid", "fifo.mid: not a MIDI file"),
         ("loop_a.mid", "loop_a.mid: cannot read"),
         ("smpte.mid", "smpte.mid: corrupt MIDI"),

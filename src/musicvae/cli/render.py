@@ -12,8 +12,9 @@ from musicvae.soundfont import ENV_VAR, HELP, INSTALL
 if TYPE_CHECKING:
     from musicvae.soundfont import SoundFont
 
-# An hour of 44.1 kHz audio is 600 MB as float64 while it is mixed.
-MAX_RENDER_S = 3600
+# Half an hour of 44.1 kHz audio is 600 MB as float64 while it is mixed (an hour took 2.5 GB on
+# the built-in sounds and 5 GB on a SoundFont before the WAV was written a block at a time).
+MAX_RENDER_S = 1800
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -31,20 +32,22 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         f"(bank 0, a channel per program), in stereo ({INSTALL}).",
     )
     p.add_argument("input", type=Path, metavar="IN.mid", help="MIDI file to render")
-    p.add_argument(
-        "--output", "-o", type=Path, required=True, metavar="OUT.wav", help="WAV to write"
-    )
+    # A string, not a Path: Path drops the trailing slash of "-o out/".
+    p.add_argument("--output", "-o", required=True, metavar="OUT.wav", help="WAV to write")
     p.add_argument("--soundfont", metavar="FILE.sf2", help=HELP)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from musicvae.audio import SAMPLE_RATE, render, wav_bytes
+    from musicvae.audio import SAMPLE_RATE, render, write_wav_samples
     from musicvae.data.midi import read_midi
     from musicvae.errors import MusicVAEError
-    from musicvae.io import atomic_write_bytes
-    from musicvae.soundfont import load_soundfont
+    from musicvae.io import check_output
+    from musicvae.soundfont import load_soundfont, soundfont_path
 
+    output = check_output(
+        args.output, [args.input, soundfont_path(args.soundfont)], suffix=".wav", kind="a WAV file"
+    )
     soundfont = load_soundfont(args.soundfont)  # before reading the MIDI: both fail fast
     ns = read_midi(args.input)
     # A file with no notes would be a silent WAV reported as written; one note hours late (a
@@ -57,11 +60,11 @@ def run(args: argparse.Namespace) -> int:
             f"{MAX_RENDER_S // 60} minutes"
         )
     samples = soundfont.render(ns) if soundfont is not None else render(ns)
-    atomic_write_bytes(args.output, wav_bytes(samples))
+    write_wav_samples(output, samples)
     melodic = int((~ns.is_drum).sum())
     on = _played_on(soundfont, drums=melodic < len(ns), melodic=melodic > 0)
     print(
-        f"wrote {args.output}: {len(samples) / SAMPLE_RATE:.2f} s of audio from {len(ns)} notes "
+        f"wrote {output}: {len(samples) / SAMPLE_RATE:.2f} s of audio from {len(ns)} notes "
         f"({melodic} melodic) on {on}"
     )
     return 0
