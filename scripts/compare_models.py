@@ -49,7 +49,7 @@ def lag_curve(grooves: np.ndarray, steps_per_bar: int) -> list[float]:
     return [bar_similarity(hit, steps_per_bar, lag) for lag in range(1, min(MAX_LAG, bars - 1) + 1)]
 
 
-def long_windows(examples: str, split: str) -> np.ndarray | None:
+def long_windows(examples: str, split: str | None) -> np.ndarray | None:
     """The split's 16-bar windows (N, 256, 27), which every model continues, or None if the
     split has none."""
     from musicvae.configs import get_config
@@ -64,14 +64,19 @@ def long_windows(examples: str, split: str) -> np.ndarray | None:
 
 
 def evaluate_model(
-    name: str, examples: str, split: str, seed: int, long: np.ndarray | None = None
+    name: str,
+    examples: str,
+    split: str | None,
+    seed: int,
+    long: np.ndarray | None = None,
+    trained=None,
 ) -> dict:
     from musicvae.evaluation.conductor import structure_agreement
     from musicvae.evaluation.continuation import continuation_report
     from musicvae.evaluation.evaluate import evaluate, load_split
     from musicvae.generation import load
 
-    trained = load(name)
+    trained = load(name) if trained is None else trained
     t0 = time.monotonic()
     report = evaluate(trained, examples, split, seed=seed, progress=False)
     windows, _, _ = load_split(examples, trained.config, split)
@@ -220,10 +225,40 @@ def plot(reports: list[dict], path: Path, renames: dict[str, str] | None = None)
     atomic_write_bytes(path, buf.getvalue())
 
 
+SPLITS = ("train", "validation", "test", "all")
+
+
+def read_reports(path: Path) -> list[dict]:
+    """An earlier run's ``--json``: a list of reports, each with its config and comparison;
+    one :class:`MusicVAEError` line naming the file otherwise."""
+    from musicvae.errors import MusicVAEError
+
+    try:
+        reports = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise MusicVAEError(f"{path}: no such reports file (an earlier run's --json)") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise MusicVAEError(f"{path}: cannot read the reports ({e})") from None
+    except ValueError as e:
+        raise MusicVAEError(f"{path}: not JSON ({e}); give an earlier run's --json") from None
+    if not isinstance(reports, list) or not all(
+        isinstance(r, dict) and "config" in r and "model" in r.get("comparison", {})
+        for r in reports
+    ):
+        raise MusicVAEError(
+            f"{path}: not a list of compare_models reports; give an earlier run's --json"
+        )
+    return reports
+
+
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    from musicvae.cli.args import Parser
+
+    p = Parser(prog="compare_models.py", description=__doc__.split("\n\n")[0])
     p.add_argument("--examples", required=True, help="dataset file (musicvae convert's Parquet)")
-    p.add_argument("--split", default="test", help="split to evaluate on (default test)")
+    p.add_argument(
+        "--split", default="test", choices=SPLITS, help="split to evaluate on (default test)"
+    )
     p.add_argument(
         "--model", action="append", default=[], help="a model (repeat): bundle, run, .pt"
     )
@@ -240,8 +275,8 @@ def main(argv: list[str] | None = None) -> int:
         help="show column OLD as NEW (repeat)",
     )
     p.add_argument("--seed", type=int, default=0, help="seed of every sampled figure")
-    p.add_argument("--json", type=Path, help="write every report here")
-    p.add_argument("--plot", type=Path, help="write the lag-similarity plot here (PNG)")
+    p.add_argument("--json", help="write every report here (.json)")
+    p.add_argument("--plot", help="write the lag-similarity plot here (PNG)")
     args = p.parse_args(argv)
     renames: dict[str, str] = {}
     for item in args.rename:
@@ -249,17 +284,40 @@ def main(argv: list[str] | None = None) -> int:
         if not sep:
             p.error(f"--rename takes OLD=NEW, got {item!r}")
         renames[old] = new
-    reports = json.loads(args.reports.read_text()) if args.reports else []
-    long = long_windows(args.examples, args.split)
-    for name in args.model:
+    if not args.model and args.reports is None:
+        p.error("nothing to compare: give --model (repeat) or an earlier run's --reports")
+    from musicvae.cli.main import run
+
+    return run(lambda a: _compare(a, renames), args)
+
+
+def _compare(args: argparse.Namespace, renames: dict[str, str]) -> int:
+    from musicvae.errors import MusicVAEError
+    from musicvae.io import check_output
+
+    if not Path(args.examples).is_file():
+        raise MusicVAEError(f"{args.examples}: no such dataset file")
+    split = None if args.split == "all" else args.split
+    inputs = [args.examples, args.reports, *args.model]
+    for flag, suffix, kind in (("json", ".json", "JSON"), ("plot", ".png", "a PNG picture")):
+        if getattr(args, flag) is not None:  # before the work: a bad name fails now
+            setattr(args, flag, check_output(getattr(args, flag), inputs, suffix=suffix, kind=kind))
+    reports = read_reports(args.reports) if args.reports else []
+    from musicvae.generation import load
+
+    models = {name: load(name) for name in args.model}  # a bad one fails before any work
+    long = long_windows(args.examples, split) if args.model else None
+    for name, trained in models.items():
         print(f"evaluating {name} ...", file=sys.stderr, flush=True)
-        report = evaluate_model(name, args.examples, args.split, args.seed, long)
+        report = evaluate_model(name, args.examples, split, args.seed, long, trained)
         print(f"  {report['comparison']['seconds']} s", file=sys.stderr, flush=True)
         stored = [i for i, r in enumerate(reports) if r["comparison"]["model"] == name]
         if stored:
             reports[stored[0]] = report
         else:
             reports.append(report)
+    if not reports:
+        raise MusicVAEError(f"{args.reports}: holds no reports; give --model to evaluate one")
     print(table(reports, renames))
     if args.json:
         from musicvae.io import atomic_write_bytes
