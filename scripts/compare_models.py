@@ -40,6 +40,18 @@ def _f(x, digits: int = 3) -> str:
     return f"{x:.{digits}f}"
 
 
+def melody_lag_curve(melodies: np.ndarray, steps_per_bar: int) -> list[float]:
+    """Share of equal steps between bars ``lag`` apart, for lags 1..MAX_LAG, of one-hot
+    melodies."""
+    from musicvae.evaluation.melody import bar_similarity, events
+
+    classes = events(melodies)
+    bars = melodies.shape[1] // steps_per_bar
+    return [
+        bar_similarity(classes, steps_per_bar, lag) for lag in range(1, min(MAX_LAG, bars - 1) + 1)
+    ]
+
+
 def lag_curve(grooves: np.ndarray, steps_per_bar: int) -> list[float]:
     from musicvae.evaluation.metrics import HIT_THRESHOLD, split_channels
     from musicvae.evaluation.realism import bar_similarity
@@ -83,13 +95,19 @@ def evaluate_model(
     spb = trained.converter.steps_per_bar
     samples = trained.sample_tensors(PRIOR_SAMPLES, 1.0, seed)
     real = windows.outputs.numpy()
+    melody = trained.family.name == "melody"
+    curve = melody_lag_curve if melody else lag_curve
     extra = {
         "model": name,
         "step": trained.step,
         "metadata_training": trained.metadata.get("training", ""),
-        "lag_similarity": {"samples": lag_curve(samples, spb), "real": lag_curve(real, spb)},
+        "lag_similarity": {"samples": curve(samples, spb), "real": curve(real, spb)},
         "seconds": 0.0,
     }
+    if melody:  # the structure and continuation figures below read drum hits
+        extra["seconds"] = round(time.monotonic() - t0, 1)
+        report["comparison"] = extra
+        return report
     if trained.config.decoder == "hierarchical":
         _, mu, _ = trained.encode_tensors(windows.inputs.numpy())
         extra["conductor"] = structure_agreement(trained.model, mu, real, spb)
@@ -185,11 +203,56 @@ def column_name(report: dict, reports: list[dict], renames: dict[str, str] | Non
     return (renames or {}).get(name, name)
 
 
+def _melody(block: str, key: str, digits: int = 3):
+    def get(r: dict) -> str:
+        value = r
+        for part in (*block.split("."), key):
+            value = value.get(part, {}) if isinstance(value, dict) else {}
+        return _f(value if isinstance(value, float) else None, digits)
+
+    return get
+
+
+# Melody models: the paper's reconstruction accuracies, latent use, and how tune-like their
+# interpolations and prior samples are beside the split's own windows.
+MELODY_ROWS = [
+    ("test windows", lambda r: str(r["num_windows"])),
+    ("training steps", lambda r: str(r["comparison"]["step"])),
+    ("KL (bits per window)", lambda r: _f(r["elbo"]["kl_bits"], 1)),
+    ("teacher-forced accuracy", lambda r: _f(r["teacher_forced"]["accuracy"])),
+    ("sampled accuracy (temperature 1)", lambda r: _f(r["sampled"]["accuracy"])),
+    ("sampled accuracy (argmax)", lambda r: _f(r["free"]["accuracy"])),
+    ("teacher-forced, another tune's z", lambda r: _f(r["other_z"]["accuracy"])),
+    ("interpolation: events changed per move", lambda r: _f(r["interpolation"]["events_changed_per_step"])),
+    *[
+        (f"{where}: {label}", _melody(block, key))
+        for where, block in (
+            ("midpoints", "interpolation.midpoints"),
+            ("prior", "prior.generated"),
+            ("real", "prior.real"),
+        )
+        for label, key in (
+            ("notes per bar", "notes_per_bar"),
+            ("pitch range", "pitch_range"),
+            ("in-key share", "in_key_share"),
+            ("bar similarity lag 1", "bar_similarity_lag1"),
+            ("bar similarity lag 4", "bar_similarity_lag4"),
+            ("share over two octaves", "over_two_octaves"),
+        )
+    ],
+]  # fmt: skip
+
+
 def table(reports: list[dict], renames: dict[str, str] | None = None) -> str:
     names = [column_name(r, reports, renames) for r in reports]
     head = "| measure | " + " | ".join(names) + " |"
     lines = [head, "|---" * (len(reports) + 1) + "|"]
-    for label, get in ROWS + PRIOR_ROWS:
+    melody = [r.get("family") == "melody" for r in reports]
+    if any(melody) and not all(melody):
+        from musicvae.errors import MusicVAEError
+
+        raise MusicVAEError("compare models of one kind: melody models with melody models")
+    for label, get in MELODY_ROWS if all(melody) else ROWS + PRIOR_ROWS:
         lines.append(f"| {label} | " + " | ".join(get(r) for r in reports) + " |")
     return "\n".join(lines)
 

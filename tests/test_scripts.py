@@ -119,3 +119,37 @@ def test_hit_bias_sweep_shifts_the_decision_threshold_and_restores_the_model(tmp
     high = rows[50.0]["kept_taps"]
     assert high["hit_recall"] == 1.0 and high["hit_precision"] == round(1 / 9, 4)
     assert after == before  # the model's weights are back as they were
+
+
+def test_compare_models_on_melody_models(magenta_dir, tmp_path, capsys):
+    """The paper's flat-versus-hierarchical table for melodies, on two tiny 16-bar models."""
+    from tests.helpers_melody import folk_dataset
+
+    compare = _script("compare_models")
+    seqs = read_dataset(folk_dataset(magenta_dir / "melody", tmp_path / "f0.parquet"))
+    for i, ns in enumerate(seqs):
+        ns.meta["split"] = "test" if i % 2 else "train"
+    data = write_dataset(seqs, tmp_path / "folk.parquet")
+    tiny = "z_size=8,enc_rnn_size=(16,),dec_rnn_size=(16,16),batch_size=4"
+    for name in ("mel_16bar_flat", "mel_16bar_hierdec"):
+        config = get_config(name, tiny)
+        torch.manual_seed(0)
+        save_checkpoint(tmp_path / name / "train", model=build_model(config), config=config, step=2)
+    compare.PRIOR_SAMPLES = 8
+    args = ["--examples", str(data), "--model", str(tmp_path / "mel_16bar_flat"),
+            "--model", str(tmp_path / "mel_16bar_hierdec"), "--json", str(tmp_path / "m.json")]  # fmt: skip
+    with single_torch_thread():
+        assert compare.main(args) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0] == "| measure | mel_16bar_flat | mel_16bar_hierdec |"
+    rows = {line.split(" | ")[0].lstrip("| "): line.split(" | ")[1:] for line in table[2:]}
+    for label in ("sampled accuracy (temperature 1)", "sampled accuracy (argmax)",
+                  "teacher-forced, another tune's z", "prior: in-key share",
+                  "real: bar similarity lag 4", "interpolation: events changed per move"):  # fmt: skip
+        assert label in rows, label
+    # The real tunes are the same for both columns, and most of their notes are in one key.
+    real = rows["real: in-key share"]
+    assert real[0] == real[1].rstrip(" |") and float(real[0]) > 0.9
+    reports = json.loads((tmp_path / "m.json").read_text())
+    assert [r["family"] for r in reports] == ["melody", "melody"]
+    assert len(reports[0]["comparison"]["lag_similarity"]["real"]) == 15  # lags 1..15 of 16 bars

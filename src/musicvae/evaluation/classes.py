@@ -21,6 +21,7 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
 
 from musicvae.families import family_of
@@ -28,6 +29,13 @@ from musicvae.models.base import Activations
 
 if TYPE_CHECKING:
     from musicvae.generation.trained_model import TrainedModel
+
+# Melody models' prior samples are drawn at temperature 1 (the model's own distribution), at
+# most this many; latent paths join this many pairs of windows in this many outputs.
+PRIOR_TEMPERATURE = 1.0
+MAX_PRIOR_SAMPLES = 512
+PATH_PAIRS = 32
+PATH_STEPS = 9
 
 
 @dataclass
@@ -75,7 +83,9 @@ class _Totals:
     magenta_accuracy: float = 0.0
     kl_nats: float = 0.0
     scores: dict[str, _Scores] = field(
-        default_factory=lambda: {k: _Scores() for k in ("teacher_forced", "free", "other_z")}
+        default_factory=lambda: {
+            k: _Scores() for k in ("teacher_forced", "free", "sampled", "other_z")
+        }
     )
 
 
@@ -96,8 +106,11 @@ def evaluate_classes(
     batch_size: int = 64,
     seed: int = 0,
     workers: int | None = None,
+    num_prior_samples: int | None = None,
 ) -> dict:
-    """Magenta's metrics of a one-hot or multi-label ``trained`` model on a dataset split."""
+    """Magenta's metrics of a one-hot or multi-label ``trained`` model on a dataset split;
+    for melodies also how tune-like its samples and interpolations are (``prior``,
+    ``interpolation``: :mod:`musicvae.evaluation.melody`)."""
     from musicvae.evaluation.evaluate import load_split
     from musicvae.models import kl_divergence
 
@@ -129,6 +142,8 @@ def evaluate_classes(
             totals.scores["teacher_forced"].add(predicted, target, one_hot)
             free = model.decode(mu, target.shape[1], 0.0, ctl, gen)
             totals.scores["free"].add(free.float(), target, one_hot)
+            drawn = model.decode(mu, target.shape[1], 1.0, ctl, gen)  # the paper's "sampled"
+            totals.scores["sampled"].add(drawn.float(), target, one_hot)
         all_mu = torch.cat(mus)
         other = (torch.arange(n, device=all_mu.device) + n // 2) % n
         for s in range(0, n, batch_size):
@@ -157,6 +172,50 @@ def evaluate_classes(
         },
         **{k: v.report(one_hot) for k, v in totals.scores.items()},
         "magenta_accuracy": totals.magenta_accuracy / windows,
+        **(
+            _melody_blocks(trained, examples.outputs, all_mu, num_prior_samples, seed)
+            if family.name == "melody" and not controls_used
+            else {}
+        ),
+    }
+
+
+def _melody_blocks(
+    trained: TrainedModel,
+    real: torch.Tensor,
+    mus: torch.Tensor,
+    num_prior_samples: int | None,
+    seed: int,
+) -> dict:
+    """Prior samples and latent paths of a melody model, set beside the split's windows."""
+    from musicvae.evaluation.melody import melody_stats, path_changes
+    from musicvae.generation.latent import slerp_path
+
+    spb = trained.converter.steps_per_bar
+    n = len(real)
+    count = min(num_prior_samples or n, MAX_PRIOR_SAMPLES)
+    prior = trained.sample_tensors(count, PRIOR_TEMPERATURE, seed)
+    # Paths between windows half the split apart (other tunes), PATH_STEPS outputs each.
+    pairs = min(PATH_PAIRS, n // 2)
+    mu = mus.cpu().numpy()
+    changes, midpoints = [], []
+    for i in range(pairs):
+        z = slerp_path(mu[i], mu[(i + n // 2) % n], PATH_STEPS).astype(np.float32)
+        path = trained.decode_tensors(z, 1e-3, seed + i)  # near-greedy: the path, not noise
+        changes.append(path_changes(path))
+        midpoints.append(path[PATH_STEPS // 2])
+    return {
+        "prior": {
+            "temperature": PRIOR_TEMPERATURE,
+            "generated": melody_stats(prior, spb),
+            "real": melody_stats(real.cpu().numpy(), spb),
+        },
+        "interpolation": {
+            "pairs": pairs,
+            "steps": PATH_STEPS,
+            "events_changed_per_step": float(np.mean(changes)) if changes else float("nan"),
+            "midpoints": melody_stats(np.stack(midpoints), spb) if midpoints else {},
+        },
     }
 
 
@@ -173,6 +232,7 @@ def format_classes(r: dict) -> str:
         f"  Magenta's metrics/accuracy (teacher-forced at mu): {r['magenta_accuracy']:.3f}"
     )
     names = {
+        "sampled": "decoded from mu at temperature 1 (the paper's sampled accuracy)",
         "teacher_forced": "teacher-forced at mu, each step decoded greedily",
         "free": "greedy decode from mu (what reconstruct writes)",
         "other_z": "teacher-forced at another window's mu",
@@ -183,4 +243,36 @@ def format_classes(r: dict) -> str:
             f", {k} {scores[k]:.3f}" for k in ("precision", "recall", "f1") if k in scores
         )
         lines.append(f"  {label}: step accuracy {scores['accuracy']:.3f}{extra}")
+    if "prior" in r:
+        lines += _melody_lines(r)
     return "\n".join(lines)
+
+
+_MELODY_ROWS = (
+    ("notes per bar", "notes_per_bar"),
+    ("pitch range (semitones)", "pitch_range"),
+    ("share over two octaves", "over_two_octaves"),
+    ("in-key share", "in_key_share"),
+    ("bar similarity, lag 1", "bar_similarity_lag1"),
+    ("bar similarity, lag 4", "bar_similarity_lag4"),
+)
+
+
+def _melody_lines(r: dict) -> list[str]:
+    """The prior and interpolation blocks: generated beside real, per statistic."""
+    p, i = r["prior"], r["interpolation"]
+    mid = i.get("midpoints", {})
+    lines = [
+        f"  prior samples at temperature {p['temperature']:g} "
+        f"({int(p['generated']['windows'])}) against the split; path midpoints",
+        f"    {'':28} {'generated':>10} {'real':>10} {'midpoints':>10}",
+    ]
+    for label, key in _MELODY_ROWS:
+        vals = (p["generated"].get(key), p["real"].get(key), mid.get(key))
+        cells = "".join(f" {v:>10.3f}" if v is not None else f" {'-':>10}" for v in vals)
+        lines.append(f"    {label:28}{cells}")
+    lines.append(
+        f"  interpolation: {i['events_changed_per_step']:.3f} of the steps change per move "
+        f"({i['pairs']} paths of {i['steps']})"
+    )
+    return lines

@@ -110,7 +110,13 @@ def evaluate(
         from musicvae.evaluation.classes import evaluate_classes
 
         return evaluate_classes(
-            trained, examples_path, split, batch_size=batch_size, seed=seed, workers=workers
+            trained,
+            examples_path,
+            split,
+            batch_size=batch_size,
+            seed=seed,
+            workers=workers,
+            num_prior_samples=num_prior_samples,
         )
     model, config, device = trained.model, trained.config, trained.device
     examples, qpm, num_sequences = load_split(examples_path, config, split, workers=workers)
