@@ -3,7 +3,10 @@
 Writes a TF checkpoint of ``--config``'s variables at the config's own (published) sizes, with
 random values, into a temporary folder (deleted after): the names and shapes come from
 ``variable_map`` of the config's model, as Magenta's ``Saver`` would write them; ``--form tar``
-packs it as an uncompressed ``.tar`` like Magenta's published files. Then a child process
+packs it as an uncompressed ``.tar`` like Magenta's published files. ``--adam`` also writes
+Adam's two slots per variable and ``beta1_power``/``beta2_power``, as a training checkpoint
+holds them: a file three times the model's size (``hierdec-trio_16bar``: 2.6 GB), whose slots
+the import skips without reading them. Then a child process
 imports it, as ``load()`` and ``musicvae generate --checkpoint`` do (``--step load``:
 ``read_magenta_model``) or as ``musicvae import-magenta`` does (``--step import-magenta``: the
 same, then a ``.pt`` written). The child imports torch and musicvae first; its baseline is its
@@ -15,6 +18,7 @@ peak, its ratio to the model size, and wall time.
 
     python benchmarks/import_magenta.py                          # hierdec-mel_16bar, ~700 MiB
     python benchmarks/import_magenta.py --config nade-drums_2bar_full --form prefix
+    python benchmarks/import_magenta.py --config hierdec-trio_16bar --adam --step both  # 881 MiB
 """
 
 from __future__ import annotations
@@ -32,9 +36,12 @@ from pathlib import Path
 MIB = 1 << 20
 
 
-def write_published_size(config_name: str, folder: Path, seed: int = 0) -> tuple[Path, int, int]:
+def write_published_size(
+    config_name: str, folder: Path, seed: int = 0, adam: bool = False
+) -> tuple[Path, int, int]:
     """``(prefix, bytes of its model variables, the model's parameter count)`` of a checkpoint
-    of ``config_name`` at its own sizes, random values, written one variable at a time."""
+    of ``config_name`` at its own sizes, random values, written one variable at a time (with
+    ``adam``, each followed by its ``/Adam`` and ``/Adam_1`` slots)."""
     import numpy as np
     import torch
 
@@ -50,7 +57,11 @@ def write_published_size(config_name: str, folder: Path, seed: int = 0) -> tuple
 
     def tensors():
         for name, shape in shapes.items():
-            yield name, (rng.standard_normal(shape, dtype=np.float32) * 0.05)
+            for suffix in ("", "/Adam", "/Adam_1") if adam else ("",):
+                yield name + suffix, (rng.standard_normal(shape, dtype=np.float32) * 0.05)
+        if adam:
+            yield "beta1_power", np.array(0.9, np.float32)
+            yield "beta2_power", np.array(0.999, np.float32)
         yield "global_step", np.array(1234, np.int64)
 
     prefix = folder / f"{config_name}.ckpt"
@@ -130,6 +141,11 @@ def main() -> None:
         default="load",
         help="read_magenta_model (load, generate) or the import-magenta command (default load)",
     )
+    p.add_argument(
+        "--adam",
+        action="store_true",
+        help="also write Adam's slots, as a training checkpoint has them (3x the file size)",
+    )
     p.add_argument("--child", help=argparse.SUPPRESS)
     p.add_argument("--write-to", help=argparse.SUPPRESS)
     p.add_argument("--out-dir", help=argparse.SUPPRESS)
@@ -138,16 +154,20 @@ def main() -> None:
         child(args.child, args.config, args.step, args.out_dir)
         return
     if args.write_to:
-        prefix, tf_bytes, params = write_published_size(args.config, Path(args.write_to))
+        prefix, tf_bytes, params = write_published_size(
+            args.config, Path(args.write_to), adam=args.adam
+        )
         print(json.dumps({"prefix": str(prefix), "bytes": tf_bytes, "parameters": params}))
         return
     with tempfile.TemporaryDirectory(prefix="musicvae-import-bench-") as tmp:
         folder = Path(tmp) / "ckpt"
         folder.mkdir()
         start = time.perf_counter()
-        written = run_child("--write-to", str(folder), "--config", args.config)
+        adam = ["--adam"] if args.adam else []
+        written = run_child("--write-to", str(folder), "--config", args.config, *adam)
         write_s = time.perf_counter() - start
         prefix, tf_bytes = Path(written["prefix"]), written["bytes"]
+        file_bytes = sum(f.stat().st_size for f in folder.glob(f"{prefix.name}.*"))
         runs = {}
         forms = ("prefix", "tar") if args.form == "both" else (args.form,)
         steps = ("load", "import-magenta") if args.step == "both" else (args.step,)
@@ -165,6 +185,8 @@ def main() -> None:
                     "config": args.config,
                     "model_float32_mib": round(model_mib, 1),
                     "checkpoint_variables_mib": round(tf_bytes / MIB, 1),
+                    "checkpoint_file_mib": round(file_bytes / MIB, 1),
+                    "adam_slots": args.adam,
                     "write_s": round(write_s, 2),
                     "cpu_count": os.cpu_count(),
                     "runs": runs,
