@@ -46,6 +46,9 @@ MELODY_STUDIO_TOOLS = (
 )
 # One-hot and NADE drum patterns: sampled and interpolated on the studio's drum grid.
 PATTERN_STUDIO_TOOLS = ("generate", "interpolate")
+# Trios: the main model's tools, each trio shown as three lanes (melody and bass piano rolls,
+# the drums on the grid).
+TRIO_STUDIO_TOOLS = ("generate", "interpolate", "continue")
 # The sampling temperature generate and the studio use unless told otherwise (Magenta's
 # music_vae_generate default; the README compares it with 1.0).
 DEFAULT_TEMPERATURE = 0.5
@@ -168,6 +171,8 @@ FAMILIES: dict[str, Family] = {
             accuracy_label="step accuracy",
             input_layout="one-hot melody (90) | one-hot bass (90) | one-hot drum pattern (512)",
             output_layout="class logits: melody (90) | bass (90) | drum pattern (512)",
+            studio_tools=TRIO_STUDIO_TOOLS,
+            studio_label="trios",
         ),
         Family(
             name="multiperf",

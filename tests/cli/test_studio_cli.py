@@ -171,3 +171,34 @@ def test_melody_flags_take_melody_models_and_drums_keep_their_defaults(tmp_path,
     drums = _saved(tmp_path, "debug")
     with pytest.raises(MusicVAEError, match=r"debug\.safetensors: config 'debug' is a groove"):
         studio._models(_args("--melody-checkpoint", str(drums)))
+
+
+def test_a_trio_checkpoint_serves_its_trios_alone(magenta_dir, tmp_path, monkeypatch, capsys):
+    """--checkpoint of a trio model (Magenta's tiny hierdec-trio_16bar packed as its published
+    .tar): the main model alone, Generate, Interpolate and Continue in its family; beside a
+    melody model, or as one, it is refused in one line."""
+    from tests.interop.test_published_checkpoints import pack
+
+    monkeypatch.setattr("musicvae.generation.api.bundled_available", lambda name: True)
+    tar = pack(
+        magenta_dir / "hierdec_trio_tiny" / "model.ckpt-5",
+        tmp_path / "hierdec-trio_16bar.tar",
+        "hierdec-trio_16bar",
+    )
+    models = studio._models(_args("--checkpoint", str(tar)))
+    assert list(models) == ["generate"] and models["generate"].family.name == "trio"
+    config = models["generate"].config
+    assert [
+        t for t in ("generate", "interpolate", "continue") if table.tool_problem(t, config)
+    ] == []
+    melody = _saved(tmp_path, "debug-mel_2bar")
+    argv = ["studio", "--checkpoint", str(tar), "--melody-checkpoint", str(melody), "--port", "0"]
+    assert cli.main(argv) == 1
+    err = capsys.readouterr().err
+    assert (
+        "is a trio model, which serves the trio tools itself; leave out --melody-checkpoint" in err
+    )
+    assert len(err.splitlines()) == 1
+    assert cli.main(["studio", "--melody-checkpoint", str(tar), "--port", "0"]) == 1
+    err = capsys.readouterr().err
+    assert "config 'hierdec-trio_16bar' is a trio model" in err and len(err.splitlines()) == 1

@@ -46,3 +46,21 @@ def melody_models():
     return {
         role: TrainedModel(build_model(c), c, source=f"test-{role}") for role, c in configs.items()
     }
+
+
+# A trio model's tiny stand-in: hierdec-trio_16bar's layout at debug sizes.
+TRIO_OVERRIDES = "z_size=8,enc_rnn_size=[16,16],dec_rnn_size=[16,16],batch_size=4"
+
+
+@pytest.fixture(scope="session")
+def trio_model():
+    """An untrained tiny hierdec-trio_16bar TrainedModel (melody, bass and drums)."""
+    import torch
+
+    from musicvae.configs import get_config
+    from musicvae.generation.api import TrainedModel
+    from musicvae.models import build_model
+
+    torch.manual_seed(0)
+    config = get_config("hierdec-trio_16bar", TRIO_OVERRIDES)
+    return TrainedModel(build_model(config), config, source="test-trio")

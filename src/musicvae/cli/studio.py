@@ -2,8 +2,9 @@
 
 The model flags come from the table's roles, one flag each with its help text and bundled
 default. ``--checkpoint`` takes a model of any family the studio serves: a drum model (the
-other drum roles and the melody models then take their bundled defaults, where installed) or a
-melody model (the studio then serves that model's melodies, and only what other flags name).
+other drum roles and the melody models then take their bundled defaults, where installed), a
+melody model (the studio then serves that model's melodies, and only what other flags name) or
+a trio model (its trios, each as three lanes: melody, bass and drums).
 Listens on 127.0.0.1 by default; another ``--host`` exposes the studio to the network,
 which the command and the page both warn about. Models load on first use, so the page opens at
 once; a tool without a suitable model explains on the page what to start the studio with.
@@ -98,12 +99,13 @@ def _models(args: argparse.Namespace) -> dict:
             print(f"{role.name}: {model}")
     main = models.get(table.ROLES[0].name)
     if isinstance(main, TrainedModel) and table.kind_of(main.config) != "drums":
-        # A melody model as the main one serves the melody tools itself.
+        # A melody (or trio) model as the main one serves the melody (trio) tools itself.
         beside = [r.flag for r in table.ROLES if r.kind != "drums" and r.name in models]
         if beside:
             raise MusicVAEError(
-                f"{args.checkpoint} is a {main.family.name} model, which serves the melody "
-                f"tools itself; leave out {' and '.join(beside)} or give --checkpoint a drum model"
+                f"{args.checkpoint} is a {main.family.name} model, which serves the "
+                f"{table.kind_of(main.config)} tools itself; leave out {' and '.join(beside)} "
+                "or give --checkpoint a drum model"
             )
         return models
     for role in table.ROLES:

@@ -12,7 +12,8 @@ after 2. The prompt itself comes back unchanged at the start of each result.
 Melodies (any model whose decoder, or hierarchical decoder's core, is categorical) continue the
 same way with :func:`continue_categorical_tensors`: the prompt tiled to the window is encoded once,
 and each window decodes freely from its code after a teacher-forced prefix of the last bars played
-so far, so the model hears where the melody is before it goes on.
+so far, so the model hears where the melody is before it goes on. Trios (a multi-output decoder,
+or a split one under a conductor) continue so too, one draw per part at each step.
 """
 
 from __future__ import annotations
@@ -45,10 +46,12 @@ def _encoded(
     seed: int | None,
     what: str,
     classes: int | None,
+    depths: tuple[int, ...] = (),
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """The checked float32 prompt, the ``n`` codes of its windows (its posterior mean first,
     then posterior samples) and the context in steps each window starts from. Its music is the
-    first ``classes`` columns (hits), or with None every step's class other than 0 (one-hot)."""
+    first ``classes`` columns (hits), or with None every step's class other than 0 (one-hot; of
+    each part, for the parts of widths ``depths``)."""
     if not 1 <= bars <= MAX_BARS:
         raise MusicVAEError(f"continue: bars must be 1 to {MAX_BARS}, got {bars}")
     from musicvae.generation.trained_model import MAX_BATCH
@@ -59,7 +62,11 @@ def _encoded(
     prompt = np.asarray(prompt, np.float32)
     if prompt.ndim != 2 or len(prompt) % spb or not len(prompt):
         raise MusicVAEError(f"continue: the prompt must be whole bars of {spb} steps")
-    music = prompt[:, :classes].any() if classes is not None else prompt.argmax(-1).any()
+    if classes is not None:
+        music = bool(prompt[:, :classes].any())
+    else:
+        parts = np.split(prompt, np.cumsum(depths)[:-1], axis=1) if depths else [prompt]
+        music = any(part.argmax(-1).any() for part in parts)
     if not music:
         raise MusicVAEError(f"continue: the prompt is empty (no {what} to continue from)")
     tiled = prompt[np.arange(window) % len(prompt)]
@@ -110,24 +117,28 @@ def continue_categorical_tensors(
     seed: int | None = None,
 ) -> np.ndarray:
     """``n`` continuations (n, T + bars * steps_per_bar, D) of a (T, D) one-hot ``prompt``
-    (whole bars) by a model with a categorical decoder (a melody's): the prompt, then ``bars``
-    new bars, the first result from the posterior mean and the others from posterior samples."""
+    (whole bars) by a model with a categorical decoder (a melody's) or a multi-output one (a
+    trio's: one one-hot per part): the prompt, then ``bars`` new bars, the first result from
+    the posterior mean and the others from posterior samples."""
     import torch
 
-    from musicvae.models.categorical import CategoricalLstmDecoder
+    from musicvae.models.categorical import CategoricalLstmDecoder, sample_categorical
+    from musicvae.models.multi_out import PartsOutput
 
     decoder = trained.model.decoder
     core = getattr(decoder, "core", decoder)
-    if not isinstance(core, CategoricalLstmDecoder) or trained.converter.control_depth:
+    categorical = isinstance(core, CategoricalLstmDecoder | PartsOutput)
+    if not categorical or trained.converter.control_depth:
         raise MusicVAEError(
             f"config {trained.config.name!r}: only a model with a categorical decoder and no "
-            "controls (a melody model) continues one-hot steps"
+            "controls (a melody or trio model) continues one-hot steps"
         )
     window, depth = trained.window_steps, trained.converter.output_depth
+    depths = core.output_depths if isinstance(core, PartsOutput) else (depth,)
     if np.ndim(prompt) != 2 or np.shape(prompt)[1] != depth:
         raise MusicVAEError(f"continue: the prompt must be one-hot steps of {depth} classes")
-    # Class 0 ("no event") throughout is no music at all.
-    prompt, z, context = _encoded(trained, prompt, bars, n, seed, "notes", None)
+    # Class 0 ("no event", no hits) throughout, in every part, is no music at all.
+    prompt, z, context = _encoded(trained, prompt, bars, n, seed, "notes", None, depths)
     spb = trained.converter.steps_per_bar
     total = len(prompt) + bars * spb
     out = np.repeat(prompt[None], n, 0)
@@ -146,7 +157,11 @@ def continue_categorical_tensors(
                 # Teacher-forced on every step before t: step t's logits are what a free run
                 # that had played those steps would give.
                 logits = decoder(steps[:, : t + 1], None, zt).rnn_output[:, t]
-                steps[:, t] = core.sample_step(logits, temperature, g)
+                draws = [
+                    sample_categorical(part, temperature, g)
+                    for part in logits.split(list(depths), -1)
+                ]
+                steps[:, t] = torch.cat(draws, -1)
         out = np.concatenate([out, steps[:, context:].cpu().numpy()], axis=1)
         k += 1
     return out

@@ -2,10 +2,11 @@
 
 ``create_app(models)`` takes a ``TrainedModel``, a loader, or a mapping from role ("generate",
 "long", "groove", "drumify", "melody", "long_melody") to either (see ``service.Studio``). The
-main model's tools answer grooves or melodies as its family makes them; the melody tools, the
-melody upload and the melody downloads live under ``/api/melody``. Each tool's route is
-``tools.tool(name).endpoint``, summarised by its row's description, and ``/api/info`` lists the
-tool and role tables for the page to build its tabs from. Safety rules: request bodies are capped
+main model's tools answer grooves, melodies or trios as its family makes them; the melody tools,
+the melody upload and the melody downloads live under ``/api/melody``, the trio upload and
+downloads under ``/api/trio``. Each tool's route is ``tools.tool(name).endpoint``, summarised by
+its row's description, and ``/api/info`` lists the tool and role tables for the page to build
+its tabs from. Safety rules: request bodies are capped
 (1 MB uploads); uploads must parse as MIDI; nothing in a request names a server path (static files
 come from the package folder through Starlette's checked ``StaticFiles``); model calls run in
 worker threads under a per-model lock; every error is a JSON ``{"detail": message}``, and an
@@ -53,6 +54,7 @@ from musicvae.web.grooves import (
 from musicvae.web.limits import BodyLimit, ClientLimit, SameOrigin
 from musicvae.web.melodies import Melody, main_program
 from musicvae.web.service import ModelSource, Studio, Unavailable
+from musicvae.web.trios import Trio
 
 STATIC = Path(__file__).parent / "static"
 # Swagger UI's files, as the fastapi-offline package ships them: /docs works offline.
@@ -72,15 +74,21 @@ Program = Field(0, ge=0, le=127, description="General MIDI program of the melodi
 
 
 def _kind(value: Any) -> str:
-    """Which of a groove or a melody a request's music is: a melody has notes."""
+    """Which of a groove, a melody or a trio a request's music is: a melody has notes, a trio
+    a melody and drums."""
     if isinstance(value, dict):
+        if "melody" in value or "drums" in value:
+            return "trio"
         return "melody" if "notes" in value or "steps" in value else "drums"
-    return "melody" if isinstance(value, Melody) else "drums"
+    return "melody" if isinstance(value, Melody) else "trio" if isinstance(value, Trio) else "drums"
 
 
-# A groove or a melody: the main model's tools read whichever its family reads.
+# A groove, a melody or a trio: the main model's tools read whichever its family reads.
 Music = Annotated[
-    Annotated[Groove, Tag("drums")] | Annotated[Melody, Tag("melody")], Discriminator(_kind)
+    Annotated[Groove, Tag("drums")]
+    | Annotated[Melody, Tag("melody")]
+    | Annotated[Trio, Tag("trio")],
+    Discriminator(_kind),
 ]
 
 
@@ -128,7 +136,7 @@ class SimilarRequest(TransformRequest):
 
 
 class ContinueRequest(BaseModel):
-    groove: Music = Field(description="the groove (or, for a melody model, the melody)")
+    groove: Music = Field(description="the groove (or, for a melody or trio model, its music)")
     bars: int = Field(4, ge=1, le=32, description="new bars after the groove")
     n: int = Field(1, ge=1, le=8, description="results: the best guess, then variations")
     temperature: float = Temperature
@@ -151,14 +159,23 @@ class Melodies(BaseModel):
     melodies: list[Melody]
 
 
-def _answer(out: list[Groove] | list[Melody]) -> Grooves | Melodies:
+class Trios(BaseModel):
+    trios: list[Trio]
+
+
+Made = list[Groove] | list[Melody] | list[Trio]
+
+
+def _answer(out: Made) -> Grooves | Melodies | Trios:
     """A tool's results as the response of their kind."""
     if out and isinstance(out[0], Melody):
         return _melodies(out)
+    if out and isinstance(out[0], Trio):
+        return Trios(trios=[t for t in out if isinstance(t, Trio)])
     return Grooves(grooves=[g for g in out if isinstance(g, Groove)])
 
 
-def _melodies(out: list[Groove] | list[Melody]) -> Melodies:
+def _melodies(out: Made) -> Melodies:
     return Melodies(melodies=[m for m in out if isinstance(m, Melody)])
 
 
@@ -172,6 +189,12 @@ class MelodyUpload(Melodies):
     filename: str
     qpm: float
     program: int = Field(description="the General MIDI program the melody plays on")
+    windows: int = Field(description="windows in the whole file (at most 16 are returned)")
+
+
+class TrioUpload(Trios):
+    filename: str
+    qpm: float
     windows: int = Field(description="windows in the whole file (at most 16 are returned)")
 
 
@@ -235,7 +258,7 @@ def create_app(  # noqa: C901 - the routes are nested functions; the branches co
     app = FastAPI(
         title="MusicVAE Studio",
         summary="Generate, interpolate, humanize and drumify drum grooves with GrooVAE models, "
-        "and generate, interpolate and continue melodies with Magenta's melody models.",
+        "and generate, interpolate and continue melodies and trios with Magenta's models.",
         version="1",
         docs_url=None,
         redoc_url=None,
@@ -306,7 +329,7 @@ def create_app(  # noqa: C901 - the routes are nested functions; the branches co
 
     def generate_route(tool: str) -> None:
         @tool_route(tool)
-        async def generate(req: GenerateRequest) -> Grooves | Melodies:
+        async def generate(req: GenerateRequest) -> Grooves | Melodies | Trios:
             out = await run_in_threadpool(
                 functools.partial(
                     studio.generate,
@@ -323,9 +346,7 @@ def create_app(  # noqa: C901 - the routes are nested functions; the branches co
 
     generate_route("generate")
 
-    async def interpolated(
-        req: InterpolateRequest | MelodyInterpolateRequest, tool: str
-    ) -> list[Groove] | list[Melody]:
+    async def interpolated(req: InterpolateRequest | MelodyInterpolateRequest, tool: str) -> Made:
         return await run_in_threadpool(
             functools.partial(
                 studio.interpolate,
@@ -340,7 +361,7 @@ def create_app(  # noqa: C901 - the routes are nested functions; the branches co
         )
 
     @tool_route("interpolate")
-    async def interpolate(req: InterpolateRequest) -> Grooves | Melodies:
+    async def interpolate(req: InterpolateRequest) -> Grooves | Melodies | Trios:
         return _answer(await interpolated(req, "interpolate"))
 
     @tool_route("groove")
@@ -365,8 +386,8 @@ def create_app(  # noqa: C901 - the routes are nested functions; the branches co
         return Grooves(grooves=out)
 
     async def continued(
-        music: Groove | Melody, req: ContinueRequest | MelodyContinueRequest, tool: str
-    ) -> list[Groove] | list[Melody]:
+        music: Groove | Melody | Trio, req: ContinueRequest | MelodyContinueRequest, tool: str
+    ) -> Made:
         return await run_in_threadpool(
             functools.partial(
                 studio.extend, music, req.bars, req.n, req.temperature, req.seed, tool=tool
@@ -374,7 +395,7 @@ def create_app(  # noqa: C901 - the routes are nested functions; the branches co
         )
 
     @tool_route("continue")
-    async def extend(req: ContinueRequest) -> Grooves | Melodies:
+    async def extend(req: ContinueRequest) -> Grooves | Melodies | Trios:
         return _answer(await continued(req.groove, req, "continue"))
 
     generate_route("melody_generate")
@@ -411,6 +432,16 @@ def create_app(  # noqa: C901 - the routes are nested functions; the branches co
     ) -> MelodyUpload:
         return await run_in_threadpool(_parse_melody_upload, *await received(file), bars)
 
+    @app.post("/api/trio/midi", summary="Parse an uploaded MIDI file into trios")
+    async def upload_trio(
+        file: Annotated[
+            UploadFile,
+            File(description="a MIDI file with a melody, a bass and drums, at most 1 MB"),
+        ],
+        bars: Annotated[int, Query(ge=1, le=32, description="bars per returned trio")] = 16,
+    ) -> TrioUpload:
+        return await run_in_threadpool(_parse_trio_upload, *await received(file), bars)
+
     for path, media, suffix, render, summary, body in (
         ("/api/midi/export", "audio/midi", ".mid", _to_midi, "A groove as a MIDI file", Groove),
         (
@@ -437,6 +468,22 @@ def create_app(  # noqa: C901 - the routes are nested functions; the branches co
             "A melody as a WAV on the built-in voice of its program",
             Melody,
         ),
+        (
+            "/api/trio/midi/export",
+            "audio/midi",
+            ".mid",
+            _to_midi,
+            "A trio as a MIDI file: melody and bass on their programs, drums on channel 10",
+            Trio,
+        ),
+        (
+            "/api/trio/audio",
+            "audio/wav",
+            ".wav",
+            _to_wav,
+            "A trio as a WAV: each track on its own voice, the drums on the kit",
+            Trio,
+        ),
     ):
         app.post(
             path,
@@ -453,6 +500,8 @@ _CONVERTER = studio_converter()
 # The studio's melodies: Magenta's one-hot melody converter, as its melody models read them
 # (the 16-bar models' settings: a melody on any program is read).
 _MELODY_CONVERTER = build_converter(get_config("flat-mel_16bar"), "infer")
+# The studio's trios: Magenta's trio converter, as its trio models read them.
+_TRIO_CONVERTER = build_converter(get_config("hierdec-trio_16bar"), "infer")
 
 
 def _read_upload(data: bytes, name: str) -> NoteSequence:
@@ -498,6 +547,31 @@ def _parse_melody_upload(data: bytes, name: str, bars: int) -> MelodyUpload:
     )
 
 
+def _parse_trio_upload(data: bytes, name: str, bars: int) -> TrioUpload:
+    ns = _read_upload(data, name)
+    steps = bars * _TRIO_CONVERTER.steps_per_bar
+    step_seconds = 60.0 / ns.qpm / _TRIO_CONVERTER.data.steps_per_quarter
+    kept = ns.select(ns.start < (MAX_UPLOAD_WINDOWS * steps - 0.5) * step_seconds)
+    grid = _TRIO_CONVERTER.sequence_grid(kept)
+    if not len(grid):
+        raise HTTPException(
+            422,
+            f"{name}: no trio found (it needs a melody on programs 0-31, a bass on programs "
+            "32-39 and drums, one tempo and a 4/4 time signature throughout)",
+        )
+    last = float(ns.start.max())
+    windows = int(last / step_seconds) // steps + 1
+    pitched = ns.select(~ns.is_drum)
+    melody = main_program(pitched.select(pitched.program < 32))
+    bass = main_program(pitched.select((pitched.program >= 32) & (pitched.program < 40)))
+    parts = split_windows(np.asarray(grid.outputs[0]), steps, MAX_UPLOAD_WINDOWS)
+    trios = []
+    for i, p in enumerate(parts):  # padded steps are all zero: no event and no hits
+        label = f"{name} bars {i * bars + 1}-{(i + 1) * bars}"
+        trios.append(Trio.from_array(p, qpm=ns.qpm, name=label, program=melody, bass_program=bass))
+    return TrioUpload(trios=trios, filename=name, qpm=ns.qpm, windows=max(windows, len(parts)))
+
+
 def _parse_upload(data: bytes, name: str, bars: int) -> Upload:
     ns = _read_upload(data, name)
     if ns.is_drum.any() and not ns.is_drum.all():
@@ -523,15 +597,16 @@ def _parse_upload(data: bytes, name: str, bars: int) -> Upload:
 
 
 def _download(
-    render: Callable[[Groove | Melody], bytes],
+    render: Callable[[Groove | Melody | Trio], bytes],
     media: str,
     suffix: str,
-    body: type[Groove] | type[Melody],
+    body: type[Groove] | type[Melody] | type[Trio],
 ) -> Callable[..., Awaitable[Response]]:
-    """An endpoint that sends ``render(music)`` as a file named after the groove or melody."""
-    default = "groove" if body is Groove else "melody"
+    """An endpoint that sends ``render(music)`` as a file named after the groove, melody or
+    trio."""
+    default = {Groove: "groove", Melody: "melody", Trio: "trio"}[body]
 
-    async def send(g: Groove | Melody) -> Response:
+    async def send(g: Groove | Melody | Trio) -> Response:
         data = await run_in_threadpool(render, g)
         name = _safe_name(g.name, default).replace(" ", "_").removesuffix(".mid") + suffix
         return Response(data, media_type=media, headers={"Content-Disposition": attachment(name)})
@@ -540,15 +615,15 @@ def _download(
     return send
 
 
-def _sequence(g: Groove | Melody) -> NoteSequence:
-    return g.to_sequence() if isinstance(g, Melody) else g.to_sequence(_CONVERTER)
+def _sequence(g: Groove | Melody | Trio) -> NoteSequence:
+    return g.to_sequence() if isinstance(g, Melody | Trio) else g.to_sequence(_CONVERTER)
 
 
-def _to_wav(g: Groove | Melody) -> bytes:
+def _to_wav(g: Groove | Melody | Trio) -> bytes:
     from musicvae.audio import render, wav_bytes
 
     return wav_bytes(render(_sequence(g)))
 
 
-def _to_midi(g: Groove | Melody) -> bytes:
+def _to_midi(g: Groove | Melody | Trio) -> bytes:
     return sequence_to_score(_sequence(g)).dumps_midi()

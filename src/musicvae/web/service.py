@@ -6,8 +6,9 @@ Continue: the main model, of any family), ``long`` (an optional second length), 
 humanize model), ``drumify`` (a tap model), ``melody`` and ``long_melody`` (melody models beside
 the drum ones). A role is given a ``TrainedModel`` or a zero-argument loader, called on first use
 so the server starts at once. What a tool answers follows its model's family: grooves for a
-GrooVAE, drum patterns on the same grid for Magenta's one-hot and NADE drum models, and
-:class:`~musicvae.web.melodies.Melody` notes for a melody model; a tool the family does not back
+GrooVAE, drum patterns on the same grid for Magenta's one-hot and NADE drum models,
+:class:`~musicvae.web.melodies.Melody` notes for a melody model and
+:class:`~musicvae.web.trios.Trio` lanes for a trio model; a tool the family does not back
 (``musicvae.families``) is absent, and a request for it answers why. Each model has a lock: torch modules are not safe to
 call from two threads, and the web app runs every call in a worker thread so the event loop
 stays free. The lock is granted in arrival order (:class:`FairLock`) and a long job takes it once
@@ -40,8 +41,10 @@ from musicvae.generation.latent import slerp_path
 from musicvae.web import tools as table
 from musicvae.web.grooves import MAX_STEPS, Groove, pattern_groove, studio_converter
 from musicvae.web.melodies import Melody
+from musicvae.web.trios import Trio
 
-Music = Groove | Melody
+Music = Groove | Melody | Trio
+Made = list[Groove] | list[Melody] | list[Trio]
 
 T = TypeVar("T")
 
@@ -320,8 +323,8 @@ class Studio:
         *,
         tool: str = "generate",
         program: int = 0,
-    ) -> list[Groove] | list[Melody]:
-        """``n`` grooves or melodies (as the model's family makes) from the prior."""
+    ) -> Made:
+        """``n`` grooves, melodies or trios (as the model's family makes) from the prior."""
         role = self._role(tool, bars)
         model = self._serving(tool, role)
         if seed is not None:  # a seeded call must draw alone to be reproducible
@@ -341,7 +344,7 @@ class Studio:
         bars: int | None = None,
         *,
         tool: str = "interpolate",
-    ) -> list[Groove] | list[Melody]:
+    ) -> Made:
         def run(m: TrainedModel) -> tuple[TrainedModel, np.ndarray]:
             (ia, ca), (ib, cb) = (_first_window(m, x, tool) for x in (a, b))
             # Magenta interpolates whole sequences of one window: the first window of each.
@@ -351,8 +354,7 @@ class Studio:
             return m, m.decode_tensors(z, temperature, seed, np.repeat(ca[None], steps, 0))
 
         model, out = self._call(tool, run, bars)
-        program = a.program if isinstance(a, Melody) else 0
-        return _results(model, out, a.qpm, program=program)
+        return _results(model, out, a.qpm, program=_program(a))
 
     def similar(
         self, g: Groove, n: int, spread: float, temperature: float, seed: int | None
@@ -384,8 +386,8 @@ class Studio:
         seed: int | None,
         *,
         tool: str = "continue",
-    ) -> list[Groove] | list[Melody]:
-        """Continue: ``n`` grooves (or melodies) of ``g`` followed by ``bars`` new bars."""
+    ) -> Made:
+        """Continue: ``n`` grooves (melodies, trios) of ``g`` followed by ``bars`` new bars."""
 
         def run(m: TrainedModel) -> tuple[TrainedModel, np.ndarray]:
             _check_kind(m, g, tool)
@@ -394,10 +396,12 @@ class Studio:
             if whole + bars * spb > MAX_STEPS:
                 raise MusicVAEError(
                     f"{tool}: {whole // spb} + {bars} bars is longer than the studio's "
-                    f"{MAX_STEPS // spb}-bar {'melodies' if isinstance(g, Melody) else 'grooves'}"
+                    f"{MAX_STEPS // spb}-bar {_WANTS[_given(g)].removeprefix('drum ')}"
                 )
-            if isinstance(g, Melody):
-                prompt = _melody_array(m, g, whole)
+            if isinstance(g, Melody | Trio):
+                prompt = (
+                    _melody_array(m, g, whole) if isinstance(g, Melody) else _trio_array(g, whole)
+                )
                 return m, continue_categorical_tensors(m, prompt, bars, n, temperature, seed)
             arr = g.array()
             prompt = np.zeros((whole, arr.shape[1]), np.float32)
@@ -405,7 +409,7 @@ class Studio:
             return m, continue_tensors(m, prompt, bars, n, temperature, seed)
 
         model, out = self._call(tool, run)
-        return _results(model, out, g.qpm, program=g.program if isinstance(g, Melody) else 0)
+        return _results(model, out, g.qpm, program=_program(g))
 
     def transform(
         self, tool: str, g: Groove, temperature: float, seed: int | None, n: int = 1
@@ -540,12 +544,13 @@ def _slice_seed(seed: int | None, k: int) -> int | None:
     return None if seed is None else seed + 1 + 104_729 * k  # _dec_seed(seed) + 104_729 k
 
 
-def _results(
-    m: TrainedModel, out: np.ndarray, qpm: float, *, program: int = 0
-) -> list[Groove] | list[Melody]:
+def _results(m: TrainedModel, out: np.ndarray, qpm: float, *, program: int = 0) -> Made:
     """A model's (N, T, D) outputs as the page shows them: a GrooVAE's grooves as they are,
-    another drum model's patterns on the studio's drum grid, a melody model's melodies."""
+    another drum model's patterns on the studio's drum grid, a melody model's melodies, a trio
+    model's trios (the melody on ``program``)."""
     kind = table.kind_of(m.config)
+    if kind == "trio":
+        return [Trio.from_array(a, qpm=qpm, program=program) for a in out]
     if kind == "melody":
         low = getattr(m.converter, "min_pitch", 21)
         return [Melody.from_array(a, qpm=qpm, program=program, min_pitch=low) for a in out]
@@ -554,17 +559,29 @@ def _results(
     return [pattern_groove(ns, out.shape[1]) for ns in m.to_sequences(out, qpm)]
 
 
+# What a model of each kind reads, and what an input of each kind is, in an error's words.
+_WANTS = {"melody": "melodies", "drums": "drum grooves", "trio": "trios"}
+_IS = {"melody": "a melody", "drums": "a drum groove", "trio": "a trio"}
+
+
+def _given(x: Music) -> str:
+    """The kind of music ``x`` is, as ``tools.kind_of`` names what a model makes."""
+    return "melody" if isinstance(x, Melody) else "trio" if isinstance(x, Trio) else "drums"
+
+
+def _program(x: Music) -> int:
+    """The program results made from ``x`` play (their melody's): its own, else 0."""
+    return x.program if isinstance(x, Melody | Trio) else 0
+
+
 def _check_kind(m: TrainedModel, x: Music, tool: str) -> None:
-    """A one-line error when ``x`` is not what ``m`` reads: a melody for a drum model, or the
-    reverse."""
-    kind = table.kind_of(m.config)
-    given = "melody" if isinstance(x, Melody) else "drums"
+    """A one-line error when ``x`` is not what ``m`` reads: a melody for a drum model, a
+    groove for a trio model, and so on."""
+    kind, given = table.kind_of(m.config), _given(x)
     if kind != given:
-        wants = "melodies" if kind == "melody" else "drum grooves"
-        got = "a melody" if given == "melody" else "a drum groove"
         raise MusicVAEError(
             f"{table.tool(tool).label}: this tool's model ({m.family.studio_name(m.num_bars)}) "
-            f"reads {wants}; {x.name or 'the input'} is {got}"
+            f"reads {_WANTS.get(kind, kind)}; {x.name or 'the input'} is {_IS[given]}"
         )
 
 
@@ -576,12 +593,23 @@ def _melody_array(m: TrainedModel, x: Melody, steps: int) -> np.ndarray:
     return x.array(m.converter.output_depth, low, steps)
 
 
+def _trio_array(x: Trio, steps: int) -> np.ndarray:
+    """A trio as the trio models' one-hots (steps, 692), padded with silence or cut."""
+    if x.is_empty():
+        raise MusicVAEError(
+            f"{x.name or 'trio'}: the trio is empty (no notes or hits to work from)"
+        )
+    return x.array(steps)
+
+
 def _first_window(m: TrainedModel, x: Music, tool: str) -> tuple[np.ndarray, np.ndarray]:
     """The encoder inputs (W, D) and controls (W, C) of the first window of ``x``."""
     _check_kind(m, x, tool)
     window = m.window_steps
     if isinstance(x, Melody):
         return _melody_array(m, x, window), np.zeros((window, 0), np.float32)
+    if isinstance(x, Trio):
+        return _trio_array(x, window), np.zeros((window, 0), np.float32)
     if m.family.name == "groove":
         inputs, controls = _windows(m, x)[:2]
         return inputs[0], controls[0]

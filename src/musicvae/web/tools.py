@@ -229,11 +229,12 @@ def role_tools(name: str) -> list[Tool]:
 
 def kind_of(config: Config) -> str:
     """What a model of ``config`` makes in the studio: "drums" (a drum grid), "melody" (a piano
-    roll), or for a family of several tracks its voice's name."""
+    roll), or for a family of several tracks its family's name ("trio": two piano rolls and a
+    drum grid)."""
     from musicvae.families import family_of
 
-    voice = family_of(config).voice
-    return {"drums": "drums", "program": "melody"}.get(voice, voice)
+    family = family_of(config)
+    return {"drums": "drums", "program": "melody"}.get(family.voice, family.name)
 
 
 def tool_problem(tool_name: str, config: Config) -> str | None:
