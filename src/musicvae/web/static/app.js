@@ -1,8 +1,9 @@
 // MusicVAE Studio: drum grids, piano rolls, Web Audio playback and the tools /api/info lists,
 // talking to the /api routes. The tab bar is built from that list, grouped by what each tool's
-// model makes (drums or melodies); each tool's panel is index.html's section.tool whose
+// model makes (drums, melodies or trios); each tool's panel is index.html's section.tool whose
 // data-panel is its action and kind ("generate-melody"), with one .run button that calls
-// runners[panel] below with the tool's row.
+// runners[panel] below with the tool's row. A trio is three lanes on one card: the melody and
+// the bass as piano rolls, the drums as the grid.
 "use strict";
 
 // Row labels come from /api/info (the converter's class table); until it answers, none.
@@ -17,11 +18,18 @@ const VOICES = [
   [48, "Ensemble"], [56, "Trumpet"], [65, "Sax"], [73, "Flute"], [80, "Square lead"],
   [81, "Saw lead"], [88, "Pad"],
 ];
+// A trio's voices: its melody on programs 0-31 and its bass on 32-39, as Magenta's trio
+// models read them back from a MIDI file.
+const TRIO_VOICES = {
+  melody: VOICES.filter(([p]) => p < 32),
+  bass: [[32, "Acoustic bass"], [33, "Electric bass"], [34, "Picked bass"], [38, "Synth bass"]],
+};
+const LANES = ["melody", "bass"]; // a trio's piano rolls, above its drums
 
 const state = {
   info: null,
   grooves: new Map(), // id -> groove or melody {id, kind, name, qpm, steps, ..., el}
-  slots: { a: null, b: null, ma: null, mb: null }, // interpolation endpoints (ids)
+  slots: { a: null, b: null, ma: null, mb: null, ta: null, tb: null }, // interpolation endpoints (ids)
   mix: { drums: null, melody: null }, // the Mix view's parts (ids)
   selected: null, // id used by Groove, Drumify, Similar and Continue
   tool: "generate",
@@ -31,7 +39,11 @@ const state = {
 const $ = (sel, root = document) => root.querySelector(sel);
 const $$ = (sel, root = document) => Array.from(root.querySelectorAll(sel));
 const pitchName = (p) => `${NOTE_NAMES[p % 12]}${Math.floor(p / 12) - 1}`;
-const kindWord = (kind) => (kind === "melody" ? "melody" : "groove");
+const kindWord = (kind) => ({ melody: "melody", trio: "trio" }[kind] || "groove");
+const KIND_HEADS = { drums: "Drums", melody: "Melody", trio: "Trio" };
+// The piano rolls of a groove, melody or trio: [part, lane], a lane holding program and notes.
+const lanesOf = (g) => (g.kind === "melody" ? [["melody", g]]
+  : g.kind === "trio" ? LANES.map((part) => [part, g.lanes[part]]) : []);
 
 // ---------------------------------------------------------------- server calls
 
@@ -58,7 +70,8 @@ async function uploadMidi(file, kind = "drums") {
   if (file.size > max) throw new Error(`${file.name}: file is larger than ${max / (1 << 20)} MB`);
   const form = new FormData();
   form.append("file", file, file.name);
-  const res = await fetch(kind === "melody" ? "api/melody/midi" : "api/midi", { method: "POST", body: form });
+  const path = { melody: "api/melody/midi", trio: "api/trio/midi" }[kind] || "api/midi";
+  const res = await fetch(path, { method: "POST", body: form });
   const data = await res.json().catch(() => ({}));
   if (!res.ok) throw new Error(errorText(data, res));
   return data;
@@ -78,10 +91,16 @@ function wireGroove(g) {
   if (g.kind === "melody") {
     return { name: g.name, qpm: tempo(), program: g.program, steps: g.steps, notes: g.notes };
   }
-  return { name: g.name, qpm: tempo(), hits: g.hits, velocities: g.velocities, offsets: g.offsets };
+  const drums = { hits: g.hits, velocities: g.velocities, offsets: g.offsets };
+  if (g.kind === "trio") {
+    const line = (part) => ({ program: g.lanes[part].program, notes: g.lanes[part].notes });
+    return { name: g.name, qpm: tempo(), steps: g.steps, melody: line("melody"), bass: line("bass"), drums };
+  }
+  return { name: g.name, qpm: tempo(), ...drums };
 }
 
 function addGroove(data, name) {
+  if (data.drums && data.melody) return addTrio(data, name);
   if (data.notes) return addMelody(data, name);
   const g = {
     id: state.nextId++, kind: "drums", name: name || data.name || "groove", qpm: data.qpm || 120,
@@ -98,6 +117,23 @@ function addMelody(data, name) {
     id: state.nextId++, kind: "melody", name: name || data.name || "melody", qpm: data.qpm || 120,
     steps: data.steps, program: data.program || 0,
     notes: data.notes.map((n) => ({ pitch: n.pitch, start: n.start, end: n.end, velocity: n.velocity || 80 })),
+    version: 0, midi: null,
+  };
+  state.grooves.set(g.id, g);
+  return g;
+}
+
+const copyNotes = (notes) => notes.map((n) => ({ pitch: n.pitch, start: n.start, end: n.end, velocity: n.velocity || 80 }));
+
+// A trio: its drums as a groove's three matrices on the card itself (so the grid code serves
+// it), its melody and bass as lanes of their own.
+function addTrio(data, name) {
+  const d = data.drums;
+  const lane = (part, program) => ({ part, program: data[part] ? data[part].program : program, notes: copyNotes((data[part] || {}).notes || []) });
+  const g = {
+    id: state.nextId++, kind: "trio", name: name || data.name || "trio", qpm: data.qpm || 120,
+    steps: data.steps, hits: d.hits.map((r) => r.map(Number)), velocities: d.velocities.map((r) => r.slice()),
+    offsets: d.offsets.map((r) => r.slice()), lanes: { melody: lane("melody", 0), bass: lane("bass", 33) },
     version: 0, midi: null,
   };
   state.grooves.set(g.id, g);
@@ -121,14 +157,14 @@ function cardHead(g) {
       <button class="play" title="Play this ${what}">▶</button>
       <button class="to-a" title="Use as interpolation start">A</button>
       <button class="to-b" title="Use as interpolation end">B</button>
-      <button class="to-mix" title="Play it in the Mix, with a ${g.kind === "melody" ? "groove" : "melody"}">Mix</button>
+      <button class="to-mix" title="Play it in the Mix, with a ${g.kind === "melody" ? "groove" : "melody"}"${g.kind === "trio" ? " hidden" : ""}>Mix</button>
       <a class="dl" href="#" draggable="true" title="Download MIDI (or drag out)">⬇ MIDI</a>
       <button class="wav" title="Download a WAV rendered by the studio">WAV</button>
     </div>`;
   $(".name", card).textContent = g.name;
   $(".name", card).addEventListener("click", () => select(g.id));
   $(".play", card).addEventListener("click", () => { select(g.id); player.start([g.id]); });
-  const pair = g.kind === "melody" ? ["ma", "mb"] : ["a", "b"];
+  const pair = { melody: ["ma", "mb"], trio: ["ta", "tb"] }[g.kind] || ["a", "b"];
   $(".to-a", card).addEventListener("click", () => setSlot(pair[0], g.id));
   $(".to-b", card).addEventListener("click", () => setSlot(pair[1], g.id));
   $(".to-mix", card).addEventListener("click", () => { state.mix[g.kind] = g.id; refreshMix(); });
@@ -146,17 +182,24 @@ function cardHead(g) {
 }
 
 function renderCard(g) {
+  if (g.kind === "trio") return renderTrioCard(g);
   return g.kind === "melody" ? renderMelodyCard(g) : renderGrooveCard(g);
 }
 
 function renderGrooveCard(g) {
   const card = cardHead(g);
+  g.el = card;
+  card.append(drumGrid(g));
+  return card;
+}
+
+// A drum grid of g's hits: one cell per drum and step; a click toggles a hit.
+function drumGrid(g) {
   const wrap = document.createElement("div");
   wrap.className = "grid-wrap";
   wrap.innerHTML = `<div class="row-labels"></div><div class="grid"></div>`;
-  card.append(wrap);
-  $(".row-labels", card).innerHTML = drumLabels().map((d) => `<div>${d}</div>`).join("");
-  const grid = $(".grid", card);
+  $(".row-labels", wrap).innerHTML = drumLabels().map((d) => `<div>${d}</div>`).join("");
+  const grid = $(".grid", wrap);
   grid.style.setProperty("--steps", g.steps);
   const frag = document.createDocumentFragment();
   for (let s = 0; s < g.steps; s++) {
@@ -173,14 +216,13 @@ function renderGrooveCard(g) {
   const head = document.createElement("div");
   head.className = "playhead";
   grid.append(head);
-  g.el = card;
   g.cells = $$(".cell", grid);
   for (let s = 0; s < g.steps; s++) for (let r = 0; r < rows(); r++) paintCell(g, r, s);
   grid.addEventListener("click", (e) => {
     const cell = e.target.closest(".cell");
     if (cell) toggleCell(g, +cell.dataset.row, +cell.dataset.step);
   });
-  return card;
+  return wrap;
 }
 
 function paintCell(g, r, s) {
@@ -207,23 +249,68 @@ function toggleCell(g, r, s) {
   scheduleMidi(g);
 }
 
-// A piano roll: one row per pitch from the melody's range (at least C4-C5, two semitones of
-// room), one column per 16th note; a click adds a note or takes one away.
-function rollRange(g) {
-  const pitches = g.notes.map((n) => n.pitch);
-  const lo = Math.max(21, Math.min(60, ...pitches) - 2), hi = Math.min(108, Math.max(72, ...pitches) + 2);
+// A piano roll: one row per pitch from the lane's range (at least C4-C5 for a melody, C2-C3
+// for a bass, two semitones of room), one column per 16th note; a click adds a note or takes
+// one away.
+function rollRange(lane, [lo0, hi0] = [60, 72]) {
+  const pitches = lane.notes.map((n) => n.pitch);
+  const lo = Math.max(21, Math.min(lo0, ...pitches) - 2), hi = Math.min(108, Math.max(hi0, ...pitches) + 2);
   return [lo, hi];
+}
+
+// A select of voices (General MIDI programs) that sets the lane's program.
+function voiceSelect(g, lane, voices = VOICES) {
+  const voice = document.createElement("select");
+  voice.className = "program";
+  voice.title = "The voice it plays on (its General MIDI program)";
+  fillVoices(voice, lane.program, voices);
+  voice.addEventListener("change", () => { lane.program = +voice.value; g.version++; scheduleMidi(g); });
+  return voice;
 }
 
 function renderMelodyCard(g) {
   const card = cardHead(g);
-  const voice = document.createElement("select");
-  voice.className = "program";
-  voice.title = "The voice it plays on (its General MIDI program)";
-  fillVoices(voice, g.program);
-  voice.addEventListener("change", () => { g.program = +voice.value; g.version++; scheduleMidi(g); });
-  $(".card-head", card).insertBefore(voice, $(".play", card));
-  [g.lo, g.hi] = rollRange(g);
+  $(".card-head", card).insertBefore(voiceSelect(g, g), $(".play", card));
+  g.el = card;
+  card.append(pianoRoll(g, g));
+  return card;
+}
+
+// A trio's card: the melody's and the bass's piano rolls and the drum grid, one above the
+// other in one scrolling box, so the three lanes' steps line up.
+function renderTrioCard(g) {
+  const card = cardHead(g);
+  g.el = card;
+  const lanes = document.createElement("div");
+  lanes.className = "lanes";
+  const head = (label, extra) => {
+    const el = document.createElement("div");
+    el.className = "lane-head";
+    el.innerHTML = `<span class="lane-name"></span>`;
+    $(".lane-name", el).textContent = label;
+    if (extra) el.append(extra);
+    return el;
+  };
+  for (const part of LANES) {
+    const lane = g.lanes[part], box = document.createElement("div");
+    box.className = "lane";
+    box.dataset.lane = part;
+    box.append(head(part === "melody" ? "Melody" : "Bass", voiceSelect(g, lane, TRIO_VOICES[part])),
+      pianoRoll(g, lane, part === "bass" ? [36, 48] : [60, 72]));
+    lanes.append(box);
+  }
+  const drumsBox = document.createElement("div");
+  drumsBox.className = "lane";
+  drumsBox.dataset.lane = "drums";
+  drumsBox.append(head("Drums"), drumGrid(g));
+  lanes.append(drumsBox);
+  card.append(lanes);
+  return card;
+}
+
+// The piano roll of a lane of g (a melody is its own lane): its notes, a click edits them.
+function pianoRoll(g, lane, range) {
+  [lane.lo, lane.hi] = rollRange(lane, range);
   const wrap = document.createElement("div");
   wrap.className = "grid-wrap";
   const keys = document.createElement("div");
@@ -231,10 +318,10 @@ function renderMelodyCard(g) {
   const roll = document.createElement("div");
   roll.className = "roll";
   roll.style.setProperty("--steps", g.steps);
-  roll.style.height = `${(g.hi - g.lo + 1) * ROLL_ROW_PX}px`;
+  roll.style.height = `${(lane.hi - lane.lo + 1) * ROLL_ROW_PX}px`;
   keys.style.height = roll.style.height;
   const frag = document.createDocumentFragment();
-  for (let p = g.hi; p >= g.lo; p--) {
+  for (let p = lane.hi; p >= lane.lo; p--) {
     const row = document.createElement("div");
     row.className = "roll-row" + ([1, 3, 6, 8, 10].includes(p % 12) ? " black" : "");
     frag.append(row);
@@ -255,28 +342,26 @@ function renderMelodyCard(g) {
   head.className = "playhead";
   roll.append(notes, head);
   wrap.append(keys, roll);
-  card.append(wrap);
-  g.el = card;
-  paintNotes(g);
+  lane.notesEl = notes;
+  paintNotes(g, lane);
   roll.addEventListener("click", (e) => {
     const box = roll.getBoundingClientRect();
     const step = Math.floor(((e.clientX - box.left) / box.width) * g.steps);
-    const pitch = g.hi - Math.floor((e.clientY - box.top) / ROLL_ROW_PX);
-    if (step >= 0 && step < g.steps && pitch >= g.lo && pitch <= g.hi) editNote(g, pitch, step);
+    const pitch = lane.hi - Math.floor((e.clientY - box.top) / ROLL_ROW_PX);
+    if (step >= 0 && step < g.steps && pitch >= lane.lo && pitch <= lane.hi) editNote(g, lane, pitch, step);
   });
-  return card;
+  return wrap;
 }
 
-function fillVoices(select, program) {
-  const known = VOICES.some(([p]) => p === program);
-  const options = known ? VOICES : [[program, `Program ${program}`], ...VOICES];
+function fillVoices(select, program, voices = VOICES) {
+  const known = voices.some(([p]) => p === program);
+  const options = known ? voices : [[program, `Program ${program}`], ...voices];
   select.replaceChildren(...options.map(([p, label]) => new Option(label, p)));
   select.value = program;
 }
 
-function paintNotes(g) {
-  const box = $(".notes", g.el);
-  box.replaceChildren(...g.notes.map((n) => {
+function paintNotes(g, lane) {
+  lane.notesEl.replaceChildren(...lane.notes.map((n) => {
     const el = document.createElement("div");
     el.className = "note";
     el.dataset.pitch = n.pitch;
@@ -284,29 +369,30 @@ function paintNotes(g) {
     el.title = `${pitchName(n.pitch)}, steps ${n.start}-${n.end - 1}`;
     el.style.left = `${(100 * n.start) / g.steps}%`;
     el.style.width = `${(100 * (n.end - n.start)) / g.steps}%`;
-    el.style.top = `${(g.hi - n.pitch) * ROLL_ROW_PX}px`;
+    el.style.top = `${(lane.hi - n.pitch) * ROLL_ROW_PX}px`;
     return el;
   }));
 }
 
 // A click on a sounding note's own pitch removes it; elsewhere a new note starts there (an 8th
-// long, up to the next note), cutting the note that sounded: melodies play one note at a time.
-function editNote(g, pitch, step) {
-  const at = g.notes.find((n) => n.start <= step && step < n.end);
+// long, up to the next note), cutting the note that sounded: melodies (and a trio's melody and
+// bass) play one note at a time.
+function editNote(g, lane, pitch, step) {
+  const at = lane.notes.find((n) => n.start <= step && step < n.end);
   if (at && at.pitch === pitch) {
-    g.notes = g.notes.filter((n) => n !== at);
+    lane.notes = lane.notes.filter((n) => n !== at);
   } else {
     if (at) {
-      if (at.start === step) g.notes = g.notes.filter((n) => n !== at);
+      if (at.start === step) lane.notes = lane.notes.filter((n) => n !== at);
       else at.end = step;
     }
-    const next = Math.min(g.steps, ...g.notes.filter((n) => n.start > step).map((n) => n.start));
-    g.notes.push({ pitch, start: step, end: Math.min(step + 2, next), velocity: 80 });
-    g.notes.sort((a, b) => a.start - b.start);
-    synth.note(pitch, 0, stepSeconds() * 2, 80, g.program);
+    const next = Math.min(g.steps, ...lane.notes.filter((n) => n.start > step).map((n) => n.start));
+    lane.notes.push({ pitch, start: step, end: Math.min(step + 2, next), velocity: 80 });
+    lane.notes.sort((a, b) => a.start - b.start);
+    synth.note(pitch, 0, stepSeconds() * 2, 80, lane.program);
   }
   g.version++;
-  paintNotes(g);
+  paintNotes(g, lane);
   scheduleMidi(g);
 }
 
@@ -336,7 +422,7 @@ function addGroup(title, meta, grooves) {
 
 const baseName = (g) => g.name.replace(/[^\w\-]+/g, "_").replace(/^_+|_+$/g, "") || kindWord(g.kind);
 const fileName = (g) => `${baseName(g)}.mid`;
-const exportPath = (g, what) => (g.kind === "melody" ? `api/melody/${what}` : `api/${what}`);
+const exportPath = (g, what) => (g.kind === "drums" ? `api/${what}` : `api/${g.kind}/${what}`);
 
 function scheduleMidi(g, delay = 400) {
   clearTimeout(g.midiTimer);
@@ -376,7 +462,8 @@ async function downloadMidi(g) {
 
 async function downloadWav(g) {
   try {
-    const url = URL.createObjectURL(await fileBlob(g, "audio"));
+    const loop = $("#wav-loop").value; // "", or a loop-length WAV: "fold" or "cut"
+    const url = URL.createObjectURL(await fileBlob(g, loop ? `audio?loop=${loop}` : "audio"));
     saveAs(url, `${baseName(g)}.wav`);
     setTimeout(() => URL.revokeObjectURL(url), 10_000);
   } catch (err) { toast(err.message, "error"); }
@@ -394,7 +481,7 @@ function select(id) {
 
 function setSlot(slot, id) {
   state.slots[slot] = id;
-  const kind = slot === "ma" || slot === "mb" ? "melody" : "drums";
+  const kind = $(`.slot[data-slot="${slot}"]`).dataset.kind;
   const tool = toolFor("interpolate", kind);
   if (tool) showTool(tool);
   refreshSlots();
@@ -422,7 +509,7 @@ function refreshMix() {
 async function loadFileInto(slot, kind, file) {
   try {
     const data = await uploadMidi(file, kind);
-    const g = addGroove((data.grooves || data.melodies)[0]);
+    const g = addGroove((data.grooves || data.melodies || data.trios)[0]);
     if (data.qpm) $("#tempo").value = Math.round(data.qpm);
     const more = data.windows > 1 ? ` · first of ${data.windows} windows` : "";
     addGroup(`Uploaded ${data.filename}`, `${data.qpm.toFixed(0)} bpm${more}`, [g]);
@@ -511,7 +598,7 @@ function requireSelected(kind) {
 }
 
 function results(data, title, meta, nameOf) {
-  const items = data.grooves || data.melodies;
+  const items = data.grooves || data.melodies || data.trios;
   const gs = items.map((d, i) => addGroove(d, nameOf(i, items.length)));
   addGroup(title, meta, gs);
   return gs;
@@ -534,6 +621,29 @@ const runners = {
     const data = await api(endpoint(tool), { n, temperature: temp("#mgen-temp"), qpm: tempo(), bars, program });
     const size = bars ? ` · ${bars} bars` : "";
     results(data, "Generate melodies", `${n} melodies${size} · temperature ${temp("#mgen-temp").toFixed(2)}`, (i) => `Melody ${i + 1}`);
+  },
+
+  async "generate-trio"(tool) {
+    const n = Math.max(1, Math.min(16, +$("#tgen-n").value || 2));
+    const program = +$("#tgen-program").value;
+    const data = await api(endpoint(tool), { n, temperature: temp("#tgen-temp"), qpm: tempo(), program });
+    results(data, "Generate trios", `${n} trios · temperature ${temp("#tgen-temp").toFixed(2)}`, (i) => `Trio ${i + 1}`);
+  },
+
+  async "interpolate-trio"(tool) {
+    const a = state.grooves.get(state.slots.ta), b = state.grooves.get(state.slots.tb);
+    if (!a || !b) throw new Error("Pick trios for both A and B (buttons on each trio, or drop MIDI files).");
+    const steps = Math.max(2, Math.min(16, +$("#tinterp-steps").value || 5));
+    const data = await api(endpoint(tool), { a: wireGroove(a), b: wireGroove(b), steps, temperature: temp("#tinterp-temp") });
+    results(data, "Interpolate trios", `${a.name} → ${b.name} · ${steps} steps`, (i, n) => `Step ${i + 1}/${n}`);
+  },
+
+  async "continue-trio"(tool) {
+    const g = requireSelected("trio");
+    const bars = Math.max(1, Math.min(16, +$("#tcont-bars").value || 4));
+    const n = Math.max(1, Math.min(8, +$("#tcont-n").value || 1));
+    const data = await api(endpoint(tool), { groove: wireGroove(g), bars, n, temperature: temp("#tcont-temp") });
+    results(data, "Continue trio", `${g.name} + ${bars} bars`, (i) => (i ? `${g.name} + ${bars}, variation ${i}` : `${g.name} + ${bars}`));
   },
 
   async "interpolate-drums"(tool) {
@@ -603,13 +713,15 @@ function showInfo(info) {
   $("#model-info").textContent = models.map((m) => m.name).join(" · ") || "no models";
   $("#model-info").title = models.map((m) => `${m.name}: ${m.config} (${m.source})`).join("\n");
   // One default temperature, the command line's: the sampling tools start from it.
-  for (const id of ["#gen-temp", "#interp-temp", "#sim-temp", "#cont-temp", "#mgen-temp", "#minterp-temp", "#mcont-temp"]) {
+  for (const id of ["#gen-temp", "#interp-temp", "#sim-temp", "#cont-temp", "#mgen-temp", "#minterp-temp", "#mcont-temp",
+    "#tgen-temp", "#tinterp-temp", "#tcont-temp"]) {
     $(id).value = info.default_temperature;
     $(id).dispatchEvent(new Event("input"));
   }
   buildTabs(info);
   const kinds = new Set(Object.values(info.tools).filter((t) => t.available).map((t) => t.kind));
   $("#mix").hidden = !(kinds.has("drums") && kinds.has("melody"));
+  $("#midi-bass-row").hidden = !kinds.has("trio");
   if (info.exposed) {
     $("#exposed-host").textContent = info.host;
     $("#exposed-banner").hidden = false;
@@ -627,7 +739,7 @@ function buildTabs(info) {
     if (kinds.length > 1) {
       const head = document.createElement("span");
       head.className = "tab-group";
-      head.textContent = kind === "melody" ? "Melody" : "Drums";
+      head.textContent = KIND_HEADS[kind] || kind;
       items.push(head);
     }
     for (const row of info.tool_list.filter((r) => kindOf(r.name) === kind)) {
@@ -656,6 +768,22 @@ function newMelody() {
   if (pair && $(".tool:not([hidden])").dataset.panel === "interpolate-melody") setSlot(pair, g.id);
 }
 
+// An empty trio of the trio model's length, to draw on; it fills a free A/B slot of the
+// trio Interpolate panel when that is open.
+function newTrio() {
+  const t = toolInfo(state.tool);
+  const steps = (t && t.steps) || 256;
+  const zeros = () => Array.from({ length: rows() }, () => new Array(steps).fill(0));
+  const g = addTrio({
+    steps, qpm: tempo(), melody: { program: +$("#tgen-program").value, notes: [] }, bass: { program: 33, notes: [] },
+    drums: { hits: zeros(), velocities: zeros(), offsets: zeros() },
+  }, "Drawn trio");
+  addGroup("New trio", "click the rolls and the grid to draw", [g]);
+  select(g.id);
+  const pair = ["ta", "tb"].find((s) => !state.grooves.has(state.slots[s]));
+  if (pair && $(".tool:not([hidden])").dataset.panel === "interpolate-trio") setSlot(pair, g.id);
+}
+
 function setup() {
   for (const panel of $$(".tool")) {
     $(".run", panel).addEventListener("click", (e) => runTool(e.currentTarget, runners[panel.dataset.panel]));
@@ -667,6 +795,7 @@ function setup() {
     show();
   }
   fillVoices($("#mgen-program"), 0);
+  fillVoices($("#tgen-program"), 0, TRIO_VOICES.melody);
   $("#play").addEventListener("click", () => {
     if (player.timer !== null) { player.stop(); return; }
     player.start(state.selected !== null ? [state.selected] : [...state.grooves.keys()].slice(-1));
@@ -680,6 +809,7 @@ function setup() {
     select(g.id);
   });
   $$(".new-melody").forEach((b) => b.addEventListener("click", newMelody));
+  $$(".new-trio").forEach((b) => b.addEventListener("click", newTrio));
   $("#mix-play").addEventListener("click", () => {
     const parts = [state.mix.drums, state.mix.melody].filter((id) => state.grooves.has(id));
     if (parts.length < 2) { toast("Press Mix on a groove and on a melody first."); return; }

@@ -192,8 +192,10 @@ function tempo() {
 const stepSeconds = () => 60 / tempo() / 4;
 
 // A lookahead scheduler: a timer queues the next steps on the audio clock, a frame loop draws.
-// It plays a queue of entries one after another; an entry is one groove or melody, or several
-// played together (the Mix: a groove and a melody), as long as the longest, the others looping.
+// It plays a queue of entries one after another; an entry is one groove, melody or trio, or
+// several played together (the Mix: a groove and a melody), as long as the longest, the others
+// looping. A trio plays its three lanes: the melody and the bass on the melodic voices of their
+// programs, the drums on the kit.
 const player = {
   queue: [], index: 0, step: 0, nextTime: 0, timer: null, marks: [], endTime: null, frame: null,
 
@@ -223,15 +225,15 @@ const player = {
 
   // The step of every part of an entry at step `step`: each loops within the longest.
   play(g, step, time, sd) {
-    if (g.kind === "melody") {
-      for (const n of g.notes) {
+    for (const [part, lane] of lanesOf(g)) {
+      for (const n of lane.notes) {
         if (n.start !== step) continue;
         const dur = (n.end - n.start) * sd;
-        synth.note(n.pitch, time, dur, n.velocity, g.program);
-        midi.melodyNote(n.pitch, time, dur, n.velocity, g.program);
+        synth.note(n.pitch, time, dur, n.velocity, lane.program);
+        midi.melodyNote(n.pitch, time, dur, n.velocity, lane.program, part);
       }
-      return;
     }
+    if (!g.hits) return;
     for (let r = 0; r < g.hits.length; r++) {
       if (!g.hits[r][step]) continue;
       const t = time - (g.offsets[r][step] / 2) * sd, v = g.velocities[r][step];
@@ -271,9 +273,10 @@ const player = {
       $$(".groove-card.playing").forEach((c) => !els.some((g) => g.el === c) && c.classList.remove("playing"));
       for (const g of els) {
         g.el.classList.add("playing");
-        const area = $(".grid, .roll", g.el);
         const frac = Math.min(1, (now - m.time) / m.sd);
-        $(".playhead", area).style.left = `${(((m.step % g.steps) + frac) * area.clientWidth) / g.steps}px`;
+        for (const area of $$(".grid, .roll", g.el)) { // a trio's three lanes each have one
+          $(".playhead", area).style.left = `${(((m.step % g.steps) + frac) * area.clientWidth) / g.steps}px`;
+        }
       }
     }
     if (this.timer !== null) this.frame = requestAnimationFrame(() => this.draw());

@@ -1,5 +1,6 @@
 // MusicVAE Studio: Web MIDI. The playing groove goes out on channel 10 and the playing melody
-// on the chosen melody channel, in step with the audio transport; an input can run the
+// on the chosen melody channel (a trio: its drums on 10, its melody on the melody channel and
+// its bass on the bass channel), in step with the audio transport; an input can run the
 // transport from MIDI clock and tap rhythms for Drumify. Loaded after app.js ($, state, toast)
 // and audio.js (drums, player, tapper); player calls midi.hit for every hit and midi.melodyNote
 // for every melody note it schedules, and midi.stop when it stops.
@@ -13,11 +14,13 @@ const CLOCK = 0xf8, START = 0xfa, CONTINUE = 0xfb, STOP = 0xfc;
 const CLOCKS_PER_QUARTER = 24;
 
 const midi = {
-  access: null, out: null, in: null, toPerf: null, clocks: [], program: null,
+  access: null, out: null, in: null, toPerf: null, clocks: [], programs: {},
 
   init() {
     const channels = [...Array(16).keys()].map((c) => c + 1).filter((c) => c !== DRUM_CHANNEL);
     $("#midi-channel").replaceChildren(...channels.map((c) => new Option(`${c}`, c)));
+    $("#midi-bass-channel").replaceChildren(...channels.map((c) => new Option(`${c}`, c)));
+    $("#midi-bass-channel").value = 2;
     $("#midi-connect").addEventListener("click", () => this.connect());
     $("#midi-out").addEventListener("change", () => this.choose());
     $("#midi-in").addEventListener("change", () => this.choose());
@@ -96,17 +99,22 @@ const midi = {
     this.out.send([NOTE_OFF, pitch, 0], at + stepSeconds * 500);
   },
 
-  // The melody channel's status bytes: note-on, note-off, program change and control change.
-  channel() { return (+$("#midi-channel").value || 1) - 1; },
+  // The channel (0-15) of a melody's or a trio's melody, or of a trio's bass: the low nibble
+  // of the status bytes of note-on, note-off, program change and control change.
+  channel(part = "melody") {
+    const id = part === "bass" ? "#midi-bass-channel" : "#midi-channel";
+    return (+$(id).value || (part === "bass" ? 2 : 1)) - 1;
+  },
 
-  // One melody note at audio time t for dur seconds, velocity 1-127, on the melody channel; the
-  // channel is first set to the note's General MIDI program.
-  melodyNote(pitch, t, dur, velocity, program) {
+  // One note at audio time t for dur seconds, velocity 1-127, on the channel of its part (a
+  // melody, a trio's melody or its bass); the channel is first set to the note's General MIDI
+  // program.
+  melodyNote(pitch, t, dur, velocity, program, part = "melody") {
     if (!this.out) return;
-    const ch = this.channel(), at = this.perfTime(t);
-    if (program !== this.program) {
+    const ch = this.channel(part), at = this.perfTime(t);
+    if (program !== this.programs[ch]) {
       this.out.send([PROGRAM_CHANGE | ch, program & 127], at);
-      this.program = program;
+      this.programs[ch] = program;
     }
     this.out.send([MELODY_NOTE_ON | ch, pitch, Math.max(1, Math.min(127, velocity))], at);
     this.out.send([MELODY_NOTE_OFF | ch, pitch, 0], at + dur * 1000);
@@ -114,12 +122,13 @@ const midi = {
 
   stop() {
     this.toPerf = null;
-    this.program = null;
+    this.programs = {};
     if (!this.out || !this.out.clear) return;
     // Drop the notes queued ahead, and end any whose note-off was among them.
     this.out.clear();
     for (const pitch of (state.info && state.info.drum_pitches) || []) this.out.send([NOTE_OFF, pitch, 0]);
     this.out.send([CONTROL | this.channel(), ALL_NOTES_OFF, 0]);
+    if (!$("#midi-bass-row").hidden) this.out.send([CONTROL | this.channel("bass"), ALL_NOTES_OFF, 0]);
   },
 
   // ---------------------------------------------------------------- in: clock and taps
