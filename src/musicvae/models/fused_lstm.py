@@ -1,0 +1,252 @@
+"""The fused CPU LSTM kernel (``csrc/fused_lstm.cpp``): built on first use, cached, optional.
+
+``nn.LSTM``'s CPU kernels (oneDNN) run well below the speed of the matrix products inside them.
+The C++ kernel does a layer's input projection for all steps as one GEMM, then runs the
+recurrence in chunks of batch rows in parallel (one small GEMM and the fused gate math per step,
+no barrier between steps), and its backward does the weight gradients as single GEMMs over all
+steps. Same parameters and the same (i, f, g, o) cell as ``nn.LSTM``: in fp32 it matches it to
+about 1e-6. GEMMs run in bf16 under bf16 autocast where the CPU has native bf16 (state and gate
+math stay fp32), in fp32 otherwise.
+
+The kernel is compiled with ``torch.utils.cpp_extension`` (a C++ compiler and ninja) the first
+time a process needs it, into ``<cache>/kernels/fused_lstm-<key>`` (``$MUSICVAE_CACHE`` or
+``~/.cache/musicvae``; the key hashes the source, the flags and the torch version), and later
+processes load the built library directly. Where it cannot be built (no compiler, a failed
+build), one line says so and every LSTM runs on ``nn.LSTM``. ``MUSICVAE_FUSED_LSTM=0`` (or
+``musicvae train --no-fused-lstm``) turns it off; CUDA tensors never use it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from musicvae.cpu import fast_bf16
+from musicvae.data.download import cache_dir
+
+__all__ = ["ENV", "available", "cell", "enabled", "layer", "set_enabled"]
+
+ENV = "MUSICVAE_FUSED_LSTM"
+SOURCE = Path(__file__).with_name("csrc") / "fused_lstm.cpp"
+_OFF = frozenset({"0", "false", "no", "off"})
+
+_lock = threading.Lock()
+_loaded: bool | None = None  # None: not tried yet in this process
+_switch: bool | None = None  # set_enabled's choice; None follows the environment variable
+
+
+def enabled() -> bool:
+    """Whether the kernel may be used: on unless :func:`set_enabled` or ``$MUSICVAE_FUSED_LSTM``
+    turned it off."""
+    if _switch is not None:
+        return _switch
+    return os.environ.get(ENV, "1").strip().lower() not in _OFF
+
+
+def set_enabled(on: bool | None) -> None:
+    """Turn the kernel on or off for this process (``None``: follow the environment again)."""
+    global _switch
+    _switch = on
+
+
+def available() -> bool:
+    """Whether the kernel is enabled and loaded (building it on the first call)."""
+    return enabled() and _load()
+
+
+def _flags() -> list[str]:
+    flags = ["-O3"]
+    x86 = platform.machine().lower() in ("x86_64", "amd64")
+    if x86 and torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512"):
+        flags += ["-mavx2", "-mfma"]  # the gate math's vector loops
+    return flags
+
+
+def _build_dir() -> Path:
+    key = hashlib.sha256(SOURCE.read_bytes())
+    key.update(" ".join([*_flags(), torch.__version__, sys.platform]).encode())
+    return cache_dir() / "kernels" / f"fused_lstm-{key.hexdigest()[:16]}"
+
+
+def _load() -> bool:
+    global _loaded
+    if _loaded is None:
+        with _lock:
+            if _loaded is None:
+                _loaded = _try_load()
+    return _loaded
+
+
+def _registered() -> bool:
+    """Whether this process already has the ops (loaded by an earlier call or another copy)."""
+    try:
+        return hasattr(torch.ops.musicvae_lstm, "forward")
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def _try_load() -> bool:
+    if _registered():
+        return True
+    try:
+        build = _build_dir()
+        library = build / "musicvae_fused_lstm.so"
+        if library.exists() and not (build / "lock").exists():
+            torch.ops.load_library(str(library))
+        else:
+            _compile(build)
+        return True
+    except Exception as e:  # noqa: BLE001 - any failure to build or load means: use nn.LSTM
+        reason = " ".join(str(e).split())[:200] or type(e).__name__
+        print(
+            f"musicvae: the fused LSTM kernel is unavailable ({reason}); LSTMs run on nn.LSTM",
+            file=sys.stderr,
+        )
+        return False
+
+
+def _compile(build: Path) -> None:
+    """Build (or finish building) the library into ``build`` and load it."""
+    from torch.utils import cpp_extension
+
+    build.mkdir(parents=True, exist_ok=True)
+    # ninja from the environment's own bin folder (pip's ninja) when it is not on PATH.
+    path = os.environ.get("PATH", "")
+    os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), path])
+    try:
+        cpp_extension.load(
+            name="musicvae_fused_lstm",
+            sources=[str(SOURCE)],
+            extra_cflags=_flags(),
+            build_directory=str(build),
+            is_python_module=False,
+            verbose=False,
+        )
+    finally:
+        os.environ["PATH"] = path
+
+
+# -- autograd ------------------------------------------------------------------------------------
+
+
+def _ops() -> Any:
+    return torch.ops.musicvae_lstm
+
+
+class _Layer(torch.autograd.Function):
+    """One layer, one or two directions: ``(x, h0, c0, lengths, *w_ih, *w_hh, *bias)`` ->
+    ``(y, h_n, c_n)``; the tensors already in the kernel's dtypes."""
+
+    @staticmethod
+    def forward(
+        ctx: Any, x: Tensor, h0: Tensor, c0: Tensor, lengths: Tensor | None, *params: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        d = h0.shape[0]
+        w_ih, w_hh, bias = params[:d], params[d : 2 * d], params[2 * d :]
+        y, hn, cn, gates, cells = _ops().forward(x, h0, c0, w_ih, w_hh, bias, lengths, True)
+        ctx.dirs = d
+        ctx.set_materialize_grads(False)
+        ctx.save_for_backward(x, h0, c0, y, gates, cells, lengths, *w_ih, *w_hh)
+        return y, hn, cn
+
+    @staticmethod
+    def backward(ctx: Any, dy: Tensor | None, dhn: Tensor | None, dcn: Tensor | None) -> Any:
+        x, h0, c0, y, gates, cells, lengths, *weights = ctx.saved_tensors
+        d = ctx.dirs
+        w_ih, w_hh = weights[:d], weights[d:]
+        dx, dh0, dc0, dw_ih, dw_hh, db = _ops().backward(
+            x, h0, c0, w_ih, w_hh, y, gates, cells, lengths, dy, dhn, dcn, ctx.needs_input_grad[0]
+        )
+        return dx, dh0, dc0, None, *dw_ih, *dw_hh, *db
+
+
+def _gemm_dtype(x: Tensor) -> tuple[torch.dtype, torch.dtype]:
+    """(GEMM dtype, output dtype) for ``x``: bf16 GEMMs only under bf16 autocast on a CPU with
+    native bf16; the output is bf16 under bf16 autocast either way, as ``nn.LSTM``'s is."""
+    if torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16:
+        return (torch.bfloat16 if fast_bf16() else torch.float32), torch.bfloat16
+    return x.dtype, x.dtype
+
+
+def supports(x: Tensor) -> bool:
+    """Whether a layer over ``x`` (with parameters of its dtype) can run on the kernel now."""
+    return (
+        x.device.type == "cpu"
+        and x.dim() == 3
+        and x.shape[0] > 0
+        and x.shape[1] > 0
+        and (x.dtype in (torch.float32, torch.float64) or torch.is_autocast_enabled("cpu"))
+        and available()
+    )
+
+
+def layer(
+    x: Tensor,
+    h0: Tensor,
+    c0: Tensor,
+    weights: Sequence[tuple[Tensor, Tensor, Tensor, Tensor]],
+    lengths: Tensor | None = None,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """One batch-first LSTM layer, ``nn.LSTM``'s ``(w_ih, w_hh, b_ih, b_hh)`` per direction (the
+    second one reversed, over each row's first ``lengths`` steps as packing does).
+
+    ``x`` (B, T, I), ``h0``/``c0`` (D, B, H) -> ``y`` (B, T, D * H), ``h_n``, ``c_n`` (D, B, H).
+    Steps past a row's length give zeros and leave its state alone."""
+    gemm, out = _gemm_dtype(x)
+    state = torch.float64 if gemm == torch.float64 else torch.float32
+    x = x.to(gemm).contiguous()
+    h0 = h0.to(gemm).contiguous()
+    c0 = c0.to(state).contiguous()
+    w_ih = [w[0].to(gemm).contiguous() for w in weights]
+    w_hh = [w[1].to(gemm).contiguous() for w in weights]
+    bias = [(w[2] + w[3]).to(state) for w in weights]
+    if lengths is not None:
+        lengths = lengths.to(device="cpu", dtype=torch.int64).contiguous()
+    params = [*w_ih, *w_hh, *bias]
+    with torch.autocast("cpu", enabled=False):
+        if torch.is_grad_enabled() and any(t.requires_grad for t in (x, h0, c0, *params)):
+            y, hn, cn = _Layer.apply(x, h0, c0, lengths, *params)
+        else:
+            y, hn, cn, _, _ = _ops().forward(x, h0, c0, w_ih, w_hh, bias, lengths, False)
+    return y.to(out), hn.to(out), cn
+
+
+class _Cell(torch.autograd.Function):
+    """One step's gate math: pre-activation gates (B, 4H) and c (B, H) -> (h, c_new)."""
+
+    @staticmethod
+    def forward(ctx: Any, gates: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
+        h, c_new, act = _ops().cell(gates, c)
+        ctx.set_materialize_grads(False)
+        ctx.save_for_backward(act, c, c_new)
+        return h, c_new
+
+    @staticmethod
+    def backward(ctx: Any, dh: Tensor | None, dc: Tensor | None) -> Any:
+        act, c, c_new = ctx.saved_tensors
+        return tuple(_ops().cell_backward(act, c, c_new, dh, dc))
+
+
+def cell(gates: Tensor, c: Tensor) -> tuple[Tensor, Tensor] | None:
+    """``(h, c_new)`` from pre-activation gates in (i, f, g, o) order, or None where the kernel
+    does not take these tensors (the caller then does the math itself)."""
+    if not (
+        gates.device.type == "cpu"
+        and gates.dtype == c.dtype
+        and gates.dtype in (torch.float32, torch.float64)
+        and available()
+    ):
+        return None
+    if torch.is_grad_enabled() and (gates.requires_grad or c.requires_grad):
+        return _Cell.apply(gates, c)
+    h, c_new, _ = _ops().cell(gates, c)
+    return h, c_new

@@ -1,0 +1,167 @@
+"""The fused CPU LSTM kernel: gradcheck, equality with nn.LSTM, the fallback and the switch."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+import torch
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from musicvae.models import fused_lstm
+
+COMPILER = os.environ.get("CXX", "c++")
+pytestmark = pytest.mark.skipif(
+    shutil.which(COMPILER) is None and shutil.which("g++") is None,
+    reason=f"no C++ compiler ({COMPILER}): the fused LSTM kernel cannot build here",
+)
+
+
+@pytest.fixture(autouse=True)
+def kernel(monkeypatch):
+    """The kernel on (whatever the environment says), built once per session."""
+    monkeypatch.delenv(fused_lstm.ENV, raising=False)
+    assert fused_lstm.available(), "a compiler is here, so the kernel must build"
+
+
+def _weights(lstm: torch.nn.LSTM, layer: int = 0):
+    dirs = 2 if lstm.bidirectional else 1
+    suffixes = ["", "_reverse"][:dirs]
+    return [
+        tuple(
+            getattr(lstm, f"{k}_l{layer}{s}")
+            for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+        )
+        for s in suffixes
+    ]
+
+
+def _reference(lstm, x, h0, c0, lengths=None):
+    """nn.LSTM's y, h_n, c_n (packed when lengths are given, padded back with zeros)."""
+    if lengths is None:
+        y, (hn, cn) = lstm(x, (h0, c0))
+        return y, hn, cn
+    packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+    y, (hn, cn) = lstm(packed, (h0, c0))
+    y, _ = pad_packed_sequence(y, batch_first=True, total_length=x.shape[1])
+    return y, hn, cn
+
+
+CASES = [
+    # batch, steps, inputs, units, bidirectional, lengths
+    (3, 4, 2, 3, False, None),
+    (5, 6, 3, 4, True, None),
+    (4, 5, 2, 3, False, [5, 2, 1, 4]),
+    (4, 5, 2, 3, True, [5, 2, 1, 4]),
+]
+
+
+@pytest.mark.parametrize(("b", "t", "i", "h", "bidir", "lengths"), CASES)
+def test_gradcheck_float64(b, t, i, h, bidir, lengths):
+    torch.manual_seed(0)
+    lstm = torch.nn.LSTM(i, h, batch_first=True, bidirectional=bidir).double()
+    dirs = 2 if bidir else 1
+    x = torch.randn(b, t, i, dtype=torch.float64, requires_grad=True)
+    h0 = torch.randn(dirs, b, h, dtype=torch.float64, requires_grad=True)
+    c0 = torch.randn(dirs, b, h, dtype=torch.float64, requires_grad=True)
+    lens = None if lengths is None else torch.tensor(lengths)
+    params = [p for w in _weights(lstm) for p in w[:3]]  # bias_hh gets the same gradient
+
+    def run(x, h0, c0, *flat):
+        weights = [(*flat[3 * d : 3 * d + 3], w[3]) for d, w in enumerate(_weights(lstm))]
+        return fused_lstm.layer(x, h0, c0, weights, lens)
+
+    assert torch.autograd.gradcheck(run, (x, h0, c0, *params))
+
+
+def test_cell_gradcheck_float64():
+    torch.manual_seed(0)
+    gates = torch.randn(3, 8, dtype=torch.float64, requires_grad=True)
+    c = torch.randn(3, 2, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(fused_lstm.cell, (gates, c))
+
+
+@pytest.mark.parametrize(
+    ("b", "t", "i", "h", "bidir", "lengths"),
+    [
+        (1, 1, 1, 1, False, None),
+        (70, 9, 11, 33, False, None),  # 70 rows: a full chunk and a short one
+        (70, 9, 11, 33, True, None),
+        (40, 12, 5, 64, True, "random"),
+        (9, 16, 27, 256, False, "random"),
+        (130, 7, 30, 300, False, None),  # 1200 gates: the wide layers' smaller chunks
+    ],
+)
+def test_matches_nn_lstm_in_fp32(b, t, i, h, bidir, lengths):
+    """Outputs, final states and every gradient within 1e-5 of nn.LSTM's."""
+    torch.manual_seed(1)
+    lstm = torch.nn.LSTM(i, h, batch_first=True, bidirectional=bidir)
+    dirs = 2 if bidir else 1
+    x = torch.randn(b, t, i, requires_grad=True)
+    h0 = (0.5 * torch.randn(dirs, b, h)).requires_grad_()
+    c0 = (0.5 * torch.randn(dirs, b, h)).requires_grad_()
+    lens = torch.randint(1, t + 1, (b,)) if lengths == "random" else None
+    inputs = [x, h0, c0, *lstm.parameters()]
+    outs = [fused_lstm.layer(x, h0, c0, _weights(lstm), lens), _reference(lstm, x, h0, c0, lens)]
+    probes = [torch.randn_like(v) for v in outs[1]]
+    grads = []
+    for out in outs:
+        loss = sum((v * p).sum() for v, p in zip(out, probes, strict=True))
+        grads.append(torch.autograd.grad(loss, inputs))
+    for mine, ref in zip(outs[0], outs[1], strict=True):
+        torch.testing.assert_close(mine, ref, atol=1e-5, rtol=1e-5)
+    for mine, ref in zip(*grads, strict=True):
+        torch.testing.assert_close(mine, ref, atol=1e-5, rtol=1e-5)
+
+
+def test_inference_skips_the_saved_state_and_repeats_exactly():
+    torch.manual_seed(2)
+    lstm = torch.nn.LSTM(4, 8, batch_first=True)
+    x, h0 = torch.randn(6, 5, 4), torch.zeros(1, 6, 8)
+    with torch.no_grad():
+        a = fused_lstm.layer(x, h0, h0, _weights(lstm))
+        b = fused_lstm.layer(x, h0, h0, _weights(lstm))
+    for u, v in zip(a, b, strict=True):
+        assert torch.equal(u, v)
+    torch.testing.assert_close(a[0], lstm(x)[0], atol=1e-5, rtol=1e-5)
+
+
+def test_cell_matches_the_pytorch_math():
+    torch.manual_seed(3)
+    gates, c = torch.randn(5, 12), torch.randn(5, 3)
+    h, c_new = fused_lstm.cell(gates, c)
+    i, f, g, o = gates.chunk(4, dim=1)
+    c_ref = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    torch.testing.assert_close(c_new, c_ref, atol=1e-6, rtol=1e-6)
+    torch.testing.assert_close(h, torch.sigmoid(o) * torch.tanh(c_ref), atol=1e-6, rtol=1e-6)
+    assert fused_lstm.cell(gates.bfloat16(), c.bfloat16()) is None  # left to PyTorch
+
+
+def test_environment_variable_turns_it_off(monkeypatch):
+    monkeypatch.setenv(fused_lstm.ENV, "0")
+    assert not fused_lstm.enabled() and not fused_lstm.available()
+    assert not fused_lstm.supports(torch.zeros(2, 3, 4))
+    assert fused_lstm.cell(torch.zeros(2, 8), torch.zeros(2, 2)) is None
+    monkeypatch.setenv(fused_lstm.ENV, "1")
+    assert fused_lstm.available()
+    fused_lstm.set_enabled(False)
+    try:
+        assert not fused_lstm.available()
+    finally:
+        fused_lstm.set_enabled(None)
+
+
+def test_a_failed_build_falls_back_with_one_line(monkeypatch, tmp_path, capsys):
+    """No compiler: the build fails, one line says so, and only once per process."""
+    monkeypatch.setattr(fused_lstm, "_loaded", None)
+    monkeypatch.setattr(fused_lstm, "_registered", lambda: False)
+    monkeypatch.setenv("MUSICVAE_CACHE", str(tmp_path))
+    monkeypatch.setenv("CXX", str(tmp_path / "no-such-compiler"))
+    assert not fused_lstm.available()
+    assert not fused_lstm.available()
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("musicvae: the fused LSTM kernel is unavailable (")
+    assert lines[0].endswith("LSTMs run on nn.LSTM")
+    assert not fused_lstm.supports(torch.zeros(2, 3, 4))
