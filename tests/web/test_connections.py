@@ -51,7 +51,7 @@ class _Trickle(threading.Thread):
 
 
 def test_stalled_sockets_do_not_lock_out_a_normal_request(studio_models):
-    guards = Guards(header_timeout=2.0, waiting_per_client=8)
+    guards = Guards(header_timeout=2.0, waiting_per_client=8, stall_grace=0.5)
     with BackgroundServer(create_app(studio_models), guards=guards) as url:
         port = int(url.rsplit(":", 1)[1])
         socks = [_connect(port) for _ in range(80)]
@@ -63,7 +63,8 @@ def test_stalled_sockets_do_not_lock_out_a_normal_request(studio_models):
             with urllib.request.urlopen(url + "/api/info", timeout=5) as r:
                 assert r.status == 200 and "tools" in json.loads(r.read())
             assert time.monotonic() - t0 < 3
-            # The oldest were evicted at once, silently; the newest still wait.
+            # The oldest were evicted silently once they had stalled for stall_grace; the
+            # newest still wait.
             assert _read_all(socks[0], 1.0) == b""
             t0 = time.monotonic()
             answer = _read_all(socks[-1], 5.0)

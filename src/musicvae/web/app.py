@@ -67,6 +67,7 @@ MAX_UPLOAD_WINDOWS = 16
 MAX_UPLOAD_TRACKS = 256
 MAX_UPLOAD_META_EVENTS = 1000
 log = logging.getLogger("musicvae.web")
+INTERNAL_ERROR = "internal error (the studio's log has the details)"
 
 Temperature = Field(DEFAULT_TEMPERATURE, gt=0.0, le=5.0, description="sampling temperature (> 0)")
 Seed = Field(None, ge=0, le=2**32 - 1, description="fixes the random draws")
@@ -198,6 +199,32 @@ class TrioUpload(Trios):
     windows: int = Field(description="windows in the whole file (at most 16 are returned)")
 
 
+# An absolute path in a message: POSIX (not a URL's or a fraction's slash) or Windows.
+_ABSOLUTE_PATH = re.compile(
+    r"(?<![\w.:/~])(?:/|~/|[A-Za-z]:[\\/])(?:[^\s'\"(),;:/\\]+[/\\])*([^\s'\"(),;:/\\]*)"
+)
+
+
+def no_paths(text: str) -> str:
+    """``text`` with each absolute path cut to its last part (``/srv/m/x.pt: ...`` ->
+    ``x.pt: ...``): what the studio answers names no folder of the server."""
+    return _ABSOLUTE_PATH.sub(lambda m: m.group(1), text)
+
+
+def shown_without_paths(value: Any, key: str = "") -> Any:
+    """``value`` (JSON-like) with each model's ``source`` (a checkpoint, run folder or bundled
+    file) cut to its name, and :func:`no_paths` on each ``reason`` (why a model did not load)."""
+    if isinstance(value, dict):
+        return {k: shown_without_paths(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [shown_without_paths(v) for v in value]
+    if isinstance(value, str) and key == "source":
+        return re.split(r"[/\\]", value.rstrip("/\\"))[-1] or value
+    if isinstance(value, str) and key == "reason":
+        return no_paths(value)
+    return value
+
+
 def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -287,7 +314,7 @@ def create_app(  # noqa: C901 - the routes are nested functions; the branches co
 
     @app.exception_handler(Unavailable)
     async def unavailable(_: Request, e: Unavailable) -> JSONResponse:
-        return JSONResponse({"detail": str(e)}, status_code=501)
+        return JSONResponse({"detail": no_paths(str(e))}, status_code=501)
 
     @app.exception_handler(MusicVAEError)
     async def user_error(_: Request, e: MusicVAEError) -> JSONResponse:
@@ -295,8 +322,9 @@ def create_app(  # noqa: C901 - the routes are nested functions; the branches co
 
     @app.exception_handler(Exception)
     async def crash(request: Request, e: Exception) -> JSONResponse:
+        # The log has the traceback; the answer names nothing of the server's insides.
         log.exception("error in %s %s", request.method, request.url.path)
-        return JSONResponse({"detail": f"internal error ({type(e).__name__})"}, status_code=500)
+        return JSONResponse({"detail": INTERNAL_ERROR}, status_code=500)
 
     def tool_route(name: str) -> Callable[[Callable], Callable]:
         """A tool's POST route: at its table row's endpoint, summarised by its description."""
@@ -311,7 +339,7 @@ def create_app(  # noqa: C901 - the routes are nested functions; the branches co
     async def info() -> dict:
         tools = await run_in_threadpool(studio.info)
         listed = [t.info() for t in table.TOOLS if t.name in tools]
-        return {
+        answer = {
             "tools": tools,
             "models": await run_in_threadpool(studio.models),
             "default_temperature": DEFAULT_TEMPERATURE,
@@ -326,6 +354,8 @@ def create_app(  # noqa: C901 - the routes are nested functions; the branches co
             "tool_list": listed,
             "roles": [r.info() for r in table.ROLES],
         }
+        # Model files by name only: a studio served with --host 0.0.0.0 shows this to anyone.
+        return shown_without_paths(answer)
 
     def generate_route(tool: str) -> None:
         @tool_route(tool)

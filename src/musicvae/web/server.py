@@ -10,10 +10,14 @@ from typing import TYPE_CHECKING
 import uvicorn
 
 from musicvae.errors import MusicVAEError
-from musicvae.web.connections import GuardedH11Protocol, Guards
+from musicvae.web.connections import GuardedH11Protocol, Guards, buffered_bytes
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp
+
+# Connections the kernel queues before the server accepts them (Linux caps it at somaxconn,
+# 4096 today): a burst waits there for its answer rather than being reset.
+BACKLOG = 2048
 
 
 def _config(
@@ -23,7 +27,14 @@ def _config(
     # refuse everyone. The protocol's deadlines and per-client caps bound connections, and
     # the app's ClientLimit bounds the requests in progress.
     protocol = GuardedH11Protocol.with_guards(guards or Guards())
-    return uvicorn.Config(app, host=host, log_level=log_level, http=protocol, timeout_keep_alive=5)
+    return uvicorn.Config(
+        app,
+        host=host,
+        log_level=log_level,
+        http=protocol,
+        timeout_keep_alive=5,
+        backlog=BACKLOG,
+    )
 
 
 def listen(host: str, port: int) -> socket.socket:
@@ -34,7 +45,7 @@ def listen(host: str, port: int) -> socket.socket:
     try:
         sock.bind((host.strip("[]"), port))
         # Listening now lets clients connect (and wait) before uvicorn has started.
-        sock.listen(2048)
+        sock.listen(BACKLOG)
     except OSError as e:
         sock.close()
         raise MusicVAEError(f"{host}:{port}: cannot listen ({e.strerror or e})") from None
@@ -68,6 +79,10 @@ class BackgroundServer:
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    def buffered_bytes(self) -> int:
+        """Response bytes the server holds for clients that have not read them yet."""
+        return buffered_bytes(self.server.server_state)
 
     def __enter__(self) -> str:
         self.thread.start()
