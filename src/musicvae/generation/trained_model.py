@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from musicvae.configs import Config
+from musicvae.data.converters.groove import GrooveConverter
 from musicvae.data.sequence import NoteSequence, TimeSignature
 from musicvae.errors import MusicVAEError
 from musicvae.families import Family, family_of
@@ -215,10 +216,7 @@ class TrainedModel:
         for ns in sequences:
             if program is not None and self.family.voice == "program":
                 ns.program = np.full(len(ns), program, ns.program.dtype)
-            ns.time_signatures = [TimeSignature(0.0, 4, 4)]
-            # A hit played ahead of step 0 would start before the file does; MIDI has no
-            # negative times, so it starts at 0 instead.
-            ns.start = np.maximum(ns.start, 0.0)
+            _in_four_four(ns)
         return sequences
 
     def prepare(self, ns: NoteSequence, *, name: str | None = None) -> Prepared:
@@ -389,7 +387,16 @@ class TrainedModel:
         groove, prep = self.transform_tensors(
             ns, temperature, seed, sample_z=sample_z, keep_hits=keep_hits
         )
-        (out,) = self.to_sequences(groove, prep.qpm if qpm is None else qpm)
+        played_qpm = prep.qpm if qpm is None else qpm
+        (out,) = self.to_sequences(groove, played_qpm)
+        if (
+            keep_hits
+            and isinstance(self.converter, GrooveConverter)
+            and not self.config.data.tapify
+        ):
+            # Every input note, not one per grid cell: a flam stays two hits (the grid's note
+            # of a cell takes the model's timing and dynamics, the others follow it).
+            out = _in_four_four(self.converter.replay(ns, groove, qpm=float(played_qpm)))
         return out
 
     def reconstruct(
@@ -490,6 +497,15 @@ _EXAMPLE_CONFIG = {
 
 # Grooves per call: as the CLI's --num-outputs (a few hundred MB at most).
 MAX_BATCH = 10_000
+
+
+def _in_four_four(ns: NoteSequence) -> NoteSequence:
+    """``ns`` (a model's output) as a file holds it: in 4/4, no note before time 0."""
+    ns.time_signatures = [TimeSignature(0.0, 4, 4)]
+    # A hit played ahead of step 0 would start before the file does; MIDI has no negative
+    # times, so it starts at 0 instead.
+    ns.start = np.maximum(ns.start, 0.0)
+    return ns
 
 
 def _check_temperature(t: float) -> None:

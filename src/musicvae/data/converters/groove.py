@@ -34,7 +34,7 @@ from musicvae.data.converters.base import (
     register_converter,
 )
 from musicvae.data.sequence import NoteSequence, Tempo
-from musicvae.data.windows import NoteGrid, bar_windows, file_grid
+from musicvae.data.windows import NoteGrid, bar_windows, file_grid, quantize, timing_grid
 
 # Roland TD-11 pitches grouped into 9 classes: the map GrooVAE is trained with.
 ROLAND_DRUM_PITCH_CLASSES: tuple[tuple[int, ...], ...] = (
@@ -371,6 +371,85 @@ class GrooveConverter(ConverterBase):
                 )
             )
         return sequences
+
+    def replay(self, ns: NoteSequence, outputs: np.ndarray, *, qpm: float = 120.0) -> NoteSequence:
+        """Every note of ``ns`` played as (T, 27) ``outputs`` that keep its hits (a humanize or
+        add-instrument model's, with ``keep_hits``) play its grid cells.
+
+        :meth:`from_tensors` writes one note per cell, so notes of one class that share a 16th
+        note (a flam, a drag, a buzz) became one. Here each of them is kept: the cell's loudest
+        note (the one the grid holds) gets the cell's new timing and velocity, and the others
+        keep their distance in time from it (in steps, so a new ``qpm`` scales it) and their
+        velocity relative to it. A cell with a single note gives exactly ``from_tensors``'s
+        note, and the classes the model adds (``add_instruments``) are its notes alone. Notes the
+        grid cannot hold (a pitch outside the drum map) are kept as they were played. Notes come in
+        ``from_tensors``'s order: by step, then class (then, within a cell, by onset).
+        """
+        arr = np.asarray(outputs)
+        (played,) = self.from_tensors(arr, qpm=qpm)
+        timing = timing_grid(ns, self.data.steps_per_quarter, self.steps_per_bar)
+        grid = file_grid(ns, self._lookup, self.data.steps_per_quarter, self.steps_per_bar)
+        if timing is None or grid is None:
+            return played
+        hits, vel, off = np.split(arr, 3, axis=-1)
+        step_out = 60.0 / qpm / self.data.steps_per_quarter
+        scale = step_out * timing.steps_per_second  # input seconds -> output seconds
+        idx, steps, classes = grid.order, grid.steps, grid.classes
+        # An added instrument is the model's alone: the input's notes of its class are not read.
+        replaced = np.isin(classes, self.data.add_instruments)
+        inside = (steps < len(arr)) & ~replaced
+        inside[inside] = hits[steps[inside], classes[inside]] > 0.5
+        idx, steps, classes = idx[inside], steps[inside], classes[inside]
+        velocity = ns.velocity[idx].astype(np.int64)
+        # Each cell's anchor: its loudest note, the first in the sequence among equals (the
+        # note scatter_loudest put on the grid).
+        rank = np.lexsort((idx, -velocity, classes, steps))
+        first = np.ones(len(rank), bool)
+        first[1:] = (steps[rank][1:] != steps[rank][:-1]) | (
+            classes[rank][1:] != classes[rank][:-1]
+        )
+        anchor = np.empty(len(rank), np.int64)
+        anchor[rank] = rank[np.maximum.accumulate(np.where(first, np.arange(len(rank)), 0))]
+        # As from_tensors computes them (in the tensor's dtype).
+        cell_velocity = np.clip(np.round(vel[steps, classes] * 127), 0, 127).astype(np.int16)
+        shift = np.clip(off[steps, classes] / 2, -0.5, 0.5).astype(np.float64)
+        loudest = velocity[anchor]
+        ratio = np.where(loudest > 0, velocity / np.maximum(loudest, 1), 1.0)
+        start = (steps - shift) * step_out + (ns.start[idx] - ns.start[idx[anchor]]) * scale
+        # Cells with none of the input's notes: the model's own (an added instrument).
+        theirs = np.zeros(hits.shape, bool)
+        theirs[steps, classes] = True
+        out_steps, out_classes = np.nonzero(hits > 0.5)
+        added = ~theirs[out_steps, out_classes]
+        # Notes no cell holds: as played.
+        rest = np.setdiff1d(np.arange(len(ns)), np.concatenate([idx, grid.order[replaced]]))
+        rest_steps = quantize(ns.start[rest], timing.steps_per_second)
+        first_pitch = np.array([c[0] for c in self.pitch_classes], np.int16)
+        parts = {
+            "pitch": (first_pitch[classes], played.pitch[added], ns.pitch[rest]),
+            "velocity": (
+                np.clip(np.round(cell_velocity * ratio), 0, 127),
+                played.velocity[added],
+                ns.velocity[rest],
+            ),
+            "start": (start, played.start[added], ns.start[rest] * scale),
+            "is_drum": (np.ones(len(idx), bool), played.is_drum[added], ns.is_drum[rest]),
+            "program": (np.zeros(len(idx), np.int16), played.program[added], ns.program[rest]),
+        }
+        notes = {k: np.concatenate(v) for k, v in parts.items()}
+        end = np.concatenate([start + step_out, played.end[added], ns.end[rest] * scale])
+        key_steps = np.concatenate([steps, out_steps[added], rest_steps])
+        key_classes = np.concatenate([classes, out_classes[added], np.full(len(rest), NUM_CLASSES)])
+        order = np.lexsort((notes["start"], key_classes, key_steps))
+        return NoteSequence(
+            pitch=notes["pitch"][order],
+            velocity=notes["velocity"][order],
+            start=notes["start"][order],
+            end=end[order],
+            is_drum=notes["is_drum"][order],
+            program=notes["program"][order],
+            tempos=list(played.tempos),
+        )
 
 
 def tensors_to_midi(
