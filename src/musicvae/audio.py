@@ -19,11 +19,17 @@ velocity; it has no randomness, so it too renders the same every time.
 The WAV is 16-bit mono PCM (the standard library's ``wave``), as long as the music plus the last
 hit's ring; the mix is scaled down only when it would clip. A General MIDI SoundFont of the
 user's plays instead through :mod:`musicvae.soundfont`.
+
+A loop to drop into a DAW is :func:`as_loop`: exactly the music's whole bars long
+(:func:`loop_seconds`; a 4-bar groove at 120 BPM is 8.000 s, 352,800 samples), with what rings
+past the end added back onto the start ("fold": it repeats seamlessly, as a loop plays) or
+dropped ("cut").
 """
 
 from __future__ import annotations
 
 import io
+import math
 import os
 import wave
 from dataclasses import dataclass
@@ -34,6 +40,7 @@ import numpy as np
 
 from musicvae.data.converters.groove import REDUCED_DRUM_PITCH_CLASSES
 from musicvae.data.sequence import NoteSequence
+from musicvae.errors import MusicVAEError
 from musicvae.io import atomic_writer
 
 SAMPLE_RATE = 44_100
@@ -42,6 +49,8 @@ MASTER_GAIN = 0.5  # headroom: a full-velocity hit peaks near half scale, so hit
 _CLASS_OF = {p: c for c, pitches in enumerate(REDUCED_DRUM_PITCH_CLASSES) for p in pitches}
 CLOSED_HH, OPEN_HH = 2, 3
 WAV_BLOCK = 1 << 20  # frames converted to 16-bit PCM at a time
+# What a loop-length render does with the ring past its end: add it to the start, or drop it.
+LOOP_MODES = ("fold", "cut")
 
 
 def _t(duration: float) -> np.ndarray:
@@ -247,6 +256,40 @@ def render(ns: NoteSequence, seed: int = 0) -> np.ndarray:
     return out.astype(np.float32)
 
 
+def loop_seconds(ns: NoteSequence) -> float:
+    """``ns``'s length as a loop: the whole bars at its tempo (of its first time signature,
+    4/4 without one) that hold every onset, at least one. A last step played late stays in
+    its bar, and an onset ahead of the next bar line is that loop's own downbeat, played
+    early (the fold puts it there)."""
+    signature = min(ns.time_signatures, key=lambda s: s.time) if ns.time_signatures else None
+    quarters = 4.0 if signature is None else signature.numerator * 4.0 / signature.denominator
+    bar = quarters * 60.0 / ns.qpm
+    last = max(float(ns.start.max()), 0.0) if len(ns) else 0.0
+    return bar * (math.floor(last / bar + 1e-9) + 1)  # a downbeat computed a hair early counts
+
+
+def as_loop(samples: np.ndarray, seconds: float, mode: str = "fold") -> np.ndarray:
+    """``samples`` exactly ``seconds`` long (rounded to a sample; silence added to a shorter
+    render): what rings past the end is added onto the start (``"fold"``, scaled down only
+    where the sum would clip) or dropped (``"cut"``). Mono or one column per channel."""
+    if mode not in LOOP_MODES:
+        raise MusicVAEError(f"loop {mode!r}: expected one of {', '.join(LOOP_MODES)}")
+    frames = round(seconds * SAMPLE_RATE)
+    if not (math.isfinite(seconds) and frames > 0):
+        raise MusicVAEError(f"a loop of {seconds} s: expected a positive length")
+    samples = np.asarray(samples)
+    out = np.zeros((frames, *samples.shape[1:]), np.float64)
+    out[: min(frames, len(samples))] = samples[:frames]
+    if mode == "fold":
+        for i in range(frames, len(samples), frames):  # a ring longer than the loop wraps again
+            tail = samples[i : i + frames]
+            out[: len(tail)] += tail
+        peak = max(float(out.max()), -float(out.min())) if out.size else 0.0
+        if peak > 0.98:
+            out *= 0.98 / peak
+    return out.astype(np.float32)
+
+
 def _mix(out: np.ndarray, start: float, voice: np.ndarray) -> None:
     i = round(start * SAMPLE_RATE)
     out[i : i + len(voice)] += voice[: len(out) - i]
@@ -287,9 +330,19 @@ class Renderer(Protocol):
 
 
 def write_wav(
-    ns: NoteSequence, path: str | os.PathLike, seed: int = 0, soundfont: Renderer | None = None
+    ns: NoteSequence,
+    path: str | os.PathLike,
+    seed: int = 0,
+    soundfont: Renderer | None = None,
+    *,
+    loop: str | None = None,
+    seconds: float | None = None,
 ) -> Path:
     """Render ``ns`` on the built-in kit and voices, or on ``soundfont`` (a loaded
-    :class:`musicvae.soundfont.SoundFont`), and write it as a WAV file, atomically."""
+    :class:`musicvae.soundfont.SoundFont`), and write it as a WAV file, atomically. With
+    ``loop`` ("fold" or "cut") the WAV is the loop, ``seconds`` long (default
+    :func:`loop_seconds`), see :func:`as_loop`; without, the music and its last ring."""
     samples = soundfont.render(ns) if soundfont is not None else render(ns, seed)
+    if loop is not None:
+        samples = as_loop(samples, loop_seconds(ns) if seconds is None else seconds, loop)
     return write_wav_samples(path, samples)

@@ -65,7 +65,7 @@ def test_demo_samples_five_grooves_from_the_bundle(tmp_path, magenta_dir, monkey
     mids = sorted(out.glob("*.mid"))
     assert len(mids) == 5
     assert all(p.with_suffix(".png").stat().st_size > 1000 for p in mids)
-    assert mids[0].name.startswith("groovae_4bar_sample_")
+    assert [p.name for p in mids] == [f"sample_groovae_4bar_{i:03d}_seed3.mid" for i in range(5)]
     assert str(out.resolve()) in capsys.readouterr().out
     for path in mids:
         ns = read_midi(path)

@@ -1,7 +1,9 @@
-"""``musicvae generate`` and ``music_vae_generate``: Magenta's file names, PNGs, exit codes."""
+"""``musicvae generate`` and ``music_vae_generate``: file names (sortable ones, and Magenta's for
+``music_vae_generate``), PNGs, exit codes."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import pytest
@@ -49,7 +51,7 @@ def test_sample(run_dir, tmp_path, capsys):
     mids = names(out, ".mid")
     assert len(mids) == 3
     for i, name in enumerate(mids):
-        assert re.fullmatch(rf"debug_sample_{STAMP}-{i:03d}-of-003\.mid", name), name
+        assert name == f"sample_debug_{i:03d}_seed1.mid"
     assert [n.replace(".png", ".mid") for n in names(out, ".png")] == mids
     ns = read_midi(out / mids[0])
     assert len(ns) > 0 and ns.start.max() < 8.0  # 4 bars at 120 BPM
@@ -97,8 +99,10 @@ def test_interpolate(run_dir, midi_dir, tmp_path):
     ]
     assert main(argv) == 0
     mids = names(out, ".mid")
-    assert [m[-15:] for m in mids] == [f"-{i:03d}-of-004.mid" for i in range(4)]
-    assert all(m.startswith("groovae_4bar_interpolate_") for m in mids)
+    # No seed: a suffix drawn for the run, the same on each of its files.
+    suffix = mids[0].removeprefix("interpolate_groovae_4bar_000_noseed")
+    assert re.fullmatch(r"-[0-9a-f]{4}\.mid", suffix), mids[0]
+    assert mids == [f"interpolate_groovae_4bar_{i:03d}_noseed{suffix}" for i in range(4)]
     assert read_midi(out / mids[0]).qpm == pytest.approx(96.0)  # the first input's tempo
 
 
@@ -137,7 +141,7 @@ def test_continue_writes_the_input_then_the_new_bars(run_dir, tmp_path):
             "--seed", "0"]  # fmt: skip
     assert main(argv) == 0
     mids = names(out, ".mid")
-    assert len(mids) == 2 and all("_continue_" in m for m in mids)
+    assert mids == [f"continue_debug_{i:03d}_seed0.mid" for i in range(2)]
     assert len(names(out, ".png")) == 2
     bar = 4 * 60.0 / 100.0
     for m in mids:
@@ -290,8 +294,9 @@ def test_both_forms_build_the_same_options(run_dir, tmp_path):
     ours = gen_cli._options(build_parser().parse_args(args))
     flags = ["--config=groovae_4bar", f"--run_dir={run_dir}", f"--output_dir={out}",
              "--num_outputs=2", "--seed=1", "--no_png"]  # fmt: skip
-    magenta = gen_cli.magenta_parser().parse_args(flags)
-    assert gen_cli._magenta_options(magenta) == ours
+    magenta = gen_cli._magenta_options(gen_cli.magenta_parser().parse_args(flags))
+    assert magenta.magenta_names and not ours.magenta_names  # each form names files its way
+    assert dataclasses.replace(magenta, magenta_names=False) == ours
     assert ours == gen_cli.GenerateOptions(
         mode="sample", output_dir=out, num_outputs=2, checkpoint=str(run_dir / "train"),
         config="groovae_4bar", seed=1, png=False,

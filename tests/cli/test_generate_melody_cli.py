@@ -29,7 +29,7 @@ def test_sample_writes_two_bar_melodies(melody_run, tmp_path, capsys):
     with single_torch_thread():
         assert main(argv) == 0
     assert "wrote 2 MIDI file(s)" in capsys.readouterr().out
-    mids = sorted(out.glob(f"{TINY_MELODY}_sample_*.mid"))
+    mids = sorted(out.glob(f"sample_{TINY_MELODY}_*_seed0.mid"))
     assert len(mids) == 2 and not list(out.glob("*.png"))  # no drum-grid picture of a melody
     for path in mids:
         ns = read_midi(path)

@@ -7,6 +7,7 @@ import math
 import re
 import shutil
 import time
+import wave
 
 import pytest
 
@@ -664,6 +665,15 @@ def test_melody_generate_play_edit_and_export(mixed_page, tmp_path):
     wav = tmp_path / "m.wav"
     info.value.save_as(wav)
     assert wav.read_bytes()[:4] == b"RIFF"
+    # The WAV menu's loop: exactly the melody's steps at the page's tempo, for a DAW.
+    page.select_option("#wav-loop", "fold")
+    with page.expect_download() as info:
+        card.locator(".wav").click()
+    info.value.save_as(tmp_path / "loop.wav")
+    steps = card.evaluate("el => state.grooves.get(+el.dataset.id).steps")
+    with wave.open(str(tmp_path / "loop.wav")) as w:
+        assert w.getnframes() == round(steps * 60 / 120 / 4 * 44_100) > 0
+    page.select_option("#wav-loop", "")
     page.screenshot(path=str(tmp_path / "melodies.png"), full_page=True)
 
 

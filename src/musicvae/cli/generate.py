@@ -3,9 +3,12 @@
 Modes: ``sample`` (from the prior), ``interpolate`` (from --input-midi-1 to --input-midi-2),
 ``reconstruct``, ``humanize`` and ``tap2drum`` (one input, every bar kept) and ``continue``; they
 are :mod:`musicvae.generation.modes`, and this module reads the flags, loads the model and writes
-the files. Files are named as Magenta's ``music_vae_generate`` names them:
-``<config>_<mode>_<date>_<time>-000-of-005.mid``. ``magenta_main`` takes ``music_vae_generate``'s
-flags (``--config=... --run_dir=...``); both forms become :class:`GenerateOptions`.
+the files. Files are named so that a listing sorts them by mode, model, index and seed:
+``<mode>_<config>_<index>_seed<seed>.mid`` (:func:`sortable_names`; ``_noseed-<4 hex digits>``
+without a seed, so that runs do not collide), and no existing file is ever replaced.
+``magenta_main`` takes ``music_vae_generate``'s flags (``--config=... --run_dir=...``) and names
+files as Magenta does, ``<config>_<mode>_<date>_<time>-000-of-005.mid``; both forms become
+:class:`GenerateOptions`.
 """
 
 from __future__ import annotations
@@ -13,12 +16,14 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import secrets
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from musicvae.audio import LOOP_MODES
 from musicvae.cli import args as types
 from musicvae.errors import MusicVAEError
 from musicvae.families import DEFAULT_TEMPERATURE  # Magenta's default, the studio's too
@@ -136,6 +141,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help=f"{soundfont_help}; given explicitly, it implies --audio",
     )
     p.add_argument(
+        "--loop",
+        nargs="?",
+        const="fold",
+        choices=LOOP_MODES,
+        help="WAVs exactly as long as the grooves (4 bars at 120 BPM: 8.000 s), to drop into a "
+        "DAW: what rings past the end is added to the start (fold, the default) or dropped "
+        "(cut); it implies --audio",
+    )
+    p.add_argument(
         "--device", type=types.device, default="cpu", help=f"{types.DEVICE_HELP} (default cpu)"
     )
     types.add_which(p)
@@ -166,6 +180,8 @@ class GenerateOptions:
     bars: int = 4
     playing: float | None = None  # sample mode; None: not given (DEFAULT_PLAYING)
     chords: str | None = None  # a chord model's progression (sample, interpolate)
+    loop: str | None = None  # loop-length WAVs: "fold" or "cut"; given, it implies audio
+    magenta_names: bool = False  # music_vae_generate's file names
 
     def __post_init__(self) -> None:
         """The numbers on the command line, before anything is read."""
@@ -217,6 +233,7 @@ def _options(args: argparse.Namespace) -> GenerateOptions:
         bars=args.bars,
         playing=args.playing,
         chords=args.chords,
+        loop=args.loop,
     )
 
 
@@ -297,7 +314,8 @@ def run_options(options: GenerateOptions) -> int:
     flags = ((options.input_midi_1, "--input-midi-1"), (options.input_midi_2, "--input-midi-2"))
     inputs = [_read_input(path, flag) for path, flag in flags[: INPUTS.get(options.mode, 0)]]
     soundfont = None
-    if options.audio or options.soundfont:
+    audio = options.audio or options.loop is not None
+    if audio or options.soundfont:
         from musicvae.soundfont import load_soundfont
 
         soundfont = load_soundfont(options.soundfont)  # a bad font fails now
@@ -331,11 +349,13 @@ def run_options(options: GenerateOptions) -> int:
         seed=options.seed,
         png=options.png,
         keep_hits=options.keep_hits,
-        audio=options.audio or soundfont is not None,
+        audio=audio or soundfont is not None,
         soundfont=soundfont,
         bars=options.bars,
         playing=options.playing,
         controls=chord_controls(model, options.chords),
+        loop=options.loop,
+        magenta_names=options.magenta_names,
     )
     print(f"wrote {len(paths)} MIDI file(s) to {options.output_dir}")
     for p in paths:
@@ -361,13 +381,17 @@ def generate(
     bars: int = 4,
     playing: float | None = None,
     controls: np.ndarray | None = None,
+    loop: str | None = None,
+    magenta_names: bool = False,
 ) -> list[Path]:
     """Run ``mode`` (see :mod:`musicvae.generation.modes`) and write ``num_outputs`` MIDI
     files (and PNGs, and WAVs with ``audio``, on the built-in kit or on ``soundfont``, a loaded
-    :class:`musicvae.soundfont.SoundFont`); returns the MIDI paths. ``keep_hits`` (input modes;
-    default: on for humanize and tap2drum) keeps the input's hits. The set is written to a
-    scratch folder beside ``output_dir`` and moved in when complete, so an interrupted run
-    leaves no partial set."""
+    :class:`musicvae.soundfont.SoundFont`; ``loop`` "fold" or "cut" makes each WAV exactly its
+    groove's length, see :func:`musicvae.audio.as_loop`); returns the MIDI paths.
+    ``keep_hits`` (input modes; default: on for humanize and tap2drum) keeps the input's hits.
+    Files are named by :func:`sortable_names`, or as Magenta names them with
+    ``magenta_names``. The set is written to a scratch folder beside ``output_dir`` and moved in
+    when complete, so an interrupted run leaves no partial set."""
     from musicvae.generation.modes import ModeRequest, run_mode
     from musicvae.generation.trained_model import DEFAULT_PLAYING
 
@@ -383,12 +407,48 @@ def generate(
         controls=controls,
     )
     result = run_mode(mode, model, request)
-    stamp = time.strftime("%Y-%m-%d_%H%M%S")
-    names = [
-        f"{config_name}_{mode}_{stamp}-{i:03d}-of-{num_outputs:03d}.mid" for i in range(num_outputs)
-    ]
-    _write(model, result, output_dir, names, png=png, audio=audio, soundfont=soundfont)
+    if magenta_names:
+        stamp = time.strftime("%Y-%m-%d_%H%M%S")
+        names = [
+            f"{config_name}_{mode}_{stamp}-{i:03d}-of-{num_outputs:03d}.mid"
+            for i in range(num_outputs)
+        ]
+    else:
+        names = sortable_names(output_dir, mode, config_name, num_outputs, seed)
+    _write(model, result, output_dir, names, png=png, audio=audio, soundfont=soundfont, loop=loop)
     return [output_dir / name for name in names]
+
+
+# Files written beside each MIDI file: none of them may replace an existing file.
+_SIBLINGS = (".mid", ".png", ".wav")
+
+
+def sortable_names(
+    output_dir: Path, mode: str, config_name: str, num_outputs: int, seed: int | None
+) -> list[str]:
+    """``<mode>_<config>_<index>_seed<seed>.mid`` for ``num_outputs`` files (the index
+    zero-padded to at least 3 digits), so that a folder listing sorts them by mode, model,
+    index and seed. Without a seed ``_noseed-<4 hex digits>``, drawn for each run, so that
+    runs do not collide. A set whose MIDI, PNG or WAV name is already in ``output_dir`` (the
+    same seed again) takes the next ``_run2``, ``_run3``, ... (sorting after the first run's):
+    no existing file is replaced."""
+    width = max(3, len(str(num_outputs - 1)))
+    tag = "noseed" if seed is None else f"seed{seed}"
+    stems = [f"{mode}_{config_name}_{i:0{width}d}_{tag}" for i in range(num_outputs)]
+
+    def taken(suffix: str) -> bool:
+        return any((output_dir / f"{s}{suffix}{ext}").exists() for s in stems for ext in _SIBLINGS)
+
+    if seed is None:
+        suffix = f"-{secrets.token_hex(2)}"
+        while taken(suffix):
+            suffix = f"-{secrets.token_hex(3)}"
+    else:
+        suffix, n = "", 1
+        while taken(suffix):
+            n += 1
+            suffix = f"_run{n}"
+    return [f"{s}{suffix}.mid" for s in stems]
 
 
 def _write(
@@ -400,9 +460,11 @@ def _write(
     png: bool,
     audio: bool,
     soundfont: SoundFont | None,
+    loop: str | None = None,
 ) -> None:
     """A mode's grooves as the MIDI files ``names`` in ``output_dir``, each with its drum-grid
-    PNG and WAV beside it when asked; all of them or none."""
+    PNG and WAV beside it when asked (with ``loop``, exactly as long as its groove); all of
+    them or none."""
     from musicvae.data.midi import write_midi
     from musicvae.families import family_of
     from musicvae.plotting.drum_grid import write_drum_grid
@@ -425,7 +487,11 @@ def _write(
                     steps_per_beat=model.config.data.steps_per_quarter,
                 )
             if audio:
-                write_wav(ns, path.with_suffix(".wav"), soundfont=soundfont)
+                # A groove's length: its steps at the written tempo (empty last bars included).
+                seconds = len(groove) * 60.0 / result.qpm / model.config.data.steps_per_quarter
+                write_wav(
+                    ns, path.with_suffix(".wav"), soundfont=soundfont, loop=loop, seconds=seconds
+                )
 
 
 # -------------------------------------------------------------------- Magenta flags
@@ -506,4 +572,5 @@ def _magenta_options(args: argparse.Namespace) -> GenerateOptions:
         input_midi_2=Path(args.input_midi_2).expanduser() if args.input_midi_2 else None,
         seed=args.seed,
         png=not args.no_png,
+        magenta_names=True,
     )

@@ -21,7 +21,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 import fastapi_offline
@@ -626,21 +626,37 @@ def _parse_upload(data: bytes, name: str, bars: int) -> Upload:
     return Upload(grooves=grooves, filename=name, qpm=ns.qpm, windows=max(windows, len(parts)))
 
 
+WavLoop = Annotated[
+    Literal["fold", "cut"] | None,
+    Query(
+        description="a loop to drop into a DAW: exactly as long as the music's steps (4 bars at "
+        "120 BPM: 8.000 s), what rings past the end added to the start (fold) or dropped (cut); "
+        "without it the WAV runs on while the last notes ring"
+    ),
+]
+
+
 def _download(
-    render: Callable[[Groove | Melody | Trio], bytes],
+    render: Callable[..., bytes],
     media: str,
     suffix: str,
     body: type[Groove] | type[Melody] | type[Trio],
 ) -> Callable[..., Awaitable[Response]]:
     """An endpoint that sends ``render(music)`` as a file named after the groove, melody or
-    trio."""
+    trio; a WAV's takes ``?loop=fold|cut`` (``render(music, loop)``)."""
     default = {Groove: "groove", Melody: "melody", Trio: "trio"}[body]
 
-    async def send(g: Groove | Melody | Trio) -> Response:
-        data = await run_in_threadpool(render, g)
+    def answer(g: Groove | Melody | Trio, data: bytes) -> Response:
         name = _safe_name(g.name, default).replace(" ", "_").removesuffix(".mid") + suffix
         return Response(data, media_type=media, headers={"Content-Disposition": attachment(name)})
 
+    async def send_file(g: Groove | Melody | Trio) -> Response:
+        return answer(g, await run_in_threadpool(render, g))
+
+    async def send_wav(g: Groove | Melody | Trio, loop: WavLoop = None) -> Response:
+        return answer(g, await run_in_threadpool(render, g, loop))
+
+    send = send_wav if suffix == ".wav" else send_file
     send.__annotations__["g"] = body  # FastAPI reads the body's type from the annotation
     return send
 
@@ -649,10 +665,15 @@ def _sequence(g: Groove | Melody | Trio) -> NoteSequence:
     return g.to_sequence() if isinstance(g, Melody | Trio) else g.to_sequence(_CONVERTER)
 
 
-def _to_wav(g: Groove | Melody | Trio) -> bytes:
-    from musicvae.audio import render, wav_bytes
+def _to_wav(g: Groove | Melody | Trio, loop: str | None = None) -> bytes:
+    """The music as a WAV; with ``loop`` ("fold" or "cut"), exactly its steps long."""
+    from musicvae.audio import as_loop, render, wav_bytes
 
-    return wav_bytes(render(_sequence(g)))
+    samples = render(_sequence(g))
+    if loop is not None:
+        seconds = g.steps * 60.0 / g.qpm / _CONVERTER.data.steps_per_quarter
+        samples = as_loop(samples, seconds, loop)
+    return wav_bytes(samples)
 
 
 def _to_midi(g: Groove | Melody | Trio) -> bytes:
