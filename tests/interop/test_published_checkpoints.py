@@ -172,7 +172,9 @@ def test_generate_samples_and_interpolates_from_the_tar(
     assert "Traceback" not in capsys.readouterr().err
     samples, steps = _mids(tmp_path / "s"), _mids(tmp_path / "i")
     assert len(samples) == 2 and len(steps) == 3
-    assert all(p.name.startswith(f"{config}_") for p in samples + steps)
+    # musicvae generate names files <mode>_<config>_<index>_seed<seed>.mid
+    assert all(p.name.startswith(f"sample_{config}_") for p in samples)
+    assert all(p.name.startswith(f"interpolate_{config}_") for p in steps)
     check_midi(samples, config)
     check_midi(steps, config)
 
