@@ -82,3 +82,13 @@ def test_prepare_errors_name_the_input():
         prepare(groove(0), config, name="empty.mid")
     with pytest.raises(MusicVAEError, match=r"^short\.mid: too short: 2 bar\(s\).*at least 4"):
         prepare(groove(2), config, name="short.mid")
+
+
+def test_a_drum_groove_given_to_a_multi_track_model_names_the_tracks_not_the_meter():
+    """A performance converter's rows are tokens, not time steps: the 4/4 check reads its
+    musical bar (96 steps), so a 4/4 drum groove is refused for its tracks, not its meter."""
+    config = get_config("hier-multiperf_vel_1bar_med")
+    with pytest.raises(MusicVAEError) as e:
+        prepare(groove(4, filename="beat.mid"), config)
+    message = str(e.value)
+    assert "not in 4/4" not in message and "holds not every track it reads" in message

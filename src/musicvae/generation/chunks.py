@@ -80,7 +80,9 @@ def _no_window_reason(ns: NoteSequence, config: Config, converter: Converter) ->
     d = config.data
     if len(ns) == 0:
         return "has no notes"
-    if not time_signature_ok(ns, d.steps_per_quarter, converter.steps_per_bar):
+    # The musical bar: a converter whose rows are not time steps (performance tokens) names it.
+    bar_steps = getattr(converter, "time_steps_per_bar", converter.steps_per_bar)
+    if not time_signature_ok(ns, d.steps_per_quarter, bar_steps):
         sigs = sorted({f"{s.numerator}/{s.denominator}" for s in ns.time_signatures})
         return f"is not in 4/4 throughout (time signatures: {', '.join(sigs)})"
     if single_tempo(ns.tempos) is None:
