@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -117,3 +118,24 @@ def test_a_transposed_melody_run_trains_and_resumes_exactly(magenta_dir, tmp_pat
     monkeypatch.setattr(Transposition, "from_config", staticmethod(lambda *_, **__: None))
     plain = train_tiny_melody(tmp_path / "plain", dataset, steps=1)
     assert plain.train["loss"] != a["loss"][1][0]
+
+
+def test_a_chord_model_transposes_its_chords_with_its_melody():
+    """Magenta transposes the whole sequence, so a window's chords move with its notes."""
+    from musicvae.data.chords import chord_encoding, encode_chords
+
+    config = get_config("cat-mel_2bar_med_chords")
+    aug = Transposition.from_config(config, seed=3)
+    assert aug is not None and aug.chord_encoding == "triad"
+    enc = chord_encoding("triad")
+    melody = torch.zeros(2, 32, 90)
+    melody[:, :, 2 + 60 - 21] = 1.0  # middle C held: every shift in -3..3 fits
+    chords = torch.from_numpy(np.stack([encode_chords("C Am", 32, enc)] * 2))
+    batch = (melody, melody, chords, torch.full((2,), 32))
+    _, out, moved, _ = aug(batch, step=5)
+    shifts = out.argmax(-1)[:, 0] - melody.argmax(-1)[:, 0]
+    names = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"]
+    for b in range(2):
+        k = int(shifts[b])
+        decoded = enc.decode_steps(moved[b].numpy())
+        assert decoded[0] == names[k % 12] and decoded[-1] == names[(9 + k) % 12] + "m"

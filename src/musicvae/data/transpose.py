@@ -75,6 +75,9 @@ class Transposition:
     high: int
     seed: int
     rank: int = 0
+    # A chord model's controls move with its melody, as Magenta transposes the whole sequence
+    # (chords included) before converting it.
+    chord_encoding: str | None = None
 
     @staticmethod
     def from_config(config: Config, seed: int, rank: int = 0) -> Transposition | None:
@@ -83,7 +86,7 @@ class Transposition:
         if not span or not any(span):
             return None
         low, high = span
-        return Transposition(low, high, seed, rank)
+        return Transposition(low, high, seed, rank, config.data.chord_encoding)
 
     def shifts(self, windows: torch.Tensor, step: int) -> torch.Tensor:
         """(B,) int64 shifts of training step ``step``'s windows, each uniform over its
@@ -103,4 +106,11 @@ class Transposition:
         shifts = self.shifts(outputs, step)
         new_outputs = transpose_windows(outputs, shifts)
         new_inputs = new_outputs if inputs is outputs else transpose_windows(inputs, shifts)
+        if self.chord_encoding and controls.shape[-1]:
+            from musicvae.data.chords import transpose_chord_controls
+
+            moved = transpose_chord_controls(
+                controls.cpu().numpy(), shifts.cpu().numpy(), self.chord_encoding
+            )
+            controls = torch.from_numpy(np.ascontiguousarray(moved)).to(controls)
         return new_inputs, new_outputs, controls, lengths
