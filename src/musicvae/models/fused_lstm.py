@@ -64,7 +64,7 @@ def available() -> bool:
 
 
 def _flags() -> list[str]:
-    flags = ["-O3"]
+    flags = ["-O3", "-fno-trapping-math", "-fno-math-errno"]
     x86 = platform.machine().lower() in ("x86_64", "amd64")
     if x86 and torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512"):
         flags += ["-mavx2", "-mfma"]  # the gate math's vector loops
@@ -106,12 +106,20 @@ def _try_load() -> bool:
             _compile(build)
         return True
     except Exception as e:  # noqa: BLE001 - any failure to build or load means: use nn.LSTM
-        reason = " ".join(str(e).split())[:200] or type(e).__name__
+        reason = _reason(e)
         print(
             f"musicvae: the fused LSTM kernel is unavailable ({reason}); LSTMs run on nn.LSTM",
             file=sys.stderr,
         )
         return False
+
+
+def _reason(e: BaseException) -> str:
+    """The line of a build failure worth reading: the compiler's first error, else the start."""
+    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+    errors = [line for line in lines if "error" in line.lower() and "Error building" not in line]
+    text = " ".join((errors or lines or [type(e).__name__])[0].split())
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 def _compile(build: Path) -> None:
@@ -127,6 +135,7 @@ def _compile(build: Path) -> None:
             name="musicvae_fused_lstm",
             sources=[str(SOURCE)],
             extra_cflags=_flags(),
+            extra_ldflags=["-ldl"] if sys.platform.startswith("linux") else [],
             build_directory=str(build),
             is_python_module=False,
             verbose=False,

@@ -8,9 +8,11 @@
 // gate math on its output while it is still in cache. The backward mirrors it (one GEMM per step
 // for dh) and then does the weight and input gradients as three large GEMMs over all steps.
 //
-// Types: S is the state type (float or double; gates, cells, bias); M is the GEMM type (S, or
-// bfloat16 with S = float, where the caller wants bf16 matmuls). Chunks are fixed by the shapes,
-// never the thread count, and the bias gradient sums them in order: a run repeats bit for bit.
+// Types: S is the state type (float or double): gates, cells, bias, and every GEMM's output. M is
+// the GEMM inputs' type: S, or bfloat16 with S = float where the caller wants bf16 matmuls (then
+// h and the gate gradients are rounded to bf16 for the GEMMs, as autocast would). Chunks are
+// fixed by the shapes, never the thread count, and the bias gradient sums them in order: a run
+// repeats bit for bit.
 //
 // Registered as torch.ops.musicvae_lstm.{forward, backward, cell, cell_backward}; the Python side
 // (musicvae/models/fused_lstm.py) wraps them in autograd Functions.
@@ -18,6 +20,7 @@
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <c10/core/impl/LocalDispatchKeySet.h>
+#include <dlfcn.h>
 #include <torch/library.h>
 
 #include <algorithm>
@@ -27,6 +30,8 @@
 #include <cstring>
 #include <optional>
 #include <tuple>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -35,22 +40,14 @@ using at::Tensor;
 
 // -- activations ---------------------------------------------------------------------------------
 
-inline float from_bits(int32_t i) {
-  float f;
-  std::memcpy(&f, &i, sizeof f);
-  return f;
-}
-
-inline int32_t to_bits(float f) {
-  int32_t i;
-  std::memcpy(&i, &f, sizeof i);
-  return i;
-}
+inline float from_bits(int32_t i) { return __builtin_bit_cast(float, i); }
+inline int32_t to_bits(float f) { return __builtin_bit_cast(int32_t, f); }
 
 // e^x as 2^n e^r, |r| <= ln2 / 2, with Cephes' polynomial: within 2 ulp on [-87, 88], and plain
-// arithmetic that the compiler vectorizes (no libm call, no branch).
+// arithmetic that the compiler vectorizes (no libm call, no branch; with -fno-trapping-math).
 inline float exp_approx(float x) {
-  x = std::min(std::max(x, -87.0f), 88.0f);
+  x = x < -87.0f ? -87.0f : x;
+  x = x > 88.0f ? 88.0f : x;
   const float magic = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
   const float kf = x * 1.44269504088896341f + magic;
   const int32_t k = to_bits(kf) - to_bits(magic);
@@ -72,64 +69,91 @@ inline float tanh_(float x) { return 1.0f - 2.0f / (1.0f + exp_approx(2.0f * x))
 inline double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
 inline double tanh_(double x) { return std::tanh(x); }
 
-template <typename S>
-inline S to_s(S v) {
-  return v;
+// Loads and stores of the GEMM type; bf16 through its bits (round to nearest even), so that
+// the loops stay vectorizable.
+inline float load(const float* p, int64_t j) { return p[j]; }
+inline double load(const double* p, int64_t j) { return p[j]; }
+inline float load(const at::BFloat16* p, int64_t j) {
+  const uint32_t bits = reinterpret_cast<const uint16_t*>(p)[j];
+  return from_bits(static_cast<int32_t>(bits << 16));
 }
-inline float to_s(at::BFloat16 v) { return static_cast<float>(v); }
-
-template <typename M, typename S>
-inline M to_m(S v) {
-  return static_cast<M>(v);
+inline void store(float* p, int64_t j, float v) { p[j] = v; }
+inline void store(double* p, int64_t j, double v) { p[j] = v; }
+inline void store(at::BFloat16* p, int64_t j, float v) {
+  const uint32_t u = static_cast<uint32_t>(to_bits(v));
+  const uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+  reinterpret_cast<uint16_t*>(p)[j] = static_cast<uint16_t>(v != v ? 0x7fc0u : rounded);
 }
 
 // Pre-activation gates (B, 4H) in place -> activated (i, f, g, o).
 template <typename S>
-inline void activate(S* a, int64_t h) {
+inline void activate(S* __restrict a, int64_t h) {
   for (int64_t j = 0; j < 2 * h; ++j) a[j] = sigmoid(a[j]);
   for (int64_t j = 2 * h; j < 3 * h; ++j) a[j] = tanh_(a[j]);
   for (int64_t j = 3 * h; j < 4 * h; ++j) a[j] = sigmoid(a[j]);
 }
 
-// One row's step forward: a = activated gates; c is updated in place; h written to hs and y.
+// One row's step forward: a holds the input projection and becomes the activated gates; c is
+// updated in place; h is written to hs (the next step's GEMM input) and y.
 template <typename S, typename M>
-inline void row_forward(int64_t h, const M* gx, const M* gr, const S* bias, S* a, S* c, M* hs,
-                        M* y, S* cs) {
-  for (int64_t j = 0; j < 4 * h; ++j) a[j] = to_s(gx[j]) + to_s(gr[j]) + bias[j];
+inline void row_forward(int64_t h, S* __restrict a, const S* __restrict rec,
+                        const S* __restrict bias, S* __restrict c, M* __restrict hs,
+                        M* __restrict y, S* __restrict cs) {
+  for (int64_t j = 0; j < 4 * h; ++j) a[j] += rec[j] + bias[j];
   activate(a, h);
   for (int64_t j = 0; j < h; ++j) {
     const S cn = a[h + j] * c[j] + a[j] * a[2 * h + j];
     c[j] = cn;
-    const M out = to_m<M>(a[3 * h + j] * tanh_(cn));
-    hs[j] = out;
-    y[j] = out;
+    const S out = a[3 * h + j] * tanh_(cn);
+    store(hs, j, out);
+    store(y, j, out);
   }
   if (cs != nullptr) std::memcpy(cs, c, h * sizeof(S));
 }
 
-// One row's step backward. a: activated gates; c, cp: this step's and the previous cell;
-// dha (+ dy, may be null): dL/dh; dc: dL/dc from later steps, updated in place to dL/dc_prev.
-template <typename S, typename M>
-inline void row_backward(int64_t h, const S* a, const S* c, const S* cp, const M* dha,
-                         const M* dy, S* dc, M* dg, S* db) {
+// One row's step backward, each gate's slice its own pointer (so the compiler sees they do not
+// overlap and vectorizes). a*: activated gates; c, cp: this step's and the previous cell; dha
+// (+ dy where kDy): dL/dh; dc: dL/dc from later steps, updated in place to dL/dc_prev; g*: the
+// pre-activation gates' gradients; b*: their running sums (the bias gradient).
+template <bool kDy, typename S, typename M>
+inline void row_backward_(int64_t h, const S* __restrict ai, const S* __restrict af,
+                          const S* __restrict ag, const S* __restrict ao, const S* __restrict c,
+                          const S* __restrict cp, const S* __restrict dha,
+                          const M* __restrict dy, S* __restrict dc, M* __restrict gi,
+                          M* __restrict gf, M* __restrict gg, M* __restrict go,
+                          S* __restrict bi, S* __restrict bf, S* __restrict bg,
+                          S* __restrict bo) {
   for (int64_t j = 0; j < h; ++j) {
-    const S i = a[j], f = a[h + j], g = a[2 * h + j], o = a[3 * h + j];
+    const S i = ai[j], f = af[j], g = ag[j], o = ao[j];
     const S tc = tanh_(c[j]);
-    const S dh = to_s(dha[j]) + (dy != nullptr ? to_s(dy[j]) : S(0));
+    S dh = dha[j];
+    if constexpr (kDy) dh += load(dy, j);
     const S dct = dc[j] + dh * o * (S(1) - tc * tc);
     const S di = dct * g * i * (S(1) - i);
     const S df = dct * cp[j] * f * (S(1) - f);
     const S dgg = dct * i * (S(1) - g * g);
     const S d_o = dh * tc * o * (S(1) - o);
     dc[j] = dct * f;
-    dg[j] = to_m<M>(di);
-    dg[h + j] = to_m<M>(df);
-    dg[2 * h + j] = to_m<M>(dgg);
-    dg[3 * h + j] = to_m<M>(d_o);
-    db[j] += di;
-    db[h + j] += df;
-    db[2 * h + j] += dgg;
-    db[3 * h + j] += d_o;
+    store(gi, j, di);
+    store(gf, j, df);
+    store(gg, j, dgg);
+    store(go, j, d_o);
+    bi[j] += di;
+    bf[j] += df;
+    bg[j] += dgg;
+    bo[j] += d_o;
+  }
+}
+
+template <typename S, typename M>
+inline void row_backward(int64_t h, const S* a, const S* c, const S* cp, const S* dha,
+                         const M* dy, S* dc, M* dg, S* db) {
+  if (dy != nullptr) {
+    row_backward_<true>(h, a, a + h, a + 2 * h, a + 3 * h, c, cp, dha, dy, dc, dg, dg + h,
+                        dg + 2 * h, dg + 3 * h, db, db + h, db + 2 * h, db + 3 * h);
+  } else {
+    row_backward_<false>(h, a, a + h, a + 2 * h, a + 3 * h, c, cp, dha, dy, dc, dg, dg + h,
+                         dg + 2 * h, dg + 3 * h, db, db + h, db + 2 * h, db + 3 * h);
   }
 }
 
@@ -203,41 +227,160 @@ void check_dirs(const std::vector<Tensor>& w, int64_t dirs, const char* name) {
   for (const auto& t : w) TORCH_CHECK(t.is_contiguous(), name, " must be contiguous");
 }
 
+// -- GEMMs ---------------------------------------------------------------------------------------
+
+// MKL's packed sgemm (the per-step GEMMs reuse one packed copy of W_hh instead of packing it
+// again at every call) and its bf16 GEMM with fp32 output, looked up in the loaded torch library.
+// Torch builds without MKL lack them: at::mm runs instead. MUSICVAE_LSTM_MKL=0 turns them off.
+struct Mkl {
+  enum { kRowMajor = 101, kNoTrans = 111, kTrans = 112, kPacked = 151, kBMatrix = 162 };
+  using PackSize = size_t (*)(int, int, int, int);
+  using Pack = void (*)(int, int, int, int, int, int, float, const float*, int, float*);
+  using Compute = void (*)(int, int, int, int, int, int, const float*, int, const float*, int,
+                           float, float*, int);
+  using Bf16 = void (*)(int, int, int, int, int, int, float, const void*, int, const void*, int,
+                        float, float*, int);
+  PackSize pack_size = nullptr;
+  Pack pack = nullptr;
+  Compute compute = nullptr;
+  Bf16 bf16 = nullptr;
+
+  Mkl() {
+    const char* env = std::getenv("MUSICVAE_LSTM_MKL");
+    if (env != nullptr && std::strcmp(env, "0") == 0) return;
+    void* lib = dlopen("libtorch_cpu.so", RTLD_LAZY | RTLD_NOLOAD);
+    void* h = lib != nullptr ? lib : RTLD_DEFAULT;
+    pack_size = reinterpret_cast<PackSize>(dlsym(h, "cblas_sgemm_pack_get_size"));
+    pack = reinterpret_cast<Pack>(dlsym(h, "cblas_sgemm_pack"));
+    compute = reinterpret_cast<Compute>(dlsym(h, "cblas_sgemm_compute"));
+    bf16 = reinterpret_cast<Bf16>(dlsym(h, "cblas_gemm_bf16bf16f32"));
+    if (pack_size == nullptr || pack == nullptr || compute == nullptr) {
+      pack_size = nullptr;
+      pack = nullptr;
+      compute = nullptr;
+    }
+  }
+};
+
+const Mkl& mkl() {
+  static const Mkl m;
+  return m;
+}
+
+// (m, k) row-major with leading dimension ld, as a tensor (no copy).
+template <typename T>
+Tensor view_of(const T* p, int64_t m, int64_t k, int64_t ld) {
+  return at::from_blob(const_cast<T*>(p), {m, k}, {ld, 1},
+                       at::TensorOptions().dtype(c10::CppTypeToScalarType<T>::value));
+}
+
+// x (m, k) times w^T, w (n, k): float output (bf16 inputs: MKL's bf16 GEMM where it exists).
+Tensor mm_t_float(const Tensor& x, const Tensor& w) {
+  if (x.scalar_type() != at::kBFloat16) return at::mm(x, w.t());
+  const int64_t m = x.size(0), k = x.size(1), n = w.size(0);
+  if (mkl().bf16 != nullptr && m < INT32_MAX) {
+    Tensor out = at::empty({m, n}, x.options().dtype(at::kFloat));
+    mkl().bf16(Mkl::kRowMajor, Mkl::kNoTrans, Mkl::kTrans, m, n, k, 1.0f, x.data_ptr(), k,
+               w.data_ptr(), k, 0.0f, out.data_ptr<float>(), n);
+    return out;
+  }
+  return at::mm(x, w.t()).to(at::kFloat);
+}
+
+// op(W_hh) of one direction for the per-step GEMMs, C (m, n) = A (m, k) op(W): forward
+// op(W) = W^T (n = 4H, k = H), backward op(W) = W (n = H, k = 4H). Packed once per call for
+// each row count the chunks use.
+struct StepWeight {
+  Tensor w;
+  bool trans;
+  int64_t n, k;
+  std::vector<std::pair<int64_t, Tensor>> packed;
+
+  StepWeight(const Tensor& w_hh, bool transposed, std::vector<int64_t> ms)
+      : w(w_hh), trans(transposed) {
+    n = trans ? w.size(0) : w.size(1);
+    k = trans ? w.size(1) : w.size(0);
+    const Mkl& lib = mkl();
+    if (w.scalar_type() != at::kFloat || lib.pack == nullptr || n >= INT32_MAX) return;
+    for (int64_t m : ms) {
+      if (m <= 0 || m >= INT32_MAX) continue;
+      const size_t bytes = lib.pack_size(Mkl::kBMatrix, m, n, k);
+      Tensor buf = at::empty({static_cast<int64_t>(bytes / sizeof(float)) + 16}, w.options());
+      lib.pack(Mkl::kRowMajor, Mkl::kBMatrix, trans ? Mkl::kTrans : Mkl::kNoTrans, m, n, k, 1.0f,
+               w.data_ptr<float>(), w.size(1), buf.data_ptr<float>());
+      packed.emplace_back(m, buf);
+    }
+  }
+
+  Tensor op() const { return trans ? w.t() : w; }
+
+  template <typename S, typename M>
+  void run(const M* a, int64_t lda, int64_t m, S* c) const {
+    if constexpr (std::is_same_v<M, float>) {
+      for (const auto& [rows, buf] : packed) {
+        if (rows == m) {
+          mkl().compute(Mkl::kRowMajor, Mkl::kNoTrans, Mkl::kPacked, m, n, k, a, lda,
+                        static_cast<const float*>(buf.data_ptr()), n, 0.0f, c, n);
+          return;
+        }
+      }
+    }
+    if constexpr (std::is_same_v<M, at::BFloat16>) {
+      if (mkl().bf16 != nullptr) {
+        mkl().bf16(Mkl::kRowMajor, Mkl::kNoTrans, trans ? Mkl::kTrans : Mkl::kNoTrans, m, n, k,
+                   1.0f, a, lda, w.data_ptr(), w.size(1), 0.0f, c, n);
+        return;
+      }
+    }
+    Tensor out = view_of(c, m, n, n);
+    if constexpr (std::is_same_v<S, M>) {
+      at::mm_out(out, view_of(a, m, k, lda), op());
+    } else {
+      out.copy_(at::mm(view_of(a, m, k, lda), op()));
+    }
+  }
+};
+
+std::vector<StepWeight> step_weights(const std::vector<Tensor>& w_hh, bool trans, int64_t batch,
+                                     int64_t rows) {
+  std::vector<int64_t> ms{rows};
+  if (batch % rows != 0) ms.push_back(batch % rows);
+  std::vector<StepWeight> out;
+  for (const auto& w : w_hh) out.emplace_back(w, trans, ms);
+  return out;
+}
+
 // -- layer forward -------------------------------------------------------------------------------
 
+// gx (B, T, D * 4H): the input projections, turned in place into the activated gates.
 template <typename S, typename M>
-void forward_loop(const Tensor& gx, const std::vector<Tensor>& w_hh,
-                  const std::vector<Tensor>& bias, const int64_t* len, Tensor& y, Tensor& hs,
-                  Tensor& cs, Tensor& gates, Tensor& cells, bool save) {
-  const int64_t batch = y.size(0), steps = y.size(1), dh = y.size(2);
+void forward_loop(Tensor& gx, const std::vector<Tensor>& w_hh, const std::vector<Tensor>& bias,
+                  const int64_t* len, Tensor& y, Tensor& hs, Tensor& cs, Tensor& cells,
+                  bool save) {
+  const int64_t batch = y.size(0), steps = y.size(1);
   const int64_t dirs = hs.size(0), h = hs.size(2), g = 4 * h;
   const int64_t rows = chunk_rows(batch, g);
-  const M* gx_p = gx.data_ptr<M>();
+  const std::vector<StepWeight> weights = step_weights(w_hh, true, batch, rows);
+  S* gx_p = gx.data_ptr<S>();
   M* y_p = y.data_ptr<M>();
   M* hs_p = hs.data_ptr<M>();
   S* cs_p = cs.data_ptr<S>();
-  S* gates_p = save ? gates.data_ptr<S>() : nullptr;
   S* cells_p = save ? cells.data_ptr<S>() : nullptr;
   for_tasks(dirs, batch, rows, [&](int64_t d, int64_t c) {
     const Rows r = chunk_of(c, rows, batch, len, steps);
     const S* b_p = bias[d].data_ptr<S>();
-    Tensor tmp = at::empty({r.n, g}, gx.options());
-    Tensor h_rows = hs.select(0, d).narrow(0, r.r0, r.n);
-    Tensor w_t = w_hh[d].t();
-    std::vector<S> scratch(save ? 0 : g);
-    const M* tmp_p = tmp.data_ptr<M>();
+    std::vector<S> rec(r.n * g);  // this step's h times W_hh^T
+    const M* h_rows = hs_p + (d * batch + r.r0) * h;
     for (int64_t s = 0; s < r.steps; ++s) {
-      at::mm_out(tmp, h_rows, w_t);
+      weights[d].run<S, M>(h_rows, h, r.n, rec.data());
       for (int64_t b = r.r0; b < r.r0 + r.n; ++b) {
         const int64_t l = row_len(len, b, steps);
         if (s >= l) continue;
-        const int64_t t = time_of(d == 1, l, s);
-        const int64_t bt = b * steps + t;
-        S* a = save ? gates_p + ((d * batch * steps) + bt) * g : scratch.data();
-        S* cell = save ? cells_p + ((d * batch * steps) + bt) * h : nullptr;
-        row_forward<S, M>(h, gx_p + bt * dirs * g + d * g, tmp_p + (b - r.r0) * g, b_p, a,
+        const int64_t bt = b * steps + time_of(d == 1, l, s);
+        row_forward<S, M>(h, gx_p + bt * dirs * g + d * g, rec.data() + (b - r.r0) * g, b_p,
                           cs_p + (d * batch + b) * h, hs_p + (d * batch + b) * h,
-                          y_p + bt * dh + d * h, cell);
+                          y_p + (bt * dirs + d) * h,
+                          save ? cells_p + (bt * dirs + d) * h : nullptr);
       }
     }
   });
@@ -259,28 +402,31 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> layer_forward(
   TORCH_CHECK(h0.size(1) == batch && c0.sizes() == h0.sizes(), "state shapes");
   TORCH_CHECK(w_ih[0].size(0) == g && w_ih[0].size(1) == in && w_hh[0].size(1) == h,
               "weight shapes");
+  const at::ScalarType m_type = x.scalar_type();
+  TORCH_CHECK(m_type == at::kFloat || m_type == at::kDouble || m_type == at::kBFloat16,
+              "float, double or bfloat16 inputs");
+  TORCH_CHECK(c0.scalar_type() == (m_type == at::kDouble ? at::kDouble : at::kFloat),
+              "the state is float (double for double inputs)");
   const int64_t* len = lengths_ptr(lengths, batch, steps);
   const bool padded = len != nullptr && std::any_of(len, len + batch, [&](int64_t l) {
     return l < steps;
   });
   Tensor w_cat = dirs == 1 ? w_ih[0] : at::cat(w_ih, 0);
-  Tensor gx = at::mm(x.view({batch * steps, in}), w_cat.t());  // (B * T, D * 4H)
+  // (B * T, D * 4H) in the state type; becomes the saved gates.
+  Tensor gx = mm_t_float(x.view({batch * steps, in}), w_cat).view({batch, steps, dirs * g});
   Tensor y = padded ? at::zeros({batch, steps, dirs * h}, x.options())
                     : at::empty({batch, steps, dirs * h}, x.options());
-  Tensor hs = h0.to(x.scalar_type()).contiguous().clone();
+  Tensor hs = h0.to(m_type).contiguous().clone();
   Tensor cs = c0.contiguous().clone();
-  Tensor gates = save ? at::empty({dirs, batch, steps, g}, c0.options()) : Tensor();
-  Tensor cells = save ? at::empty({dirs, batch, steps, h}, c0.options()) : Tensor();
-  if (x.scalar_type() == at::kBFloat16) {
-    TORCH_CHECK(c0.scalar_type() == at::kFloat, "bf16 GEMMs keep a float state");
-    forward_loop<float, at::BFloat16>(gx, w_hh, bias, len, y, hs, cs, gates, cells, save);
-  } else if (x.scalar_type() == at::kFloat) {
-    forward_loop<float, float>(gx, w_hh, bias, len, y, hs, cs, gates, cells, save);
+  Tensor cells = save ? at::empty({batch, steps, dirs * h}, c0.options()) : Tensor();
+  if (m_type == at::kBFloat16) {
+    forward_loop<float, at::BFloat16>(gx, w_hh, bias, len, y, hs, cs, cells, save);
+  } else if (m_type == at::kFloat) {
+    forward_loop<float, float>(gx, w_hh, bias, len, y, hs, cs, cells, save);
   } else {
-    TORCH_CHECK(x.scalar_type() == at::kDouble, "float, double or bfloat16 inputs");
-    forward_loop<double, double>(gx, w_hh, bias, len, y, hs, cs, gates, cells, save);
+    forward_loop<double, double>(gx, w_hh, bias, len, y, hs, cs, cells, save);
   }
-  return {y, hs, cs, gates, cells};
+  return {y, hs, cs, save ? gx : Tensor(), cells};
 }
 
 // -- layer backward ------------------------------------------------------------------------------
@@ -290,17 +436,18 @@ void backward_loop(const Tensor& h0, const Tensor& c0, const std::vector<Tensor>
                    const Tensor& y, const Tensor& gates, const Tensor& cells, const int64_t* len,
                    const Tensor& dy, const Tensor& dhn, Tensor& dc, Tensor& dgates,
                    Tensor& hprev, Tensor& dh0, Tensor& db_chunks) {
-  const int64_t batch = y.size(0), steps = y.size(1), dh = y.size(2);
+  const int64_t batch = y.size(0), steps = y.size(1);
   const int64_t dirs = h0.size(0), h = h0.size(2), g = 4 * h;
   const int64_t rows = chunk_rows(batch, g);
   const int64_t chunks = (batch + rows - 1) / rows;
+  const std::vector<StepWeight> weights = step_weights(w_hh, false, batch, rows);
   const M* h0_p = h0.data_ptr<M>();
   const S* c0_p = c0.data_ptr<S>();
   const M* y_p = y.data_ptr<M>();
   const S* gates_p = gates.data_ptr<S>();
   const S* cells_p = cells.data_ptr<S>();
   const M* dy_p = dy.defined() ? dy.data_ptr<M>() : nullptr;
-  const M* dhn_p = dhn.defined() ? dhn.data_ptr<M>() : nullptr;
+  const S* dhn_p = dhn.defined() ? dhn.data_ptr<S>() : nullptr;
   S* dc_p = dc.data_ptr<S>();
   M* dg_p = dgates.data_ptr<M>();
   M* hp_p = hprev.data_ptr<M>();
@@ -308,41 +455,41 @@ void backward_loop(const Tensor& h0, const Tensor& c0, const std::vector<Tensor>
   S* db_p = db_chunks.data_ptr<S>();
   for_tasks(dirs, batch, rows, [&](int64_t d, int64_t c) {
     const Rows r = chunk_of(c, rows, batch, len, steps);
-    Tensor rec = at::zeros({r.n, h}, y.options());  // dL/dh from the step after
-    Tensor dg_rows = r.uniform ? Tensor() : at::zeros({r.n, g}, y.options());
-    std::vector<M> zeros(h, M(0));
-    const M* rec_p = rec.data_ptr<M>();
+    std::vector<S> rec(r.n * h, S(0));  // dL/dh from the step after
+    std::vector<M> dg_rows(r.uniform ? 0 : r.n * g, M(0));
+    const std::vector<S> zeros(h, S(0));
     S* db = db_p + (d * chunks + c) * g;
-    const int64_t ds = d * batch * steps;  // this direction's offset in (D, B, T, .) tensors
     for (int64_t s = r.steps - 1; s >= 0; --s) {
       for (int64_t b = r.r0; b < r.r0 + r.n; ++b) {
         const int64_t l = row_len(len, b, steps);
         if (s >= l) continue;
         const int64_t t = time_of(d == 1, l, s);
         const int64_t tp = d == 1 ? t + 1 : t - 1;  // the step before, in time
-        const int64_t bt = b * steps + t;
-        const M* dha = s == l - 1 ? (dhn_p != nullptr ? dhn_p + (d * batch + b) * h : zeros.data())
-                                  : rec_p + (b - r.r0) * h;
-        const S* cp = s == 0 ? c0_p + (d * batch + b) * h : cells_p + (ds + b * steps + tp) * h;
-        M* dg = dg_p + bt * dirs * g + d * g;
-        row_backward<S, M>(h, gates_p + (ds + bt) * g, cells_p + (ds + bt) * h, cp,
-                           dha, dy_p != nullptr ? dy_p + bt * dh + d * h : nullptr,
+        const int64_t bt = b * steps + t, btp = b * steps + tp;
+        const S* dha = s == l - 1 ? (dhn_p != nullptr ? dhn_p + (d * batch + b) * h : zeros.data())
+                                  : rec.data() + (b - r.r0) * h;
+        const S* cp = s == 0 ? c0_p + (d * batch + b) * h : cells_p + (btp * dirs + d) * h;
+        M* dg = dg_p + (bt * dirs + d) * g;
+        row_backward<S, M>(h, gates_p + (bt * dirs + d) * g, cells_p + (bt * dirs + d) * h, cp,
+                           dha, dy_p != nullptr ? dy_p + (bt * dirs + d) * h : nullptr,
                            dc_p + (d * batch + b) * h, dg, db);
-        if (!r.uniform) std::memcpy(dg_rows.data_ptr<M>() + (b - r.r0) * g, dg, g * sizeof(M));
-        const M* hp = s == 0 ? h0_p + (d * batch + b) * h : y_p + (b * steps + tp) * dh + d * h;
-        std::memcpy(hp_p + bt * dirs * h + d * h, hp, h * sizeof(M));
+        if (!r.uniform) std::memcpy(dg_rows.data() + (b - r.r0) * g, dg, g * sizeof(M));
+        const M* hp = s == 0 ? h0_p + (d * batch + b) * h : y_p + (btp * dirs + d) * h;
+        std::memcpy(hp_p + (bt * dirs + d) * h, hp, h * sizeof(M));
       }
-      Tensor a = r.uniform ? dgates.select(1, time_of(d == 1, r.steps, s))
-                                 .narrow(0, r.r0, r.n)
-                                 .narrow(1, d * g, g)
-                           : dg_rows;
-      at::mm_out(rec, a, w_hh[d]);
+      if (r.uniform) {
+        const int64_t t = time_of(d == 1, r.steps, s);
+        weights[d].run<S, M>(dg_p + ((r.r0 * steps + t) * dirs + d) * g, steps * dirs * g, r.n,
+                             rec.data());
+      } else {
+        weights[d].run<S, M>(dg_rows.data(), g, r.n, rec.data());
+      }
     }
     for (int64_t b = r.r0; b < r.r0 + r.n; ++b) {
-      const bool ran = row_len(len, b, steps) > 0;
-      const M* src = ran ? rec_p + (b - r.r0) * h
+      const S* src = row_len(len, b, steps) > 0
+                         ? rec.data() + (b - r.r0) * h
                          : (dhn_p != nullptr ? dhn_p + (d * batch + b) * h : zeros.data());
-      std::memcpy(dh0_p + (d * batch + b) * h, src, h * sizeof(M));
+      for (int64_t j = 0; j < h; ++j) store(dh0_p + (d * batch + b) * h, j, src[j]);
     }
   });
 }
@@ -362,13 +509,13 @@ layer_backward(const Tensor& x, const Tensor& h0, const Tensor& c0, std::vector<
   const bool padded = len != nullptr && std::any_of(len, len + batch, [&](int64_t l) {
     return l < steps;
   });
+  const at::ScalarType m_type = x.scalar_type(), s_type = c0.scalar_type();
   const auto m_opts = x.options();
-  Tensor h0m = h0.to(x.scalar_type()).contiguous();
+  Tensor h0m = h0.to(m_type).contiguous();
   Tensor c0s = c0.contiguous();
-  Tensor dy_t = dy.has_value() && dy->defined() ? dy->to(x.scalar_type()).contiguous() : Tensor();
-  Tensor dhn_t =
-      dhn.has_value() && dhn->defined() ? dhn->to(x.scalar_type()).contiguous() : Tensor();
-  Tensor dc = dcn.has_value() && dcn->defined() ? dcn->to(c0.scalar_type()).contiguous().clone()
+  Tensor dy_t = dy.has_value() && dy->defined() ? dy->to(m_type).contiguous() : Tensor();
+  Tensor dhn_t = dhn.has_value() && dhn->defined() ? dhn->to(s_type).contiguous() : Tensor();
+  Tensor dc = dcn.has_value() && dcn->defined() ? dcn->to(s_type).contiguous().clone()
                                                 : at::zeros_like(c0s);
   Tensor dgates = padded ? at::zeros({batch, steps, dirs * g}, m_opts)
                          : at::empty({batch, steps, dirs * g}, m_opts);
@@ -378,10 +525,10 @@ layer_backward(const Tensor& x, const Tensor& h0, const Tensor& c0, std::vector<
   const int64_t rows = chunk_rows(batch, g);
   const int64_t chunks = (batch + rows - 1) / rows;
   Tensor db_chunks = at::zeros({dirs, chunks, g}, c0.options());
-  if (x.scalar_type() == at::kBFloat16) {
+  if (m_type == at::kBFloat16) {
     backward_loop<float, at::BFloat16>(h0m, c0s, w_hh, y, gates, cells, len, dy_t, dhn_t, dc,
                                        dgates, hprev, dh0, db_chunks);
-  } else if (x.scalar_type() == at::kFloat) {
+  } else if (m_type == at::kFloat) {
     backward_loop<float, float>(h0m, c0s, w_hh, y, gates, cells, len, dy_t, dhn_t, dc, dgates,
                                 hprev, dh0, db_chunks);
   } else {
