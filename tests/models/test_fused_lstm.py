@@ -9,7 +9,10 @@ import pytest
 import torch
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from musicvae.models import fused_lstm
+from musicvae.configs import get_config
+from musicvae.models import build_model, fused_lstm
+from musicvae.models.encoder import BidirectionalLstmEncoder
+from musicvae.models.lstm import LstmStack
 
 COMPILER = os.environ.get("CXX", "c++")
 pytestmark = pytest.mark.skipif(
@@ -165,3 +168,92 @@ def test_a_failed_build_falls_back_with_one_line(monkeypatch, tmp_path, capsys):
     assert lines[0].startswith("musicvae: the fused LSTM kernel is unavailable (")
     assert lines[0].endswith("LSTMs run on nn.LSTM")
     assert not fused_lstm.supports(torch.zeros(2, 3, 4))
+
+
+# -- every LSTM of the package ------------------------------------------------------------------
+
+
+def _both(monkeypatch, run):
+    """``run()`` on the kernel, then on nn.LSTM (the kernel turned off)."""
+    fused = run()
+    monkeypatch.setenv(fused_lstm.ENV, "0")
+    try:
+        return fused, run()
+    finally:
+        monkeypatch.delenv(fused_lstm.ENV)
+
+
+def _never_called(*args, **kwargs):
+    raise AssertionError("the kernel ran while turned off")
+
+
+@pytest.mark.parametrize(("sizes", "bidir"), [((6,), False), ((6, 6, 6), False), ((5, 5), True)])
+def test_stack_forward_and_gradients_match_nn_lstm(monkeypatch, sizes, bidir):
+    torch.manual_seed(4)
+    stack = LstmStack(3, sizes, bidirectional=bidir)
+    x = torch.randn(4, 7, 3)
+    flat = None if bidir else torch.randn(4, stack.state_size).tanh()
+
+    def run():
+        stack.zero_grad()
+        out = stack(x, flat)
+        out.pow(2).sum().backward()
+        return out, [p.grad.clone() for p in stack.parameters() if p.grad is not None]
+
+    (a, ga), (b, gb) = _both(monkeypatch, run)
+    torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+    for u, v in zip(ga, gb, strict=True):
+        torch.testing.assert_close(u, v, atol=1e-5, rtol=1e-5)
+
+
+def test_encoder_lengths_match_packing(monkeypatch):
+    """Short and empty rows: the kernel's lengths give packing's summary."""
+    torch.manual_seed(5)
+    enc = BidirectionalLstmEncoder(3, (6, 6), z_size=2)
+    x = torch.randn(4, 9, 3)
+    lengths = torch.tensor([9, 4, 0, 1])
+    (mu_a, s_a), (mu_b, s_b) = _both(monkeypatch, lambda: enc(x, lengths))
+    torch.testing.assert_close(mu_a, mu_b, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(s_a, s_b, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["groovae_4bar", "groovae_4bar_hierdec", "cat-mel_2bar_small"])
+def test_model_loss_gradients_and_samples_match(monkeypatch, name):
+    """A training step's loss and gradients, and seeded samples, on either implementation."""
+    config = get_config(name, "z_size=4,enc_rnn_size=[8],dec_rnn_size=[8,8],batch_size=3")
+    torch.manual_seed(6)
+    model = build_model(config)
+    t = config.hparams.max_seq_len
+    g = torch.Generator().manual_seed(0)
+    depth = model.decoder.output_depth
+    if name.startswith("cat"):
+        x = torch.nn.functional.one_hot(torch.randint(0, depth, (3, t), generator=g), depth)
+        x = x.float()
+    else:
+        hits = (torch.rand(3, t, 9, generator=g) > 0.7).float()
+        x = torch.cat([hits, torch.rand(3, t, 9, generator=g) * hits, hits * 0.2], dim=-1)
+    lengths = torch.tensor([t, t // 2, t])
+
+    def run():
+        model.train().zero_grad()
+        torch.manual_seed(7)
+        loss = model(x, x, lengths)["loss"]
+        loss.backward()
+        grads = [p.grad.clone() for p in model.parameters() if p.grad is not None]
+        sample = model.eval().sample(2, generator=torch.Generator().manual_seed(8))
+        return loss.detach(), grads, sample
+
+    (la, ga, sa), (lb, gb, sb) = _both(monkeypatch, run)
+    torch.testing.assert_close(la, lb, atol=1e-5, rtol=1e-5)
+    for u, v in zip(ga, gb, strict=True):
+        torch.testing.assert_close(u, v, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(sa, sb, atol=1e-4, rtol=1e-4)
+
+
+def test_turned_off_the_stack_never_calls_the_kernel(monkeypatch):
+    monkeypatch.setenv(fused_lstm.ENV, "0")
+    monkeypatch.setattr(fused_lstm, "_ops", _never_called)
+    stack = LstmStack(3, (4, 4))
+    flat = torch.zeros(2, stack.state_size)
+    stack(torch.randn(2, 5, 3), flat).sum().backward()
+    stack.run_steps(torch.randn(2, 5, 3), flat, drop=False)

@@ -19,7 +19,6 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
 
 from musicvae.errors import MusicVAEError
 from musicvae.models.lstm import LstmStack
@@ -31,15 +30,13 @@ def bidirectional_summary(rnn: LstmStack, x: Tensor, lengths: Tensor | None = No
     # x: (B, T, D), lengths: (B,) -> (B, 2H)
     x = rnn.drop_input(x)
     t = x.shape[1]
-    packed: Tensor | PackedSequence = x
+    steps = None
     if lengths is not None and bool((lengths < t).any()):
-        # Packing makes the forward state stop at each sequence's own last step and the
-        # backward direction start there. Packing needs a step, so an empty row runs one step
+        # The forward state stops at each sequence's own last step and the backward direction
+        # starts there (as packing does). Packing needs a step, so an empty row runs one step
         # and its summary is zeroed below.
-        packed = pack_padded_sequence(
-            x, lengths.clamp(1, t).cpu(), batch_first=True, enforce_sorted=False
-        )
-    _, (h_n, _) = rnn.lstm(packed)
+        steps = lengths.clamp(1, t)
+    h_n = rnn.final_hidden(x, steps)
     summary = torch.cat([h_n[-2], h_n[-1]], dim=-1)
     if lengths is not None and bool((lengths <= 0).any()):
         summary = summary * (lengths > 0).to(summary.device, summary.dtype)[:, None]

@@ -11,6 +11,10 @@ layer-0 input (done by the caller) plus dropout between layers. On the CPU, trai
 dropout runs the layers one kernel call each with the cheap dropout masks in between (both in
 :mod:`musicvae.cpu`).
 
+On the CPU every LSTM here (whole sequences, packed lengths, the per-step cell) runs on the fused
+kernel of :mod:`musicvae.models.fused_lstm` when it is available, one layer per call with the
+same cheap dropout between layers; ``nn.LSTM`` (and plain PyTorch for the cell) otherwise.
+
 Flat LSTM states follow Magenta's layout ``[c_0, h_0, c_1, h_1, ...]``.
 """
 
@@ -21,9 +25,11 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
 
 from musicvae.cpu import dropout, dropout_mask, has_layer_kernel, lstm_layer
 from musicvae.errors import MusicVAEError
+from musicvae.models import fused_lstm
 
 __all__ = ["LayerStates", "LstmStack", "dropout", "dropout_mask", "lstm_cell"]
 
@@ -40,6 +46,9 @@ def _lstm_attr(kind: str, layer: int, reverse: bool) -> str:
 
 def lstm_cell(gates: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
     """One LSTM update from pre-activation gates in PyTorch order (i, f, g, o)."""
+    fused = fused_lstm.cell(gates, c)
+    if fused is not None:
+        return fused
     i, f, g, o = gates.chunk(4, dim=1)
     c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
     return torch.sigmoid(o) * torch.tanh(c), c
@@ -133,6 +142,8 @@ class LstmStack(nn.Module):
         state = None
         if flat_state is not None:
             state = self.split_state(flat_state.to(x.dtype))
+        if fused_lstm.supports(x):
+            return self._fused(x, state)[0]
         layered = (
             self.training
             and self.dropout > 0.0
@@ -155,6 +166,42 @@ class LstmStack(nn.Module):
                 hx = (state[0][k : k + 1], state[1][k : k + 1])
             x = lstm_layer(x, hx, weights)
         return x
+
+    def final_hidden(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
+        """``h_n`` ``(L * D, B, H)`` from zero states, each row stopping after its first
+        ``lengths`` steps (all of them without ``lengths``; the reverse direction starts there)."""
+        # x: (B, T, in) (already input-dropped), lengths: (B,) in [1, T] -> (L * D, B, H)
+        if fused_lstm.supports(x):
+            return self._fused(x, None, lengths)[1]
+        packed: Tensor | PackedSequence = x
+        if lengths is not None:
+            packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        _, (h_n, _) = self.lstm(packed)
+        return h_n
+
+    def _fused(
+        self,
+        x: Tensor,
+        state: tuple[Tensor, Tensor] | None,
+        lengths: Tensor | None = None,
+    ) -> tuple[Tensor, Tensor]:
+        """The stack on the fused kernel, a layer per call with dropout between layers in
+        training: the top layer's outputs and ``h_n`` ``(L * D, B, H)``."""
+        dirs, h_n = self.num_directions, []
+        for k in range(self.num_layers):
+            if k and self.training:
+                x = dropout(x, self.dropout)
+            weights = [
+                tuple(getattr(self.lstm, _lstm_attr(kind, k, bool(r))) for kind in _KINDS)
+                for r in range(dirs)
+            ]
+            if state is None:
+                h0 = c0 = x.new_zeros(dirs, x.shape[0], self.hidden_size)
+            else:
+                h0, c0 = state[0][k * dirs : (k + 1) * dirs], state[1][k * dirs : (k + 1) * dirs]
+            x, hn, _ = fused_lstm.layer(x, h0, c0, weights, lengths)
+            h_n.append(hn)
+        return x, torch.cat(h_n)
 
     def step_weights(self) -> list[tuple[Tensor, Tensor, Tensor]]:
         """Per layer ``(W_ih^T, W_hh^T, b_ih + b_hh)`` for the step path."""
