@@ -257,3 +257,23 @@ def test_turned_off_the_stack_never_calls_the_kernel(monkeypatch):
     flat = torch.zeros(2, stack.state_size)
     stack(torch.randn(2, 5, 3), flat).sum().backward()
     stack.run_steps(torch.randn(2, 5, 3), flat, drop=False)
+
+
+def test_train_flag_turns_it_off(monkeypatch):
+    """``musicvae train --no-fused-lstm``: the variable is off before training starts."""
+    from musicvae.cli import train as train_cli
+    from musicvae.cli.main import build_parser
+
+    monkeypatch.setenv(fused_lstm.ENV, "1")  # restored after the test
+    seen = []
+    monkeypatch.setattr(train_cli, "_options", lambda args: (None, None))
+    monkeypatch.setattr(
+        train_cli, "run_options", lambda *a, **k: seen.append(fused_lstm.enabled()) or 0
+    )
+    base = ["train", "--config", "debug", "--run-dir", "run", "--examples", "x.parquet"]
+    parser = build_parser()
+    args = parser.parse_args(base)
+    assert args.func(args) == 0
+    args = parser.parse_args([*base, "--no-fused-lstm"])
+    assert args.func(args) == 0
+    assert seen == [True, False]

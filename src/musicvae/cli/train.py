@@ -115,6 +115,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "weights stay fp32)",
     )
     p.add_argument(
+        "--no-fused-lstm",
+        action="store_true",
+        help="run the LSTMs on nn.LSTM instead of musicvae's fused CPU kernel (which is built "
+        "on first use where a C++ compiler is found; also MUSICVAE_FUSED_LSTM=0)",
+    )
+    p.add_argument(
         "--init-from",
         metavar="MODEL",
         help="start a new run from another model's weights (a run folder, .pt checkpoint, "
@@ -178,6 +184,10 @@ def _check_run_dir(run_dir: Path, examples: Path | None = None) -> None:
 def run_train(args: argparse.Namespace) -> int:
     """``musicvae train``: its flags as :class:`TrainOptions`, then :func:`run_options`."""
     config, options = _options(args)
+    if args.no_fused_lstm:
+        from musicvae.models.fused_lstm import ENV
+
+        os.environ[ENV] = "0"  # read at every LSTM call, and inherited by child processes
     return run_options(config, options, evaluate=args.mode == "eval")
 
 
