@@ -20,16 +20,21 @@ native bf16; ``--no-amp`` for fp32; the JSON's ``amp`` says which ran), with the
 compares glibc's heap kept at its peak. The matmul reference is fp32 either way, so with amp on
 ``fraction_of_matmul_speed`` can exceed 1.
 
+The LSTMs run on the fused CPU kernel where it builds (:mod:`musicvae.models.fused_lstm`; the
+JSON's ``fused_lstm`` says), on ``nn.LSTM`` with ``--no-fused-lstm``.
+
 ``--trainer`` then runs the real ``musicvae train`` (a child process, real GMD windows) for
 ``--trainer-steps`` steps and reports its sustained rate (from its per-step event log, the first
 ``--trainer-warmup`` steps left out) and the peak RSS of the whole process, in bf16 and in fp32.
 ``--contend N [N ...]`` (implies ``--trainer``) repeats the bf16 run with N busy competitor
 processes started for it (pure-Python spin loops, each bounded to an hour and stopped when the run
 ends) and reports each rate as a fraction of the quiet one, with the thread changes the trainer
-made.
+made. ``--trainer-lstm both`` adds quiet runs on ``nn.LSTM`` (``--no-fused-lstm``), before and
+after the others, so the kernel's gain is measured in alternation on the same machine.
 
     .venv/bin/python benchmarks/train.py --config groovae_4bar --batch-size 512 [--steps N]
     .venv/bin/python benchmarks/train.py --contend 1 2
+    .venv/bin/python benchmarks/train.py --skip-loop --trainer --trainer-lstm both
 """
 
 from __future__ import annotations
@@ -54,7 +59,7 @@ TUNED = tune_environment()  # as the musicvae command does, before torch loads
 import torch  # noqa: E402
 
 from musicvae.configs import Config, get_config  # noqa: E402
-from musicvae.models import build_model  # noqa: E402
+from musicvae.models import build_model, fused_lstm  # noqa: E402
 from musicvae.training.distributed import resolve_device  # noqa: E402
 from musicvae.training.optim import amp_enabled, make_optimizer, set_seed, train_step  # noqa: E402
 
@@ -230,11 +235,25 @@ def main() -> None:
         help="first steps of each real-trainer run left out of its rate",
     )
     parser.add_argument(
+        "--no-fused-lstm",
+        action="store_true",
+        help="run the LSTMs on nn.LSTM, not the fused CPU kernel (step loop and trainer runs)",
+    )
+    parser.add_argument(
+        "--trainer-lstm",
+        choices=("fused", "both"),
+        default="fused",
+        help="both: also time the real trainer on nn.LSTM (--no-fused-lstm), before and after "
+        "the other runs",
+    )
+    parser.add_argument(
         "--skip-loop",
         action="store_true",
         help="only the real-trainer runs (no in-process step loop or matmul reference)",
     )
     args = parser.parse_args()
+    if args.no_fused_lstm:
+        os.environ[fused_lstm.ENV] = "0"
     result = {} if args.skip_loop else step_loop(args)
     if args.trainer or args.contend:
         result["trainer"] = trainer_runs(args)
@@ -306,6 +325,7 @@ def step_loop(args: argparse.Namespace) -> dict:
         "amp_dtype": "bfloat16" if amp_enabled(device, args.amp) else None,
         "heap_kept": heap_kept,
         "environment_set": TUNED,
+        "fused_lstm": fused_lstm.available(),
         "cores": cores,
         # Other processes competing for the cores make every timing slower.
         "load_average_1min": round(os.getloadavg()[0], 2),
@@ -354,7 +374,13 @@ def trainer_runs(args: argparse.Namespace) -> dict:
     """Quiet bf16 and fp32 runs of ``musicvae train``, then one contended run per ``--contend``."""
     with tempfile.TemporaryDirectory(prefix="musicvae-bench-") as tmp:
         examples = args.examples or dataset(Path(tmp))
-        runs = {"quiet": trainer_run(args, examples, Path(tmp) / "quiet", competitors=0)}
+        runs = {}
+        both = args.trainer_lstm == "both" and not args.no_fused_lstm
+        if both:
+            runs["quiet_nn_lstm"] = trainer_run(
+                args, examples, Path(tmp) / "nn", competitors=0, fused=False
+            )
+        runs["quiet"] = trainer_run(args, examples, Path(tmp) / "quiet", competitors=0)
         for n in args.contend or []:
             runs[f"contended_{n}"] = trainer_run(
                 args, examples, Path(tmp) / f"contend{n}", competitors=n
@@ -370,6 +396,15 @@ def trainer_runs(args: argparse.Namespace) -> dict:
         runs["quiet_fp32"] = trainer_run(
             args, examples, Path(tmp) / "fp32", competitors=0, amp=False
         )
+        if both:
+            runs["quiet_nn_lstm_after"] = trainer_run(
+                args, examples, Path(tmp) / "nn_after", competitors=0, fused=False
+            )
+            nn = (
+                runs["quiet_nn_lstm"]["examples_per_s"]
+                + runs["quiet_nn_lstm_after"]["examples_per_s"]
+            ) / 2
+            runs["fused_over_nn_lstm"] = round(quiet / nn, 2)
     return {
         "command": "musicvae train --config CONFIG --examples GMD --hparams batch_size=B",
         "examples": str(examples),
@@ -388,7 +423,12 @@ def dataset(tmp: Path) -> Path:
 
 
 def trainer_run(
-    args: argparse.Namespace, examples: Path, run_dir: Path, competitors: int, amp: bool = True
+    args: argparse.Namespace,
+    examples: Path,
+    run_dir: Path,
+    competitors: int,
+    amp: bool = True,
+    fused: bool = True,
 ) -> dict:
     """One ``musicvae train`` child: its sustained rate, peak RSS and thread changes."""
     hparams = f"batch_size={args.batch_size}" + (f",{args.hparams}" if args.hparams else "")
@@ -397,6 +437,7 @@ def trainer_run(
     cmd += ["--num-steps", str(args.trainer_steps), "--log-every", "1", "--eval-every", "0"]
     cmd += ["--checkpoint-every", str(10 * args.trainer_steps), "--no-progress"]
     cmd += ["--device", args.device] + ([] if amp else ["--no-amp"])
+    cmd += [] if fused and not args.no_fused_lstm else ["--no-fused-lstm"]
     if args.threads:
         cmd += ["--threads", str(args.threads)]
     returncode, text, peak = run_beside(cmd, competitors)
@@ -407,6 +448,7 @@ def trainer_run(
     threads = Counter(int(v) for v in logged.get("cpu_threads", [])[args.trainer_warmup :])
     return {
         "amp": amp,
+        "fused_lstm": fused and not args.no_fused_lstm,
         "competitors": competitors,
         "steps_timed": len(seconds),
         "examples_per_s": round(args.batch_size * len(seconds) / sum(seconds), 1),

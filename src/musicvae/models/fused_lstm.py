@@ -148,6 +148,8 @@ def _compile(build: Path) -> None:
 
 
 def _ops() -> Any:
+    if not _load():
+        raise RuntimeError("the fused LSTM kernel is unavailable in this process")
     return torch.ops.musicvae_lstm
 
 

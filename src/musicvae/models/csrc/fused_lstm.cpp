@@ -24,6 +24,7 @@
 #include <torch/library.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -207,12 +208,21 @@ const int64_t* lengths_ptr(const std::optional<Tensor>& lengths, int64_t batch, 
   return p;
 }
 
-// Runs f(direction, chunk rows) for every task, in parallel.
+int mkl_local_threads(int n);  // below: MKL's thread-local thread count
+
+// Runs f(direction, chunk) for every task, in parallel. Threads take the next task as they
+// finish one, so a thread slowed by another program takes fewer. Inside, MKL runs one thread
+// per task: torch leaves OpenMP's nesting open, and MKL's own team per GEMM would oversubscribe
+// the cores (ten times slower on 2 cores).
 template <typename F>
 void for_tasks(int64_t dirs, int64_t batch, int64_t rows, F f) {
-  const int64_t chunks = (batch + rows - 1) / rows;
-  at::parallel_for(0, dirs * chunks, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t task = begin; task < end; ++task) f(task / chunks, task % chunks);
+  const int64_t chunks = (batch + rows - 1) / rows, tasks = dirs * chunks;
+  std::atomic<int64_t> next{0};
+  const int64_t threads = std::min<int64_t>(at::get_num_threads(), tasks);
+  at::parallel_for(0, threads, 1, [&](int64_t, int64_t) {
+    const int before = mkl_local_threads(1);
+    for (int64_t task = next++; task < tasks; task = next++) f(task / chunks, task % chunks);
+    mkl_local_threads(before);
   });
 }
 
@@ -231,7 +241,8 @@ void check_dirs(const std::vector<Tensor>& w, int64_t dirs, const char* name) {
 
 // MKL's packed sgemm (the per-step GEMMs reuse one packed copy of W_hh instead of packing it
 // again at every call) and its bf16 GEMM with fp32 output, looked up in the loaded torch library.
-// Torch builds without MKL lack them: at::mm runs instead. MUSICVAE_LSTM_MKL=0 turns them off.
+// Torch builds without MKL lack them: at::mm runs instead. MUSICVAE_LSTM_MKL=0 turns them off
+// (for comparisons).
 struct Mkl {
   enum { kRowMajor = 101, kNoTrans = 111, kTrans = 112, kPacked = 151, kBMatrix = 162 };
   using PackSize = size_t (*)(int, int, int, int);
@@ -244,12 +255,14 @@ struct Mkl {
   Pack pack = nullptr;
   Compute compute = nullptr;
   Bf16 bf16 = nullptr;
+  int (*local_threads)(int) = nullptr;  // mkl_set_num_threads_local (C interface): the old one
 
   Mkl() {
-    const char* env = std::getenv("MUSICVAE_LSTM_MKL");
-    if (env != nullptr && std::strcmp(env, "0") == 0) return;
     void* lib = dlopen("libtorch_cpu.so", RTLD_LAZY | RTLD_NOLOAD);
     void* h = lib != nullptr ? lib : RTLD_DEFAULT;
+    local_threads = reinterpret_cast<int (*)(int)>(dlsym(h, "MKL_Set_Num_Threads_Local"));
+    const char* env = std::getenv("MUSICVAE_LSTM_MKL");
+    if (env != nullptr && std::strcmp(env, "0") == 0) return;
     pack_size = reinterpret_cast<PackSize>(dlsym(h, "cblas_sgemm_pack_get_size"));
     pack = reinterpret_cast<Pack>(dlsym(h, "cblas_sgemm_pack"));
     compute = reinterpret_cast<Compute>(dlsym(h, "cblas_sgemm_compute"));
@@ -266,6 +279,8 @@ const Mkl& mkl() {
   static const Mkl m;
   return m;
 }
+
+int mkl_local_threads(int n) { return mkl().local_threads != nullptr ? mkl().local_threads(n) : 0; }
 
 // (m, k) row-major with leading dimension ld, as a tensor (no copy).
 template <typename T>
