@@ -72,8 +72,14 @@ AUGMENTED = "augment_velocity=0.3,augment_drop_class=0.5,augment_shift=0.2"
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("augment", ["", AUGMENTED])
-def test_resume_continues_step_count_and_loss_curve(tmp_path, small_dataset, augment):
+@pytest.mark.parametrize(
+    ("augment", "lstm"), [("", "fused"), (AUGMENTED, "fused"), ("", "nn.LSTM")]
+)
+def test_resume_continues_step_count_and_loss_curve(
+    tmp_path, small_dataset, augment, lstm, monkeypatch
+):
+    # Bit-exact within one implementation: the fused kernel (the default) and nn.LSTM.
+    monkeypatch.setenv("MUSICVAE_FUSED_LSTM", "1" if lstm == "fused" else "0")
     # Dropout on, so the restored RNG states matter as well as the batch order.
     config = get_config(
         "debug", ",".join(filter(None, ["dropout_keep_prob=0.5,batch_size=4", augment]))

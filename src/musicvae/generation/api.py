@@ -23,6 +23,8 @@ __all__ = [
     "DEFAULT_BUNDLE",
     "HUMANIZE_BUNDLE",
     "LONG_BUNDLE",
+    "LONG_MELODY_BUNDLE",
+    "MELODY_BUNDLE",
     "MODE_BUNDLES",
     "TAP_BUNDLE",
     "TrainedModel",
@@ -38,7 +40,18 @@ HUMANIZE_BUNDLE = "groovae_2bar_humanize"
 TAP_BUNDLE = "groovae_2bar_tap_fixed_velocity"
 # 16 bars with the hierarchical decoder: the studio's second length for Generate and Interpolate.
 LONG_BUNDLE = "groovae_16bar_hierdec"
-BUNDLED_MODELS = (DEFAULT_BUNDLE, HUMANIZE_BUNDLE, TAP_BUNDLE, LONG_BUNDLE)
+# Melodies: 2 bars (cat-mel_2bar_small) and 16 bars with the conductor (mel_16bar_hierdec), both
+# trained on public-domain folk tunes (docs/models.md has their cards).
+MELODY_BUNDLE = "mel_2bar"
+LONG_MELODY_BUNDLE = "mel_16bar"
+BUNDLED_MODELS = (
+    DEFAULT_BUNDLE,
+    HUMANIZE_BUNDLE,
+    TAP_BUNDLE,
+    LONG_BUNDLE,
+    MELODY_BUNDLE,
+    LONG_MELODY_BUNDLE,
+)
 # The bundled model each input mode uses when no checkpoint is named.
 MODE_BUNDLES = {"humanize": HUMANIZE_BUNDLE, "tap2drum": TAP_BUNDLE}
 
