@@ -223,7 +223,7 @@ def format_classes(r: dict) -> str:
     """The report as a few lines of text."""
     e = r["elbo"]
     lines = [
-        f"{r['config']} ({r['family']} model) on {r['examples']}, split {r['split']}: "
+        f"{r['config']} ({r['family']} model) on {r['examples']}, split {r['split'] or 'all'}: "
         f"{r['num_windows']:,} windows from {r['num_sequences']:,} sequences",
         f"  reconstruction loss {e['r_loss']:.3f} nats per window, KL {e['kl_nats']:.3f} nats "
         f"({e['kl_bits']:.2f} bits), -ELBO {e['neg_elbo']:.3f}",
