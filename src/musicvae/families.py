@@ -6,8 +6,9 @@ combinations a step) and its multi-hot NADE drum rolls. Each :class:`Family` row
 ``generate`` modes it has, which ``evaluate`` report and protocols, how its MIDI sounds (the drum
 kit or an instrument's program), how ``plot`` and ``explain`` name its outputs and accuracy, and
 which studio tools it backs. ``generate``, ``evaluate``, ``export``, ``plot``, ``explain``, the
-audio and the studio derive from it, so a new family (trios, multi-track performances) is one row
-here plus its converter and decoder, and every command either serves it or refuses in one line.
+audio and the studio derive from it, so a new family (as trios and multi-track performances were)
+is one row here plus its converter and decoder, and every command either serves it or refuses in
+one line.
 
 This module imports nothing heavy: the CLI reads it to build its parser.
 """
@@ -49,6 +50,9 @@ PATTERN_STUDIO_TOOLS = ("generate", "interpolate")
 # Trios: the main model's tools, each trio shown as three lanes (melody and bass piano rolls,
 # the drums on the grid).
 TRIO_STUDIO_TOOLS = ("generate", "interpolate", "continue")
+# Multi-track performances: sampled and interpolated, each shown as one lane per track (a piano
+# roll on its program, the drums' on the kit).
+MULTIPERF_STUDIO_TOOLS = ("generate", "interpolate")
 # The sampling temperature generate and the studio use unless told otherwise (Magenta's
 # music_vae_generate default; the README compares it with 1.0).
 DEFAULT_TEMPERATURE = 0.5
@@ -177,7 +181,7 @@ FAMILIES: dict[str, Family] = {
         Family(
             name="multiperf",
             label="multi-instrument performances",
-            input_kind="up to 8 instruments (one program each, drums on channel 10)",
+            input_kind="2 to 8 instruments a bar (one program each, drums on channel 10)",
             modes=("sample", "interpolate", "reconstruct"),
             metrics="categorical",
             voice="tracks",
@@ -186,6 +190,8 @@ FAMILIES: dict[str, Family] = {
             input_layout="one-hot token per row: program | note on/off, time shift, velocity | end",
             output_layout="class logits: 128 note-ons | 128 note-offs | time shifts | velocities "
             "| programs | end",
+            studio_tools=MULTIPERF_STUDIO_TOOLS,
+            studio_label="multi-track performances",
         ),
     )
 }

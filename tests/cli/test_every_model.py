@@ -3,7 +3,8 @@
 Each config is trained for two steps, at tiny sizes, from a folder of MIDI files of its own kind
 (GMD drum files, or the 24 folk melodies), through ``musicvae convert`` and ``musicvae train``.
 Then ``generate`` in every mode (``--audio`` when sampling), ``evaluate`` (and ``--protocol haki2022``),
-``export`` (and ``--spread-from``), ``plot``, ``explain`` and ``studio`` run on the run folder.
+``export`` (and ``--spread-from``), ``plot``, ``explain`` and ``studio`` (its page's tools and
+Generate) run on the run folder.
 What the family table (``musicvae.families``) says a model can do must succeed and write real
 output; everything else must fail with one line on stderr that names the config, never a
 traceback.
@@ -246,14 +247,53 @@ def test_explain(run, capsys):
     assert family_of(config).output_layout in capsys.readouterr().out
 
 
-def test_studio(run, capsys):
+class _Socket:
+    """What ``studio`` listens on, here: a port it prints, and nothing bound."""
+
+    def getsockname(self) -> tuple[str, int]:
+        return ("127.0.0.1", 0)
+
+
+def test_studio(run, monkeypatch, capsys):
+    """``musicvae studio --checkpoint RUN`` serves every family: its page lists the tools of
+    its family the model can do, and Generate answers its family's music (over chords, for a
+    chord model); a tool the model cannot do is absent, and asking for it is a 501."""
+    from fastapi.testclient import TestClient
+
     config, run_dir, *_ = run
-    if family_of(config).studio_tools:
-        assert studio_tools.family_problem("generate", config) is None
-        return  # serving is the studio tests' business
+    family = family_of(config)
+    served: dict = {}
+    monkeypatch.setattr("musicvae.web.server.serve", lambda app, sock: served.update(app=app))
+    # The run's model alone: no bundled model beside it.
+    monkeypatch.setattr("musicvae.generation.api.bundled_available", lambda name: False)
+    monkeypatch.setattr("musicvae.web.server.listen", lambda host, port: _Socket())
     capsys.readouterr()
-    assert main(["studio", "--checkpoint", str(run_dir), "--port", "0"]) == 1
-    _one_line_error(capsys.readouterr().err, config.name)
+    with single_torch_thread():
+        code = main(["studio", "--checkpoint", str(run_dir), "--port", "0"])
+    if not family.studio_tools:  # a family the studio does not serve is refused in one line
+        assert code == 1
+        _one_line_error(capsys.readouterr().err, config.name)
+        return
+    assert code == 0, capsys.readouterr().err
+    # The loopback host the command allows (it refuses others: DNS rebinding).
+    with TestClient(
+        served["app"], base_url="http://127.0.0.1", raise_server_exceptions=False
+    ) as client:
+        tools = client.get("/api/info").json()["tools"]
+        kind = studio_tools.kind_of(config)
+        assert {t["kind"] for t in tools.values() if t["available"]} == {kind}
+        for name in ("generate", "interpolate"):
+            if studio_tools.tool_problem(name, config) is None:
+                assert tools[name]["available"] and tools[name]["model"] == config.name
+        chords = {"chords": "C G Am F"} if config.data.chord_encoding else {}
+        with single_torch_thread():
+            r = client.post("/api/generate", json={"n": 1, "seed": 0, **chords})
+        if studio_tools.tool_problem("generate", config) is None:
+            assert r.status_code == 200, r.text
+            (made,) = r.json().values()
+            assert len(made) == 1
+        else:
+            assert r.status_code == 501 and "generate" not in tools, r.text
 
 
 def test_a_config_of_another_family_does_not_borrow_the_bundled_model(tmp_path, capsys):

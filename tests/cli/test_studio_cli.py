@@ -173,19 +173,24 @@ def test_melody_flags_take_melody_models_and_drums_keep_their_defaults(tmp_path,
         studio._models(_args("--melody-checkpoint", str(drums)))
 
 
+def _published(magenta_dir, tmp_path, monkeypatch, run: str, config: str) -> dict:
+    """The models ``studio --checkpoint`` serves for Magenta's tiny run ``run`` of ``config``
+    packed as its published .tar (the .tar's path under "tar"), every bundle installed."""
+    from tests.interop.test_published_checkpoints import pack
+
+    monkeypatch.setattr("musicvae.generation.api.bundled_available", lambda name: True)
+    tar = pack(magenta_dir / run / "model.ckpt-5", tmp_path / f"{config}.tar", config)
+    return {"tar": tar, **studio._models(_args("--checkpoint", str(tar)))}
+
+
 def test_a_trio_checkpoint_serves_its_trios_alone(magenta_dir, tmp_path, monkeypatch, capsys):
     """--checkpoint of a trio model (Magenta's tiny hierdec-trio_16bar packed as its published
     .tar): the main model alone, Generate, Interpolate and Continue in its family; beside a
     melody model, or as one, it is refused in one line."""
-    from tests.interop.test_published_checkpoints import pack
-
-    monkeypatch.setattr("musicvae.generation.api.bundled_available", lambda name: True)
-    tar = pack(
-        magenta_dir / "hierdec_trio_tiny" / "model.ckpt-5",
-        tmp_path / "hierdec-trio_16bar.tar",
-        "hierdec-trio_16bar",
+    models = _published(
+        magenta_dir, tmp_path, monkeypatch, "hierdec_trio_tiny", "hierdec-trio_16bar"
     )
-    models = studio._models(_args("--checkpoint", str(tar)))
+    tar = models.pop("tar")
     assert list(models) == ["generate"] and models["generate"].family.name == "trio"
     config = models["generate"].config
     assert [
@@ -202,3 +207,25 @@ def test_a_trio_checkpoint_serves_its_trios_alone(magenta_dir, tmp_path, monkeyp
     assert cli.main(["studio", "--melody-checkpoint", str(tar), "--port", "0"]) == 1
     err = capsys.readouterr().err
     assert "config 'hierdec-trio_16bar' is a trio model" in err and len(err.splitlines()) == 1
+
+
+def test_a_multiperf_checkpoint_serves_its_performances_alone(magenta_dir, tmp_path, monkeypatch):
+    """--checkpoint of a multi-track performance model (Magenta's tiny
+    hier-multiperf_vel_1bar_med packed as its published .tar): the main model alone, serving
+    its family's Generate and Interpolate, one performance a bar, no Continue."""
+    from fastapi.testclient import TestClient
+
+    from musicvae.web.app import create_app
+
+    models = _published(
+        magenta_dir, tmp_path, monkeypatch, "multiperf_tiny", "hier-multiperf_vel_1bar_med"
+    )
+    del models["tar"]
+    assert list(models) == ["generate"] and models["generate"].family.name == "multiperf"
+    with TestClient(create_app(models)) as client:
+        info = client.get("/api/info").json()
+        assert list(info["tools"]) == ["generate", "interpolate"]
+        r = client.post("/api/generate", json={"n": 1, "seed": 0})
+        assert r.status_code == 200, r.text
+        (made,) = r.json()["performances"]
+        assert made["steps"] == 96 and made["steps_per_quarter"] == 24

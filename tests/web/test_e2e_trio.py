@@ -13,7 +13,8 @@ import re
 import numpy as np
 import pytest
 
-from tests.web.test_e2e import CHROMIUM, FAKE_MIDI
+from tests.web.conftest import studio_page
+from tests.web.test_e2e import FAKE_MIDI
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 expect = sync_api.expect
@@ -30,30 +31,10 @@ def trio_server(trio_model):
         yield url
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--autoplay-policy=no-user-gesture-required"],
-        )
-        yield b
-        b.close()
-
-
 @pytest.fixture
 def page(browser, trio_server):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
-    context.add_init_script(FAKE_MIDI)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.goto(trio_server + "/")
-    expect(page.locator("#model-info")).to_have_text("16-bar trios")
-    yield page
-    context.close()
-    assert errors == []
+    with studio_page(browser, trio_server, "16-bar trios", FAKE_MIDI) as page:
+        yield page
 
 
 def _groups(page):

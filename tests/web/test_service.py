@@ -12,7 +12,8 @@ import pytest
 from musicvae import families
 from musicvae.web import tools as table
 from musicvae.web.grooves import Groove
-from musicvae.web.service import SLICE_ROWS, FairLock, Studio, Unavailable, _Batcher, _Job
+from musicvae.web.locks import Batcher, FairLock, Job
+from musicvae.web.service import SLICE_ROWS, Studio, Unavailable
 
 
 class FakeModel:
@@ -30,7 +31,7 @@ class FakeModel:
 
 
 def _run_concurrently(jobs):
-    batcher, lock, results = _Batcher(), threading.Lock(), {}
+    batcher, lock, results = Batcher(), threading.Lock(), {}
     barrier = threading.Barrier(len(jobs))
 
     def go(i, model, n, temperature):
@@ -67,7 +68,7 @@ def test_different_temperatures_are_never_mixed():
 def test_batches_stop_at_the_cap():
     model = FakeModel()
     _run_concurrently([(model, 40, 1.0) for _ in range(3)])
-    assert max(n for n, _ in model.calls) <= _Batcher.MAX_GROOVES
+    assert max(n for n, _ in model.calls) <= Batcher.MAX_GROOVES
 
 
 def test_a_failed_call_raises_in_every_waiting_request():
@@ -76,7 +77,7 @@ def test_a_failed_call_raises_in_every_waiting_request():
             time.sleep(self.delay)
             raise RuntimeError("out of memory")
 
-    batcher, lock = _Batcher(), threading.Lock()
+    batcher, lock = Batcher(), threading.Lock()
     errors = []
 
     def go():
@@ -242,8 +243,8 @@ def test_a_role_and_tool_added_to_the_table_are_served_and_checked(studio_models
 def test_a_busy_studio_waits_briefly_for_the_clients_it_just_answered(monkeypatch):
     """After a merged batch, whoever takes the model gathers requests while they keep arriving
     (each wait at most ARRIVAL_GAP_S); a quiet studio samples at once."""
-    model, batcher, lock = FakeModel(delay=0), _Batcher(), threading.Lock()
-    late = _Job(3, 1.0, model)
+    model, batcher, lock = FakeModel(delay=0), Batcher(), threading.Lock()
+    late = Job(3, 1.0, model)
     waits: list[float] = []
 
     def arrival_then_quiet(timeout):
@@ -259,4 +260,4 @@ def test_a_busy_studio_waits_briefly_for_the_clients_it_just_answered(monkeypatc
     out = batcher.sample(model, lock, 2, 1.0)
     assert len(out) == 2 and late.result is not None and len(late.result) == 3
     assert model.calls == [(2, 1.0), (5, 1.0)]  # the late request rode along in one call
-    assert len(waits) == 2 and all(0 < w <= _Batcher.ARRIVAL_GAP_S for w in waits)
+    assert len(waits) == 2 and all(0 < w <= Batcher.ARRIVAL_GAP_S for w in waits)

@@ -3,8 +3,9 @@
 The model flags come from the table's roles, one flag each with its help text and bundled
 default. ``--checkpoint`` takes a model of any family the studio serves: a drum model (the
 other drum roles and the melody models then take their bundled defaults, where installed), a
-melody model (the studio then serves that model's melodies, and only what other flags name) or
-a trio model (its trios, each as three lanes: melody, bass and drums).
+melody model (the studio then serves that model's melodies, and only what other flags name), a
+trio model (its trios, each as three lanes: melody, bass and drums) or a multi-track performance
+model (its one-bar performances, one lane per instrument).
 Listens on 127.0.0.1 by default; another ``--host`` exposes the studio to the network,
 which the command and the page both warn about. Models load on first use, so the page opens at
 once; a tool without a suitable model explains on the page what to start the studio with.
@@ -31,10 +32,10 @@ LOOPBACK_NAMES = ["127.0.0.1", "localhost", "::1", "[::1]"]
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "studio",
-        help="serve the studio web page (drums and melodies) and JSON API",
+        help="serve the studio web page (drums, melodies and multi-track music) and JSON API",
         description=f"Serve a local web page with the studio's tools ({table.tool_labels()}) "
-        "for drum grooves and melodies, with Web Audio playback and Web MIDI out, plus a JSON "
-        "API under /api (schema at /docs).",
+        "for drum grooves, melodies, trios and multi-track performances, with Web Audio playback "
+        "and Web MIDI out, plus a JSON API under /api (schema at /docs).",
     )
     p.add_argument(
         "--host",

@@ -1,4 +1,4 @@
-"""MusicVAE Studio: a local web page and JSON API for the drum and melody tools.
+"""MusicVAE Studio: a local web page and JSON API for the tools of every model family.
 
 ``create_app(models)`` builds the FastAPI app; ``musicvae studio`` serves it on 127.0.0.1. The
 app is imported on first use: the CLI reads ``musicvae.web.tools`` to build its parser, and that

@@ -2,15 +2,15 @@
 
 ``create_app(models)`` takes a ``TrainedModel``, a loader, or a mapping from role ("generate",
 "long", "groove", "drumify", "melody", "long_melody") to either (see ``service.Studio``). The
-main model's tools answer grooves, melodies or trios as its family makes them; the melody tools,
-the melody upload and the melody downloads live under ``/api/melody``, the trio upload and
-downloads under ``/api/trio``. Each tool's route is ``tools.tool(name).endpoint``, summarised by
-its row's description, and ``/api/info`` lists the tool and role tables for the page to build
-its tabs from. Safety rules: request bodies are capped
-(1 MB uploads); uploads must parse as MIDI; nothing in a request names a server path (static files
-come from the package folder through Starlette's checked ``StaticFiles``); model calls run in
-worker threads under a per-model lock; every error is a JSON ``{"detail": message}``, and an
-unexpected one is a 500 that leaves the server running.
+main model's tools answer grooves, melodies, trios or multi-track performances as its family
+makes them; the melody tools live under ``/api/melody``, and each kind's upload and downloads
+under its folder (``musicvae.web.files``). Each tool's route is ``tools.tool(name).endpoint``,
+summarised by its row's description, and ``/api/info`` lists the tool and role tables for the
+page to build its tabs from. Safety rules: request bodies are capped (1 MB uploads); uploads
+must parse as MIDI; nothing in a request names a server path (static files come from the
+package folder through Starlette's checked ``StaticFiles``); model calls run in worker threads
+under a per-model lock; every error is a JSON ``{"detail": message}``, and an unexpected one is
+a 500 that leaves the server running.
 """
 
 from __future__ import annotations
@@ -19,13 +19,11 @@ import functools
 import ipaddress
 import logging
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
-from urllib.parse import quote
+from typing import Annotated, Any
 
 import fastapi_offline
-import numpy as np
 from fastapi import FastAPI, File, HTTPException, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
@@ -35,24 +33,17 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Discriminator, Field, Tag
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
-from musicvae.configs import get_config
-from musicvae.data.converters import build_converter
-from musicvae.data.midi import MidiError, read_midi_bytes, sequence_to_score
-from musicvae.data.sequence import NoteSequence
+from musicvae.data.converters.groove import REDUCED_DRUM_PITCH_CLASSES
 from musicvae.errors import MusicVAEError
 from musicvae.families import DEFAULT_TEMPERATURE
+from musicvae.web import files
 from musicvae.web import tools as table
-from musicvae.web.grooves import (
-    DRUM_LABELS,
-    DRUM_NAMES,
-    DRUM_PITCHES,
-    Groove,
-    split_windows,
-    studio_converter,
-    upload_grid,
-)
+from musicvae.web.files import Answer, Grooves, Melodies, safe_name
+from musicvae.web.grooves import DRUM_LABELS, DRUM_NAMES, DRUM_PITCHES, Groove
 from musicvae.web.limits import BodyLimit, ClientLimit, SameOrigin
-from musicvae.web.melodies import Melody, main_program
+from musicvae.web.melodies import Melody
+from musicvae.web.music import Made
+from musicvae.web.performances import Performance
 from musicvae.web.service import ModelSource, Studio, Unavailable
 from musicvae.web.trios import Trio
 
@@ -60,12 +51,6 @@ STATIC = Path(__file__).parent / "static"
 # Swagger UI's files, as the fastapi-offline package ships them: /docs works offline.
 DOCS_ASSETS = Path(fastapi_offline.__file__).parent / "static"
 MAX_UPLOAD_BYTES = 1 << 20
-# Most windows one upload returns (a GMD file is up to a few hundred bars).
-MAX_UPLOAD_WINDOWS = 16
-# Costly-to-convert uploads are refused before conversion (a GMD file has 1 track, 1 tempo
-# and 1 time signature; at these caps a file converts in about 10 ms).
-MAX_UPLOAD_TRACKS = 256
-MAX_UPLOAD_META_EVENTS = 1000
 log = logging.getLogger("musicvae.web")
 INTERNAL_ERROR = "internal error (the studio's log has the details)"
 
@@ -75,20 +60,25 @@ Program = Field(0, ge=0, le=127, description="General MIDI program of the melodi
 
 
 def _kind(value: Any) -> str:
-    """Which of a groove, a melody or a trio a request's music is: a melody has notes, a trio
-    a melody and drums."""
+    """Which of a groove, a melody, a trio or a multi-track performance a request's music is: a
+    performance has tracks, a trio a melody and drums, a melody notes."""
     if isinstance(value, dict):
+        if "tracks" in value:
+            return "multiperf"
         if "melody" in value or "drums" in value:
             return "trio"
         return "melody" if "notes" in value or "steps" in value else "drums"
-    return "melody" if isinstance(value, Melody) else "trio" if isinstance(value, Trio) else "drums"
+    kinds: dict[type, str] = {Melody: "melody", Trio: "trio", Performance: "multiperf"}
+    return kinds.get(type(value), "drums")
 
 
-# A groove, a melody or a trio: the main model's tools read whichever its family reads.
+# A groove, a melody, a trio or a performance: the main model's tools read whichever its family
+# reads (the tags are the page's names for them, as ``tools.kind_of`` gives them).
 Music = Annotated[
     Annotated[Groove, Tag("drums")]
     | Annotated[Melody, Tag("melody")]
-    | Annotated[Trio, Tag("trio")],
+    | Annotated[Trio, Tag("trio")]
+    | Annotated[Performance, Tag("multiperf")],
     Discriminator(_kind),
 ]
 
@@ -108,6 +98,12 @@ class GenerateRequest(BaseModel):
     qpm: float = Field(120.0, ge=20.0, le=400.0)
     bars: int | None = Bars
     program: int = Program
+    chords: str | None = Field(
+        None,
+        max_length=500,
+        description="a chord model's chords (its tool's \"chords\" in /api/info), spread evenly "
+        'over its window, e.g. "C G Am F" (default: no chord)',
+    )
 
 
 class InterpolateRequest(BaseModel):
@@ -152,53 +148,6 @@ class MelodyContinueRequest(BaseModel):
     seed: int | None = Seed
 
 
-class Grooves(BaseModel):
-    grooves: list[Groove]
-
-
-class Melodies(BaseModel):
-    melodies: list[Melody]
-
-
-class Trios(BaseModel):
-    trios: list[Trio]
-
-
-Made = list[Groove] | list[Melody] | list[Trio]
-
-
-def _answer(out: Made) -> Grooves | Melodies | Trios:
-    """A tool's results as the response of their kind."""
-    if out and isinstance(out[0], Melody):
-        return _melodies(out)
-    if out and isinstance(out[0], Trio):
-        return Trios(trios=[t for t in out if isinstance(t, Trio)])
-    return Grooves(grooves=[g for g in out if isinstance(g, Groove)])
-
-
-def _melodies(out: Made) -> Melodies:
-    return Melodies(melodies=[m for m in out if isinstance(m, Melody)])
-
-
-class Upload(Grooves):
-    filename: str
-    qpm: float
-    windows: int = Field(description="windows in the whole file (at most 16 are returned)")
-
-
-class MelodyUpload(Melodies):
-    filename: str
-    qpm: float
-    program: int = Field(description="the General MIDI program the melody plays on")
-    windows: int = Field(description="windows in the whole file (at most 16 are returned)")
-
-
-class TrioUpload(Trios):
-    filename: str
-    qpm: float
-    windows: int = Field(description="windows in the whole file (at most 16 are returned)")
-
-
 # An absolute path in a message: POSIX (not a URL's or a fraction's slash) or Windows.
 _ABSOLUTE_PATH = re.compile(
     r"(?<![\w.:/~])(?:/|~/|[A-Za-z]:[\\/])(?:[^\s'\"(),;:/\\]+[/\\])*([^\s'\"(),;:/\\]*)"
@@ -236,22 +185,6 @@ def is_loopback(host: str) -> bool:
 
 def _size(n: int) -> str:
     return f"{n / (1 << 20):g} MB" if n >= 1 << 20 else f"{n / 1024:g} KB"
-
-
-def _safe_name(name: str | None, default: str = "upload.mid") -> str:
-    """A label for a user-supplied file name: its last component, printable, short."""
-    base = re.split(r"[\\/]", name or "")[-1]
-    base = re.sub(r"[^\w.\- ]+", "_", base).strip(" .")[:80]
-    return base or default
-
-
-def attachment(filename: str) -> str:
-    """A Content-Disposition for any file name: headers are Latin-1, so a name beyond ASCII
-    goes as RFC 5987 ``filename*`` (UTF-8, percent-encoded) beside an ASCII ``filename``."""
-    ascii_name = filename.encode("ascii", "replace").decode().replace("?", "_").replace('"', "_")
-    if ascii_name == filename:
-        return f'attachment; filename="{filename}"'
-    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 def _offline_docs(app: FastAPI) -> None:
@@ -346,6 +279,8 @@ def create_app(  # noqa: C901 - the routes are nested functions; the branches co
             "drums": list(DRUM_NAMES),
             "drum_labels": list(DRUM_LABELS),
             "drum_pitches": list(DRUM_PITCHES),
+            # Every General MIDI drum pitch of each row: a performance's drums play the kit.
+            "drum_classes": [list(pitches) for pitches in REDUCED_DRUM_PITCH_CLASSES],
             "exposed": exposed,
             "host": host,
             "max_upload_bytes": max_upload_bytes,
@@ -359,7 +294,7 @@ def create_app(  # noqa: C901 - the routes are nested functions; the branches co
 
     def generate_route(tool: str) -> None:
         @tool_route(tool)
-        async def generate(req: GenerateRequest) -> Grooves | Melodies | Trios:
+        async def generate(req: GenerateRequest) -> Answer:
             out = await run_in_threadpool(
                 functools.partial(
                     studio.generate,
@@ -370,9 +305,10 @@ def create_app(  # noqa: C901 - the routes are nested functions; the branches co
                     req.bars,
                     tool=tool,
                     program=req.program,
+                    chords=req.chords,
                 )
             )
-            return _answer(out)
+            return files.answer(out)
 
     generate_route("generate")
 
@@ -391,8 +327,8 @@ def create_app(  # noqa: C901 - the routes are nested functions; the branches co
         )
 
     @tool_route("interpolate")
-    async def interpolate(req: InterpolateRequest) -> Grooves | Melodies | Trios:
-        return _answer(await interpolated(req, "interpolate"))
+    async def interpolate(req: InterpolateRequest) -> Answer:
+        return files.answer(await interpolated(req, "interpolate"))
 
     @tool_route("groove")
     async def groove(req: TransformRequest) -> Grooves:
@@ -416,7 +352,9 @@ def create_app(  # noqa: C901 - the routes are nested functions; the branches co
         return Grooves(grooves=out)
 
     async def continued(
-        music: Groove | Melody | Trio, req: ContinueRequest | MelodyContinueRequest, tool: str
+        music: Groove | Melody | Trio | Performance,
+        req: ContinueRequest | MelodyContinueRequest,
+        tool: str,
     ) -> Made:
         return await run_in_threadpool(
             functools.partial(
@@ -425,22 +363,22 @@ def create_app(  # noqa: C901 - the routes are nested functions; the branches co
         )
 
     @tool_route("continue")
-    async def extend(req: ContinueRequest) -> Grooves | Melodies | Trios:
-        return _answer(await continued(req.groove, req, "continue"))
+    async def extend(req: ContinueRequest) -> Answer:
+        return files.answer(await continued(req.groove, req, "continue"))
 
     generate_route("melody_generate")
 
     @tool_route("melody_interpolate")
     async def melody_interpolate(req: MelodyInterpolateRequest) -> Melodies:
-        return _melodies(await interpolated(req, "melody_interpolate"))
+        return files.melodies(await interpolated(req, "melody_interpolate"))
 
     @tool_route("melody_continue")
     async def melody_continue(req: MelodyContinueRequest) -> Melodies:
-        return _melodies(await continued(req.melody, req, "melody_continue"))
+        return files.melodies(await continued(req.melody, req, "melody_continue"))
 
     async def received(file: UploadFile) -> tuple[bytes, str]:
         """An upload's bytes and its file name, printable; 413 or 422 if too large or empty."""
-        name = _safe_name(file.filename)
+        name = safe_name(file.filename)
         data = await file.read(max_upload_bytes + 1)
         if len(data) > max_upload_bytes:
             raise HTTPException(413, f"{name}: file is larger than {_size(max_upload_bytes)}")
@@ -452,15 +390,15 @@ def create_app(  # noqa: C901 - the routes are nested functions; the branches co
     async def upload(
         file: Annotated[UploadFile, File(description="a drum MIDI file, at most 1 MB")],
         bars: Annotated[int, Query(ge=1, le=32, description="bars per returned groove")] = 4,
-    ) -> Upload:
-        return await run_in_threadpool(_parse_upload, *await received(file), bars)
+    ) -> files.Upload:
+        return await run_in_threadpool(files.parse_upload, *await received(file), bars)
 
     @app.post("/api/melody/midi", summary="Parse an uploaded MIDI file into melodies")
     async def upload_melody(
         file: Annotated[UploadFile, File(description="a MIDI file with a melody, at most 1 MB")],
         bars: Annotated[int, Query(ge=1, le=32, description="bars per returned melody")] = 2,
-    ) -> MelodyUpload:
-        return await run_in_threadpool(_parse_melody_upload, *await received(file), bars)
+    ) -> files.MelodyUpload:
+        return await run_in_threadpool(files.parse_melody_upload, *await received(file), bars)
 
     @app.post("/api/trio/midi", summary="Parse an uploaded MIDI file into trios")
     async def upload_trio(
@@ -469,212 +407,27 @@ def create_app(  # noqa: C901 - the routes are nested functions; the branches co
             File(description="a MIDI file with a melody, a bass and drums, at most 1 MB"),
         ],
         bars: Annotated[int, Query(ge=1, le=32, description="bars per returned trio")] = 16,
-    ) -> TrioUpload:
-        return await run_in_threadpool(_parse_trio_upload, *await received(file), bars)
+    ) -> files.TrioUpload:
+        return await run_in_threadpool(files.parse_trio_upload, *await received(file), bars)
 
-    for path, media, suffix, render, summary, body in (
-        ("/api/midi/export", "audio/midi", ".mid", _to_midi, "A groove as a MIDI file", Groove),
-        (
-            "/api/audio",
-            "audio/wav",
-            ".wav",
-            _to_wav,
-            "A groove as a WAV on the studio's kit",
-            Groove,
-        ),
-        (
-            "/api/melody/midi/export",
-            "audio/midi",
-            ".mid",
-            _to_midi,
-            "A melody as a MIDI file, on its program",
-            Melody,
-        ),
-        (
-            "/api/melody/audio",
-            "audio/wav",
-            ".wav",
-            _to_wav,
-            "A melody as a WAV on the built-in voice of its program",
-            Melody,
-        ),
-        (
-            "/api/trio/midi/export",
-            "audio/midi",
-            ".mid",
-            _to_midi,
-            "A trio as a MIDI file: melody and bass on their programs, drums on channel 10",
-            Trio,
-        ),
-        (
-            "/api/trio/audio",
-            "audio/wav",
-            ".wav",
-            _to_wav,
-            "A trio as a WAV: each track on its own voice, the drums on the kit",
-            Trio,
-        ),
-    ):
+    @app.post(
+        "/api/multiperf/midi",
+        summary="Parse an uploaded MIDI file into the bars a multi-track model reads",
+    )
+    async def upload_performance(
+        file: Annotated[
+            UploadFile,
+            File(description="a MIDI file of 2 to 8 instruments, at most 1 MB"),
+        ],
+    ) -> files.PerformanceUpload:
+        return await run_in_threadpool(files.parse_performance_upload, *await received(file))
+
+    for path, summary, media, endpoint in files.downloads():
         app.post(
             path,
             summary=summary,
             response_class=Response,
             responses={200: {"content": {media: {}}}},
-        )(_download(render, media, suffix, body))
+        )(endpoint)
 
     return app
-
-
-# The studio's grid: GrooVAE's 16th-note drum grid as the 4-bar model's converter makes it.
-_CONVERTER = studio_converter()
-# The studio's melodies: Magenta's one-hot melody converter, as its melody models read them
-# (the 16-bar models' settings: a melody on any program is read).
-_MELODY_CONVERTER = build_converter(get_config("flat-mel_16bar"), "infer")
-# The studio's trios: Magenta's trio converter, as its trio models read them.
-_TRIO_CONVERTER = build_converter(get_config("hierdec-trio_16bar"), "infer")
-
-
-def _read_upload(data: bytes, name: str) -> NoteSequence:
-    try:
-        return read_midi_bytes(
-            data,
-            filename=name,
-            max_tracks=MAX_UPLOAD_TRACKS,
-            max_meta_events=MAX_UPLOAD_META_EVENTS,
-        )
-    except MidiError as e:
-        raise HTTPException(422, str(e)) from None
-
-
-def _parse_melody_upload(data: bytes, name: str, bars: int) -> MelodyUpload:
-    ns = _read_upload(data, name)
-    melodic = ns.select(~ns.is_drum)
-    steps = bars * _MELODY_CONVERTER.steps_per_bar
-    step_seconds = 60.0 / ns.qpm / _MELODY_CONVERTER.data.steps_per_quarter
-    kept = melodic.select(melodic.start < (MAX_UPLOAD_WINDOWS * steps - 0.5) * step_seconds)
-    grid = _MELODY_CONVERTER.sequence_grid(kept)
-    if not len(melodic) or not len(grid):
-        raise HTTPException(
-            422,
-            f"{name}: no melody found (it needs pitched notes, not drums, on a piano's range, "
-            "one tempo and a 4/4 time signature throughout)",
-        )
-    whole = np.asarray(grid.outputs[0])
-    last = float(melodic.start.max())
-    windows = int(last / step_seconds) // steps + 1
-    program = main_program(melodic)
-    parts = split_windows(whole, steps, MAX_UPLOAD_WINDOWS)
-    melodies = []
-    for i, p in enumerate(parts):  # padded steps are all zero: argmax 0, no event
-        label = f"{name} bars {i * bars + 1}-{(i + 1) * bars}"
-        melodies.append(Melody.from_array(p, qpm=ns.qpm, name=label, program=program))
-    return MelodyUpload(
-        melodies=melodies,
-        filename=name,
-        qpm=ns.qpm,
-        program=program,
-        windows=max(windows, len(parts)),
-    )
-
-
-def _parse_trio_upload(data: bytes, name: str, bars: int) -> TrioUpload:
-    ns = _read_upload(data, name)
-    steps = bars * _TRIO_CONVERTER.steps_per_bar
-    step_seconds = 60.0 / ns.qpm / _TRIO_CONVERTER.data.steps_per_quarter
-    kept = ns.select(ns.start < (MAX_UPLOAD_WINDOWS * steps - 0.5) * step_seconds)
-    grid = _TRIO_CONVERTER.sequence_grid(kept)
-    if not len(grid):
-        raise HTTPException(
-            422,
-            f"{name}: no trio found (it needs a melody on programs 0-31, a bass on programs "
-            "32-39 and drums, one tempo and a 4/4 time signature throughout)",
-        )
-    last = float(ns.start.max())
-    windows = int(last / step_seconds) // steps + 1
-    pitched = ns.select(~ns.is_drum)
-    melody = main_program(pitched.select(pitched.program < 32))
-    bass = main_program(pitched.select((pitched.program >= 32) & (pitched.program < 40)))
-    parts = split_windows(np.asarray(grid.outputs[0]), steps, MAX_UPLOAD_WINDOWS)
-    trios = []
-    for i, p in enumerate(parts):  # padded steps are all zero: no event and no hits
-        label = f"{name} bars {i * bars + 1}-{(i + 1) * bars}"
-        trios.append(Trio.from_array(p, qpm=ns.qpm, name=label, program=melody, bass_program=bass))
-    return TrioUpload(trios=trios, filename=name, qpm=ns.qpm, windows=max(windows, len(parts)))
-
-
-def _parse_upload(data: bytes, name: str, bars: int) -> Upload:
-    ns = _read_upload(data, name)
-    if ns.is_drum.any() and not ns.is_drum.all():
-        # A song with a drum track: the drums are the groove; a file with no drum channel at
-        # all (a rhythm tapped on a keyboard) is taken whole.
-        ns = ns.select(ns.is_drum)
-    steps = bars * _CONVERTER.steps_per_bar
-    # Only the returned windows are gridded: a note hours into the file must not cost memory.
-    step_seconds = 60.0 / ns.qpm / _CONVERTER.data.steps_per_quarter
-    last = float(ns.start.max()) if len(ns) else 0.0
-    windows = int(last / step_seconds) // steps + 1
-    kept = ns.select(ns.start < (MAX_UPLOAD_WINDOWS * steps - 0.5) * step_seconds)
-    try:
-        grid = upload_grid(kept, _CONVERTER)
-    except MusicVAEError as e:
-        raise HTTPException(422, str(e)) from None
-    parts = split_windows(grid, steps, MAX_UPLOAD_WINDOWS)
-    grooves = [
-        Groove.from_array(p, qpm=ns.qpm, name=f"{name} bars {i * bars + 1}-{(i + 1) * bars}")
-        for i, p in enumerate(parts)
-    ]
-    return Upload(grooves=grooves, filename=name, qpm=ns.qpm, windows=max(windows, len(parts)))
-
-
-WavLoop = Annotated[
-    Literal["fold", "cut"] | None,
-    Query(
-        description="a loop to drop into a DAW: exactly as long as the music's steps (4 bars at "
-        "120 BPM: 8.000 s), what rings past the end added to the start (fold) or dropped (cut); "
-        "without it the WAV runs on while the last notes ring"
-    ),
-]
-
-
-def _download(
-    render: Callable[..., bytes],
-    media: str,
-    suffix: str,
-    body: type[Groove] | type[Melody] | type[Trio],
-) -> Callable[..., Awaitable[Response]]:
-    """An endpoint that sends ``render(music)`` as a file named after the groove, melody or
-    trio; a WAV's takes ``?loop=fold|cut`` (``render(music, loop)``)."""
-    default = {Groove: "groove", Melody: "melody", Trio: "trio"}[body]
-
-    def answer(g: Groove | Melody | Trio, data: bytes) -> Response:
-        name = _safe_name(g.name, default).replace(" ", "_").removesuffix(".mid") + suffix
-        return Response(data, media_type=media, headers={"Content-Disposition": attachment(name)})
-
-    async def send_file(g: Groove | Melody | Trio) -> Response:
-        return answer(g, await run_in_threadpool(render, g))
-
-    async def send_wav(g: Groove | Melody | Trio, loop: WavLoop = None) -> Response:
-        return answer(g, await run_in_threadpool(render, g, loop))
-
-    send = send_wav if suffix == ".wav" else send_file
-    send.__annotations__["g"] = body  # FastAPI reads the body's type from the annotation
-    return send
-
-
-def _sequence(g: Groove | Melody | Trio) -> NoteSequence:
-    return g.to_sequence() if isinstance(g, Melody | Trio) else g.to_sequence(_CONVERTER)
-
-
-def _to_wav(g: Groove | Melody | Trio, loop: str | None = None) -> bytes:
-    """The music as a WAV; with ``loop`` ("fold" or "cut"), exactly its steps long."""
-    from musicvae.audio import as_loop, render, wav_bytes
-
-    samples = render(_sequence(g))
-    if loop is not None:
-        seconds = g.steps * 60.0 / g.qpm / _CONVERTER.data.steps_per_quarter
-        samples = as_loop(samples, seconds, loop)
-    return wav_bytes(samples)
-
-
-def _to_midi(g: Groove | Melody | Trio) -> bytes:
-    return sequence_to_score(_sequence(g)).dumps_midi()

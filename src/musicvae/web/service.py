@@ -7,13 +7,16 @@ humanize model), ``drumify`` (a tap model), ``melody`` and ``long_melody`` (melo
 the drum ones). A role is given a ``TrainedModel`` or a zero-argument loader, called on first use
 so the server starts at once. What a tool answers follows its model's family: grooves for a
 GrooVAE, drum patterns on the same grid for Magenta's one-hot and NADE drum models,
-:class:`~musicvae.web.melodies.Melody` notes for a melody model and
-:class:`~musicvae.web.trios.Trio` lanes for a trio model; a tool the family does not back
-(``musicvae.families``) is absent, and a request for it answers why. Each model has a lock: torch modules are not safe to
-call from two threads, and the web app runs every call in a worker thread so the event loop
-stays free. The lock is granted in arrival order (:class:`FairLock`) and a long job takes it once
-per slice of at most ``SLICE_ROWS`` decoded windows, so a heavy request (Similar, 32 variations
-of a 32-bar groove) delays a light one queued behind it by one slice, not by the whole job.
+:class:`~musicvae.web.melodies.Melody` notes for a melody model,
+:class:`~musicvae.web.trios.Trio` lanes for a trio model and
+:class:`~musicvae.web.performances.Performance` tracks for another multi-track model; a tool
+the family does not back (``musicvae.families``) is absent, and a request for it answers why
+(what each kind of model reads and makes is ``musicvae.web.music``). Each model has a lock:
+torch modules are not safe to call from two threads, and the web app runs every call in a
+worker thread so the event loop stays free. The lock is granted in arrival order
+(:class:`~musicvae.web.locks.FairLock`) and a long job takes it once per slice of at most
+``SLICE_ROWS`` decoded windows, so a heavy request (Similar, 32 variations of a 32-bar groove)
+delays a light one queued behind it by one slice, not by the whole job.
 
 Grooves from the page are grids (``Groove``), not files, so their length is the grid's, not the
 span of their notes: a pattern whose last bars are empty is still a full window. Inputs are padded
@@ -24,9 +27,7 @@ longer grooves are cut into windows and stitched back, like ``TrainedModel``'s t
 from __future__ import annotations
 
 import contextlib
-import math
 import threading
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -35,16 +36,16 @@ import numpy as np
 
 from musicvae.errors import MusicVAEError
 from musicvae.generation.api import TrainedModel
-from musicvae.generation.chunks import cut, stitch
+from musicvae.generation.chunks import stitch
 from musicvae.generation.continuation import continue_categorical_tensors, continue_tensors
 from musicvae.generation.latent import slerp_path
+from musicvae.web import music
 from musicvae.web import tools as table
-from musicvae.web.grooves import MAX_STEPS, Groove, pattern_groove, studio_converter
+from musicvae.web.grooves import MAX_STEPS, Groove
+from musicvae.web.locks import Batcher, FairLock
 from musicvae.web.melodies import Melody
+from musicvae.web.music import Made, Music
 from musicvae.web.trios import Trio
-
-Music = Groove | Melody | Trio
-Made = list[Groove] | list[Melody] | list[Trio]
 
 T = TypeVar("T")
 
@@ -53,29 +54,6 @@ ModelSource = TrainedModel | Callable[[], TrainedModel] | None
 # Windows decoded per hold of a model's lock: a light request's whole job (a few tens of ms
 # for groovae_4bar on one CPU thread), so light requests are never cut.
 SLICE_ROWS = 16
-
-
-class FairLock:
-    """A lock granted first come, first served. ``threading.Lock`` lets the thread that
-    releases it take it straight back, so a long job in slices would still shut others out."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition(threading.Lock())
-        self._next = 0  # the ticket the next arrival draws
-        self._serving = 0  # the ticket that holds the lock
-
-    def __enter__(self) -> FairLock:
-        with self._cond:
-            ticket = self._next
-            self._next += 1
-            while ticket != self._serving:
-                self._cond.wait()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        with self._cond:
-            self._serving += 1
-            self._cond.notify_all()
 
 
 class Unavailable(MusicVAEError):
@@ -116,7 +94,7 @@ class Studio:
         for slot in self._slots.values():
             slot.lock = by_source.setdefault(id(slot.source), FairLock())
         self._load_lock = threading.Lock()
-        self._batcher = _Batcher()
+        self._batcher = Batcher()
 
     # ---------------------------------------------------------------- models
 
@@ -276,6 +254,8 @@ class Studio:
                 "steps": m.window_steps,
                 "source": m.source,
                 "bars": self.lengths(tool),
+                # A chord model's Generate takes chords (the request's "chords").
+                "chords": bool(m.config.data.chord_encoding),
             }
             if len(tools[tool]["bars"]) > 1 and row.lengths_from is not None:
                 long = self._load(row.lengths_from)
@@ -323,16 +303,19 @@ class Studio:
         *,
         tool: str = "generate",
         program: int = 0,
+        chords: str | None = None,
     ) -> Made:
-        """``n`` grooves, melodies or trios (as the model's family makes) from the prior."""
+        """``n`` grooves, melodies, trios or performances (as the model's family makes) from
+        the prior; a chord model's over ``chords`` ("C G Am F"; default: no chord)."""
         role = self._role(tool, bars)
         model = self._serving(tool, role)
-        if seed is not None:  # a seeded call must draw alone to be reproducible
+        controls = music.chord_controls(model, chords)
+        if seed is not None or controls is not None:  # drawn alone: reproducible, own chords
             with self._slots[role].lock:
-                out = model.sample_tensors(n, temperature, seed)
+                out = model.sample_tensors(n, temperature, seed, controls)
         else:
             out = self._batcher.sample(model, self._slots[role].lock, n, temperature)
-        return _results(model, out, qpm, program=program)
+        return music.results(model, out, qpm, program=program)
 
     def interpolate(
         self,
@@ -346,7 +329,7 @@ class Studio:
         tool: str = "interpolate",
     ) -> Made:
         def run(m: TrainedModel) -> tuple[TrainedModel, np.ndarray]:
-            (ia, ca), (ib, cb) = (_first_window(m, x, tool) for x in (a, b))
+            (ia, ca), (ib, cb) = (music.first_window(m, x, tool) for x in (a, b))
             # Magenta interpolates whole sequences of one window: the first window of each.
             _, mu, _ = m.encode_tensors(np.stack([ia, ib]), np.stack([ca, cb]))
             z = slerp_path(mu[0], mu[1], steps).astype(np.float32)
@@ -354,7 +337,7 @@ class Studio:
             return m, m.decode_tensors(z, temperature, seed, np.repeat(ca[None], steps, 0))
 
         model, out = self._call(tool, run, bars)
-        return _results(model, out, a.qpm, program=_program(a))
+        return music.results(model, out, a.qpm, program=music.program_of(a))
 
     def similar(
         self, g: Groove, n: int, spread: float, temperature: float, seed: int | None
@@ -362,7 +345,7 @@ class Studio:
         """``n`` grooves decoded from ``mu + spread * N(0, I)``, window by window."""
 
         def prepare(m: TrainedModel) -> tuple[tuple, int]:
-            inputs, controls, starts, total = _windows(m, g)
+            inputs, controls, starts, total = music.groove_windows(m, g)
             _, mu, _ = m.encode_tensors(inputs, controls)
             rng = np.random.default_rng(seed)
             z = mu[None] + spread * rng.standard_normal((n, *mu.shape))  # (n, windows, Z)
@@ -390,26 +373,30 @@ class Studio:
         """Continue: ``n`` grooves (melodies, trios) of ``g`` followed by ``bars`` new bars."""
 
         def run(m: TrainedModel) -> tuple[TrainedModel, np.ndarray]:
-            _check_kind(m, g, tool)
+            music.check_kind(m, g, tool)
             spb = m.converter.steps_per_bar
             whole = -(-g.steps // spb) * spb
             if whole + bars * spb > MAX_STEPS:
                 raise MusicVAEError(
                     f"{tool}: {whole // spb} + {bars} bars is longer than the studio's "
-                    f"{MAX_STEPS // spb}-bar {_WANTS[_given(g)].removeprefix('drum ')}"
+                    f"{MAX_STEPS // spb}-bar {music.WANTS[type(g)].removeprefix('drum ')}"
                 )
             if isinstance(g, Melody | Trio):
                 prompt = (
-                    _melody_array(m, g, whole) if isinstance(g, Melody) else _trio_array(g, whole)
+                    music.melody_array(m, g, whole)
+                    if isinstance(g, Melody)
+                    else music.trio_array(g, whole)
                 )
                 return m, continue_categorical_tensors(m, prompt, bars, n, temperature, seed)
+            if not isinstance(g, Groove):  # a performance: no family continues one yet
+                raise MusicVAEError(f"{tool}: {music.IS[type(g)]} cannot be continued")
             arr = g.array()
             prompt = np.zeros((whole, arr.shape[1]), np.float32)
             prompt[: len(arr)] = arr
             return m, continue_tensors(m, prompt, bars, n, temperature, seed)
 
         model, out = self._call(tool, run)
-        return _results(model, out, g.qpm, program=_program(g))
+        return music.results(model, out, g.qpm, program=music.program_of(g))
 
     def transform(
         self, tool: str, g: Groove, temperature: float, seed: int | None, n: int = 1
@@ -419,7 +406,7 @@ class Studio:
         play velocities and timing with the model's spread."""
 
         def prepare(m: TrainedModel) -> tuple[tuple, int]:
-            inputs, controls, starts, total = _windows(m, g)
+            inputs, controls, starts, total = music.groove_windows(m, g)
             # Groove plays the user's pattern as it is: only velocities and timing change.
             fixed = m.input_hits(inputs) if tool == "groove" else None
             # Drumify plays drums on the tapped steps, and only there.
@@ -452,87 +439,6 @@ class Studio:
         return [Groove.from_array(stitch(d, starts, total), qpm=g.qpm) for d in dec]
 
 
-@dataclass(eq=False)
-class _Job:
-    n: int
-    temperature: float
-    model: object = None  # jobs merge only with jobs for the same model
-    result: np.ndarray | None = None
-    error: BaseException | None = None
-
-
-class _Batcher:
-    """Merges concurrent unseeded sample calls of one model and temperature into one call.
-
-    Requests queue for the model lock anyway; whoever gets it samples for every waiting request
-    of its temperature at once, so 4 concurrent requests for 4 grooves cost about one call for
-    16 (a batch of LSTM steps costs little more than one row) instead of four calls in a row.
-    """
-
-    MAX_GROOVES = 64
-    # When several clients asked within the last CROWD_S, whoever gets the model waits up to
-    # GATHER_S, while requests keep arriving (ARRIVAL_GAP_S apart at most), for the clients that
-    # were just answered to send their next one. Without it, 4 clients settle into alternate
-    # batches of 1 and 3 requests, and each waits for two model calls instead of one.
-    CROWD_S = 1.0
-    GATHER_S = 0.008
-    ARRIVAL_GAP_S = 0.002
-
-    def __init__(self) -> None:
-        self._pending: list[_Job] = []
-        self._guard = threading.Condition()
-        self._last_crowd = -math.inf  # when a batch last merged several requests
-
-    def sample(
-        self, m: TrainedModel, lock: FairLock | threading.Lock, n: int, temperature: float
-    ) -> np.ndarray:
-        job = _Job(n, temperature, m)
-        with self._guard:
-            self._pending.append(job)
-            self._guard.notify_all()
-        with lock:
-            if job.result is None and job.error is None:
-                with self._guard:
-                    self._gather()
-                    batch, total = [job], n
-                    for j in self._pending:
-                        if (
-                            j is not job
-                            and j.temperature == temperature
-                            and j.model is m
-                            and total + j.n <= self.MAX_GROOVES
-                        ):
-                            batch.append(j)
-                            total += j.n
-                    self._pending = [j for j in self._pending if all(j is not b for b in batch)]
-                    if len(batch) > 1:
-                        self._last_crowd = time.monotonic()
-                try:
-                    out = m.sample_tensors(total, temperature)
-                except BaseException as e:  # noqa: BLE001 - handed to every job of the batch, each re-raises it
-                    for j in batch:
-                        j.error = e
-                else:
-                    for j, part in zip(
-                        batch, np.split(out, np.cumsum([j.n for j in batch])[:-1]), strict=True
-                    ):
-                        j.result = part
-        if job.error is not None:
-            raise job.error
-        assert job.result is not None  # set with the error cleared
-        return job.result
-
-    def _gather(self) -> None:
-        """While the studio is busy, wait briefly for more requests (the guard is held)."""
-        now = time.monotonic()
-        if now - self._last_crowd > self.CROWD_S:
-            return
-        deadline = now + self.GATHER_S
-        while (left := deadline - time.monotonic()) > 0:
-            if not self._guard.wait(timeout=min(left, self.ARRIVAL_GAP_S)):
-                return  # nobody arrived within the gap
-
-
 def _dec_seed(seed: int | None) -> int | None:
     # TrainedModel's transforms decode with seed + 1 (the seed itself draws z): same results here.
     return None if seed is None else seed + 1
@@ -542,115 +448,3 @@ def _slice_seed(seed: int | None, k: int) -> int | None:
     """The decoding seed of slice ``k``: slice 0 decodes as one whole call would (so light
     requests are unchanged); later slices draw their own noise, not a copy of slice 0's."""
     return None if seed is None else seed + 1 + 104_729 * k  # _dec_seed(seed) + 104_729 k
-
-
-def _results(m: TrainedModel, out: np.ndarray, qpm: float, *, program: int = 0) -> Made:
-    """A model's (N, T, D) outputs as the page shows them: a GrooVAE's grooves as they are,
-    another drum model's patterns on the studio's drum grid, a melody model's melodies, a trio
-    model's trios (the melody on ``program``)."""
-    kind = table.kind_of(m.config)
-    if kind == "trio":
-        return [Trio.from_array(a, qpm=qpm, program=program) for a in out]
-    if kind == "melody":
-        low = getattr(m.converter, "min_pitch", 21)
-        return [Melody.from_array(a, qpm=qpm, program=program, min_pitch=low) for a in out]
-    if m.family.name == "groove":
-        return [Groove.from_array(a, qpm=qpm) for a in out]
-    return [pattern_groove(ns, out.shape[1]) for ns in m.to_sequences(out, qpm)]
-
-
-# What a model of each kind reads, and what an input of each kind is, in an error's words.
-_WANTS = {"melody": "melodies", "drums": "drum grooves", "trio": "trios"}
-_IS = {"melody": "a melody", "drums": "a drum groove", "trio": "a trio"}
-
-
-def _given(x: Music) -> str:
-    """The kind of music ``x`` is, as ``tools.kind_of`` names what a model makes."""
-    return "melody" if isinstance(x, Melody) else "trio" if isinstance(x, Trio) else "drums"
-
-
-def _program(x: Music) -> int:
-    """The program results made from ``x`` play (their melody's): its own, else 0."""
-    return x.program if isinstance(x, Melody | Trio) else 0
-
-
-def _check_kind(m: TrainedModel, x: Music, tool: str) -> None:
-    """A one-line error when ``x`` is not what ``m`` reads: a melody for a drum model, a
-    groove for a trio model, and so on."""
-    kind, given = table.kind_of(m.config), _given(x)
-    if kind != given:
-        raise MusicVAEError(
-            f"{table.tool(tool).label}: this tool's model ({m.family.studio_name(m.num_bars)}) "
-            f"reads {_WANTS.get(kind, kind)}; {x.name or 'the input'} is {_IS[given]}"
-        )
-
-
-def _melody_array(m: TrainedModel, x: Melody, steps: int) -> np.ndarray:
-    """A melody as the model's one-hot (steps, D), padded with "no event" or cut."""
-    if not x.notes:
-        raise MusicVAEError(f"{x.name or 'melody'}: the melody is empty (no notes to work from)")
-    low = getattr(m.converter, "min_pitch", 21)
-    return x.array(m.converter.output_depth, low, steps)
-
-
-def _trio_array(x: Trio, steps: int) -> np.ndarray:
-    """A trio as the trio models' one-hots (steps, 692), padded with silence or cut."""
-    if x.is_empty():
-        raise MusicVAEError(
-            f"{x.name or 'trio'}: the trio is empty (no notes or hits to work from)"
-        )
-    return x.array(steps)
-
-
-def _first_window(m: TrainedModel, x: Music, tool: str) -> tuple[np.ndarray, np.ndarray]:
-    """The encoder inputs (W, D) and controls (W, C) of the first window of ``x``."""
-    _check_kind(m, x, tool)
-    window = m.window_steps
-    if isinstance(x, Melody):
-        return _melody_array(m, x, window), np.zeros((window, 0), np.float32)
-    if isinstance(x, Trio):
-        return _trio_array(x, window), np.zeros((window, 0), np.float32)
-    if m.family.name == "groove":
-        inputs, controls = _windows(m, x)[:2]
-        return inputs[0], controls[0]
-    # Another drum model reads the groove's notes through its own converter.
-    if not x.array()[:, :9].any():
-        raise MusicVAEError(f"{x.name or 'groove'}: the groove is empty (no hits to work from)")
-    t = m.converter.sequence_grid(x.to_sequence(studio_converter()))
-    if not len(t):
-        raise MusicVAEError(f"{x.name or 'groove'}: the model's converter found no notes in it")
-    inputs = np.zeros((window, m.converter.input_depth), np.float32)
-    got = np.asarray(t.inputs[0], np.float32)[:window]
-    inputs[: len(got)] = got
-    return inputs, np.zeros((window, m.converter.control_depth), np.float32)
-
-
-def _windows(m: TrainedModel, g: Groove) -> tuple[np.ndarray, np.ndarray, list[int], int]:
-    """Encoder inputs (N, W, 27) and controls (N, W, C) of a groove, window starts, total steps.
-
-    The model's converter makes the inputs (so humanize, tapify, ... apply as in training) from the
-    groove's notes; its grid is then zero-padded back to the groove's own length, rounded up to
-    whole bars and at least one window.
-    """
-    window = m.window_steps
-    bar = m.converter.steps_per_bar
-    arr = g.array()
-    total = max(window, -(-len(arr) // bar) * bar)
-    arr = np.concatenate([arr, np.zeros((total - len(arr), arr.shape[1]), arr.dtype)])
-    if not arr[:, : len(m.converter.class_names)].any():
-        raise MusicVAEError(f"{g.name or 'groove'}: the groove is empty (no hits to work from)")
-    (ns,) = m.to_sequences(arr, g.qpm)
-    t = m.converter.sequence_grid(ns)
-    if not len(t):
-        raise MusicVAEError(f"{g.name or 'groove'}: the model's converter found no notes in it")
-    inputs = np.zeros((total, arr.shape[1]), np.float32)
-    got = np.asarray(t.inputs[0], np.float32)[:total]
-    inputs[: len(got)] = got
-    depth = m.converter.control_depth
-    controls = np.zeros((total, depth), np.float32)
-    if depth:
-        c = np.asarray(t.controls[0], np.float32).reshape(-1, depth)[:total]
-        controls[: len(c)] = c
-    windows, starts = cut(inputs, window)
-    ctrl, _ = cut(controls, window)
-    return windows, ctrl, starts, total

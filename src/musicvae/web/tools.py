@@ -230,11 +230,35 @@ def role_tools(name: str) -> list[Tool]:
 def kind_of(config: Config) -> str:
     """What a model of ``config`` makes in the studio: "drums" (a drum grid), "melody" (a piano
     roll), or for a family of several tracks its family's name ("trio": two piano rolls and a
-    drum grid)."""
+    drum grid; "multiperf": a piano roll per track)."""
     from musicvae.families import family_of
 
     family = family_of(config)
     return {"drums": "drums", "program": "melody"}.get(family.voice, family.name)
+
+
+# The actions that decode without an input's notes beside them: a model that decodes under
+# controls read from its input's hits or taps backs none of them. Continue steps on from the
+# input's last bars and follows no chords either.
+FROM_THE_PRIOR = ("generate", "interpolate", "continue")
+
+
+def controls_problem(row: Tool, config: Config) -> str | None:
+    """Why a model of ``config`` cannot do what tool ``row`` does under the controls it decodes
+    with, or None (a chord model's Generate takes the request's chords, its Interpolate those
+    of the first input)."""
+    data = config.data
+    read = "hits" if data.hits_as_controls else "taps" if data.taps_as_controls else None
+    if read and row.verb in FROM_THE_PRIOR:
+        return (
+            f"config {config.name!r} decodes under its input's {read}, which the studio's "
+            f"{row.label} cannot give"
+        )
+    if data.chord_encoding and row.verb == "continue":
+        return (
+            f"config {config.name!r} plays over chords, which the studio's Continue cannot follow"
+        )
+    return None
 
 
 def tool_problem(tool_name: str, config: Config) -> str | None:
@@ -243,7 +267,7 @@ def tool_problem(tool_name: str, config: Config) -> str | None:
 
     family, row = family_of(config), tool(tool_name)
     if row.name in family.studio_tools:
-        return None
+        return controls_problem(row, config)
     backing = [f.name for f in FAMILIES.values() if row.name in f.studio_tools]
     return (
         f"config {config.name!r} is a {family.name} model ({family.label}); the studio's "

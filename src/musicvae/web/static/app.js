@@ -1,14 +1,22 @@
 // MusicVAE Studio: drum grids, piano rolls, Web Audio playback and the tools /api/info lists,
 // talking to the /api routes. The tab bar is built from that list, grouped by what each tool's
-// model makes (drums, melodies or trios); each tool's panel is index.html's section.tool whose
-// data-panel is its action and kind ("generate-melody"), with one .run button that calls
-// runners[panel] below with the tool's row. A trio is three lanes on one card: the melody and
-// the bass as piano rolls, the drums as the grid.
+// model makes (drums, melodies, trios or multi-track performances); each tool's panel is
+// index.html's section.tool whose data-panel is its action and kind ("generate-melody"), with one
+// .run button that calls runners[panel] below with the tool's row. Music of several tracks is a
+// card of lanes, one above the other on one time line: a trio's melody and bass as piano rolls
+// and its drums as the grid; a performance's tracks each as a piano roll (its drums' pitches
+// played on the kit), on the finer grid its steps_per_quarter gives.
 "use strict";
 
 // Row labels come from /api/info (the converter's class table); until it answers, none.
 const drumLabels = () => (state.info && state.info.drum_labels) || [];
 const rows = () => drumLabels().length;
+// The kit's row of a General MIDI drum pitch (a performance's drums play the kit), from the
+// classes /api/info lists; a pitch no class has plays as a closed hi-hat.
+function drumRow(pitch) {
+  const row = ((state.info && state.info.drum_classes) || []).findIndex((pitches) => pitches.includes(pitch));
+  return row < 0 ? TAP_ROW : row;
+}
 const TAP_ROW = 2; // taps are drawn as closed hi-hats; the server reduces them to one tap voice anyway
 const ROLL_ROW_PX = 7; // a piano roll's row height
 const NOTE_NAMES = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"];
@@ -24,12 +32,18 @@ const TRIO_VOICES = {
   melody: VOICES.filter(([p]) => p < 32),
   bass: [[32, "Acoustic bass"], [33, "Electric bass"], [34, "Picked bass"], [38, "Synth bass"]],
 };
-const LANES = ["melody", "bass"]; // a trio's piano rolls, above its drums
+// A trio's piano rolls, above its drums: label, voices and the range its roll shows at least.
+const TRIO_LANES = {
+  melody: { label: "Melody", voices: TRIO_VOICES.melody, range: [60, 72] },
+  bass: { label: "Bass", voices: TRIO_VOICES.bass, range: [36, 48] },
+};
+const QUARTER = 4; // steps a quarter note on the 16th-note grid of grooves, melodies and trios
 
 const state = {
   info: null,
   grooves: new Map(), // id -> groove or melody {id, kind, name, qpm, steps, ..., el}
-  slots: { a: null, b: null, ma: null, mb: null, ta: null, tb: null }, // interpolation endpoints (ids)
+  // interpolation endpoints (ids): grooves, melodies, trios and performances
+  slots: { a: null, b: null, ma: null, mb: null, ta: null, tb: null, pa: null, pb: null },
   mix: { drums: null, melody: null }, // the Mix view's parts (ids)
   selected: null, // id used by Groove, Drumify, Similar and Continue
   tool: "generate",
@@ -39,11 +53,15 @@ const state = {
 const $ = (sel, root = document) => root.querySelector(sel);
 const $$ = (sel, root = document) => Array.from(root.querySelectorAll(sel));
 const pitchName = (p) => `${NOTE_NAMES[p % 12]}${Math.floor(p / 12) - 1}`;
-const kindWord = (kind) => ({ melody: "melody", trio: "trio" }[kind] || "groove");
-const KIND_HEADS = { drums: "Drums", melody: "Melody", trio: "Trio" };
-// The piano rolls of a groove, melody or trio: [part, lane], a lane holding program and notes.
-const lanesOf = (g) => (g.kind === "melody" ? [["melody", g]]
-  : g.kind === "trio" ? LANES.map((part) => [part, g.lanes[part]]) : []);
+const kindWord = (kind) => ({ melody: "melody", trio: "trio", multiperf: "performance" }[kind] || "groove");
+const KIND_HEADS = { drums: "Drums", melody: "Melody", trio: "Trio", multiperf: "Performances" };
+// The piano rolls of a card: [part, lane], a lane holding its program and notes (a melody is
+// its own lane; music of several tracks has its lanes by part, in order).
+const lanesOf = (g) => (g.kind === "melody" ? [["melody", g]] : g.lanes ? Object.entries(g.lanes) : []);
+// Steps a quarter note: 4 on the 16th-note grid; a performance's own (24 for Magenta's).
+const perQuarter = (g) => g.spq || QUARTER;
+// The A and B slots of the Interpolate panel of a kind of music.
+const slotPair = (kind) => $$(`.tool[data-panel="interpolate-${kind}"] .slot`).map((el) => el.dataset.slot);
 
 // ---------------------------------------------------------------- server calls
 
@@ -70,7 +88,7 @@ async function uploadMidi(file, kind = "drums") {
   if (file.size > max) throw new Error(`${file.name}: file is larger than ${max / (1 << 20)} MB`);
   const form = new FormData();
   form.append("file", file, file.name);
-  const path = { melody: "api/melody/midi", trio: "api/trio/midi" }[kind] || "api/midi";
+  const path = kind === "drums" ? "api/midi" : `api/${kind}/midi`;
   const res = await fetch(path, { method: "POST", body: form });
   const data = await res.json().catch(() => ({}));
   if (!res.ok) throw new Error(errorText(data, res));
@@ -88,6 +106,10 @@ function toast(msg, kind = "info") {
 // ---------------------------------------------------------------- grooves, melodies and cards
 
 function wireGroove(g) {
+  if (g.kind === "multiperf") {
+    const tracks = Object.values(g.lanes).map((l) => ({ program: l.program, is_drum: l.drum, notes: l.notes }));
+    return { name: g.name, qpm: tempo(), steps: g.steps, steps_per_quarter: g.spq, tracks };
+  }
   if (g.kind === "melody") {
     return { name: g.name, qpm: tempo(), program: g.program, steps: g.steps, notes: g.notes };
   }
@@ -100,6 +122,7 @@ function wireGroove(g) {
 }
 
 function addGroove(data, name) {
+  if (data.tracks) return addPerformance(data, name);
   if (data.drums && data.melody) return addTrio(data, name);
   if (data.notes) return addMelody(data, name);
   const g = {
@@ -129,7 +152,9 @@ const copyNotes = (notes) => notes.map((n) => ({ pitch: n.pitch, start: n.start,
 // it), its melody and bass as lanes of their own.
 function addTrio(data, name) {
   const d = data.drums;
-  const lane = (part, program) => ({ part, program: data[part] ? data[part].program : program, notes: copyNotes((data[part] || {}).notes || []) });
+  const lane = (part, program) => ({
+    part, ...TRIO_LANES[part], program: data[part] ? data[part].program : program, notes: copyNotes((data[part] || {}).notes || []),
+  });
   const g = {
     id: state.nextId++, kind: "trio", name: name || data.name || "trio", qpm: data.qpm || 120,
     steps: data.steps, hits: d.hits.map((r) => r.map(Number)), velocities: d.velocities.map((r) => r.slice()),
@@ -139,6 +164,33 @@ function addTrio(data, name) {
   state.grooves.set(g.id, g);
   return g;
 }
+
+// A multi-track performance: one lane per track, in the order the server gives them (pitched
+// tracks by program, the drums last). A pitched lane goes out to Web MIDI on its own channel
+// (the nth from the melody channel), the drums on channel 10.
+function addPerformance(data, name) {
+  const lanes = {};
+  let pitched = 0;
+  data.tracks.forEach((t, i) => {
+    lanes[`track${i + 1}`] = {
+      part: `track${i + 1}`, label: t.is_drum ? "Drums" : `Track ${i + 1}`, program: t.program, drum: t.is_drum,
+      poly: true, limits: [0, 127], range: t.is_drum ? [36, 46] : [60, 72], channel: t.is_drum ? null : pitched++,
+      notes: t.notes.map((n) => ({ pitch: n.pitch, start: n.start, end: n.end, velocity: n.velocity || 100 })),
+    };
+  });
+  const g = {
+    id: state.nextId++, kind: "multiperf", name: name || data.name || "performance", qpm: data.qpm || 120,
+    steps: data.steps, spq: data.steps_per_quarter || 24, lanes, version: 0, midi: null,
+  };
+  state.grooves.set(g.id, g);
+  return g;
+}
+
+// General MIDI's program families, eight programs each.
+const FAMILY_NAMES = ["Piano", "Chromatic percussion", "Organ", "Guitar", "Bass", "Strings", "Ensemble", "Brass",
+  "Reed", "Pipe", "Synth lead", "Synth pad", "Synth effects", "Ethnic", "Percussive", "Sound effects"];
+// A program that is none of VOICES, by its family: "Bass (program 32)".
+const programName = (program) => `${FAMILY_NAMES[(program >> 3) & 15]} (program ${program})`;
 
 function emptyGroove(steps, name) {
   const zeros = () => Array.from({ length: rows() }, () => new Array(steps).fill(0));
@@ -157,14 +209,14 @@ function cardHead(g) {
       <button class="play" title="Play this ${what}">▶</button>
       <button class="to-a" title="Use as interpolation start">A</button>
       <button class="to-b" title="Use as interpolation end">B</button>
-      <button class="to-mix" title="Play it in the Mix, with a ${g.kind === "melody" ? "groove" : "melody"}"${g.kind === "trio" ? " hidden" : ""}>Mix</button>
+      <button class="to-mix" title="Play it in the Mix, with a ${g.kind === "melody" ? "groove" : "melody"}"${g.lanes ? " hidden" : ""}>Mix</button>
       <a class="dl" href="#" draggable="true" title="Download MIDI (or drag out)">⬇ MIDI</a>
       <button class="wav" title="Download a WAV rendered by the studio">WAV</button>
     </div>`;
   $(".name", card).textContent = g.name;
   $(".name", card).addEventListener("click", () => select(g.id));
   $(".play", card).addEventListener("click", () => { select(g.id); player.start([g.id]); });
-  const pair = { melody: ["ma", "mb"], trio: ["ta", "tb"] }[g.kind] || ["a", "b"];
+  const pair = slotPair(g.kind);
   $(".to-a", card).addEventListener("click", () => setSlot(pair[0], g.id));
   $(".to-b", card).addEventListener("click", () => setSlot(pair[1], g.id));
   $(".to-mix", card).addEventListener("click", () => { state.mix[g.kind] = g.id; refreshMix(); });
@@ -182,7 +234,7 @@ function cardHead(g) {
 }
 
 function renderCard(g) {
-  if (g.kind === "trio") return renderTrioCard(g);
+  if (g.lanes) return renderLanesCard(g);
   return g.kind === "melody" ? renderMelodyCard(g) : renderGrooveCard(g);
 }
 
@@ -250,11 +302,12 @@ function toggleCell(g, r, s) {
 }
 
 // A piano roll: one row per pitch from the lane's range (at least C4-C5 for a melody, C2-C3
-// for a bass, two semitones of room), one column per 16th note; a click adds a note or takes
-// one away.
+// for a bass, two semitones of room, within the piano's keys or the lane's limits), one column
+// per step; a click adds a note or takes one away.
 function rollRange(lane, [lo0, hi0] = [60, 72]) {
   const pitches = lane.notes.map((n) => n.pitch);
-  const lo = Math.max(21, Math.min(lo0, ...pitches) - 2), hi = Math.min(108, Math.max(hi0, ...pitches) + 2);
+  const [min, max] = lane.limits || [21, 108];
+  const lo = Math.max(min, Math.min(lo0, ...pitches) - 2), hi = Math.min(max, Math.max(hi0, ...pitches) + 2);
   return [lo, hi];
 }
 
@@ -276,9 +329,10 @@ function renderMelodyCard(g) {
   return card;
 }
 
-// A trio's card: the melody's and the bass's piano rolls and the drum grid, one above the
-// other in one scrolling box, so the three lanes' steps line up.
-function renderTrioCard(g) {
+// A card of lanes: each lane's piano roll (a trio's melody and bass, a performance's tracks),
+// then the drum grid where the music has one (a trio's), one above the other in one scrolling
+// box, so the lanes' steps line up.
+function renderLanesCard(g) {
   const card = cardHead(g);
   g.el = card;
   const lanes = document.createElement("div");
@@ -291,19 +345,20 @@ function renderTrioCard(g) {
     if (extra) el.append(extra);
     return el;
   };
-  for (const part of LANES) {
-    const lane = g.lanes[part], box = document.createElement("div");
-    box.className = "lane";
+  for (const [part, lane] of Object.entries(g.lanes)) {
+    const box = document.createElement("div");
+    box.className = "lane" + (lane.drum ? " drum-lane" : "");
     box.dataset.lane = part;
-    box.append(head(part === "melody" ? "Melody" : "Bass", voiceSelect(g, lane, TRIO_VOICES[part])),
-      pianoRoll(g, lane, part === "bass" ? [36, 48] : [60, 72]));
+    box.append(head(lane.label, lane.drum ? null : voiceSelect(g, lane, lane.voices)), pianoRoll(g, lane, lane.range));
     lanes.append(box);
   }
-  const drumsBox = document.createElement("div");
-  drumsBox.className = "lane";
-  drumsBox.dataset.lane = "drums";
-  drumsBox.append(head("Drums"), drumGrid(g));
-  lanes.append(drumsBox);
+  if (g.hits) {
+    const drumsBox = document.createElement("div");
+    drumsBox.className = "lane";
+    drumsBox.dataset.lane = "drums";
+    drumsBox.append(head("Drums"), drumGrid(g));
+    lanes.append(drumsBox);
+  }
   card.append(lanes);
   return card;
 }
@@ -329,9 +384,10 @@ function pianoRoll(g, lane, range) {
     key.textContent = p % 12 === 0 ? pitchName(p) : "";
     keys.append(key);
   }
-  for (let s = 4; s < g.steps; s += 4) {
+  const beat = perQuarter(g);
+  for (let s = beat; s < g.steps; s += beat) {
     const line = document.createElement("div");
-    line.className = "roll-beat" + (s % 16 === 0 ? " bar" : "");
+    line.className = "roll-beat" + (s % (4 * beat) === 0 ? " bar" : "");
     line.style.left = `${(100 * s) / g.steps}%`;
     frag.append(line);
   }
@@ -355,7 +411,7 @@ function pianoRoll(g, lane, range) {
 
 function fillVoices(select, program, voices = VOICES) {
   const known = voices.some(([p]) => p === program);
-  const options = known ? voices : [[program, `Program ${program}`], ...voices];
+  const options = known ? voices : [[program, programName(program)], ...voices];
   select.replaceChildren(...options.map(([p, label]) => new Option(label, p)));
   select.value = program;
 }
@@ -376,9 +432,11 @@ function paintNotes(g, lane) {
 
 // A click on a sounding note's own pitch removes it; elsewhere a new note starts there (an 8th
 // long, up to the next note), cutting the note that sounded: melodies (and a trio's melody and
-// bass) play one note at a time.
+// bass) play one note at a time. A performance's lanes play chords: a note cuts only one of
+// its own pitch.
 function editNote(g, lane, pitch, step) {
-  const at = lane.notes.find((n) => n.start <= step && step < n.end);
+  const sounding = (n) => n.start <= step && step < n.end && (!lane.poly || n.pitch === pitch);
+  const at = lane.notes.find(sounding);
   if (at && at.pitch === pitch) {
     lane.notes = lane.notes.filter((n) => n !== at);
   } else {
@@ -386,10 +444,14 @@ function editNote(g, lane, pitch, step) {
       if (at.start === step) lane.notes = lane.notes.filter((n) => n !== at);
       else at.end = step;
     }
-    const next = Math.min(g.steps, ...lane.notes.filter((n) => n.start > step).map((n) => n.start));
-    lane.notes.push({ pitch, start: step, end: Math.min(step + 2, next), velocity: 80 });
+    const later = lane.notes.filter((n) => n.start > step && (!lane.poly || n.pitch === pitch));
+    const next = Math.min(g.steps, ...later.map((n) => n.start));
+    const eighth = perQuarter(g) / 2;
+    lane.notes.push({ pitch, start: step, end: Math.min(step + eighth, next), velocity: 80 });
     lane.notes.sort((a, b) => a.start - b.start);
-    synth.note(pitch, 0, stepSeconds() * 2, 80, lane.program);
+    const seconds = (60 / tempo()) / 2;
+    if (lane.drum) drums.hit(drumRow(pitch), 0, 80 / 127);
+    else synth.note(pitch, 0, seconds, 80, lane.program);
   }
   g.version++;
   paintNotes(g, lane);
@@ -509,7 +571,7 @@ function refreshMix() {
 async function loadFileInto(slot, kind, file) {
   try {
     const data = await uploadMidi(file, kind);
-    const g = addGroove((data.grooves || data.melodies || data.trios)[0]);
+    const g = addGroove(musicOf(data)[0]);
     if (data.qpm) $("#tempo").value = Math.round(data.qpm);
     const more = data.windows > 1 ? ` · first of ${data.windows} windows` : "";
     addGroup(`Uploaded ${data.filename}`, `${data.qpm.toFixed(0)} bpm${more}`, [g]);
@@ -565,6 +627,7 @@ function showTool(name) {
   note.textContent = t && !t.available ? t.reason : "";
   $$(".tool .run").forEach((b) => { b.disabled = !!t && !t.available; });
   showLengths(panel, t);
+  $$(".chords-row", panel).forEach((row) => { row.hidden = !(t && t.available && t.chords); });
 }
 
 async function runTool(button, fn) {
@@ -574,6 +637,8 @@ async function runTool(button, fn) {
 }
 
 const temp = (id) => +$(id).value;
+// A chord model's chords as typed, where its panel shows the field (undefined: none).
+const chordsOf = (id) => ($(id).closest(".chords-row").hidden ? undefined : $(id).value.trim() || undefined);
 // The length a tool's Bars choice asks for; null (the tool's first model) when it offers one.
 const barsOf = (id) => ($(id).closest(".bars-row").hidden ? null : +$(id).value);
 const endpoint = (name) => toolRow(name).endpoint.replace(/^\/api\//, ""); // for api()
@@ -597,8 +662,11 @@ function requireSelected(kind) {
   return g;
 }
 
+// The music of an answer, whichever kind it is.
+const musicOf = (data) => data.grooves || data.melodies || data.trios || data.performances;
+
 function results(data, title, meta, nameOf) {
-  const items = data.grooves || data.melodies || data.trios;
+  const items = musicOf(data);
   const gs = items.map((d, i) => addGroove(d, nameOf(i, items.length)));
   addGroup(title, meta, gs);
   return gs;
@@ -618,7 +686,8 @@ const runners = {
     const n = Math.max(1, Math.min(16, +$("#mgen-n").value || 4));
     const bars = barsOf("#mgen-bars");
     const program = +$("#mgen-program").value;
-    const data = await api(endpoint(tool), { n, temperature: temp("#mgen-temp"), qpm: tempo(), bars, program });
+    const chords = chordsOf("#mgen-chords");
+    const data = await api(endpoint(tool), { n, temperature: temp("#mgen-temp"), qpm: tempo(), bars, program, chords });
     const size = bars ? ` · ${bars} bars` : "";
     results(data, "Generate melodies", `${n} melodies${size} · temperature ${temp("#mgen-temp").toFixed(2)}`, (i) => `Melody ${i + 1}`);
   },
@@ -644,6 +713,21 @@ const runners = {
     const n = Math.max(1, Math.min(8, +$("#tcont-n").value || 1));
     const data = await api(endpoint(tool), { groove: wireGroove(g), bars, n, temperature: temp("#tcont-temp") });
     results(data, "Continue trio", `${g.name} + ${bars} bars`, (i) => (i ? `${g.name} + ${bars}, variation ${i}` : `${g.name} + ${bars}`));
+  },
+
+  async "generate-multiperf"(tool) {
+    const n = Math.max(1, Math.min(16, +$("#pgen-n").value || 4));
+    const chords = chordsOf("#pgen-chords");
+    const data = await api(endpoint(tool), { n, temperature: temp("#pgen-temp"), qpm: tempo(), chords });
+    results(data, "Generate performances", `${n} performances · temperature ${temp("#pgen-temp").toFixed(2)}`, (i) => `Performance ${i + 1}`);
+  },
+
+  async "interpolate-multiperf"(tool) {
+    const a = state.grooves.get(state.slots.pa), b = state.grooves.get(state.slots.pb);
+    if (!a || !b) throw new Error("Pick performances for both A and B (buttons on each performance, or drop MIDI files).");
+    const steps = Math.max(2, Math.min(16, +$("#pinterp-steps").value || 5));
+    const data = await api(endpoint(tool), { a: wireGroove(a), b: wireGroove(b), steps, temperature: temp("#pinterp-temp") });
+    results(data, "Interpolate performances", `${a.name} → ${b.name} · ${steps} steps`, (i, n) => `Step ${i + 1}/${n}`);
   },
 
   async "interpolate-drums"(tool) {
@@ -714,7 +798,7 @@ function showInfo(info) {
   $("#model-info").title = models.map((m) => `${m.name}: ${m.config} (${m.source})`).join("\n");
   // One default temperature, the command line's: the sampling tools start from it.
   for (const id of ["#gen-temp", "#interp-temp", "#sim-temp", "#cont-temp", "#mgen-temp", "#minterp-temp", "#mcont-temp",
-    "#tgen-temp", "#tinterp-temp", "#tcont-temp"]) {
+    "#tgen-temp", "#tinterp-temp", "#tcont-temp", "#pgen-temp", "#pinterp-temp"]) {
     $(id).value = info.default_temperature;
     $(id).dispatchEvent(new Event("input"));
   }

@@ -192,10 +192,11 @@ function tempo() {
 const stepSeconds = () => 60 / tempo() / 4;
 
 // A lookahead scheduler: a timer queues the next steps on the audio clock, a frame loop draws.
-// It plays a queue of entries one after another; an entry is one groove, melody or trio, or
-// several played together (the Mix: a groove and a melody), as long as the longest, the others
-// looping. A trio plays its three lanes: the melody and the bass on the melodic voices of their
-// programs, the drums on the kit.
+// It plays a queue of entries one after another; an entry is one groove, melody, trio or
+// performance, or several played together (the Mix: a groove and a melody), as long as the
+// longest, the others looping. Music of several tracks plays every lane: a pitched one on the
+// melodic voice of its program, the drums (a trio's grid, a performance's drum track) on the
+// kit. An entry steps on the finest grid of its parts (a performance's 24 steps a quarter).
 const player = {
   queue: [], index: 0, step: 0, nextTime: 0, timer: null, marks: [], endTime: null, frame: null,
 
@@ -223,14 +224,19 @@ const player = {
     $("#play").classList.remove("on");
   },
 
-  // The step of every part of an entry at step `step`: each loops within the longest.
+  // What part g of an entry plays at its step `step` (of its own grid, sd seconds long).
   play(g, step, time, sd) {
     for (const [part, lane] of lanesOf(g)) {
       for (const n of lane.notes) {
         if (n.start !== step) continue;
         const dur = (n.end - n.start) * sd;
+        if (lane.drum) {
+          drums.hit(drumRow(n.pitch), time, n.velocity / 127);
+          midi.drumNote(n.pitch, time, dur, n.velocity);
+          continue;
+        }
         synth.note(n.pitch, time, dur, n.velocity, lane.program);
-        midi.melodyNote(n.pitch, time, dur, n.velocity, lane.program, part);
+        midi.melodyNote(n.pitch, time, dur, n.velocity, lane.program, lane.channel ?? part);
       }
     }
     if (!g.hits) return;
@@ -248,12 +254,16 @@ const player = {
     while (this.endTime === null) {
       const parts = (this.queue[this.index] || []).map((id) => state.grooves.get(id)).filter(Boolean);
       if (!parts.length) { this.endTime = this.nextTime; break; }
-      const sd = stepSeconds();
+      const spq = Math.max(...parts.map(perQuarter));
+      const sd = stepSeconds() * (4 / spq); // a step of the entry's finest grid
       if (this.nextTime - sd / 2 > horizon) break; // notes may be played up to half a step early
-      for (const g of parts) this.play(g, this.step % g.steps, this.nextTime, sd);
-      this.marks.push({ ids: parts.map((g) => g.id), step: this.step, time: this.nextTime, sd });
+      for (const g of parts) {
+        const k = spq / perQuarter(g); // the entry's steps in one of g's
+        if (this.step % k === 0) this.play(g, (this.step / k) % g.steps, this.nextTime, sd * k);
+      }
+      this.marks.push({ ids: parts.map((g) => g.id), step: this.step, time: this.nextTime, sd, spq });
       this.nextTime += sd;
-      if (++this.step >= Math.max(...parts.map((g) => g.steps))) {
+      if (++this.step >= Math.max(...parts.map((g) => g.steps * (spq / perQuarter(g))))) {
         this.step = 0;
         if (++this.index >= this.queue.length) {
           if ($("#loop").checked) this.index = 0;
@@ -273,9 +283,10 @@ const player = {
       $$(".groove-card.playing").forEach((c) => !els.some((g) => g.el === c) && c.classList.remove("playing"));
       for (const g of els) {
         g.el.classList.add("playing");
-        const frac = Math.min(1, (now - m.time) / m.sd);
-        for (const area of $$(".grid, .roll", g.el)) { // a trio's three lanes each have one
-          $(".playhead", area).style.left = `${(((m.step % g.steps) + frac) * area.clientWidth) / g.steps}px`;
+        const k = m.spq / perQuarter(g), frac = Math.min(1, (now - m.time) / m.sd);
+        const at = ((m.step / k) % g.steps) + frac / k; // in g's steps
+        for (const area of $$(".grid, .roll", g.el)) { // each lane of a card has one
+          $(".playhead", area).style.left = `${(at * area.clientWidth) / g.steps}px`;
         }
       }
     }

@@ -1,9 +1,11 @@
 // MusicVAE Studio: Web MIDI. The playing groove goes out on channel 10 and the playing melody
 // on the chosen melody channel (a trio: its drums on 10, its melody on the melody channel and
-// its bass on the bass channel), in step with the audio transport; an input can run the
-// transport from MIDI clock and tap rhythms for Drumify. Loaded after app.js ($, state, toast)
-// and audio.js (drums, player, tapper); player calls midi.hit for every hit and midi.melodyNote
-// for every melody note it schedules, and midi.stop when it stops.
+// its bass on the bass channel; a performance: its drums on 10, its first pitched track on the
+// melody channel and each next one on the channel after, skipping 10), in step with the audio
+// transport; an input can run the transport from MIDI clock and tap rhythms for Drumify. Loaded
+// after app.js ($, state, toast) and audio.js (drums, player, tapper); player calls midi.hit for
+// every hit of a grid, midi.drumNote for every note of a drum track and midi.melodyNote for
+// every pitched note it schedules, and midi.stop when it stops.
 "use strict";
 
 const NOTE_ON = 0x99, NOTE_OFF = 0x89; // channel 10, General MIDI's drum channel
@@ -14,7 +16,7 @@ const CLOCK = 0xf8, START = 0xfa, CONTINUE = 0xfb, STOP = 0xfc;
 const CLOCKS_PER_QUARTER = 24;
 
 const midi = {
-  access: null, out: null, in: null, toPerf: null, clocks: [], programs: {},
+  access: null, out: null, in: null, toPerf: null, clocks: [], programs: {}, used: new Set(),
 
   init() {
     const channels = [...Array(16).keys()].map((c) => c + 1).filter((c) => c !== DRUM_CHANNEL);
@@ -99,9 +101,23 @@ const midi = {
     this.out.send([NOTE_OFF, pitch, 0], at + stepSeconds * 500);
   },
 
-  // The channel (0-15) of a melody's or a trio's melody, or of a trio's bass: the low nibble
-  // of the status bytes of note-on, note-off, program change and control change.
+  // One note of a drum track at audio time t for dur seconds, velocity 1-127, on channel 10.
+  drumNote(pitch, t, dur, velocity) {
+    if (!this.out) return;
+    const at = this.perfTime(t);
+    this.out.send([NOTE_ON, pitch, Math.max(1, Math.min(127, velocity))], at);
+    this.out.send([NOTE_OFF, pitch, 0], at + dur * 1000);
+  },
+
+  // The channel (0-15) of a melody's or a trio's melody, or of a trio's bass, or of the nth
+  // pitched track of a performance (n from 0: the melody channel, then the ones after it,
+  // channel 10 skipped): the low nibble of the status bytes of note-on, note-off, program
+  // change and control change.
   channel(part = "melody") {
+    if (typeof part === "number") {
+      const others = [...Array(16).keys()].filter((c) => c !== DRUM_CHANNEL - 1);
+      return others[(others.indexOf(this.channel()) + part) % others.length];
+    }
     const id = part === "bass" ? "#midi-bass-channel" : "#midi-channel";
     return (+$(id).value || (part === "bass" ? 2 : 1)) - 1;
   },
@@ -112,6 +128,7 @@ const midi = {
   melodyNote(pitch, t, dur, velocity, program, part = "melody") {
     if (!this.out) return;
     const ch = this.channel(part), at = this.perfTime(t);
+    this.used.add(ch);
     if (program !== this.programs[ch]) {
       this.out.send([PROGRAM_CHANGE | ch, program & 127], at);
       this.programs[ch] = program;
@@ -129,6 +146,12 @@ const midi = {
     for (const pitch of (state.info && state.info.drum_pitches) || []) this.out.send([NOTE_OFF, pitch, 0]);
     this.out.send([CONTROL | this.channel(), ALL_NOTES_OFF, 0]);
     if (!$("#midi-bass-row").hidden) this.out.send([CONTROL | this.channel("bass"), ALL_NOTES_OFF, 0]);
+    // A performance's other tracks, and the drum track's notes whose note-off was dropped.
+    for (const ch of this.used) {
+      if (ch !== this.channel() && ch !== this.channel("bass")) this.out.send([CONTROL | ch, ALL_NOTES_OFF, 0]);
+    }
+    this.used.clear();
+    this.out.send([CONTROL | (DRUM_CHANNEL - 1), ALL_NOTES_OFF, 0]);
   },
 
   // ---------------------------------------------------------------- in: clock and taps
