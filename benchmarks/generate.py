@@ -1,14 +1,22 @@
 """Generation latency on CPU, printed as JSON.
 
-Times ``TrainedModel.sample`` for 5 and 64 grooves (tensors and NoteSequences) and one
-encode + decode of a 4-bar MIDI file (read, convert, encode, decode, back to a NoteSequence).
-Uses the bundled groovae_4bar when installed, else a freshly initialised groovae_4bar (same
-architecture, so the same cost). Target: under 50 ms to sample 5 grooves.
+For each model named (``--models``, default groovae_4bar): ``TrainedModel.sample`` of 5 and 64
+sequences (NoteSequences; 5 also as tensors) and one encode + decode of a MIDI file (read,
+convert, encode, decode, back to a NoteSequence). A name is a bundled model (its weights) or any
+registered config (a freshly initialised model of that architecture: the same cost). A drum
+model encodes the first 4 bars of ``--midi`` (a GMD groove), any other its own sample written to
+MIDI. Target: under 50 ms to sample 5 (``target_sample_5_ms``), for every model measured.
 
-    .venv/bin/python benchmarks/generate.py [--repeats 20] [--threads 2,1] [--midi FILE]
+    .venv/bin/python benchmarks/generate.py [--models groovae_4bar,mel_16bar_hierdec,...]
+        [--repeats 20] [--threads 2,1] [--reference] [--midi FILE]
 
-Small-batch step-by-step decoding is often fastest on one thread (tiny matmuls gain nothing from
-more, and lose a lot when the machine is busy), so both the default and 1 are measured.
+``--reference`` also times every measurement with the fused LSTM kernel off (as
+``MUSICVAE_FUSED_LSTM=0``: ``nn.LSTM`` and the Python step loop), each run alternating with one
+on the kernel in the same process, so that both see the same load. Small-batch step-by-step
+decoding is often fastest on one thread (tiny matrix products gain little from more, and lose a
+lot when the machine is busy), so both the default and 1 are measured. Besides wall-clock times,
+``min_cpu_ms`` is the least CPU time a run took (all threads): on a busy machine it shows the work
+done when the wall clock also counts waiting for a core.
 """
 
 from __future__ import annotations
@@ -21,102 +29,165 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 GMD = ROOT.parent / "shared" / "data" / "groove"
 DEFAULT_MIDI = GMD / "drummer1" / "session1" / "1_funk_80_beat_4-4.mid"
+TARGET_MS = 50
+MELODY_SET = "groovae_4bar,mel_16bar_hierdec,mel_16bar_flat,cat-mel_2bar_small"
 
 
-def timed(fn, repeats: int, warmup: int = 2) -> dict[str, float]:
-    for _ in range(warmup):
-        fn()
-    times = []
+def timed(
+    fn: Callable[[], object], repeats: int, variants: dict[str, Callable[[], None]], warmup: int = 2
+) -> dict[str, dict[str, float]]:
+    """``fn``'s times under each variant (a setup called before each run), the variants taking
+    turns run by run."""
+    for setup in variants.values():
+        for _ in range(warmup):
+            setup()
+            fn()
+    wall: dict[str, list[float]] = {name: [] for name in variants}
+    cpu: dict[str, list[float]] = {name: [] for name in variants}
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1000.0)
+        for name, setup in variants.items():
+            setup()
+            c0, t0 = time.process_time(), time.perf_counter()
+            fn()
+            wall[name].append((time.perf_counter() - t0) * 1000.0)
+            cpu[name].append((time.process_time() - c0) * 1000.0)
     return {
-        "median_ms": round(statistics.median(times), 2),
-        "min_ms": round(min(times), 2),
-        "max_ms": round(max(times), 2),
-        "repeats": repeats,
+        name: {
+            "median_ms": round(statistics.median(wall[name]), 2),
+            "min_ms": round(min(wall[name]), 2),
+            "max_ms": round(max(wall[name]), 2),
+            "min_cpu_ms": round(min(cpu[name]), 2),
+            "repeats": repeats,
+        }
+        for name in variants
     }
 
 
-def four_bar_midi(model, midi: Path | None, tmp: Path) -> Path:
-    """A 4-bar input file: the first 4 bars of ``midi``, or a sampled groove when it is absent."""
+def open_model(name: str) -> tuple[Any, str]:
+    """The bundled model ``name``, else a freshly initialised model of the config ``name``."""
+    from musicvae.configs import get_config
+    from musicvae.generation import TrainedModel, bundled_path, load
+    from musicvae.models import build_model
+
+    if bundled_path(name).is_file():
+        return load(name), f"bundled {name}"
+    torch.manual_seed(0)
+    config = get_config(name)
+    return TrainedModel(build_model(config), config, source=f"fresh {name}"), f"fresh {name}"
+
+
+def input_midi(model: Any, midi: Path | None, tmp: Path) -> Path:
+    """An input of one window: a drum model's first 4 bars of ``midi`` (when it is there),
+    otherwise the model's own sample."""
     from musicvae.data.midi import read_midi, write_midi
 
-    if midi is not None and midi.is_file():
+    if model.family.name == "groove" and midi is not None and midi.is_file():
         ns = read_midi(midi)
         bar = 60.0 / ns.qpm * 4
-        ns = ns.select(ns.start < 4 * bar - 1e-6)
+        ns = ns.select(ns.start < model.num_bars * bar - 1e-6)
     else:
         (ns,) = model.sample(1, seed=0)
-    return write_midi(ns, tmp / "input_4bar.mid")
+    return write_midi(ns, tmp / f"input_{model.num_bars}bar.mid")
+
+
+def measure(
+    model: Any, midi: Path, threads: list[int], repeats: int, reference: bool
+) -> dict[str, Any]:
+    from musicvae.data.midi import read_midi
+    from musicvae.models import fused_lstm
+
+    def encode_decode() -> object:
+        ns = read_midi(midi)
+        _, mu, _ = model.encode([ns])
+        return model.decode(mu, temperature=0.5, qpm=ns.qpm)
+
+    variants = {"kernel": lambda: fused_lstm.set_enabled(None)}
+    if reference:
+        variants["reference"] = lambda: fused_lstm.set_enabled(False)
+    runs = {
+        "sample_5": (lambda: model.sample(5, temperature=1.0), repeats),
+        "sample_5_tensors": (lambda: model.sample_tensors(5), repeats),
+        "sample_64": (lambda: model.sample(64, temperature=1.0), max(3, repeats // 4)),
+        "encode_decode_midi": (encode_decode, repeats),
+    }
+    results: dict[str, Any] = {}
+    try:
+        for n in threads:
+            torch.set_num_threads(n)
+            per = {key: timed(fn, count, variants) for key, (fn, count) in runs.items()}
+            for variant in variants:
+                out = results.setdefault(variant, {})
+                out[f"threads_{n}"] = {key: times[variant] for key, times in per.items()}
+    finally:
+        fused_lstm.set_enabled(None)
+    return results
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--models",
+        default="groovae_4bar",
+        help=f"comma-separated bundled models or configs (e.g. {MELODY_SET})",
+    )
     parser.add_argument("--repeats", type=int, default=20, help="timed runs per measurement")
     parser.add_argument(
         "--threads",
         default=f"{torch.get_num_threads()},1",
         help="comma-separated torch thread counts to measure (default: torch's default, then 1)",
     )
-    parser.add_argument("--midi", type=Path, default=DEFAULT_MIDI, help="input for encode+decode")
+    parser.add_argument(
+        "--reference",
+        action="store_true",
+        help="also time each run with the fused LSTM kernel off, alternating with it on",
+    )
+    parser.add_argument("--midi", type=Path, default=DEFAULT_MIDI, help="a drum model's input")
     args = parser.parse_args()
     thread_counts = list(dict.fromkeys(int(t) for t in args.threads.split(",")))
+    names = list(dict.fromkeys(n.strip() for n in args.models.split(",") if n.strip()))
 
-    from musicvae.configs import get_config
-    from musicvae.data.midi import read_midi
-    from musicvae.generation import TrainedModel, bundled_path, load
-    from musicvae.models import build_model
+    from musicvae.models import fused_lstm
 
-    if bundled_path("groovae_4bar").is_file():
-        model, source = load(), "bundled groovae_4bar"
-    else:
-        torch.manual_seed(0)
-        config = get_config("groovae_4bar")
-        model = TrainedModel(build_model(config), config, source="fresh groovae_4bar")
-        source = "fresh groovae_4bar (no bundle installed)"
-
+    load_before = os.getloadavg()[0]
+    models: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        midi = four_bar_midi(model, args.midi, Path(tmp))
-
-        def encode_decode():
-            ns = read_midi(midi)
-            _, mu, _ = model.encode([ns])
-            return model.decode(mu, temperature=0.5, qpm=ns.qpm)
-
-        results = {}
-        for threads in thread_counts:
-            torch.set_num_threads(threads)
-            results[f"threads_{threads}"] = {
-                "sample_5": timed(lambda: model.sample(5, temperature=1.0), args.repeats),
-                "sample_5_tensors": timed(lambda: model.sample_tensors(5), args.repeats),
-                "sample_64": timed(
-                    lambda: model.sample(64, temperature=1.0), max(3, args.repeats // 4)
-                ),
-                "encode_decode_4bar_midi": timed(encode_decode, args.repeats),
+        for name in names:
+            model, source = open_model(name)
+            midi = input_midi(model, args.midi, Path(tmp))
+            results = measure(model, midi, thread_counts, args.repeats, args.reference)
+            best = min(r["sample_5"]["min_ms"] for r in results["kernel"].values())
+            best_median = min(r["sample_5"]["median_ms"] for r in results["kernel"].values())
+            models[name] = {
+                "model": source,
+                "family": model.family.name,
+                "steps": model.window_steps,
+                "best_sample_5_ms": best,
+                "best_median_sample_5_ms": best_median,
+                "meets_target": best < TARGET_MS,
+                "results": results,
             }
-    best = min(r["sample_5"]["median_ms"] for r in results.values())
     report = {
         "benchmark": "generate",
-        "model": source,
         "device": "cpu",
         "torch": torch.__version__,
+        "fused_lstm_kernel": fused_lstm.available(),
         "cpu_count": os.cpu_count(),
-        "load_average_1min": round(os.getloadavg()[0], 2),
+        "load_average_1min": round(load_before, 2),
+        "load_average_1min_after": round(os.getloadavg()[0], 2),
         "python": platform.python_version(),
         "machine": platform.machine(),
-        "target_sample_5_ms": 50,
-        "best_sample_5_ms": best,
-        "meets_target": best < 50,
-        "results": results,
+        "target_sample_5_ms": TARGET_MS,
+        "meets_target": all(m["meets_target"] for m in models.values()),
+        "models": models,
     }
     json.dump(report, sys.stdout, indent=2)
     print()

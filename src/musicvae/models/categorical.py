@@ -80,6 +80,10 @@ class CategoricalLstmDecoder(LstmDecoder):
         """Class probabilities ``(..., D)``."""
         return F.softmax(rnn_output.float(), dim=-1)
 
+    def one_hot_parts(self) -> tuple[int, ...] | None:
+        """One part: the whole step is one one-hot class."""
+        return (self.output_depth,)
+
     def sample_step(
         self,
         rnn_output: Tensor,

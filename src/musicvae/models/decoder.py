@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from musicvae.errors import MusicVAEError
+from musicvae.models import fused_lstm
 from musicvae.models.lstm import LstmStack
 
 # tf.losses.log_loss's epsilon, applied to the probabilities (not the logits form).
@@ -370,12 +371,98 @@ class LstmDecoder(nn.Module):
         as the next input, from ``start_inputs`` (zeros by default)."""
         # z: (B, Z), controls: (B, length, C), start_inputs: (B, D) -> (B, length, D)
         first = z.new_zeros(z.shape[0], self.output_depth) if start_inputs is None else start_inputs
+        if options is None:
+            drawn = self.kernel_sample(z[:, None], first, controls, length, temperature, generator)
+            if drawn is not None:
+                return drawn
         init = self.initial_state(z)
         _, samples = self._loop(
             init, first, z, controls, length, None, 0.0, temperature, generator, options
         )
         assert samples is not None  # free-running: _loop returns its samples
         return samples
+
+    def one_hot_parts(self) -> tuple[int, ...] | None:
+        """The widths of the one-hot parts :meth:`sample_step` draws, in order (a categorical
+        decoder's), or None where its samples are something else."""
+        return None
+
+    def kernel_sample(
+        self,
+        z: Tensor,
+        first: Tensor,
+        controls: Tensor | None,
+        length: int,
+        temperature: float,
+        generator: torch.Generator | None,
+    ) -> Tensor | None:
+        """Free-running one-hot samples ``(B, length, D)`` from the fused kernel's whole-decode
+        op, where it takes this decode (one-hot parts, float32 on the CPU, no dropout; None
+        otherwise). ``z`` ``(B, S, Z)`` holds one latent vector per segment of ``length / S``
+        steps: each segment starts from its own ``initial_state`` and reads its own vector, and
+        goes on from the previous segment's last sample, as a conductor's bars do (``S = 1``:
+        :meth:`free_run`). The draws are the step loop's, from the same generator in the same
+        order; the numbers differ from its own only by rounding."""
+        parts = self.one_hot_parts()
+        b, segments, _ = z.shape
+        if (
+            parts is None
+            or length <= 0
+            or length % segments
+            or (self.training and self.rnn.dropout > 0.0)
+            or first.dtype != torch.float32
+            or not fused_lstm.samples(z)
+        ):
+            return None
+        d = self.output_depth
+        with torch.no_grad():
+            flat_z = z.reshape(b * segments, -1)
+            init = self.initial_state(flat_z).reshape(b, segments, -1).transpose(0, 1)
+            w0_t, _, b0 = self.rnn.step_weights()[0]
+            if controls is not None and controls.shape[-1] == 0:
+                controls = None
+            if controls is None:
+                static = torch.addmm(b0, flat_z, w0_t[d:]).reshape(b, segments, -1)
+            else:
+                per_step = z.repeat_interleave(length // segments, dim=1)
+                rest = torch.cat([per_step, controls[:, :length].to(z.dtype)], dim=-1)
+                static = torch.matmul(rest, w0_t[d:]) + b0
+            w_x, w_rec, bias, w_out, b_out = self._kernel_weights()
+            return fused_lstm.categorical_sample(
+                static.contiguous(),
+                init.contiguous(),
+                torch.mm(first, w_x),
+                w_x,
+                w_rec,
+                bias,
+                w_out,
+                b_out,
+                parts,
+                length,
+                temperature,
+                generator,
+            )
+
+    def _kernel_weights(self) -> tuple[Tensor, list[Tensor], list[Tensor], Tensor, Tensor]:
+        """The whole-decode op's weights (see ``fused_lstm.categorical_sample``): transposed
+        copies, made once and kept until the parameters change."""
+        lstm, out = self.rnn.lstm, self.output_projection
+        kinds = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+        params = [[getattr(lstm, f"{kind}_l{k}") for kind in kinds] for k in range(lstm.num_layers)]
+        sources = [t for layer in params for t in layer] + [out.weight, out.bias]
+
+        def make() -> tuple[Tensor, list[Tensor], list[Tensor], Tensor, Tensor]:
+            w = [[t.detach() for t in layer] for layer in params]
+            w_x = w[0][0][:, : self.output_depth].t().contiguous()
+            w_rec = [fused_lstm.panels(w[0][1].t())]
+            w_rec += [
+                fused_lstm.panels(torch.cat([w_ih.t(), w_hh.t()])) for w_ih, w_hh, _, _ in w[1:]
+            ]
+            bias = [(b_ih + b_hh).contiguous() for _, _, b_ih, b_hh in w[1:]]
+            w_out = fused_lstm.panels(out.weight.detach().t())
+            return w_x, w_rec, bias, w_out, out.bias.detach().contiguous()
+
+        return fused_lstm.derived(self, sources, make)
 
     def _loop(
         self,

@@ -8,6 +8,13 @@ steps. Same parameters and the same (i, f, g, o) cell as ``nn.LSTM``: in fp32 it
 about 1e-6. GEMMs run in bf16 under bf16 autocast where the CPU has native bf16 (state and gate
 math stay fp32), in fp32 otherwise.
 
+Sampling a categorical decoder (melodies, one-hot drums, trios, performances) runs as one call
+of the kernel for the whole decode (:func:`categorical_sample`): the stack, the output projection
+and each step's draw, fed back as a row of the input weights, with the weights kept transposed
+in panels that stream through memory (:func:`derived`). It draws what the Python step loop draws,
+from the same generator in the same order (``torch.multinomial``'s exponential draws, the argmax
+at temperature 0), so seeded samples stay the same.
+
 The kernel is compiled with ``torch.utils.cpp_extension`` (a C++ compiler and ninja) the first
 time a process needs it, into ``<cache>/kernels/fused_lstm-<key>`` (``$MUSICVAE_CACHE`` or
 ``~/.cache/musicvae``; the key hashes the source, the flags and the torch version), and later
@@ -23,9 +30,10 @@ import os
 import platform
 import sys
 import threading
-from collections.abc import Sequence
+import weakref
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from torch import Tensor
@@ -33,7 +41,18 @@ from torch import Tensor
 from musicvae.cpu import fast_bf16
 from musicvae.data.download import cache_dir
 
-__all__ = ["ENV", "available", "cell", "enabled", "layer", "set_enabled"]
+__all__ = [
+    "ENV",
+    "available",
+    "categorical_sample",
+    "cell",
+    "derived",
+    "enabled",
+    "layer",
+    "panels",
+    "samples",
+    "set_enabled",
+]
 
 ENV = "MUSICVAE_FUSED_LSTM"
 SOURCE = Path(__file__).with_name("csrc") / "fused_lstm.cpp"
@@ -261,3 +280,91 @@ def cell(gates: Tensor, c: Tensor) -> tuple[Tensor, Tensor] | None:
         return _Cell.apply(gates, c)
     h, c_new, _ = _ops().cell(gates, c)
     return h, c_new
+
+
+# -- whole categorical decodes -------------------------------------------------------------------
+
+
+T = TypeVar("T")
+PANEL = 16  # the columns of one panel of the whole-decode op's weights (see panels)
+# derived()'s values: owner -> (source tensors, their stamps, value).
+_derived: weakref.WeakKeyDictionary[
+    Any, tuple[tuple[Tensor, ...], tuple[tuple[int, int], ...], Any]
+]
+_derived = weakref.WeakKeyDictionary()
+
+
+def derived(owner: Any, sources: Sequence[Tensor], make: Callable[[], T]) -> T:
+    """``make()``, kept for ``owner`` until one of ``sources`` is replaced or changed (in place,
+    or its data swapped): the kernel's transposed copies of a model's weights, made once instead
+    of at every call. Holds the sources, not the owner."""
+    stamps = tuple((t._version, t.data_ptr()) for t in sources)
+    hit = _derived.get(owner)
+    if (
+        hit is not None
+        and hit[1] == stamps
+        and len(hit[0]) == len(sources)
+        and all(a is b for a, b in zip(hit[0], sources, strict=True))
+    ):
+        return hit[2]
+    value = make()
+    _derived[owner] = (tuple(sources), stamps, value)
+    return value
+
+
+def samples(z: Tensor) -> bool:
+    """Whether a decode from latent vectors ``z`` can draw on the kernel: float32 on the CPU,
+    with the kernel available."""
+    return z.device.type == "cpu" and z.dtype == torch.float32 and z.shape[0] > 0 and available()
+
+
+def panels(w_t: Tensor) -> Tensor:
+    """``w_t`` ``(K, N)`` as the whole-decode op reads it: panels of 16 columns ``(N / 16, K,
+    16)``, N padded with zeros to whole panels."""
+    k, n = w_t.shape
+    width = -(-n // PANEL) * PANEL
+    w = torch.nn.functional.pad(w_t, (0, width - n))
+    return w.reshape(k, width // PANEL, PANEL).transpose(0, 1).contiguous()
+
+
+def categorical_sample(
+    static_gates: Tensor,
+    init: Tensor,
+    first_gates: Tensor,
+    w_x: Tensor,
+    w_rec: Sequence[Tensor],
+    bias: Sequence[Tensor],
+    w_out: Tensor,
+    b_out: Tensor,
+    depths: Sequence[int],
+    steps: int,
+    temperature: float,
+    generator: torch.Generator | None,
+) -> Tensor:
+    """A categorical decoder's whole free-running decode in one call: one-hot samples
+    ``(B, steps, D)``, one draw per part in ``depths`` and step (``torch.multinomial``'s, from
+    the same generator in the same order; the argmax at temperature 0).
+
+    ``static_gates`` ``(B, n, G)``: layer 0's gates from z and controls with both biases (steps
+    ``steps / n`` share a row); ``init`` ``(m, B, S)``: flat ``[c0, h0, c1, h1, ...]`` states,
+    each segment of ``steps / m`` steps starting from its own; ``first_gates`` ``(B, G)``: the
+    first step's input times ``W_ih0^T``; ``w_x`` ``(D, G)``: the rows of ``W_ih0^T`` that read
+    the previous output; ``w_rec``: :func:`panels` of ``W_hh0^T`` ``(H, G)``, then per layer of
+    ``[W_ih^T; W_hh^T]`` ``(2H, G)``; ``bias``: the layers above 0's; ``w_out`` (panels of
+    ``W_out^T``, ``(H, D)``) and ``b_out`` ``(D)``: the output projection. All float32,
+    contiguous."""
+    with torch.autocast("cpu", enabled=False):
+        return _ops().categorical_sample(
+            static_gates,
+            init,
+            first_gates,
+            w_x,
+            list(w_rec),
+            list(bias),
+            w_out,
+            b_out,
+            [int(d) for d in depths],
+            int(steps),
+            float(temperature),
+            generator,
+        )

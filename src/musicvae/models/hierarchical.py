@@ -7,7 +7,8 @@ is the embedding of one bar: the core decoder starts fresh from ``tanh(dense(emb
 that bar and gets the embedding concatenated to each step's input (z itself never reaches the
 core). Teacher-forcing inputs are the full sequence
 shifted by one step, then cut into bars, so bars 2.. start from the previous bar's last target.
-With teacher forcing all bars run as one ``(B * bars)`` batch through one fused LSTM call.
+With teacher forcing all bars run as one ``(B * bars)`` batch through one fused LSTM call; a
+categorical core samples all bars in one call of the fused kernel (``LstmDecoder.kernel_sample``).
 
 The core is any of our LSTM decoders (GrooVAE's, or a categorical one as in Magenta's
 ``hierdec-mel_16bar``): what the outputs mean (loss, activations, one step's sample, fed back as
@@ -34,7 +35,12 @@ from torch import Tensor, nn
 from musicvae.errors import MusicVAEError
 from musicvae.models.base import Activations, DecodeOptions
 from musicvae.models.categorical import CategoricalLstmDecoder
-from musicvae.models.decoder import DecoderOutput, GrooveLstmDecoder, shift_right
+from musicvae.models.decoder import (
+    DecoderOutput,
+    GrooveLstmDecoder,
+    LstmDecoder,
+    shift_right,
+)
 from musicvae.models.encoder import segment_lengths
 from musicvae.models.lstm import LstmStack
 from musicvae.models.multi_out import SplitMultiOutLstmDecoder
@@ -198,6 +204,16 @@ class HierarchicalLstmDecoder(nn.Module):
             controls = nn.functional.pad(
                 controls, (0, 0, 0, bars * self.bar_length - controls.shape[1])
             )
+        if options is None and isinstance(self.core, LstmDecoder) and temperature >= 0:
+            # A categorical core: every bar in one call of the fused kernel, where it can.
+            first = (
+                z.new_zeros(z.shape[0], self.output_depth) if start_inputs is None else start_inputs
+            )
+            drawn = self.core.kernel_sample(
+                embeddings, first, controls, bars * self.bar_length, temperature, generator
+            )
+            if drawn is not None:
+                return drawn[:, :length]
         start = start_inputs
         pieces = []
         for i in range(bars):

@@ -129,6 +129,10 @@ class MultiOutCategoricalLstmDecoder(PartsOutput, CategoricalLstmDecoder):
         parts = self.split_parts(rnn_output)
         return torch.cat([sample_categorical(p, temperature, generator) for p in parts], -1)
 
+    def one_hot_parts(self) -> tuple[int, ...] | None:
+        """The parts, each one one-hot draw per step."""
+        return self.output_depths
+
 
 class SplitMultiOutLstmDecoder(PartsOutput, nn.Module):
     """One categorical LSTM decoder per part, each reading only its own part of the previous

@@ -29,6 +29,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <optional>
 #include <tuple>
 #include <type_traits>
@@ -569,6 +570,18 @@ layer_backward(const Tensor& x, const Tensor& h0, const Tensor& c0, std::vector<
 
 // -- one cell step (the sampling and scheduled-sampling loops) -----------------------------------
 
+// One row's cell from its activated gates a (i, f, g, o): c_new = f c + i g, h = o tanh(c_new).
+// c and c_new may be the same row (an update in place).
+template <typename S>
+inline void cell_update(int64_t h, const S* __restrict a, const S* c, S* c_new,
+                        S* __restrict h_out) {
+  for (int64_t j = 0; j < h; ++j) {
+    const S v = a[h + j] * c[j] + a[j] * a[2 * h + j];
+    c_new[j] = v;
+    h_out[j] = a[3 * h + j] * tanh_(v);
+  }
+}
+
 template <typename S>
 void cell_loop(const Tensor& pre, const Tensor& c, Tensor& hn, Tensor& cn, Tensor& act) {
   const int64_t batch = pre.size(0), h = c.size(1), g = 4 * h;
@@ -582,11 +595,7 @@ void cell_loop(const Tensor& pre, const Tensor& c, Tensor& hn, Tensor& cn, Tenso
       S* a = a_p + b * g;
       std::memcpy(a, pre_p + b * g, g * sizeof(S));
       activate(a, h);
-      for (int64_t j = 0; j < h; ++j) {
-        const S v = a[h + j] * c_p[b * h + j] + a[j] * a[2 * h + j];
-        cn_p[b * h + j] = v;
-        h_p[b * h + j] = a[3 * h + j] * tanh_(v);
-      }
+      cell_update(h, a, c_p + b * h, cn_p + b * h, h_p + b * h);
     }
   });
 }
@@ -645,6 +654,327 @@ std::tuple<Tensor, Tensor> cell_backward(const Tensor& act, const Tensor& c_prev
   return {dg, dc_t};
 }
 
+
+// -- a whole categorical decode (free-running sampling) ------------------------------------------
+
+// The categorical decoders' sampling loop in one call: per step the LSTM stack, the output
+// projection and one draw per one-hot part, fed back as the next step's input (a row of W_ih^T
+// per part instead of a product with the one-hot vector). Rows never interact, so each task runs
+// every step of its rows without a barrier; the random draws of a window of steps are made
+// before it, in the order the per-step draws of the Python loop make them.
+//
+// The products read the weights as panels of 16 columns, (N / 16, K, 16) (N padded to a multiple
+// of 16 with zeros), so that each streams through memory in order, in register blocks of up to 6
+// rows: for the few rows of a sampling call they run near the cores' FMA rate, where a library
+// GEMM spends its time in calls and packing. A row's result never depends on the rows beside it
+// or on the thread count.
+
+constexpr int64_t kPanel = 16;
+
+using v8 = float __attribute__((vector_size(32)));
+
+inline v8 vload(const float* p) {
+  v8 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline void vstore(float* p, v8 v) { std::memcpy(p, &v, sizeof v); }
+inline v8 splat(float x) { return v8{x, x, x, x, x, x, x, x}; }
+
+// c (R rows, stride ldc) += a (R rows, stride lda, k columns) times the panels b (n / 16, k, 16).
+template <int R>
+void gemm_rows(const float* a, int64_t lda, const float* b, int64_t k, int64_t n, float* c,
+               int64_t ldc) {
+  for (int64_t j = 0; j < n; j += kPanel) {
+    v8 lo[R], hi[R];
+    for (int r = 0; r < R; ++r) {
+      lo[r] = vload(c + r * ldc + j);
+      hi[r] = vload(c + r * ldc + j + 8);
+    }
+    const float* bp = b + j * k;
+    for (int64_t p = 0; p < k; ++p, bp += kPanel) {
+      const v8 b0 = vload(bp), b1 = vload(bp + 8);
+      for (int r = 0; r < R; ++r) {
+        const v8 x = splat(a[r * lda + p]);
+        lo[r] += x * b0;
+        hi[r] += x * b1;
+      }
+    }
+    for (int r = 0; r < R; ++r) {
+      vstore(c + r * ldc + j, lo[r]);
+      vstore(c + r * ldc + j + 8, hi[r]);
+    }
+  }
+}
+
+// c (m rows) += a (m rows) times the panels b, in blocks of up to 6 rows.
+void gemm_acc(const float* a, int64_t lda, int64_t m, const float* b, int64_t k, int64_t n,
+              float* c, int64_t ldc) {
+  int64_t r = 0;
+  for (; r + 6 <= m; r += 6) gemm_rows<6>(a + r * lda, lda, b, k, n, c + r * ldc, ldc);
+  const float* ar = a + r * lda;
+  float* cr = c + r * ldc;
+  switch (m - r) {
+    case 5: gemm_rows<5>(ar, lda, b, k, n, cr, ldc); break;
+    case 4: gemm_rows<4>(ar, lda, b, k, n, cr, ldc); break;
+    case 3: gemm_rows<3>(ar, lda, b, k, n, cr, ldc); break;
+    case 2: gemm_rows<2>(ar, lda, b, k, n, cr, ldc); break;
+    case 1: gemm_rows<1>(ar, lda, b, k, n, cr, ldc); break;
+    default: break;
+  }
+}
+
+inline int64_t padded(int64_t n) { return (n + kPanel - 1) / kPanel * kPanel; }
+
+// The first index of the largest of x[0, n), or of its first NaN (torch.argmax's choice).
+inline int64_t argmax_of(const float* x, int64_t n) {
+  int64_t best = 0;
+  for (int64_t j = 0; j < n; ++j) {
+    if (x[j] != x[j]) return j;
+    if (x[j] > x[best]) best = j;
+  }
+  return best;
+}
+
+// One part's class from its logits: the argmax at temperature 0, else torch.multinomial's draw
+// from softmax(logits / temperature), which is argmax(p / q) for q ~ Exp(1) (one per class).
+// e: scratch of n floats.
+int64_t draw_class(const float* logits, int64_t n, float temperature, const float* q,
+                   float* __restrict e) {
+  if (temperature == 0.0f) return argmax_of(logits, n);
+  float top = -std::numeric_limits<float>::infinity();
+  for (int64_t j = 0; j < n; ++j) {
+    e[j] = logits[j] / temperature;
+    top = std::max(top, e[j]);
+  }
+  float sum = 0.0f;
+  for (int64_t j = 0; j < n; ++j) {
+    const float x = e[j] - top;
+    e[j] = x < -87.0f ? 0.0f : exp_approx(x);  // below e^-87 the draw is the same
+    sum += e[j];
+  }
+  TORCH_CHECK(sum > 0.0f && sum <= std::numeric_limits<float>::max() && top == top,
+              "probability tensor contains either `inf`, `nan` or element < 0");
+  for (int64_t j = 0; j < n; ++j) e[j] = e[j] / sum / q[j];
+  return argmax_of(e, n);
+}
+
+struct Sampler {
+  // Inputs (see categorical_sample).
+  const float* static_p;  // (B, ns, G)
+  const float* init_p;    // (ni, B, 2 L H)
+  const float* first_p;   // (B, G)
+  const float* wx_p;      // (D, G)
+  std::vector<const float*> rec;   // panels: layer 0 (G / 16, H, 16); layer k (G / 16, 2H, 16)
+  std::vector<const float*> bias;  // layers 1..: (G)
+  const float* wout_p;             // panels (D / 16, H, 16)
+  const float* bout_p;             // (D)
+  std::vector<int64_t> depths, offsets;
+  int64_t batch, steps, d, h, g, layers, ns, ni;
+  int64_t gp, dp;  // G and D padded to whole panels: the strides of gates and logits
+  float temperature;
+  float* out_p;  // (B, T, D), zeros
+
+  // One task's rows and everything they carry from step to step.
+  struct Task {
+    int64_t r0 = 0, n = 0;
+    std::vector<std::vector<float>> in;    // per layer: (n, K) = [input h | own h] (0: own h)
+    std::vector<std::vector<float>> cell;  // per layer: (n, H)
+    std::vector<float> gates, logits, scratch;
+    std::vector<int64_t> cls;  // (n, parts): the last step's classes
+  };
+
+  int64_t k_of(int64_t layer) const { return layer == 0 ? h : 2 * h; }
+  // Where layer k keeps its own h (its recurrent input) in its input row.
+  int64_t own_of(int64_t layer) const { return layer == 0 ? 0 : h; }
+
+  void setup(Task& r, int64_t r0, int64_t n) const {
+    r.r0 = r0;
+    r.n = n;
+    r.in.assign(layers, {});
+    r.cell.assign(layers, {});
+    for (int64_t k = 0; k < layers; ++k) {
+      r.in[k].assign(n * k_of(k), 0.0f);
+      r.cell[k].assign(n * h, 0.0f);
+    }
+    r.gates.assign(n * gp, 0.0f);
+    r.logits.assign(n * dp, 0.0f);
+    r.scratch.assign(d, 0.0f);
+    r.cls.assign(n * depths.size(), 0);
+  }
+
+  // Steps [t0, t1) of r's rows; q: the window's draws (t1 - t0, B * D), or null at temperature 0.
+  void run(Task& r, int64_t t0, int64_t t1, const float* q) const {
+    const int64_t n = r.n, parts = static_cast<int64_t>(depths.size());
+    const int64_t per_static = steps / ns, per_init = steps / ni, top = layers - 1;
+    for (int64_t t = t0; t < t1; ++t) {
+      if (t % per_init == 0) {  // a segment starts from its own state
+        const float* src = init_p + (t / per_init) * batch * 2 * layers * h;
+        for (int64_t i = 0; i < n; ++i) {
+          const float* st = src + (r.r0 + i) * 2 * layers * h;
+          for (int64_t k = 0; k < layers; ++k) {
+            std::memcpy(r.cell[k].data() + i * h, st + 2 * k * h, h * sizeof(float));
+            std::memcpy(r.in[k].data() + i * k_of(k) + own_of(k), st + (2 * k + 1) * h,
+                        h * sizeof(float));
+          }
+        }
+      }
+      // Layer 0: z / controls part, the previous output's part (the given first input's, then
+      // rows of W_ih^T), then W_hh.
+      for (int64_t i = 0; i < n; ++i) {
+        float* a = r.gates.data() + i * gp;
+        const float* z_part = static_p + ((r.r0 + i) * ns + t / per_static) * g;
+        if (t == 0) {
+          const float* x_part = first_p + (r.r0 + i) * g;
+          for (int64_t j = 0; j < g; ++j) a[j] = z_part[j] + x_part[j];
+          continue;
+        }
+        std::memcpy(a, z_part, g * sizeof(float));
+        for (int64_t p = 0; p < parts; ++p) {
+          const float* w = wx_p + (offsets[p] + r.cls[i * parts + p]) * g;
+          for (int64_t j = 0; j < g; ++j) a[j] += w[j];
+        }
+      }
+      for (int64_t k = 0; k < layers; ++k) {
+        if (k > 0) {
+          for (int64_t i = 0; i < n; ++i)
+            std::memcpy(r.gates.data() + i * gp, bias[k - 1], g * sizeof(float));
+        }
+        gemm_acc(r.in[k].data(), k_of(k), n, rec[k], k_of(k), gp, r.gates.data(), gp);
+        for (int64_t i = 0; i < n; ++i) {
+          float* a = r.gates.data() + i * gp;
+          float* c = r.cell[k].data() + i * h;
+          float* own = r.in[k].data() + i * k_of(k) + own_of(k);
+          activate(a, h);
+          cell_update(h, a, c, c, own);
+          if (k < top) std::memcpy(r.in[k + 1].data() + i * 2 * h, own, h * sizeof(float));
+        }
+      }
+      // The output projection of the top layer's h, and the draws.
+      for (int64_t i = 0; i < n; ++i)
+        std::memcpy(r.logits.data() + i * dp, bout_p, d * sizeof(float));
+      gemm_acc(r.in[top].data() + own_of(top), k_of(top), n, wout_p, h, dp, r.logits.data(), dp);
+      for (int64_t i = 0; i < n; ++i) {
+        const int64_t b = r.r0 + i;
+        float* y = out_p + (b * steps + t) * d;
+        for (int64_t p = 0; p < parts; ++p) {
+          const int64_t width = depths[p], off = offsets[p];
+          const float* qp =
+              q == nullptr ? nullptr : q + (t - t0) * batch * d + batch * off + b * width;
+          const int64_t c = draw_class(r.logits.data() + i * dp + off, width, temperature, qp,
+                                       r.scratch.data());
+          r.cls[i * parts + p] = c;
+          y[off + c] = 1.0f;
+        }
+      }
+    }
+  }
+};
+
+const float* float_data(const Tensor& t, const char* name) {
+  TORCH_CHECK(t.scalar_type() == at::kFloat && t.is_contiguous() && t.device().is_cpu(), name,
+              " must be a contiguous float32 CPU tensor");
+  return t.data_ptr<float>();
+}
+
+void check_panels(const Tensor& w, int64_t k, int64_t n, const char* name) {
+  TORCH_CHECK(w.dim() == 3 && w.size(0) == padded(n) / kPanel && w.size(1) == k &&
+                  w.size(2) == kPanel,
+              name, " must be panels (", padded(n) / kPanel, ", ", k, ", ", kPanel, ")");
+}
+
+// static_gates (B, ns, G): layer 0's gates from z and controls, both biases included (step t
+// reads row t / (T / ns)); init (ni, B, 2 L H): flat states [c0, h0, c1, h1, ...], one per
+// segment of T / ni steps (each segment starts from its own); first_gates (B, G): the first
+// step's input times W_ih0^T; w_x (D, G): the rows of W_ih0^T that read the previous output;
+// w_rec: panels of W_hh0^T (H, G), then per layer of [W_ih^T; W_hh^T] (2H, G); bias: the layers
+// above 0's (G); w_out: panels of W_out^T (H, D), b_out (D); depths: the one-hot parts (summing
+// to D). -> one-hot samples (B, T, D).
+Tensor categorical_sample(const Tensor& static_gates, const Tensor& init,
+                          const Tensor& first_gates, const Tensor& w_x,
+                          std::vector<Tensor> w_rec, std::vector<Tensor> bias,
+                          const Tensor& w_out, const Tensor& b_out, std::vector<int64_t> depths,
+                          int64_t steps, double temperature,
+                          std::optional<at::Generator> generator) {
+  Below guard;
+  Sampler s;
+  TORCH_CHECK(static_gates.dim() == 3 && init.dim() == 3 && first_gates.dim() == 2 &&
+                  w_x.dim() == 2,
+              "categorical_sample: static gates (B, n, G), init (n, B, S), first gates (B, G), "
+              "w_x (D, G)");
+  s.batch = static_gates.size(0);
+  s.ns = static_gates.size(1);
+  s.g = static_gates.size(2);
+  s.h = s.g / 4;
+  s.layers = static_cast<int64_t>(w_rec.size());
+  s.ni = init.size(0);
+  s.d = w_x.size(0);
+  s.gp = padded(s.g);
+  s.dp = padded(s.d);
+  s.steps = steps;
+  s.temperature = static_cast<float>(temperature);
+  TORCH_CHECK(s.batch > 0 && steps > 0 && s.layers > 0 && s.g == 4 * s.h && s.h > 0 && s.d > 0,
+              "categorical_sample: empty shapes");
+  TORCH_CHECK(s.ns > 0 && steps % s.ns == 0 && s.ni > 0 && steps % s.ni == 0,
+              "categorical_sample: static gates and states must divide the steps");
+  TORCH_CHECK(init.size(1) == s.batch && init.size(2) == 2 * s.layers * s.h &&
+                  first_gates.size(0) == s.batch && first_gates.size(1) == s.g &&
+                  w_x.size(1) == s.g,
+              "categorical_sample: state shapes");
+  TORCH_CHECK(static_cast<int64_t>(bias.size()) == s.layers - 1, "one bias per layer above 0");
+  TORCH_CHECK(b_out.numel() == s.d, "b_out must be (D)");
+  TORCH_CHECK(temperature >= 0.0, "temperature must be non-negative");
+  s.static_p = float_data(static_gates, "static_gates");
+  s.init_p = float_data(init, "init");
+  s.first_p = float_data(first_gates, "first_gates");
+  s.wx_p = float_data(w_x, "w_x");
+  for (int64_t k = 0; k < s.layers; ++k) {
+    check_panels(w_rec[k], k == 0 ? s.h : 2 * s.h, s.g, "w_rec");
+    s.rec.push_back(float_data(w_rec[k], "w_rec"));
+    if (k > 0) {
+      TORCH_CHECK(bias[k - 1].numel() == s.g, "bias shapes: (G)");
+      s.bias.push_back(float_data(bias[k - 1], "bias"));
+    }
+  }
+  check_panels(w_out, s.h, s.d, "w_out");
+  s.wout_p = float_data(w_out, "w_out");
+  s.bout_p = float_data(b_out, "b_out");
+  int64_t total = 0;
+  for (int64_t width : depths) {
+    TORCH_CHECK(width > 0, "part depths must be positive");
+    s.offsets.push_back(total);
+    total += width;
+  }
+  TORCH_CHECK(!depths.empty() && total == s.d, "part depths must add up to D");
+  s.depths = std::move(depths);
+  Tensor out = at::zeros({s.batch, steps, s.d}, static_gates.options());
+  s.out_p = out.data_ptr<float>();
+
+  // One task per thread, with as few rows as that leaves (at most 64, for the cache).
+  const int64_t threads = std::max<int64_t>(1, at::get_num_threads());
+  const int64_t rows = std::min<int64_t>(64, (s.batch + threads - 1) / threads);
+  const int64_t chunks = (s.batch + rows - 1) / rows;
+  std::vector<Sampler::Task> tasks(chunks);
+  for (int64_t c = 0; c < chunks; ++c)
+    s.setup(tasks[c], c * rows, std::min(rows, s.batch - c * rows));
+  // The draws in windows of up to 2^20 numbers (4 MB), each made before its steps run.
+  const int64_t per_step = s.batch * s.d;
+  const int64_t window = s.temperature == 0.0f
+                             ? steps
+                             : std::max<int64_t>(1, std::min<int64_t>(steps, (1 << 20) / per_step));
+  for (int64_t t0 = 0; t0 < steps; t0 += window) {
+    const int64_t t1 = std::min(steps, t0 + window);
+    Tensor q;
+    if (s.temperature != 0.0f) {
+      q = at::empty({t1 - t0, per_step}, static_gates.options());
+      q.exponential_(1.0, generator);
+    }
+    const float* q_p = q.defined() ? q.data_ptr<float>() : nullptr;
+    for_tasks(1, chunks, 1, [&](int64_t, int64_t c) { s.run(tasks[c], t0, t1, q_p); });
+  }
+  return out;
+}
+
 }  // namespace
 
 TORCH_LIBRARY(musicvae_lstm, m) {
@@ -659,6 +989,10 @@ TORCH_LIBRARY(musicvae_lstm, m) {
   m.def(
       "cell_backward(Tensor act, Tensor c_prev, Tensor c_new, Tensor? dh, Tensor? dc) -> "
       "(Tensor, Tensor)");
+  m.def(
+      "categorical_sample(Tensor static_gates, Tensor init, Tensor first_gates, Tensor w_x, "
+      "Tensor[] w_rec, Tensor[] bias, Tensor w_out, Tensor b_out, int[] depths, int steps, "
+      "float temperature, Generator? generator) -> Tensor");
 }
 
 TORCH_LIBRARY_IMPL(musicvae_lstm, CPU, m) {
@@ -666,4 +1000,5 @@ TORCH_LIBRARY_IMPL(musicvae_lstm, CPU, m) {
   m.impl("backward", &layer_backward);
   m.impl("cell", &cell);
   m.impl("cell_backward", &cell_backward);
+  m.impl("categorical_sample", &categorical_sample);
 }
