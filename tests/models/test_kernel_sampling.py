@@ -1,5 +1,5 @@
-"""The fused kernel's whole-decode op: a categorical decode in one call draws the samples the
-Python step loop draws, from the same generator, for every registered config."""
+"""The fused kernel's whole-decode ops: a categorical or GrooVAE decode in one call draws the
+samples the Python step loop draws, from the same generator, for every registered config."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from musicvae.configs import CONFIGS, get_config
 from musicvae.data.converters import build_converter
 from musicvae.models import build_model, fused_lstm
 from musicvae.models.categorical import CategoricalLstmDecoder
-from musicvae.models.decoder import LstmDecoder
+from musicvae.models.decoder import GrooveDecoding, LstmDecoder
+from musicvae.models.lstm import LstmStack
 from musicvae.models.multi_out import MultiOutCategoricalLstmDecoder
 
 COMPILER = os.environ.get("CXX", "c++")
@@ -23,23 +24,25 @@ pytestmark = pytest.mark.skipif(
 )
 
 TINY = "z_size=4,enc_rnn_size=[8],dec_rnn_size=[8,8],conductor_rnn_size=[8]"
-# The decoders whose samples are one-hot parts: drawn by the whole-decode op.
+# The decoders whose samples are one-hot parts, and GrooVAE's: drawn by the whole-decode ops.
 ONE_HOT = {"categorical_lstm", "multi_out_categorical", "split_multi_out"}
+GROOVE = {"groove_lstm"}
 
 
 @pytest.fixture(autouse=True)
 def kernel(monkeypatch, one_thread):
-    """The kernel on (whatever the environment says), and calls of the op counted."""
+    """The kernel on (whatever the environment says), and calls of the ops counted."""
     monkeypatch.delenv(fused_lstm.ENV, raising=False)
     assert fused_lstm.available(), "a compiler is here, so the kernel must build"
-    calls: list[int] = []
-    op = fused_lstm.categorical_sample
+    calls: list[str] = []
+    for name in ("categorical_sample", "groove_sample"):
+        op = getattr(fused_lstm, name)
 
-    def counted(*args, **kwargs):
-        calls.append(1)
-        return op(*args, **kwargs)
+        def counted(*args, op=op, name=name, **kwargs):
+            calls.append(name)
+            return op(*args, **kwargs)
 
-    monkeypatch.setattr(fused_lstm, "categorical_sample", counted)
+        monkeypatch.setattr(fused_lstm, name, counted)
     return calls
 
 
@@ -93,10 +96,21 @@ def test_every_config_samples_as_the_step_loop(monkeypatch, kernel, name, temper
         assert used > 0, "a one-hot decode runs on the op"
         assert torch.equal(fast, loop)
         assert torch.equal(fast, off)
+    elif decoder in GROOVE:
+        assert used > 0, "a groove decode runs on the op"
+        _same_grooves(fast, loop)
+        _same_grooves(fast, off)
     else:
         assert used == 0
         assert torch.equal(fast, loop)
         torch.testing.assert_close(fast, off, atol=1e-4, rtol=1e-4)
+
+
+def _same_grooves(a: torch.Tensor, b: torch.Tensor) -> None:
+    """The same hits; velocities and offsets equal up to rounding."""
+    n = a.shape[-1] // 3
+    assert torch.equal(a[..., :n], b[..., :n])
+    torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
 
 
 def _categorical(depths: tuple[int, ...], z_size: int, sizes: tuple[int, ...], controls: int = 0):
@@ -119,7 +133,7 @@ def _both(monkeypatch, kernel, decoder, z, steps, temperature, controls=None, se
 
     kernel.clear()
     fast = _draw(monkeypatch, "kernel", run)
-    assert len(kernel) == 1
+    assert kernel == ["categorical_sample"]
     return fast, _draw(monkeypatch, "loop", run)
 
 
@@ -154,7 +168,7 @@ def test_windows_of_draws_and_threads(monkeypatch, kernel):
     torch.set_num_threads(2)  # the one_thread fixture puts it back
     kernel.clear()
     two = dec.sample(z, 100, 1.0, None, torch.Generator().manual_seed(4))
-    assert len(kernel) == 1
+    assert kernel == ["categorical_sample"]
     assert torch.equal(two, fast)
 
 
@@ -243,3 +257,66 @@ def test_the_draws_the_op_relies_on():
     whole = torch.empty(37, 4 * 33).exponential_(generator=g)
     rows = torch.stack([torch.empty(4 * 33).exponential_(generator=h) for _ in range(37)])
     assert torch.equal(whole, rows)
+
+
+@pytest.mark.parametrize("hit_conditioned", [False, True])
+@pytest.mark.parametrize("name", ["groovae_2bar_humanize", "groovae_4bar_hierdec"])
+def test_grooves_with_a_spread(monkeypatch, kernel, name, hit_conditioned):
+    """The spread's draws come first (per bar under a conductor), then the hits': the op's
+    grooves are the step loop's."""
+    config = get_config(name, TINY + f",hit_conditioned={hit_conditioned}")
+    torch.manual_seed(8)
+    model = build_model(config).eval()
+    spread = torch.tensor([[0.3] * 9, [0.05] * 9])
+
+    def run():
+        g = torch.Generator().manual_seed(6)
+        return model.sample(4, temperature=0.7, generator=g, options=GrooveDecoding(spread=spread))
+
+    kernel.clear()
+    fast = _draw(monkeypatch, "kernel", run)
+    assert kernel == ["groove_sample"]
+    _same_grooves(fast, _draw(monkeypatch, "loop", run))
+    _same_grooves(fast, _draw(monkeypatch, "off", run))
+    if hit_conditioned:
+        silent = fast[..., :9] == 0
+        assert (fast[..., 9:18][silent] == 0).all() and (fast[..., 18:][silent] == 0).all()
+
+
+def test_imposed_hits_and_taps_keep_the_step_loop(kernel):
+    config = get_config("groovae_2bar_humanize", TINY)
+    model = build_model(config).eval()
+    t = config.hparams.max_seq_len
+    fixed = torch.full((2, t, 9), float("nan"))
+    fixed[:, ::4, 0] = 1.0
+    model.sample(2, options=GrooveDecoding(fixed_hits=fixed))
+    model.sample(2, options=GrooveDecoding(taps=torch.rand(2, t) > 0.5))
+    assert kernel == []
+
+
+def test_the_hit_draws_the_op_relies_on():
+    """``torch.bernoulli(p)`` is ``torch.rand() < p`` from the same generator, leaving it in
+    the same state."""
+    p = torch.rand(5, 9, generator=torch.Generator().manual_seed(0))
+    g, h = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)
+    hits = torch.stack([torch.bernoulli(p, generator=g) for _ in range(20)])
+    assert torch.equal(hits, (torch.rand(20, 5, 9, generator=h) < p).float())
+    assert torch.equal(torch.rand(4, generator=g), torch.rand(4, generator=h))
+
+
+@pytest.mark.parametrize(("sizes", "batch"), [((8,), 1), ((5, 5, 5), 7), ((16, 16), 5)])
+def test_the_stack_op_runs_a_conductor(sizes, batch):
+    """LstmStack.kernel_run (a conductor's bars at sampling time) gives forward's outputs."""
+    torch.manual_seed(10)
+    stack = LstmStack(3, sizes).eval()
+    x = torch.randn(batch, 6, 3)
+    flat = torch.randn(batch, stack.state_size).tanh()
+    with torch.no_grad():
+        fast = stack.kernel_run(x, flat)
+        assert fast is not None
+        torch.testing.assert_close(fast, stack(x, flat), atol=1e-5, rtol=1e-5)
+    assert stack.kernel_run(x, flat) is None, "gradients on: forward"
+    with torch.no_grad():
+        assert stack.train().kernel_run(x, flat) is None, "training: forward"
+        bidirectional = LstmStack(3, sizes, bidirectional=True).eval()
+        assert bidirectional.kernel_run(x, flat) is None

@@ -371,10 +371,11 @@ class LstmDecoder(nn.Module):
         as the next input, from ``start_inputs`` (zeros by default)."""
         # z: (B, Z), controls: (B, length, C), start_inputs: (B, D) -> (B, length, D)
         first = z.new_zeros(z.shape[0], self.output_depth) if start_inputs is None else start_inputs
-        if options is None:
-            drawn = self.kernel_sample(z[:, None], first, controls, length, temperature, generator)
-            if drawn is not None:
-                return drawn
+        drawn = self.kernel_sample(
+            z[:, None], first, controls, length, temperature, generator, options
+        )
+        if drawn is not None:
+            return drawn
         init = self.initial_state(z)
         _, samples = self._loop(
             init, first, z, controls, length, None, 0.0, temperature, generator, options
@@ -395,22 +396,22 @@ class LstmDecoder(nn.Module):
         length: int,
         temperature: float,
         generator: torch.Generator | None,
+        options: GrooveDecoding | None = None,
     ) -> Tensor | None:
-        """Free-running one-hot samples ``(B, length, D)`` from the fused kernel's whole-decode
-        op, where it takes this decode (one-hot parts, float32 on the CPU, no dropout; None
-        otherwise). ``z`` ``(B, S, Z)`` holds one latent vector per segment of ``length / S``
-        steps: each segment starts from its own ``initial_state`` and reads its own vector, and
-        goes on from the previous segment's last sample, as a conductor's bars do (``S = 1``:
-        :meth:`free_run`). The draws are the step loop's, from the same generator in the same
-        order; the numbers differ from its own only by rounding."""
-        parts = self.one_hot_parts()
+        """Free-running samples ``(B, length, D)`` from the fused kernel's whole-decode op, where
+        it takes this decode (float32 on the CPU, no dropout, a decoder and options it knows;
+        None otherwise). ``z`` ``(B, S, Z)`` holds one latent vector per segment of ``length /
+        S`` steps: each segment starts from its own ``initial_state`` and reads its own vector,
+        and goes on from the previous segment's last sample, as a conductor's bars do (``S =
+        1``: :meth:`free_run`). The draws are the step loop's, from the same generator in the
+        same order; the numbers differ from its own only by rounding."""
         b, segments, _ = z.shape
         if (
-            parts is None
-            or length <= 0
+            length <= 0
             or length % segments
             or (self.training and self.rnn.dropout > 0.0)
             or first.dtype != torch.float32
+            or not self._kernel_takes(temperature, options)
             or not fused_lstm.samples(z)
         ):
             return None
@@ -427,42 +428,44 @@ class LstmDecoder(nn.Module):
                 per_step = z.repeat_interleave(length // segments, dim=1)
                 rest = torch.cat([per_step, controls[:, :length].to(z.dtype)], dim=-1)
                 static = torch.matmul(rest, w0_t[d:]) + b0
-            w_x, w_rec, bias, w_out, b_out = self._kernel_weights()
-            return fused_lstm.categorical_sample(
-                static.contiguous(),
-                init.contiguous(),
-                torch.mm(first, w_x),
-                w_x,
-                w_rec,
-                bias,
-                w_out,
-                b_out,
-                parts,
-                length,
-                temperature,
-                generator,
+            inputs = fused_lstm.DecodeInputs(
+                static.contiguous(), init.contiguous(), first.contiguous(), self._kernel_weights()
             )
+            return self._kernel_draw(inputs, length, temperature, generator, options, segments)
 
-    def _kernel_weights(self) -> tuple[Tensor, list[Tensor], list[Tensor], Tensor, Tensor]:
-        """The whole-decode op's weights (see ``fused_lstm.categorical_sample``): transposed
-        copies, made once and kept until the parameters change."""
-        lstm, out = self.rnn.lstm, self.output_projection
-        kinds = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
-        params = [[getattr(lstm, f"{kind}_l{k}") for kind in kinds] for k in range(lstm.num_layers)]
-        sources = [t for layer in params for t in layer] + [out.weight, out.bias]
+    def _kernel_takes(self, temperature: float, options: GrooveDecoding | None) -> bool:
+        """Whether the whole-decode op can draw this decoder's samples: one-hot parts without
+        options."""
+        return self.one_hot_parts() is not None and options is None
 
-        def make() -> tuple[Tensor, list[Tensor], list[Tensor], Tensor, Tensor]:
-            w = [[t.detach() for t in layer] for layer in params]
-            w_x = w[0][0][:, : self.output_depth].t().contiguous()
-            w_rec = [fused_lstm.panels(w[0][1].t())]
-            w_rec += [
-                fused_lstm.panels(torch.cat([w_ih.t(), w_hh.t()])) for w_ih, w_hh, _, _ in w[1:]
-            ]
-            bias = [(b_ih + b_hh).contiguous() for _, _, b_ih, b_hh in w[1:]]
+    def _kernel_draw(
+        self,
+        inputs: fused_lstm.DecodeInputs,
+        length: int,
+        temperature: float,
+        generator: torch.Generator | None,
+        options: GrooveDecoding | None,
+        segments: int,
+    ) -> Tensor:
+        """The op's samples from the shared ``inputs`` (see :meth:`kernel_sample`)."""
+        parts = self.one_hot_parts()
+        assert parts is not None  # _kernel_takes said so
+        return fused_lstm.categorical_sample(inputs, parts, length, temperature, generator)
+
+    def _kernel_weights(self) -> fused_lstm.DecodeWeights:
+        """The whole-decode ops' weights: the stack's (``LstmStack.kernel_weights``), the rows
+        of ``W_ih0^T`` that read the previous output and the output projection, transposed
+        copies made once and kept until the parameters change."""
+        w_rec, bias = self.rnn.kernel_weights()
+        w_ih0, out = self.rnn.weight("weight_ih", 0), self.output_projection
+
+        def make() -> tuple[Tensor, Tensor, Tensor]:
+            w_x = w_ih0.detach()[:, : self.output_depth].t().contiguous()
             w_out = fused_lstm.panels(out.weight.detach().t())
-            return w_x, w_rec, bias, w_out, out.bias.detach().contiguous()
+            return w_x, w_out, out.bias.detach().contiguous()
 
-        return fused_lstm.derived(self, sources, make)
+        w_x, w_out, b_out = fused_lstm.derived(self, [w_ih0, out.weight, out.bias], make)
+        return fused_lstm.DecodeWeights(w_x, w_rec, bias, w_out, b_out)
 
     def _loop(
         self,
@@ -570,6 +573,44 @@ class GrooveLstmDecoder(LstmDecoder):
     def activate(self, rnn_output: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Hit probabilities, velocities and offsets, each ``(..., N)``."""
         return activate(rnn_output)
+
+    def _kernel_takes(self, temperature: float, options: GrooveDecoding | None) -> bool:
+        """The op draws hits, velocities and offsets, with a spread, but imposes no hits or
+        taps."""
+        if options is not None and not isinstance(options, GrooveDecoding):
+            return False
+        opts = options or GrooveDecoding()
+        return temperature > 0 and opts.fixed_hits is None and opts.taps is None
+
+    def _kernel_draw(
+        self,
+        inputs: fused_lstm.DecodeInputs,
+        length: int,
+        temperature: float,
+        generator: torch.Generator | None,
+        options: GrooveDecoding | None,
+        segments: int,
+    ) -> Tensor:
+        """The op's grooves, from draws made here as the step loop makes them: per segment
+        the spread's (all its steps at once), then one uniform per step and class for the hits
+        (``torch.bernoulli(p)`` is ``torch.rand() < p``)."""
+        spread = None if options is None else options.spread
+        device = inputs.first.device
+        b, steps, n = inputs.first.shape[0], length // segments, self.output_depth // 3
+        factors, shifts, uniforms = [], [], []
+        for _ in range(segments):
+            if spread is not None:
+                factor, shift = spread_draws(spread.to(device), temperature, (steps, b), generator)
+                factors.append(factor.float())
+                shifts.append(shift.float())
+            u = torch.rand((steps, b, n), generator=generator, device=device, dtype=torch.float32)
+            uniforms.append(u)
+        drawn = None
+        if factors:
+            drawn = (torch.cat(factors).contiguous(), torch.cat(shifts).contiguous())
+        return fused_lstm.groove_sample(
+            inputs, length, temperature, torch.cat(uniforms), drawn, self.hit_conditioned
+        )
 
     def sample_step(
         self,

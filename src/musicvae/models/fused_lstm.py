@@ -8,12 +8,13 @@ steps. Same parameters and the same (i, f, g, o) cell as ``nn.LSTM``: in fp32 it
 about 1e-6. GEMMs run in bf16 under bf16 autocast where the CPU has native bf16 (state and gate
 math stay fp32), in fp32 otherwise.
 
-Sampling a categorical decoder (melodies, one-hot drums, trios, performances) runs as one call
-of the kernel for the whole decode (:func:`categorical_sample`): the stack, the output projection
-and each step's draw, fed back as a row of the input weights, with the weights kept transposed
-in panels that stream through memory (:func:`derived`). It draws what the Python step loop draws,
-from the same generator in the same order (``torch.multinomial``'s exponential draws, the argmax
-at temperature 0), so seeded samples stay the same.
+Sampling runs as one call of the kernel for the whole decode (:func:`categorical_sample` for
+melodies, one-hot drums, trios and performances, :func:`groove_sample` for GrooVAE, and
+:func:`stack_run` for a conductor's bars): the stack, the output projection and each step's draw,
+fed back through rows of the input weights, with the weights kept transposed in panels that stream
+through memory (:func:`derived` keeps them). It draws what the Python step loop draws, from the
+same generator in the same order (``torch.multinomial``'s exponential draws, the argmax at
+temperature 0; ``torch.bernoulli``'s uniforms), so seeded samples stay the same.
 
 The kernel is compiled with ``torch.utils.cpp_extension`` (a C++ compiler and ninja) the first
 time a process needs it, into ``<cache>/kernels/fused_lstm-<key>`` (``$MUSICVAE_CACHE`` or
@@ -32,6 +33,7 @@ import sys
 import threading
 import weakref
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -43,15 +45,19 @@ from musicvae.data.download import cache_dir
 
 __all__ = [
     "ENV",
+    "DecodeInputs",
+    "DecodeWeights",
     "available",
     "categorical_sample",
     "cell",
     "derived",
     "enabled",
+    "groove_sample",
     "layer",
     "panels",
     "samples",
     "set_enabled",
+    "stack_run",
 ]
 
 ENV = "MUSICVAE_FUSED_LSTM"
@@ -327,15 +333,40 @@ def panels(w_t: Tensor) -> Tensor:
     return w.reshape(k, width // PANEL, PANEL).transpose(0, 1).contiguous()
 
 
+@dataclass(frozen=True)
+class DecodeWeights:
+    """A decoder's weights as the whole-decode ops read them (all float32, contiguous):
+    ``w_x`` ``(D, G)``, the rows of ``W_ih0^T`` that read the previous output; ``w_rec``, the
+    :func:`panels` of ``W_hh0^T`` ``(H, G)``, then per layer of ``[W_ih^T; W_hh^T]`` ``(2H,
+    G)``; ``bias``, the layers above 0's ``(G)``; ``w_out`` (panels of ``W_out^T``, ``(H, D)``)
+    and ``b_out`` ``(D)``, the output projection."""
+
+    w_x: Tensor
+    w_rec: list[Tensor]
+    bias: list[Tensor]
+    w_out: Tensor
+    b_out: Tensor
+
+
+@dataclass(frozen=True)
+class DecodeInputs:
+    """What both whole-decode ops start from: ``static_gates`` ``(B, n, G)``, layer 0's gates
+    from z and controls with both biases (steps ``T / n`` share a row); ``init`` ``(m, B, S)``,
+    flat ``[c0, h0, c1, h1, ...]`` states, each segment of ``T / m`` steps starting from its own;
+    ``first`` ``(B, D)``, the first step's input; and the :class:`DecodeWeights`."""
+
+    static_gates: Tensor
+    init: Tensor
+    first: Tensor
+    weights: DecodeWeights
+
+    def args(self) -> list[Any]:
+        w = self.weights
+        return [self.static_gates, self.init, self.first, w.w_x, w.w_rec, w.bias, w.w_out, w.b_out]
+
+
 def categorical_sample(
-    static_gates: Tensor,
-    init: Tensor,
-    first_gates: Tensor,
-    w_x: Tensor,
-    w_rec: Sequence[Tensor],
-    bias: Sequence[Tensor],
-    w_out: Tensor,
-    b_out: Tensor,
+    inputs: DecodeInputs,
     depths: Sequence[int],
     steps: int,
     temperature: float,
@@ -343,28 +374,46 @@ def categorical_sample(
 ) -> Tensor:
     """A categorical decoder's whole free-running decode in one call: one-hot samples
     ``(B, steps, D)``, one draw per part in ``depths`` and step (``torch.multinomial``'s, from
-    the same generator in the same order; the argmax at temperature 0).
-
-    ``static_gates`` ``(B, n, G)``: layer 0's gates from z and controls with both biases (steps
-    ``steps / n`` share a row); ``init`` ``(m, B, S)``: flat ``[c0, h0, c1, h1, ...]`` states,
-    each segment of ``steps / m`` steps starting from its own; ``first_gates`` ``(B, G)``: the
-    first step's input times ``W_ih0^T``; ``w_x`` ``(D, G)``: the rows of ``W_ih0^T`` that read
-    the previous output; ``w_rec``: :func:`panels` of ``W_hh0^T`` ``(H, G)``, then per layer of
-    ``[W_ih^T; W_hh^T]`` ``(2H, G)``; ``bias``: the layers above 0's; ``w_out`` (panels of
-    ``W_out^T``, ``(H, D)``) and ``b_out`` ``(D)``: the output projection. All float32,
-    contiguous."""
+    the same generator in the same order; the argmax at temperature 0)."""
     with torch.autocast("cpu", enabled=False):
         return _ops().categorical_sample(
-            static_gates,
-            init,
-            first_gates,
-            w_x,
-            list(w_rec),
-            list(bias),
-            w_out,
-            b_out,
-            [int(d) for d in depths],
+            *inputs.args(), [int(d) for d in depths], int(steps), float(temperature), generator
+        )
+
+
+def groove_sample(
+    inputs: DecodeInputs,
+    steps: int,
+    temperature: float,
+    uniforms: Tensor,
+    spread: tuple[Tensor, Tensor] | None,
+    hit_conditioned: bool,
+) -> Tensor:
+    """GrooVAE's whole free-running decode in one call: ``(B, steps, 3N)`` samples. Per step
+    and class a hit where ``uniforms`` ``(steps, B, N)`` is below ``sigmoid(logit /
+    temperature)`` (so ``torch.rand`` draws give ``torch.bernoulli``'s hits), the sigmoid
+    velocity and the tanh offset, drawn around with the spread's velocity factors and offset
+    shifts ``(steps, B, N)`` (None: none), no velocity or offset without a hit when
+    ``hit_conditioned``."""
+    factor, shift = (None, None) if spread is None else spread
+    with torch.autocast("cpu", enabled=False):
+        return _ops().groove_sample(
+            *inputs.args(),
             int(steps),
             float(temperature),
-            generator,
+            uniforms,
+            factor,
+            shift,
+            bool(hit_conditioned),
         )
+
+
+def stack_run(
+    gates: Tensor, init: Tensor, w_rec: Sequence[Tensor], bias: Sequence[Tensor]
+) -> Tensor:
+    """A one-direction stack over a whole sequence in one call: the top layer's outputs
+    ``(B, T, H)`` from layer 0's input gates ``gates`` ``(B, T, G)`` (the inputs times
+    ``W_ih0^T``, both biases included) and the flat state ``init`` ``(B, S)``; ``w_rec`` and
+    ``bias`` as :class:`DecodeWeights`'. Inference only."""
+    with torch.autocast("cpu", enabled=False):
+        return _ops().stack_run(gates, init, list(w_rec), list(bias))

@@ -7,8 +7,9 @@ is the embedding of one bar: the core decoder starts fresh from ``tanh(dense(emb
 that bar and gets the embedding concatenated to each step's input (z itself never reaches the
 core). Teacher-forcing inputs are the full sequence
 shifted by one step, then cut into bars, so bars 2.. start from the previous bar's last target.
-With teacher forcing all bars run as one ``(B * bars)`` batch through one fused LSTM call; a
-categorical core samples all bars in one call of the fused kernel (``LstmDecoder.kernel_sample``).
+With teacher forcing all bars run as one ``(B * bars)`` batch through one fused LSTM call. A
+categorical core, or GrooVAE's without imposed hits or taps, samples all bars in one call of the
+fused kernel (``LstmDecoder.kernel_sample``).
 
 The core is any of our LSTM decoders (GrooVAE's, or a categorical one as in Magenta's
 ``hierdec-mel_16bar``): what the outputs mean (loss, activations, one step's sample, fed back as
@@ -37,6 +38,7 @@ from musicvae.models.base import Activations, DecodeOptions
 from musicvae.models.categorical import CategoricalLstmDecoder
 from musicvae.models.decoder import (
     DecoderOutput,
+    GrooveDecoding,
     GrooveLstmDecoder,
     LstmDecoder,
     shift_right,
@@ -139,8 +141,9 @@ class HierarchicalLstmDecoder(nn.Module):
         else:
             inputs = z.new_zeros(z.shape[0], bars, 1)
         if self.conductor_dropout_at_inference and not self.training:
-            embeddings = self.conductor.run_steps(inputs, init, drop=True)
-        else:
+            return init, self.conductor.run_steps(inputs, init, drop=True)
+        embeddings = self.conductor.kernel_run(inputs, init)  # sampling: one kernel call
+        if embeddings is None:
             embeddings = self.conductor(self.conductor.drop_input(inputs), init)
         return init, embeddings
 
@@ -204,13 +207,15 @@ class HierarchicalLstmDecoder(nn.Module):
             controls = nn.functional.pad(
                 controls, (0, 0, 0, bars * self.bar_length - controls.shape[1])
             )
-        if options is None and isinstance(self.core, LstmDecoder) and temperature >= 0:
-            # A categorical core: every bar in one call of the fused kernel, where it can.
+        if isinstance(self.core, LstmDecoder) and (
+            options is None or isinstance(options, GrooveDecoding)
+        ):
+            # Every bar in one call of the fused kernel, where it takes the core and options.
             first = (
                 z.new_zeros(z.shape[0], self.output_depth) if start_inputs is None else start_inputs
             )
             drawn = self.core.kernel_sample(
-                embeddings, first, controls, bars * self.bar_length, temperature, generator
+                embeddings, first, controls, bars * self.bar_length, temperature, generator, options
             )
             if drawn is not None:
                 return drawn[:, :length]

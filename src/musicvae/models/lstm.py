@@ -203,6 +203,49 @@ class LstmStack(nn.Module):
             h_n.append(hn)
         return x, torch.cat(h_n)
 
+    def weight(self, kind: str, layer: int) -> Tensor:
+        """One layer's ``nn.LSTM`` tensor (``kind``: weight_ih, weight_hh, bias_ih, bias_hh)."""
+        w: Tensor = getattr(self.lstm, _lstm_attr(kind, layer, False))
+        return w
+
+    def kernel_weights(self) -> tuple[list[Tensor], list[Tensor]]:
+        """The fused kernel's whole-sequence ops' weights (see ``fused_lstm.DecodeWeights``):
+        panels of ``W_hh0^T``, then per layer of ``[W_ih^T; W_hh^T]``, and the summed biases of
+        the layers above 0; made once and kept until the parameters change."""
+        params = [[self.weight(kind, k) for kind in _KINDS] for k in range(self.num_layers)]
+
+        def make() -> tuple[list[Tensor], list[Tensor]]:
+            w = [[t.detach() for t in layer] for layer in params]
+            w_rec = [fused_lstm.panels(w[0][1].t())]
+            w_rec += [
+                fused_lstm.panels(torch.cat([w_ih.t(), w_hh.t()])) for w_ih, w_hh, _, _ in w[1:]
+            ]
+            bias = [(b_ih + b_hh).contiguous() for _, _, b_ih, b_hh in w[1:]]
+            return w_rec, bias
+
+        return fused_lstm.derived(self, [t for layer in params for t in layer], make)
+
+    def kernel_run(self, x: Tensor, flat_state: Tensor) -> Tensor | None:
+        """The top layer's outputs ``(B, T, H)`` of a run over ``x`` ``(B, T, in)`` from
+        ``flat_state``, in one call of the fused kernel's stack op, where it takes it: inference
+        (no dropout, no gradients) of one direction in float32 on the CPU; None otherwise. For
+        few rows (a conductor's), where :meth:`forward`'s library GEMMs cost most."""
+        if (
+            self.training
+            or torch.is_grad_enabled()
+            or self.num_directions != 1
+            or x.dtype != torch.float32
+            or flat_state.dtype != torch.float32
+            or x.dim() != 3
+            or x.shape[1] == 0
+            or not fused_lstm.samples(x)
+        ):
+            return None
+        b = self.weight("bias_ih", 0) + self.weight("bias_hh", 0)
+        gates = torch.matmul(x, self.weight("weight_ih", 0).t()) + b
+        w_rec, bias = self.kernel_weights()
+        return fused_lstm.stack_run(gates.contiguous(), flat_state.contiguous(), w_rec, bias)
+
     def step_weights(self) -> list[tuple[Tensor, Tensor, Tensor]]:
         """Per layer ``(W_ih^T, W_hh^T, b_ih + b_hh)`` for the step path."""
         out = []

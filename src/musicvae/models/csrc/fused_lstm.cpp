@@ -655,13 +655,15 @@ std::tuple<Tensor, Tensor> cell_backward(const Tensor& act, const Tensor& c_prev
 }
 
 
-// -- a whole categorical decode (free-running sampling) ------------------------------------------
+// -- a whole decode (free-running sampling) -------------------------------------------------------
 
-// The categorical decoders' sampling loop in one call: per step the LSTM stack, the output
-// projection and one draw per one-hot part, fed back as the next step's input (a row of W_ih^T
-// per part instead of a product with the one-hot vector). Rows never interact, so each task runs
-// every step of its rows without a barrier; the random draws of a window of steps are made
-// before it, in the order the per-step draws of the Python loop make them.
+// A decoder's sampling loop in one call: per step the LSTM stack, the output projection and the
+// step's draws, fed back as the next step's input (its nonzero entries times rows of W_ih^T: a
+// one-hot class is one row). Categorical decoders draw one class per one-hot part, GrooVAE's
+// Bernoulli hits with sigmoid velocities and tanh offsets. Rows never interact, so each task runs
+// every step of its rows without a barrier; the random draws of a window of steps are made before
+// it, in the order the per-step draws of the Python loop make them (a groove decode's are all
+// drawn by the caller).
 //
 // The products read the weights as panels of 16 columns, (N / 16, K, 16) (N padded to a multiple
 // of 16 with zeros), so that each streams through memory in order, in register blocks of up to 6
@@ -759,21 +761,33 @@ int64_t draw_class(const float* logits, int64_t n, float temperature, const floa
   return argmax_of(e, n);
 }
 
+// torch.clamp's: NaN stays NaN.
+inline float clamp_to(float x, float lo, float hi) { return x < lo ? lo : (x > hi ? hi : x); }
+
 struct Sampler {
-  // Inputs (see categorical_sample).
-  const float* static_p;  // (B, ns, G)
-  const float* init_p;    // (ni, B, 2 L H)
-  const float* first_p;   // (B, G)
-  const float* wx_p;      // (D, G)
-  std::vector<const float*> rec;   // panels: layer 0 (G / 16, H, 16); layer k (G / 16, 2H, 16)
-  std::vector<const float*> bias;  // layers 1..: (G)
-  const float* wout_p;             // panels (D / 16, H, 16)
-  const float* bout_p;             // (D)
+  // Inputs (see categorical_sample and groove_sample).
+  const float* static_p = nullptr;  // (B, ns, G)
+  const float* init_p = nullptr;    // (ni, B, 2 L H)
+  const float* first_p = nullptr;   // (B, D)
+  const float* wx_p = nullptr;      // (D, G)
+  std::vector<const float*> rec;    // panels: layer 0 (G / 16, H, 16); layer k (G / 16, 2H, 16)
+  std::vector<const float*> bias;   // layers 1..: (G)
+  const float* wout_p = nullptr;    // panels (D / 16, H, 16)
+  const float* bout_p = nullptr;    // (D)
+  int64_t batch = 0, steps = 0, d = 0, h = 0, g = 0, layers = 0, ns = 1, ni = 1;
+  int64_t gp = 0, dp = 0;  // G and D padded to whole panels: the strides of gates and logits
+  float temperature = 1.0f;
+  float* out_p = nullptr;  // (B, T, D)
+  // Categorical parts (empty for a groove decode).
   std::vector<int64_t> depths, offsets;
-  int64_t batch, steps, d, h, g, layers, ns, ni;
-  int64_t gp, dp;  // G and D padded to whole panels: the strides of gates and logits
-  float temperature;
-  float* out_p;  // (B, T, D), zeros
+  // A groove decode's draws, each (T, B, N): uniforms for the hits, and the spread's velocity
+  // factors and offset shifts (null without a spread).
+  const float* uniform_p = nullptr;
+  const float* factor_p = nullptr;
+  const float* shift_p = nullptr;
+  bool hit_conditioned = false;
+  // A plain run of the stack (stack_run): no output, no feedback; out_p gets the top h (B, T, H).
+  bool hidden = false;
 
   // One task's rows and everything they carry from step to step.
   struct Task {
@@ -781,7 +795,6 @@ struct Sampler {
     std::vector<std::vector<float>> in;    // per layer: (n, K) = [input h | own h] (0: own h)
     std::vector<std::vector<float>> cell;  // per layer: (n, H)
     std::vector<float> gates, logits, scratch;
-    std::vector<int64_t> cls;  // (n, parts): the last step's classes
   };
 
   int64_t k_of(int64_t layer) const { return layer == 0 ? h : 2 * h; }
@@ -800,13 +813,41 @@ struct Sampler {
     r.gates.assign(n * gp, 0.0f);
     r.logits.assign(n * dp, 0.0f);
     r.scratch.assign(d, 0.0f);
-    r.cls.assign(n * depths.size(), 0);
   }
 
-  // Steps [t0, t1) of r's rows; q: the window's draws (t1 - t0, B * D), or null at temperature 0.
+  // Row b's sample at step t from its logits into y (D); q: the window's exponential draws at
+  // step t (categorical, temperature > 0).
+  void draw(const float* logits, int64_t b, int64_t t, const float* q, float* scratch,
+            float* __restrict y) const {
+    if (!depths.empty()) {
+      for (int64_t p = 0; p < static_cast<int64_t>(depths.size()); ++p) {
+        const int64_t width = depths[p], off = offsets[p];
+        const float* qp = q == nullptr ? nullptr : q + batch * off + b * width;
+        y[off + draw_class(logits + off, width, temperature, qp, scratch)] = 1.0f;
+      }
+      return;
+    }
+    const int64_t n = d / 3, at = (t * batch + b) * n;
+    for (int64_t j = 0; j < n; ++j) {
+      const float hit = uniform_p[at + j] < sigmoid(logits[j] / temperature) ? 1.0f : 0.0f;
+      float vel = sigmoid(logits[n + j]), off = tanh_(logits[2 * n + j]);
+      if (factor_p != nullptr) {
+        vel = clamp_to(vel * factor_p[at + j], 0.0f, 1.0f);
+        off = clamp_to(off + shift_p[at + j], -1.0f, 1.0f);
+      }
+      if (hit_conditioned) {
+        vel *= hit;
+        off *= hit;
+      }
+      y[j] = hit;
+      y[n + j] = vel;
+      y[2 * n + j] = off;
+    }
+  }
+
+  // Steps [t0, t1) of r's rows; q: the window's exponential draws (t1 - t0, B * D), or null.
   void run(Task& r, int64_t t0, int64_t t1, const float* q) const {
-    const int64_t n = r.n, parts = static_cast<int64_t>(depths.size());
-    const int64_t per_static = steps / ns, per_init = steps / ni, top = layers - 1;
+    const int64_t n = r.n, per_static = steps / ns, per_init = steps / ni, top = layers - 1;
     for (int64_t t = t0; t < t1; ++t) {
       if (t % per_init == 0) {  // a segment starts from its own state
         const float* src = init_p + (t / per_init) * batch * 2 * layers * h;
@@ -819,20 +860,18 @@ struct Sampler {
           }
         }
       }
-      // Layer 0: z / controls part, the previous output's part (the given first input's, then
-      // rows of W_ih^T), then W_hh.
+      // Layer 0: the z / controls part, the previous output's (its nonzero entries' rows of
+      // W_ih^T), then W_hh.
       for (int64_t i = 0; i < n; ++i) {
-        float* a = r.gates.data() + i * gp;
-        const float* z_part = static_p + ((r.r0 + i) * ns + t / per_static) * g;
-        if (t == 0) {
-          const float* x_part = first_p + (r.r0 + i) * g;
-          for (int64_t j = 0; j < g; ++j) a[j] = z_part[j] + x_part[j];
-          continue;
-        }
-        std::memcpy(a, z_part, g * sizeof(float));
-        for (int64_t p = 0; p < parts; ++p) {
-          const float* w = wx_p + (offsets[p] + r.cls[i * parts + p]) * g;
-          for (int64_t j = 0; j < g; ++j) a[j] += w[j];
+        const int64_t b = r.r0 + i;
+        float* __restrict a = r.gates.data() + i * gp;
+        std::memcpy(a, static_p + (b * ns + t / per_static) * g, g * sizeof(float));
+        const float* x = t == 0 ? first_p + b * d : out_p + (b * steps + t - 1) * d;
+        for (int64_t k = 0; k < d; ++k) {
+          if (x[k] == 0.0f) continue;
+          const float xk = x[k];
+          const float* __restrict w = wx_p + k * g;
+          for (int64_t j = 0; j < g; ++j) a[j] += xk * w[j];
         }
       }
       for (int64_t k = 0; k < layers; ++k) {
@@ -850,23 +889,48 @@ struct Sampler {
           if (k < top) std::memcpy(r.in[k + 1].data() + i * 2 * h, own, h * sizeof(float));
         }
       }
+      if (hidden) {
+        for (int64_t i = 0; i < n; ++i) {
+          std::memcpy(out_p + ((r.r0 + i) * steps + t) * h,
+                      r.in[top].data() + i * k_of(top) + own_of(top), h * sizeof(float));
+        }
+        continue;
+      }
       // The output projection of the top layer's h, and the draws.
       for (int64_t i = 0; i < n; ++i)
         std::memcpy(r.logits.data() + i * dp, bout_p, d * sizeof(float));
       gemm_acc(r.in[top].data() + own_of(top), k_of(top), n, wout_p, h, dp, r.logits.data(), dp);
       for (int64_t i = 0; i < n; ++i) {
         const int64_t b = r.r0 + i;
-        float* y = out_p + (b * steps + t) * d;
-        for (int64_t p = 0; p < parts; ++p) {
-          const int64_t width = depths[p], off = offsets[p];
-          const float* qp =
-              q == nullptr ? nullptr : q + (t - t0) * batch * d + batch * off + b * width;
-          const int64_t c = draw_class(r.logits.data() + i * dp + off, width, temperature, qp,
-                                       r.scratch.data());
-          r.cls[i * parts + p] = c;
-          y[off + c] = 1.0f;
-        }
+        const float* qt = q == nullptr ? nullptr : q + (t - t0) * batch * d;
+        draw(r.logits.data() + i * dp, b, t, qt, r.scratch.data(), out_p + (b * steps + t) * d);
       }
+    }
+  }
+
+  // Runs every step, the rows in tasks on the threads; exponential: the categorical parts' draws,
+  // made from generator window by window (up to 2^20 numbers each) before the window's steps.
+  void run_all(bool exponential, const std::optional<at::Generator>& generator) {
+    // One task per thread, with as few rows as that leaves (at most 64, for the cache).
+    const int64_t threads = std::max<int64_t>(1, at::get_num_threads());
+    const int64_t rows = std::min<int64_t>(64, (batch + threads - 1) / threads);
+    const int64_t chunks = (batch + rows - 1) / rows;
+    std::vector<Task> tasks(chunks);
+    for (int64_t c = 0; c < chunks; ++c) {
+      setup(tasks[c], c * rows, std::min(rows, batch - c * rows));
+    }
+    const int64_t per_step = batch * d;
+    const int64_t window =
+        exponential ? std::max<int64_t>(1, std::min<int64_t>(steps, (1 << 20) / per_step)) : steps;
+    for (int64_t t0 = 0; t0 < steps; t0 += window) {
+      const int64_t t1 = std::min(steps, t0 + window);
+      Tensor q;
+      if (exponential) {
+        q = at::empty({t1 - t0, per_step}, at::TensorOptions().dtype(at::kFloat));
+        q.exponential_(1.0, generator);
+      }
+      const float* q_p = q.defined() ? q.data_ptr<float>() : nullptr;
+      for_tasks(1, chunks, 1, [&](int64_t, int64_t c) { run(tasks[c], t0, t1, q_p); });
     }
   }
 };
@@ -883,25 +947,33 @@ void check_panels(const Tensor& w, int64_t k, int64_t n, const char* name) {
               name, " must be panels (", padded(n) / kPanel, ", ", k, ", ", kPanel, ")");
 }
 
-// static_gates (B, ns, G): layer 0's gates from z and controls, both biases included (step t
-// reads row t / (T / ns)); init (ni, B, 2 L H): flat states [c0, h0, c1, h1, ...], one per
-// segment of T / ni steps (each segment starts from its own); first_gates (B, G): the first
-// step's input times W_ih0^T; w_x (D, G): the rows of W_ih0^T that read the previous output;
-// w_rec: panels of W_hh0^T (H, G), then per layer of [W_ih^T; W_hh^T] (2H, G); bias: the layers
-// above 0's (G); w_out: panels of W_out^T (H, D), b_out (D); depths: the one-hot parts (summing
-// to D). -> one-hot samples (B, T, D).
-Tensor categorical_sample(const Tensor& static_gates, const Tensor& init,
-                          const Tensor& first_gates, const Tensor& w_x,
-                          std::vector<Tensor> w_rec, std::vector<Tensor> bias,
-                          const Tensor& w_out, const Tensor& b_out, std::vector<int64_t> depths,
-                          int64_t steps, double temperature,
-                          std::optional<at::Generator> generator) {
-  Below guard;
-  Sampler s;
-  TORCH_CHECK(static_gates.dim() == 3 && init.dim() == 3 && first_gates.dim() == 2 &&
-                  w_x.dim() == 2,
-              "categorical_sample: static gates (B, n, G), init (n, B, S), first gates (B, G), "
-              "w_x (D, G)");
+// The stack's weights (see sampler_inputs).
+void stack_weights(Sampler& s, const std::vector<Tensor>& w_rec, const std::vector<Tensor>& bias) {
+  s.layers = static_cast<int64_t>(w_rec.size());
+  TORCH_CHECK(s.layers > 0 && static_cast<int64_t>(bias.size()) == s.layers - 1,
+              "one bias per layer above 0");
+  for (int64_t k = 0; k < s.layers; ++k) {
+    check_panels(w_rec[k], k == 0 ? s.h : 2 * s.h, s.g, "w_rec");
+    s.rec.push_back(float_data(w_rec[k], "w_rec"));
+    if (k > 0) {
+      TORCH_CHECK(bias[k - 1].numel() == s.g, "bias shapes: (G)");
+      s.bias.push_back(float_data(bias[k - 1], "bias"));
+    }
+  }
+}
+
+// The inputs both decodes share: static_gates (B, ns, G): layer 0's gates from z and controls,
+// both biases included (step t reads row t / (T / ns)); init (ni, B, 2 L H): flat states [c0, h0,
+// c1, h1, ...], one per segment of T / ni steps (each segment starts from its own); first (B, D):
+// the first step's input; w_x (D, G): the rows of W_ih0^T that read the previous output; w_rec:
+// panels of W_hh0^T (H, G), then per layer of [W_ih^T; W_hh^T] (2H, G); bias: the layers above
+// 0's (G); w_out: panels of W_out^T (H, D), b_out (D). The samples (B, T, D) are returned.
+Tensor sampler_inputs(Sampler& s, const Tensor& static_gates, const Tensor& init,
+                      const Tensor& first, const Tensor& w_x, const std::vector<Tensor>& w_rec,
+                      const std::vector<Tensor>& bias, const Tensor& w_out, const Tensor& b_out,
+                      int64_t steps, double temperature) {
+  TORCH_CHECK(static_gates.dim() == 3 && init.dim() == 3 && first.dim() == 2 && w_x.dim() == 2,
+              "sample: static gates (B, n, G), init (n, B, S), first (B, D), w_x (D, G)");
   s.batch = static_gates.size(0);
   s.ns = static_gates.size(1);
   s.g = static_gates.size(2);
@@ -914,31 +986,66 @@ Tensor categorical_sample(const Tensor& static_gates, const Tensor& init,
   s.steps = steps;
   s.temperature = static_cast<float>(temperature);
   TORCH_CHECK(s.batch > 0 && steps > 0 && s.layers > 0 && s.g == 4 * s.h && s.h > 0 && s.d > 0,
-              "categorical_sample: empty shapes");
+              "sample: empty shapes");
   TORCH_CHECK(s.ns > 0 && steps % s.ns == 0 && s.ni > 0 && steps % s.ni == 0,
-              "categorical_sample: static gates and states must divide the steps");
+              "sample: static gates and states must divide the steps");
   TORCH_CHECK(init.size(1) == s.batch && init.size(2) == 2 * s.layers * s.h &&
-                  first_gates.size(0) == s.batch && first_gates.size(1) == s.g &&
-                  w_x.size(1) == s.g,
-              "categorical_sample: state shapes");
-  TORCH_CHECK(static_cast<int64_t>(bias.size()) == s.layers - 1, "one bias per layer above 0");
+                  first.size(0) == s.batch && first.size(1) == s.d && w_x.size(1) == s.g,
+              "sample: state shapes");
   TORCH_CHECK(b_out.numel() == s.d, "b_out must be (D)");
   TORCH_CHECK(temperature >= 0.0, "temperature must be non-negative");
   s.static_p = float_data(static_gates, "static_gates");
   s.init_p = float_data(init, "init");
-  s.first_p = float_data(first_gates, "first_gates");
+  s.first_p = float_data(first, "first");
   s.wx_p = float_data(w_x, "w_x");
-  for (int64_t k = 0; k < s.layers; ++k) {
-    check_panels(w_rec[k], k == 0 ? s.h : 2 * s.h, s.g, "w_rec");
-    s.rec.push_back(float_data(w_rec[k], "w_rec"));
-    if (k > 0) {
-      TORCH_CHECK(bias[k - 1].numel() == s.g, "bias shapes: (G)");
-      s.bias.push_back(float_data(bias[k - 1], "bias"));
-    }
-  }
+  stack_weights(s, w_rec, bias);
   check_panels(w_out, s.h, s.d, "w_out");
   s.wout_p = float_data(w_out, "w_out");
   s.bout_p = float_data(b_out, "b_out");
+  Tensor out = at::zeros({s.batch, steps, s.d}, static_gates.options());
+  s.out_p = out.data_ptr<float>();
+  return out;
+}
+
+// The stack over a whole sequence from its layer-0 gates (B, T, G) (the inputs times W_ih0^T, both
+// biases included) and flat state init (B, 2 L H), as sampler_inputs' -> the top h (B, T, H).
+// For the few rows of a conductor, where the layer kernel's library GEMMs cost most.
+Tensor stack_run(const Tensor& gates, const Tensor& init, std::vector<Tensor> w_rec,
+                 std::vector<Tensor> bias) {
+  Below guard;
+  Sampler s;
+  TORCH_CHECK(gates.dim() == 3 && init.dim() == 2 && init.size(0) == gates.size(0),
+              "stack_run: gates (B, T, G) and init (B, S)");
+  s.batch = gates.size(0);
+  s.steps = gates.size(1);
+  s.ns = s.steps;
+  s.ni = 1;
+  s.g = gates.size(2);
+  s.h = s.g / 4;
+  s.gp = padded(s.g);
+  TORCH_CHECK(s.batch > 0 && s.steps > 0 && s.h > 0 && s.g == 4 * s.h, "stack_run: shapes");
+  stack_weights(s, w_rec, bias);
+  TORCH_CHECK(init.size(1) == 2 * s.layers * s.h, "stack_run: init must be (B, 2 L H)");
+  s.static_p = float_data(gates, "gates");
+  s.init_p = float_data(init, "init");
+  s.hidden = true;
+  Tensor out = at::empty({s.batch, s.steps, s.h}, gates.options());
+  s.out_p = out.data_ptr<float>();
+  s.run_all(false, std::nullopt);
+  return out;
+}
+
+// A categorical decode (see sampler_inputs): one class per part of depths (summing to D) and
+// step, drawn as torch.multinomial draws them (the argmax at temperature 0) -> one-hot (B, T, D).
+Tensor categorical_sample(const Tensor& static_gates, const Tensor& init, const Tensor& first,
+                          const Tensor& w_x, std::vector<Tensor> w_rec, std::vector<Tensor> bias,
+                          const Tensor& w_out, const Tensor& b_out, std::vector<int64_t> depths,
+                          int64_t steps, double temperature,
+                          std::optional<at::Generator> generator) {
+  Below guard;
+  Sampler s;
+  Tensor out = sampler_inputs(s, static_gates, init, first, w_x, w_rec, bias, w_out, b_out,
+                              steps, temperature);
   int64_t total = 0;
   for (int64_t width : depths) {
     TORCH_CHECK(width > 0, "part depths must be positive");
@@ -947,31 +1054,37 @@ Tensor categorical_sample(const Tensor& static_gates, const Tensor& init,
   }
   TORCH_CHECK(!depths.empty() && total == s.d, "part depths must add up to D");
   s.depths = std::move(depths);
-  Tensor out = at::zeros({s.batch, steps, s.d}, static_gates.options());
-  s.out_p = out.data_ptr<float>();
+  s.run_all(s.temperature != 0.0f, generator);
+  return out;
+}
 
-  // One task per thread, with as few rows as that leaves (at most 64, for the cache).
-  const int64_t threads = std::max<int64_t>(1, at::get_num_threads());
-  const int64_t rows = std::min<int64_t>(64, (s.batch + threads - 1) / threads);
-  const int64_t chunks = (s.batch + rows - 1) / rows;
-  std::vector<Sampler::Task> tasks(chunks);
-  for (int64_t c = 0; c < chunks; ++c)
-    s.setup(tasks[c], c * rows, std::min(rows, s.batch - c * rows));
-  // The draws in windows of up to 2^20 numbers (4 MB), each made before its steps run.
-  const int64_t per_step = s.batch * s.d;
-  const int64_t window = s.temperature == 0.0f
-                             ? steps
-                             : std::max<int64_t>(1, std::min<int64_t>(steps, (1 << 20) / per_step));
-  for (int64_t t0 = 0; t0 < steps; t0 += window) {
-    const int64_t t1 = std::min(steps, t0 + window);
-    Tensor q;
-    if (s.temperature != 0.0f) {
-      q = at::empty({t1 - t0, per_step}, static_gates.options());
-      q.exponential_(1.0, generator);
-    }
-    const float* q_p = q.defined() ? q.data_ptr<float>() : nullptr;
-    for_tasks(1, chunks, 1, [&](int64_t, int64_t c) { s.run(tasks[c], t0, t1, q_p); });
+// A GrooVAE decode (see sampler_inputs; D = 3N): per step and class a hit where uniforms (T, B,
+// N) is below sigmoid(logit / temperature) (torch.bernoulli's draw), the sigmoid velocity and
+// tanh offset, drawn around by factor and shift (T, B, N; the spread, optional), zero without a
+// hit when hit_conditioned -> (B, T, 3N).
+Tensor groove_sample(const Tensor& static_gates, const Tensor& init, const Tensor& first,
+                     const Tensor& w_x, std::vector<Tensor> w_rec, std::vector<Tensor> bias,
+                     const Tensor& w_out, const Tensor& b_out, int64_t steps, double temperature,
+                     const Tensor& uniforms, const std::optional<Tensor>& factor,
+                     const std::optional<Tensor>& shift, bool hit_conditioned) {
+  Below guard;
+  Sampler s;
+  Tensor out = sampler_inputs(s, static_gates, init, first, w_x, w_rec, bias, w_out, b_out,
+                              steps, temperature);
+  TORCH_CHECK(s.d % 3 == 0 && temperature > 0.0, "groove_sample: D = 3N, temperature > 0");
+  const std::vector<int64_t> draws{steps, s.batch, s.d / 3};
+  TORCH_CHECK(uniforms.sizes() == draws, "uniforms must be (T, B, N)");
+  s.uniform_p = float_data(uniforms, "uniforms");
+  const bool spread = factor.has_value() && factor->defined();
+  TORCH_CHECK(spread == (shift.has_value() && shift->defined()), "factor and shift go together");
+  if (spread) {
+    TORCH_CHECK(factor->sizes() == draws && shift->sizes() == draws,
+                "factor and shift must be (T, B, N)");
+    s.factor_p = float_data(*factor, "factor");
+    s.shift_p = float_data(*shift, "shift");
   }
+  s.hit_conditioned = hit_conditioned;
+  s.run_all(false, std::nullopt);
   return out;
 }
 
@@ -990,9 +1103,14 @@ TORCH_LIBRARY(musicvae_lstm, m) {
       "cell_backward(Tensor act, Tensor c_prev, Tensor c_new, Tensor? dh, Tensor? dc) -> "
       "(Tensor, Tensor)");
   m.def(
-      "categorical_sample(Tensor static_gates, Tensor init, Tensor first_gates, Tensor w_x, "
+      "categorical_sample(Tensor static_gates, Tensor init, Tensor first, Tensor w_x, "
       "Tensor[] w_rec, Tensor[] bias, Tensor w_out, Tensor b_out, int[] depths, int steps, "
       "float temperature, Generator? generator) -> Tensor");
+  m.def("stack_run(Tensor gates, Tensor init, Tensor[] w_rec, Tensor[] bias) -> Tensor");
+  m.def(
+      "groove_sample(Tensor static_gates, Tensor init, Tensor first, Tensor w_x, "
+      "Tensor[] w_rec, Tensor[] bias, Tensor w_out, Tensor b_out, int steps, float temperature, "
+      "Tensor uniforms, Tensor? factor, Tensor? shift, bool hit_conditioned) -> Tensor");
 }
 
 TORCH_LIBRARY_IMPL(musicvae_lstm, CPU, m) {
@@ -1001,4 +1119,6 @@ TORCH_LIBRARY_IMPL(musicvae_lstm, CPU, m) {
   m.impl("cell", &cell);
   m.impl("cell_backward", &cell_backward);
   m.impl("categorical_sample", &categorical_sample);
+  m.impl("groove_sample", &groove_sample);
+  m.impl("stack_run", &stack_run);
 }
