@@ -60,7 +60,8 @@ for entry in "${bundles[@]}"; do
     which=best
     [ -f "$out/$name/train/model.ckpt-best.pt" ] || which=latest
     "$mv" export "$out/$name" --which "$which" -o "$out/$name.safetensors" --dtype float16 \
-        --meta data=music21-folk-public-domain --meta licence="public-domain tunes; see docs/models.md"
+        --meta data="music21 folk corpus: O'Neill's, Ryan's, Aird's and miscFolk, train split" \
+        --meta licence="public domain tunes (no Essen); transcribers credited in the dataset rows"
     "$mv" evaluate --checkpoint "$out/$name.safetensors" --examples "$examples" --split test \
         --output "$out/$name.test.json" >"$out/$name.test.txt"
 done
