@@ -820,6 +820,7 @@ struct Sampler {
   void draw(const float* logits, int64_t b, int64_t t, const float* q, float* scratch,
             float* __restrict y) const {
     if (!depths.empty()) {
+      std::fill(y, y + d, 0.0f);
       for (int64_t p = 0; p < static_cast<int64_t>(depths.size()); ++p) {
         const int64_t width = depths[p], off = offsets[p];
         const float* qp = q == nullptr ? nullptr : q + batch * off + b * width;
@@ -911,9 +912,11 @@ struct Sampler {
   // Runs every step, the rows in tasks on the threads; exponential: the categorical parts' draws,
   // made from generator window by window (up to 2^20 numbers each) before the window's steps.
   void run_all(bool exponential, const std::optional<at::Generator>& generator) {
-    // One task per thread, with as few rows as that leaves (at most 64, for the cache).
+    // One task per thread, with as few rows as that leaves, but at least one register block (a
+    // task streams all the weights every step: fewer rows gain little, and a thread that waits
+    // for a busy core holds the others up) and at most 64 (for the cache).
     const int64_t threads = std::max<int64_t>(1, at::get_num_threads());
-    const int64_t rows = std::min<int64_t>(64, (batch + threads - 1) / threads);
+    const int64_t rows = std::clamp<int64_t>((batch + threads - 1) / threads, 6, 64);
     const int64_t chunks = (batch + rows - 1) / rows;
     std::vector<Task> tasks(chunks);
     for (int64_t c = 0; c < chunks; ++c) {
@@ -1002,7 +1005,8 @@ Tensor sampler_inputs(Sampler& s, const Tensor& static_gates, const Tensor& init
   check_panels(w_out, s.h, s.d, "w_out");
   s.wout_p = float_data(w_out, "w_out");
   s.bout_p = float_data(b_out, "b_out");
-  Tensor out = at::zeros({s.batch, steps, s.d}, static_gates.options());
+  // Every step's row is written by its task (at::zeros would wake the thread pool).
+  Tensor out = at::empty({s.batch, steps, s.d}, static_gates.options());
   s.out_p = out.data_ptr<float>();
   return out;
 }
