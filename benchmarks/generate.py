@@ -1,8 +1,9 @@
 """Generation latency on CPU, printed as JSON.
 
 For each model named (``--models``, default groovae_4bar): ``TrainedModel.sample`` of 5 and 64
-sequences (NoteSequences; 5 also as tensors) and one encode + decode of a MIDI file (read,
-convert, encode, decode, back to a NoteSequence). A name is a bundled model (its weights) or any
+sequences (NoteSequences; 5 also as tensors; under the input's controls for a model that takes
+some, e.g. taps) and one encode + decode of a MIDI file (read, convert, encode, decode, back to a
+NoteSequence). A name is a bundled model (its weights) or any
 registered config (a freshly initialised model of that architecture: the same cost). A drum
 model encodes the first 4 bars of ``--midi`` (a GMD groove), any other its own sample written to
 MIDI. Target: under 50 ms to sample 5 (``target_sample_5_ms``), for every model measured.
@@ -105,18 +106,26 @@ def measure(
     from musicvae.data.midi import read_midi
     from musicvae.models import fused_lstm
 
-    def encode_decode() -> object:
+    # A model that decodes under controls (taps, hits, chords) samples under the input's.
+    controls = model.prepare(read_midi(midi)).controls[0] if model.converter.control_depth else None
+
+    def sample(n: int) -> object:  # TrainedModel.sample, with the controls
+        return model.to_sequences(model.sample_tensors(n, temperature=1.0, controls=controls))
+
+    def encode_decode() -> object:  # TrainedModel.encode then decode, with the controls
         ns = read_midi(midi)
-        _, mu, _ = model.encode([ns])
-        return model.decode(mu, temperature=0.5, qpm=ns.qpm)
+        prep = model.prepare(ns)
+        _, mu, _ = model.encode_tensors(prep.inputs[:1], prep.controls[:1])
+        grooves = model.decode_tensors(mu, temperature=0.5, controls=prep.controls[:1])
+        return model.to_sequences(grooves, qpm=ns.qpm)
 
     variants = {"kernel": lambda: fused_lstm.set_enabled(None)}
     if reference:
         variants["reference"] = lambda: fused_lstm.set_enabled(False)
     runs = {
-        "sample_5": (lambda: model.sample(5, temperature=1.0), repeats),
-        "sample_5_tensors": (lambda: model.sample_tensors(5), repeats),
-        "sample_64": (lambda: model.sample(64, temperature=1.0), max(3, repeats // 4)),
+        "sample_5": (lambda: sample(5), repeats),
+        "sample_5_tensors": (lambda: model.sample_tensors(5, controls=controls), repeats),
+        "sample_64": (lambda: sample(64), max(3, repeats // 4)),
         "encode_decode_midi": (encode_decode, repeats),
     }
     results: dict[str, Any] = {}
