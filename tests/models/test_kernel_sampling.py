@@ -140,13 +140,14 @@ def _both(monkeypatch, kernel, decoder, z, steps, temperature, controls=None, se
 @pytest.mark.parametrize("temperature", [1.0, 0.0, 1e-10])
 @pytest.mark.parametrize(
     ("depths", "sizes", "batch"),
-    [((7,), (5,), 7), ((3, 4, 2), (6, 6, 6), 13), ((20,), (16, 16), 1)],
+    [((7,), (5,), 7), ((3, 4, 2), (6, 6, 6), 13), ((20,), (16, 16), 1), ((5,), (140, 140), 9)],
 )
 def test_odd_shapes_start_inputs_and_controls(
     monkeypatch, kernel, depths, sizes, batch, temperature
 ):
     """Widths off the kernel's blocks (16 columns, 6 rows), one to three layers, several parts,
-    a given first input and per-step controls."""
+    a given first input and per-step controls; more rows than a block and a layer input over
+    256 wide (gone through in chunks)."""
     dec = _categorical(depths, 3, sizes, controls=2)
     d, steps = sum(depths), 9
     g = torch.Generator().manual_seed(1)

@@ -683,46 +683,52 @@ inline v8 vload(const float* p) {
 inline void vstore(float* p, v8 v) { std::memcpy(p, &v, sizeof v); }
 inline v8 splat(float x) { return v8{x, x, x, x, x, x, x, x}; }
 
-// c (R rows, stride ldc) += a (R rows, stride lda, k columns) times the panels b (n / 16, k, 16).
+// One 16-column tile: c (R rows, stride ldc, 16 columns) += a (R rows, stride lda, k columns)
+// times b (k, 16), one panel's rows.
 template <int R>
-void gemm_rows(const float* a, int64_t lda, const float* b, int64_t k, int64_t n, float* c,
-               int64_t ldc) {
-  for (int64_t j = 0; j < n; j += kPanel) {
-    v8 lo[R], hi[R];
+void gemm_tile(const float* a, int64_t lda, const float* b, int64_t k, float* c, int64_t ldc) {
+  v8 lo[R], hi[R];
+  for (int r = 0; r < R; ++r) {
+    lo[r] = vload(c + r * ldc);
+    hi[r] = vload(c + r * ldc + 8);
+  }
+  for (int64_t p = 0; p < k; ++p, b += kPanel) {
+    const v8 b0 = vload(b), b1 = vload(b + 8);
     for (int r = 0; r < R; ++r) {
-      lo[r] = vload(c + r * ldc + j);
-      hi[r] = vload(c + r * ldc + j + 8);
+      const v8 x = splat(a[r * lda + p]);
+      lo[r] += x * b0;
+      hi[r] += x * b1;
     }
-    const float* bp = b + j * k;
-    for (int64_t p = 0; p < k; ++p, bp += kPanel) {
-      const v8 b0 = vload(bp), b1 = vload(bp + 8);
-      for (int r = 0; r < R; ++r) {
-        const v8 x = splat(a[r * lda + p]);
-        lo[r] += x * b0;
-        hi[r] += x * b1;
-      }
-    }
-    for (int r = 0; r < R; ++r) {
-      vstore(c + r * ldc + j, lo[r]);
-      vstore(c + r * ldc + j + 8, hi[r]);
-    }
+  }
+  for (int r = 0; r < R; ++r) {
+    vstore(c + r * ldc, lo[r]);
+    vstore(c + r * ldc + 8, hi[r]);
   }
 }
 
-// c (m rows) += a (m rows) times the panels b, in blocks of up to 6 rows.
+// c (m rows) += a (m rows, k columns) times the panels b (n / 16, k, 16): 16-column tiles in
+// blocks of up to 6 rows. Many rows go through k in chunks that stay in the cache with a panel's
+// slice (each sum still adds its terms in order).
 void gemm_acc(const float* a, int64_t lda, int64_t m, const float* b, int64_t k, int64_t n,
               float* c, int64_t ldc) {
-  int64_t r = 0;
-  for (; r + 6 <= m; r += 6) gemm_rows<6>(a + r * lda, lda, b, k, n, c + r * ldc, ldc);
-  const float* ar = a + r * lda;
-  float* cr = c + r * ldc;
-  switch (m - r) {
-    case 5: gemm_rows<5>(ar, lda, b, k, n, cr, ldc); break;
-    case 4: gemm_rows<4>(ar, lda, b, k, n, cr, ldc); break;
-    case 3: gemm_rows<3>(ar, lda, b, k, n, cr, ldc); break;
-    case 2: gemm_rows<2>(ar, lda, b, k, n, cr, ldc); break;
-    case 1: gemm_rows<1>(ar, lda, b, k, n, cr, ldc); break;
-    default: break;
+  const int64_t chunk = m > 6 ? 256 : k;
+  for (int64_t k0 = 0; k0 < k; k0 += chunk) {
+    const int64_t kn = std::min(chunk, k - k0);
+    for (int64_t j = 0; j < n; j += kPanel) {
+      const float* bj = b + j * k + k0 * kPanel;
+      for (int64_t r = 0; r < m; r += 6) {
+        const float* ar = a + r * lda + k0;
+        float* cr = c + r * ldc + j;
+        switch (std::min<int64_t>(6, m - r)) {
+          case 6: gemm_tile<6>(ar, lda, bj, kn, cr, ldc); break;
+          case 5: gemm_tile<5>(ar, lda, bj, kn, cr, ldc); break;
+          case 4: gemm_tile<4>(ar, lda, bj, kn, cr, ldc); break;
+          case 3: gemm_tile<3>(ar, lda, bj, kn, cr, ldc); break;
+          case 2: gemm_tile<2>(ar, lda, bj, kn, cr, ldc); break;
+          default: gemm_tile<1>(ar, lda, bj, kn, cr, ldc); break;
+        }
+      }
+    }
   }
 }
 
