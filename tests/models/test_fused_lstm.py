@@ -277,3 +277,38 @@ def test_train_flag_turns_it_off(monkeypatch):
     args = parser.parse_args([*base, "--no-fused-lstm"])
     assert args.func(args) == 0
     assert seen == [True, False]
+
+
+@pytest.fixture
+def threads():
+    """Restores torch's thread count after a test changes it."""
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.skipif(not fused_lstm._openmp(), reason="torch here does not run on OpenMP")
+def test_tasks_run_on_every_torch_thread(threads):
+    """Built without -fopenmp, at::parallel_for (inline) ran every task on one thread."""
+    for n in (2, 1, 3):
+        torch.set_num_threads(n)
+        assert fused_lstm.task_threads() == n
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_one_and_two_threads_give_the_same_bits(threads, dtype):
+    """Rows are split in chunks fixed by the shapes, so the thread count never changes a value;
+    the tasks that call ATen ops (float64 GEMMs) keep the caller's no-autograd state."""
+    torch.manual_seed(4)
+    lstm = torch.nn.LSTM(7, 300, batch_first=True, bidirectional=True).to(dtype)
+    x = torch.randn(70, 9, 7, dtype=dtype, requires_grad=True)
+    h0 = torch.zeros(2, 70, 300, dtype=dtype)
+    lens = torch.randint(1, 10, (70,))
+    results = []
+    for n in (1, 2):
+        torch.set_num_threads(n)
+        y, hn, cn = fused_lstm.layer(x, h0, h0, _weights(lstm), lens)
+        loss = (y * torch.linspace(-1, 1, y.shape[-1], dtype=dtype)).sum() + hn.sum() + cn.sum()
+        results.append([y, hn, cn, *torch.autograd.grad(loss, [x, *lstm.parameters()])])
+    for one, two in zip(*results, strict=True):
+        assert torch.equal(one, two)

@@ -2,11 +2,11 @@
 
 ``nn.LSTM``'s CPU kernels (oneDNN) run well below the speed of the matrix products inside them.
 The C++ kernel does a layer's input projection for all steps as one GEMM, then runs the
-recurrence in chunks of batch rows in parallel (one small GEMM and the fused gate math per step,
-no barrier between steps), and its backward does the weight gradients as single GEMMs over all
-steps. Same parameters and the same (i, f, g, o) cell as ``nn.LSTM``: in fp32 it matches it to
-about 1e-6. GEMMs run in bf16 under bf16 autocast where the CPU has native bf16 (state and gate
-math stay fp32), in fp32 otherwise.
+recurrence in chunks of batch rows in parallel on torch's OpenMP threads (one small GEMM and the
+fused gate math per step, no barrier between steps), and its backward does the weight gradients
+as single GEMMs over all steps. Same parameters and the same (i, f, g, o) cell as ``nn.LSTM``:
+in fp32 it matches it to about 1e-6. GEMMs run in bf16 under bf16 autocast where the CPU has
+native bf16 (state and gate math stay fp32), in fp32 otherwise.
 
 Sampling runs as one call of the kernel for the whole decode (:func:`categorical_sample` for
 melodies, one-hot drums, trios and performances, :func:`groove_sample` for GrooVAE, and
@@ -58,6 +58,7 @@ __all__ = [
     "samples",
     "set_enabled",
     "stack_run",
+    "task_threads",
 ]
 
 ENV = "MUSICVAE_FUSED_LSTM"
@@ -93,7 +94,23 @@ def _flags() -> list[str]:
     x86 = platform.machine().lower() in ("x86_64", "amd64")
     if x86 and torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512"):
         flags += ["-mavx2", "-mfma"]  # the gate math's vector loops
+    if _openmp():
+        # at::parallel_for is inline: compiled without OpenMP it runs every task on one thread.
+        flags.append("-fopenmp")
     return flags
+
+
+def _openmp() -> bool:
+    """Whether the kernel's tasks can share torch's OpenMP threads (Linux wheels: libgomp).
+
+    The extension then links against the libgomp.so.1 torch has already loaded, one runtime.
+    """
+    return sys.platform.startswith("linux") and "OpenMP" in torch.__config__.parallel_info()
+
+
+def task_threads() -> int:
+    """How many of torch's threads the kernel's tasks run on (1 in a build without OpenMP)."""
+    return int(_ops().task_threads()) if _load() else 1
 
 
 def _build_dir() -> Path:
@@ -128,6 +145,12 @@ def _try_load() -> bool:
         if library.exists() and not (build / "lock").exists():
             torch.ops.load_library(str(library))
         else:
+            if sys.stderr.isatty():  # a first command otherwise waits in silence
+                print(
+                    "musicvae: building the fused LSTM kernel (once, about a minute)...",
+                    file=sys.stderr,
+                    flush=True,
+                )
             _compile(build)
         return True
     except Exception as e:  # noqa: BLE001 - any failure to build or load means: use nn.LSTM
@@ -160,7 +183,8 @@ def _compile(build: Path) -> None:
             name="musicvae_fused_lstm",
             sources=[str(SOURCE)],
             extra_cflags=_flags(),
-            extra_ldflags=["-ldl"] if sys.platform.startswith("linux") else [],
+            extra_ldflags=(["-ldl"] if sys.platform.startswith("linux") else [])
+            + (["-fopenmp"] if _openmp() else []),
             build_directory=str(build),
             is_python_module=False,
             verbose=False,

@@ -19,6 +19,7 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <ATen/ThreadLocalState.h>
 #include <c10/core/impl/LocalDispatchKeySet.h>
 #include <dlfcn.h>
 #include <torch/library.h>
@@ -214,17 +215,28 @@ int mkl_local_threads(int n);  // below: MKL's thread-local thread count
 // Runs f(direction, chunk) for every task, in parallel. Threads take the next task as they
 // finish one, so a thread slowed by another program takes fewer. Inside, MKL runs one thread
 // per task: torch leaves OpenMP's nesting open, and MKL's own team per GEMM would oversubscribe
-// the cores (ten times slower on 2 cores).
+// the cores (ten times slower on 2 cores). The caller's thread-local state (no autograd, no
+// autocast: see Below) goes with each thread, for the ATen ops some tasks call.
 template <typename F>
 void for_tasks(int64_t dirs, int64_t batch, int64_t rows, F f) {
   const int64_t chunks = (batch + rows - 1) / rows, tasks = dirs * chunks;
   std::atomic<int64_t> next{0};
   const int64_t threads = std::min<int64_t>(at::get_num_threads(), tasks);
+  const at::ThreadLocalState state;
   at::parallel_for(0, threads, 1, [&](int64_t, int64_t) {
+    const at::ThreadLocalStateGuard tls(state);
     const int before = mkl_local_threads(1);
     for (int64_t task = next++; task < tasks; task = next++) f(task / chunks, task % chunks);
     mkl_local_threads(before);
   });
+}
+
+// How many threads the tasks' parallel region runs on: torch's thread count where the build has
+// OpenMP, 1 where at::parallel_for compiled to a plain loop (a build without -fopenmp).
+int64_t task_threads() {
+  std::atomic<int64_t> entered{0};
+  at::parallel_for(0, at::get_num_threads(), 1, [&](int64_t, int64_t) { ++entered; });
+  return entered.load();
 }
 
 // Guards for a kernel body: no autograd or autocast below this point.
@@ -1117,6 +1129,7 @@ TORCH_LIBRARY(musicvae_lstm, m) {
       "Tensor[] w_rec, Tensor[] bias, Tensor w_out, Tensor b_out, int[] depths, int steps, "
       "float temperature, Generator? generator) -> Tensor");
   m.def("stack_run(Tensor gates, Tensor init, Tensor[] w_rec, Tensor[] bias) -> Tensor");
+  m.def("task_threads() -> int", &task_threads);
   m.def(
       "groove_sample(Tensor static_gates, Tensor init, Tensor first, Tensor w_x, "
       "Tensor[] w_rec, Tensor[] bias, Tensor w_out, Tensor b_out, int steps, float temperature, "
