@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from PIL import Image
 
 from musicvae.cli.main import main
 from musicvae.data.midi import read_midi
@@ -30,7 +31,9 @@ def test_sample_writes_two_bar_melodies(melody_run, tmp_path, capsys):
         assert main(argv) == 0
     assert "wrote 2 MIDI file(s)" in capsys.readouterr().out
     mids = sorted(out.glob(f"sample_{TINY_MELODY}_*_seed0.mid"))
-    assert len(mids) == 2 and not list(out.glob("*.png"))  # no drum-grid picture of a melody
+    assert len(mids) == 2
+    # Each melody beside its piano roll, two bars wide.
+    assert all(Image.open(p.with_suffix(".png")).size[0] > 300 for p in mids)
     for path in mids:
         ns = read_midi(path)
         assert len(ns) > 0

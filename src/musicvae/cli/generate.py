@@ -1,4 +1,4 @@
-"""``musicvae generate``: grooves from a trained model as MIDI files, each with a drum-grid PNG.
+"""``musicvae generate``: music from a trained model as MIDI files, each with a PNG picture.
 
 Modes: ``sample`` (from the prior), ``interpolate`` (from --input-midi-1 to --input-midi-2),
 ``reconstruct``, ``humanize`` and ``tap2drum`` (one input, every bar kept) and ``continue``; they
@@ -45,10 +45,11 @@ MODES = ("sample", "interpolate", "reconstruct", "humanize", "tap2drum", "contin
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "generate",
-        help="sample, interpolate, reconstruct, humanize, tap2drum or continue grooves to MIDI + PNG",
-        description="Generate grooves with a trained model and write them as MIDI files named "
-        "as Magenta names them, each with a drum-grid PNG beside it. Without --checkpoint the "
-        "bundled groovae_4bar model is used.",
+        help="sample, interpolate or reconstruct music (grooves also: humanize, tap2drum, "
+        "continue) to MIDI + PNG",
+        description="Generate music with a trained model and write it as MIDI files, each with "
+        "a picture beside it: a drum grid for grooves, a piano roll for melodies, trios and "
+        "other models. Without --checkpoint the bundled groovae_4bar model is used.",
     )
     p.add_argument("--mode", choices=MODES, default="sample", help="what to generate")
     p.add_argument(
@@ -127,7 +128,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="a chord-conditioned model's chords (e.g. cat-mel_2bar_med_chords), spread evenly "
         "over its window: needed to sample; interpolate follows the first input's otherwise",
     )
-    p.add_argument("--no-png", action="store_true", help="do not write drum-grid PNGs")
+    p.add_argument(
+        "--no-png",
+        action="store_true",
+        help="do not write the PNG pictures (drum grids, piano rolls)",
+    )
     p.add_argument(
         "--audio",
         action="store_true",
@@ -462,33 +467,44 @@ def _write(
     soundfont: SoundFont | None,
     loop: str | None = None,
 ) -> None:
-    """A mode's grooves as the MIDI files ``names`` in ``output_dir``, each with its drum-grid
-    PNG and WAV beside it when asked (with ``loop``, exactly as long as its groove); all of
-    them or none."""
+    """A mode's outputs as the MIDI files ``names`` in ``output_dir``, each with its picture
+    (a drum grid for grooves, a piano roll otherwise) and WAV beside it when asked (with
+    ``loop``, exactly as long as its output); all of them or none."""
     from musicvae.data.midi import write_midi
     from musicvae.families import family_of
     from musicvae.plotting.drum_grid import write_drum_grid
+    from musicvae.plotting.piano_roll import write_piano_roll
 
     spb = model.converter.steps_per_bar
-    # Drum-grid pictures exist for drum grooves only (a melody model writes MIDI alone).
-    png = png and family_of(model.config).grid_picture
+    spq = model.config.data.steps_per_quarter
+    # Grooves are drawn as the studio's drum grid, everything else as a piano roll.
+    grid = family_of(model.config).grid_picture
     if audio:
         from musicvae.audio import write_wav
     with staged_folder(output_dir) as scratch:
         for name, groove, ns in zip(names, result.grooves, result.sequences, strict=True):
             path = scratch / name
             write_midi(ns, path)
-            if png:
+            title = f"{path.stem}  ({result.qpm:g} BPM)"
+            if png and grid:
                 write_drum_grid(
                     groove,
                     path.with_suffix(".png"),
-                    title=f"{path.stem}  ({result.qpm:g} BPM)",
+                    title=title,
                     steps_per_bar=spb,
-                    steps_per_beat=model.config.data.steps_per_quarter,
+                    steps_per_beat=spq,
+                )
+            elif png:
+                write_piano_roll(
+                    ns,
+                    path.with_suffix(".png"),
+                    title=title,
+                    beats_per_bar=spb // spq,
+                    bars=max(1, -(-len(groove) // spb)),
                 )
             if audio:
                 # A groove's length: its steps at the written tempo (empty last bars included).
-                seconds = len(groove) * 60.0 / result.qpm / model.config.data.steps_per_quarter
+                seconds = len(groove) * 60.0 / result.qpm / spq
                 write_wav(
                     ns, path.with_suffix(".wav"), soundfont=soundfont, loop=loop, seconds=seconds
                 )
@@ -524,7 +540,7 @@ def magenta_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--log", default="INFO", help="accepted for compatibility")
     p.add_argument("--seed", type=types.seed, help="random seed (ours; Magenta's is unseeded)")
-    p.add_argument("--no_png", action="store_true", help="do not write drum-grid PNGs (ours)")
+    p.add_argument("--no_png", action="store_true", help="do not write the PNG pictures (ours)")
     return p
 
 
