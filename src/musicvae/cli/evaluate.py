@@ -14,11 +14,13 @@ from musicvae.cli import args as types
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "evaluate",
-        help="metrics of a trained model on a dataset split (ELBO, hit F1, velocity/timing MAE)",
-        description="Evaluate a model on one split of a dataset file: ELBO terms at z = mu; hit "
-        "accuracy, precision, recall and F1, velocity MAE (0-127) and timing MAE (ms) per drum "
-        "class, teacher-forced and free-running from mu (near-greedy); performance errors for "
-        "humanize / tap configs; and prior samples compared with the split.",
+        help="metrics of a trained model on a dataset split (ELBO, accuracy, prior samples)",
+        description="Evaluate a model on one split of a dataset file: ELBO terms at z = mu; the "
+        "model family's accuracy, teacher-forced and decoded from mu (grooves: hit accuracy, "
+        "precision, recall and F1, velocity MAE (0-127) and timing MAE (ms) per drum class, and "
+        "performance errors for humanize / tap configs; melodies, trios and other one-of-N "
+        "models: Magenta's step accuracy, also at another window's z and sampled); and prior "
+        "samples compared with the split.",
     )
     p.add_argument(
         "--checkpoint",
