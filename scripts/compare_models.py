@@ -199,7 +199,13 @@ def column_name(report: dict, reports: list[dict], renames: dict[str, str] | Non
     if sum(r["config"] == report["config"] for r in reports) == 1:
         name = report["config"]
     else:
-        name = Path(report["comparison"]["model"]).name.removesuffix(".safetensors")
+        path = Path(report["comparison"]["model"])
+        name = path.name.removesuffix(".safetensors")
+        if name.startswith("model.ckpt-") and path.parent.name == "train":
+            # RUN/train/model.ckpt-1300.pt: the run's name, at its step
+            name = (
+                f"{path.parent.parent.name}@{name.removeprefix('model.ckpt-').removesuffix('.pt')}"
+            )
     return (renames or {}).get(name, name)
 
 
@@ -273,11 +279,24 @@ def plot(reports: list[dict], path: Path, renames: dict[str, str] | None = None)
             ms=3,
             label=f"{column_name(r, reports, renames)} prior",
         )
-    # The real grooves' curve from the longest windows (shorter ones give its first lags).
+    # The real windows' curve from the longest windows (shorter ones give its first lags).
     real = max((r["comparison"]["lag_similarity"]["real"] for r in reports), key=len)
-    ax.plot(range(1, len(real) + 1), real, "k--", marker="s", ms=3, label="real grooves (test)")
+    melody = all(r.get("family") == "melody" for r in reports)
+    split = reports[0].get("split", "test")
+    ax.plot(
+        range(1, len(real) + 1),
+        real,
+        "k--",
+        marker="s",
+        ms=3,
+        label=f"real {'melodies' if melody else 'grooves'} ({split})",
+    )
     ax.set_xlabel("lag (bars)")
-    ax.set_ylabel("hit similarity of bar i and bar i + lag (Jaccard)")
+    ax.set_ylabel(
+        "share of equal steps in bar i and bar i + lag"
+        if melody
+        else "hit similarity of bar i and bar i + lag (Jaccard)"
+    )
     ax.set_ylim(0, 1)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
