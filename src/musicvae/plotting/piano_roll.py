@@ -85,14 +85,11 @@ def render_piano_roll(
     fig = Figure(figsize=(width, 0.9 + pitched_height + drum_height), dpi=dpi)
     ratios = [r for r in (pitched_height, drum_height) if r]
     axes = fig.subplots(len(ratios), 1, sharex=True, squeeze=False, height_ratios=ratios)[:, 0]
-    colours: dict[str, int] = {}
-    for program in sorted({int(p) for p in ns.program[~drums]}):
-        colours.setdefault(program_family(program), len(colours))
     top = axes[0]
     if has_pitched:
-        _draw_pitched(top, ns, starts, ends, ~drums, colours)
+        _draw_pitched(top, ns, starts, ends, ~drums)
     if drum_pitches:
-        _draw_drums(axes[-1], ns, starts, ends, drums, drum_pitches)
+        _draw_drums(axes[-1], ns, starts, drums, drum_pitches)
     for ax in axes:
         _draw_bars(ax, total_bars, beats_per_bar)
     axes[-1].set_xticks(np.arange(total_bars) * beats_per_bar)
@@ -112,7 +109,6 @@ def _draw_pitched(
     starts: np.ndarray,
     ends: np.ndarray,
     mask: np.ndarray,
-    colours: dict[str, int],
 ) -> None:
     from matplotlib import colormaps
 
@@ -127,8 +123,10 @@ def _draw_pitched(
         if c % 12 == 0:  # the C rows, as on a keyboard's white keys with their labels
             ax.axhspan(c - 0.5, c + 0.5, color="0.93", zorder=0)
     palette = colormaps["tab10"]
-    for family, index in colours.items():
-        chosen = mask & np.array([program_family(int(p)) == family for p in ns.program])
+    families = np.clip(ns.program, 0, 127) // 8  # General MIDI families: 8 programs each
+    present = np.unique(families[mask])
+    for index, family in enumerate(present):
+        chosen = mask & (families == family)
         shade = 0.35 + 0.65 * ns.velocity[chosen] / 127.0
         ax.barh(
             ns.pitch[chosen],
@@ -138,20 +136,20 @@ def _draw_pitched(
             color=[(*palette(index)[:3], float(a)) for a in shade],
             edgecolor=palette(index),
             linewidth=0.5,
-            label=family,
+            label=_FAMILIES[family],
             zorder=2,
         )
-    if len(colours) > 1:
+    if len(present) > 1:
         ax.legend(
             loc="lower right",
             bbox_to_anchor=(1.0, 1.0),
-            ncols=len(colours),
+            ncols=len(present),
             fontsize=7,
             frameon=False,
         )
     ax.set_ylim(low - 0.5, high + 0.5)
     step = 1 if high - low < 16 else 2 if high - low < 30 else 12
-    ticks = [p for p in range(low, high + 1) if (p % 12 == 0 if step == 12 else p % step == 0)]
+    ticks = [p for p in range(low, high + 1) if p % step == 0]
     ax.set_yticks(ticks)
     ax.set_yticklabels([pitch_name(p) for p in ticks], fontsize=7)
     ax.set_ylabel("pitch")
@@ -161,7 +159,6 @@ def _draw_drums(
     ax: Axes,
     ns: NoteSequence,
     starts: np.ndarray,
-    ends: np.ndarray,
     mask: np.ndarray,
     drum_pitches: list[int],
 ) -> None:
