@@ -89,6 +89,12 @@ class HParams:
     augment_velocity: float = 0.0
     augment_drop_class: float = 0.0
     augment_shift: float = 0.0
+    # Ours, off in every Magenta config: in training, the chance that a decoder step's
+    # teacher-forced input (the previous event) is replaced by zeros, Bowman et al.'s word
+    # dropout. A decoder that can read every previous event learns to ignore a z that is still
+    # noise early in training, and its encoder then never learns to encode: a hierarchical
+    # decoder's conductor, whose embeddings reach z only through one more LSTM, collapsed so.
+    word_dropout: float = 0.0
 
     @property
     def augments(self) -> bool:
@@ -439,6 +445,7 @@ _HPARAM_RANGES: dict[str, Range] = {
     "augment_velocity": Range(0, 1, hi_open=True),
     "augment_drop_class": PROBABILITY,
     "augment_shift": Range(0, 0.5),
+    "word_dropout": Range(0, 1, hi_open=True),
 }
 # Upper bounds far above any published MusicVAE (batch 512, z 512, LSTMs of 2048), low enough
 # that a typo (batch_size=1e9, z_size=1000000000) is refused, not an hour of swapping or a crash.

@@ -229,3 +229,62 @@ def test_add_spread_keeps_the_mean_and_scales_with_temperature():
     v_half, _ = add_spread(vel, off, spread, 0.5, torch.Generator().manual_seed(0))
     assert v_half[:, 0].log().std().item() == pytest.approx(0.25, rel=0.03)
     assert v.max().item() <= 1.0 and o.abs().max().item() <= 1.0
+
+
+def test_drop_words_zeroes_whole_steps_at_the_rate():
+    from musicvae.models.decoder import drop_words
+
+    x = torch.rand(8, 500, 5) + 0.5  # no zero entries before dropping
+    out = drop_words(x, 0.25, torch.Generator().manual_seed(3))
+    zeroed = (out == 0).all(-1)
+    kept = (out == x).all(-1)
+    assert torch.equal(zeroed | kept, torch.ones_like(zeroed))  # a step is dropped whole or kept
+    assert abs(zeroed.float().mean().item() - 0.25) < 0.02
+    # The same draw as a hand-made mask: zeroed exactly where the uniform draw is below the rate.
+    draw = torch.rand(8, 500, 1, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(zeroed, (draw < 0.25)[..., 0])
+    assert torch.equal(drop_words(x, 0.0), x)
+
+
+@pytest.mark.parametrize(
+    "name", ["mel_16bar_hierdec", "mel_16bar_flat", "groovae_2bar_tap_fixed_velocity"]
+)
+def test_word_dropout_reaches_every_decoder_and_only_trains(name):
+    from musicvae.configs import get_config
+    from musicvae.models import build_model
+    from musicvae.models.decoder import LstmDecoder
+
+    small = "z_size=4,enc_rnn_size=[8],dec_rnn_size=[8,8],batch_size=2"
+    plain = build_model(get_config(name, small))
+    dropped = build_model(get_config(name, small + ",word_dropout=0.5"))
+    dropped.load_state_dict(plain.state_dict())
+    decoders = [m for m in dropped.decoder.modules() if isinstance(m, LstmDecoder)]
+    assert decoders and all(d.word_dropout == 0.5 for d in decoders)
+    assert all(m.word_dropout == 0.0 for m in plain.modules() if isinstance(m, LstmDecoder))
+    t = plain.hparams.max_seq_len
+    depth = plain.decoder.output_depth
+    y = torch.nn.functional.one_hot(torch.randint(0, depth, (2, t)), depth).float()
+    z = torch.randn(2, 4)
+    lengths = torch.full((2,), t)
+    controls = None
+    if plain.control_depth:
+        controls = torch.rand(2, t, plain.control_depth)
+    for m in (plain, dropped):
+        m.eval()
+    a = plain.decoder(y, lengths, z, controls).rnn_output
+    torch.testing.assert_close(dropped.decoder(y, lengths, z, controls).rnn_output, a)  # eval: off
+    dropped.train()
+    plain.train()
+    torch.manual_seed(0)
+    b = dropped.decoder(y, lengths, z, controls).rnn_output
+    torch.manual_seed(0)
+    assert not torch.allclose(b, plain.decoder(y, lengths, z, controls).rnn_output)
+
+
+@pytest.mark.parametrize("rate", [-0.1, 1.0, 2.0])
+def test_word_dropout_out_of_range_is_refused(rate):
+    from musicvae.configs import get_config
+    from musicvae.errors import MusicVAEError
+
+    with pytest.raises((MusicVAEError, ValueError), match="word_dropout"):
+        get_config("cat-mel_2bar_small", f"word_dropout={rate}")

@@ -126,6 +126,15 @@ def test_config_changes_name_each_changed_field():
     ]
 
 
+def test_config_changes_read_fields_newer_than_the_checkpoint_as_defaults():
+    saved = get_config("groovae_4bar").to_dict()
+    del saved["hparams"]["word_dropout"]  # a checkpoint written before the field existed
+    assert config_changes(saved, get_config("groovae_4bar")) == []
+    assert config_changes(saved, get_config("groovae_4bar", "word_dropout=0.25")) == [
+        "hparams.word_dropout: 0.0 -> 0.25"
+    ]
+
+
 def test_a_corrupt_newest_checkpoint_falls_back_with_a_warning(tmp_path, capsys):
     from musicvae.configs import get_config
     from musicvae.models import build_model

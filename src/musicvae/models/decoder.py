@@ -272,10 +272,23 @@ def groove_options(options: object | None, decoder: str) -> GrooveDecoding:
     return options
 
 
+def drop_words(x_input: Tensor, rate: float, generator: torch.Generator | None = None) -> Tensor:
+    """``x_input`` with each step's whole input vector zeroed with chance ``rate`` (no
+    rescaling: a zero input reads as "previous event unknown", not as a quieter one)."""
+    # x_input: (B, T, D) -> (B, T, D)
+    b, t, _ = x_input.shape
+    draw = torch.rand(b, t, 1, generator=generator, device=x_input.device)
+    return x_input * (draw >= rate).to(x_input.dtype)
+
+
 class LstmDecoder(nn.Module):
     """Magenta's ``BaseLstmDecoder``: an autoregressive LSTM from ``tanh(dense(z))`` over step
     inputs ``concat(x_prev, z, controls)``; subclasses say what the outputs mean (their loss,
     activations and one step's sample)."""
+
+    # The chance that a training step's teacher-forced input is zeroed (HParams.word_dropout);
+    # build_model sets it on every decoder of a model.
+    word_dropout: float = 0.0
 
     def __init__(
         self,
@@ -329,6 +342,8 @@ class LstmDecoder(nn.Module):
         """Like :meth:`forward` but from ready-made (already shifted) inputs."""
         # x_input: (B, T, D), z: (B, Z), controls: (B, T, C) -> rnn_output (B, T, D)
         init = self.initial_state(z)
+        if self.training and self.word_dropout > 0.0:
+            x_input = drop_words(x_input, self.word_dropout, generator)
         p = float(sampling_probability)
         if p == 0.0 and not loop:
             b, t, _ = x_input.shape

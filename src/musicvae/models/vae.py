@@ -20,7 +20,7 @@ from musicvae.errors import MusicVAEError
 from musicvae.models import schedules
 from musicvae.models.base import DecodeOptions, Decoder
 from musicvae.models.categorical import build_categorical_decoder
-from musicvae.models.decoder import GrooveLstmDecoder
+from musicvae.models.decoder import GrooveLstmDecoder, LstmDecoder
 from musicvae.models.encoder import BidirectionalLstmEncoder, HierarchicalLstmEncoder
 from musicvae.models.hierarchical import CoreDecoder, HierarchicalLstmDecoder
 from musicvae.models.multi_out import build_multi_out_decoder, build_split_decoder
@@ -266,4 +266,8 @@ def build_model(config: Config) -> MusicVAE:
     control = converter.control_depth
     encoder = ENCODERS[config.encoder](config, converter.input_depth + control)
     decoder = DECODERS[config.decoder](config, converter.output_depth, control)
+    assert isinstance(decoder, nn.Module)  # every DECODERS builder makes one
+    for part in decoder.modules():  # a hierarchical or split decoder's cores too
+        if isinstance(part, LstmDecoder):
+            part.word_dropout = hp.word_dropout
     return MusicVAE(encoder, decoder, config, control_depth=control)

@@ -10,6 +10,7 @@ This module writes them; ``generation.checkpoint_reader`` finds, reads and loads
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 from pathlib import Path
@@ -19,6 +20,7 @@ import numpy as np
 import torch
 
 from musicvae.configs import Config
+from musicvae.errors import ConfigError
 
 # Reading lives with load(), which opens checkpoints too; these names stay importable from here.
 from musicvae.generation.checkpoint_reader import (
@@ -175,7 +177,10 @@ def write_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
 
 def config_changes(saved: dict[str, Any], config: Config) -> list[str]:
     """``"hparams.free_bits: 48.0 -> 256.0"`` for every field where ``config`` differs from a
-    checkpoint's saved ``Config.to_dict()`` (a resumed run with new ``--hparams``)."""
+    checkpoint's saved ``Config.to_dict()`` (a resumed run with new ``--hparams``). Fields
+    newer than the checkpoint read as their defaults, which is what its model trained with."""
+    with contextlib.suppress(ConfigError, TypeError, ValueError):  # else compare what is there
+        saved = Config.from_dict(saved).to_dict()
     return _dict_changes(saved, config.to_dict(), "")
 
 
