@@ -189,10 +189,13 @@ def test_evaluate(run, sources, tmp_path, capsys):
     with single_torch_thread():
         assert main(argv) == 0, capsys.readouterr().err
     assert report.exists()
-    if family_of(config).metrics != "groove":
-        import json
+    import json
 
-        r = json.loads(report.read_text())
+    r = json.loads(report.read_text())
+    # Every family reports how much of z its encoder uses, and prints it.
+    assert 0 <= r["latent"]["active_units"] <= r["latent"]["z_size"] > 0
+    assert "latent dimensions in use:" in capsys.readouterr().out
+    if family_of(config).metrics != "groove":
         assert r["family"] == family_of(config).name
         assert 0.0 <= r["teacher_forced"]["accuracy"] <= 1.0
         assert np.isfinite(r["elbo"]["r_loss"]) and r["num_windows"] > 0

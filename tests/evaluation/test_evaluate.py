@@ -46,6 +46,11 @@ def test_evaluate_report(tmp_path, dataset):
         assert 0.0 <= o["accuracy"] <= 1.0
     # Every window holds the same bars, so another window's code is as good as the right one.
     assert r["other_z"]["overall"] == pytest.approx(r["teacher_forced"]["overall"], rel=1e-6)
+    # ... and the encoder gives every window one code: no latent dimension varies.
+    assert r["latent"]["active_units"] == 0 and r["latent"]["mu_spread"] == pytest.approx(
+        0, abs=1e-6
+    )
+    assert r["latent"]["z_size"] == model.config.hparams.z_size
     assert "near-greedy" in r["sampled"]["decoding"]
     # Four windows: pairs (0, 2) and (1, 3), 9 points each.
     assert (r["interpolation"]["num_pairs"], r["interpolation"]["num_steps"]) == (2, 9)

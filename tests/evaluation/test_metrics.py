@@ -164,3 +164,19 @@ def test_json_safe():
         "b": [1.5, 2],
         "3": None,
     }
+
+
+def test_latent_usage_counts_dimensions_whose_mean_varies():
+    from musicvae.evaluation.metrics import latent_line, latent_usage
+
+    # Per dimension across the two windows: variance 0, 0.25, 0.0225 and 0.0025.
+    mu = np.array([[0.0, 0.5, 1.0, 3.0], [0.0, -0.5, 1.3, 3.1]])
+    usage = latent_usage(mu)
+    assert usage["active_units"] == 2 and usage["z_size"] == 4
+    assert usage["mu_spread"] == pytest.approx((0 + 0.5 + 0.15 + 0.05) / 4)
+    assert (
+        latent_line(usage) == "latent dimensions in use: 2 of 4 (mu's spread across windows 0.175)"
+    )
+    # One code for every window, far from the prior's mean: KL to pay, nothing carried.
+    assert latent_usage(np.full((5, 3), 2.0))["active_units"] == 0
+    assert latent_usage(np.zeros((1, 3)))["active_units"] == 0

@@ -15,7 +15,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p = subparsers.add_parser(
         "evaluate",
         help="metrics of a trained model on a dataset split (ELBO, accuracy, prior samples)",
-        description="Evaluate a model on one split of a dataset file: ELBO terms at z = mu; the "
+        description="Evaluate a model on one split of a dataset file: ELBO terms at z = mu; how "
+        "many latent dimensions the encoder uses (their mean varies across windows: none means "
+        "every window gets the same code); the "
         "model family's accuracy, teacher-forced and decoded from mu (grooves: hit accuracy, "
         "precision, recall and F1, velocity MAE (0-127) and timing MAE (ms) per drum class, and "
         "performance errors for humanize / tap configs; melodies, trios and other one-of-N "
@@ -157,6 +159,10 @@ def format_report(r: dict) -> str:
         f"KL {o['kl_nats']:.3f} nats)"
     )
     lines.append(f"latent use: KL {o['kl_bits']:.1f} bits per window")
+    if "latent" in r:
+        from musicvae.evaluation.metrics import latent_line
+
+        lines.append(latent_line(r["latent"]))
     lines += _table(
         "reconstruction loss per window",
         _rows(r["elbo"]),

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from musicvae.evaluation.metrics import latent_line, latent_usage
 from musicvae.families import family_of
 from musicvae.models.base import Activations
 
@@ -172,6 +173,7 @@ def evaluate_classes(
         },
         **{k: v.report(one_hot) for k, v in totals.scores.items()},
         "magenta_accuracy": totals.magenta_accuracy / windows,
+        "latent": latent_usage(all_mu.cpu().numpy()),
         **(
             _melody_blocks(trained, examples.outputs, all_mu, num_prior_samples, seed)
             if family.name == "melody" and not controls_used
@@ -231,6 +233,8 @@ def format_classes(r: dict) -> str:
     lines.append(
         f"  Magenta's metrics/accuracy (teacher-forced at mu): {r['magenta_accuracy']:.3f}"
     )
+    if "latent" in r:
+        lines.append(f"  {latent_line(r['latent'])}")
     names = {
         "sampled": "decoded from mu at temperature 1 (the paper's sampled accuracy)",
         "teacher_forced": "teacher-forced at mu, each step decoded greedily",

@@ -41,6 +41,7 @@ from musicvae.evaluation.metrics import (
     CLASS_NAMES,
     ReconstructionMetrics,
     groove_stats,
+    latent_usage,
     loss_terms_per_class,
 )
 from musicvae.evaluation.realism import (
@@ -142,6 +143,7 @@ def evaluate(
         _add_batch(totals, trained, batch, latents, qpm[rows], gen, uses_controls)
 
     result = _result(totals, trained, examples, examples_path, split, num_sequences, seed)
+    result["latent"] = latent_usage(all_mu.cpu().numpy())
     if config.data.transforms_input:
         _performance_realism(result, totals.performances, examples_path, config, split, workers)
     if not uses_controls:

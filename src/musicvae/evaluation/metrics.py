@@ -244,6 +244,37 @@ def groove_stats(grooves: np.ndarray, steps_per_bar: int = 16) -> dict:
     }
 
 
+# Burda et al. (2016): a latent dimension is active when its posterior mean varies across the
+# data with variance above this.
+ACTIVE_UNIT_THRESHOLD = 0.01
+
+
+def latent_usage(mu: np.ndarray) -> dict:
+    """How much of z the encoder uses over a split: the active units (dimensions whose posterior
+    mean varies across windows with variance above 0.01) and the mean standard deviation of mu
+    across windows. An encoder that gives every window the same code has no active unit, however
+    large its KL (a constant mean far from 0 costs KL and carries nothing)."""
+    # mu: (N, Z)
+    mu = np.asarray(mu, np.float64)
+    z_size = int(mu.shape[-1])
+    if mu.ndim != 2 or len(mu) < 2:
+        return {"active_units": 0, "z_size": z_size, "mu_spread": float("nan")}
+    var = mu.var(axis=0)
+    return {
+        "active_units": int((var > ACTIVE_UNIT_THRESHOLD).sum()),
+        "z_size": z_size,
+        "mu_spread": float(np.sqrt(var).mean()),
+    }
+
+
+def latent_line(usage: dict) -> str:
+    """One line of a report on :func:`latent_usage`."""
+    return (
+        f"latent dimensions in use: {usage['active_units']} of {usage['z_size']} "
+        f"(mu's spread across windows {usage['mu_spread']:.3f})"
+    )
+
+
 def json_safe(obj: object) -> object:
     """A copy with NaN / inf floats replaced by None and numpy scalars by Python ones."""
     if isinstance(obj, dict):
