@@ -190,6 +190,37 @@ def test_init_from_copies_weights_and_starts_at_step_zero(tmp_path, small_datase
 
 
 @pytest.mark.slow
+def test_init_parts_copies_one_part_and_starts_the_rest_fresh(tmp_path, small_dataset):
+    config = get_config("debug")
+    train(config, _options(tmp_path, small_dataset, "donor", num_steps=3))
+    donor = load_checkpoint(tmp_path / "donor")[0].state_dict()
+    hc = get_config("debug", "hit_conditioned=true")
+    train(hc, _options(tmp_path, small_dataset, "fresh", num_steps=0))
+    fresh = load_checkpoint(tmp_path / "fresh")[0].state_dict()
+    warm = _options(
+        tmp_path, small_dataset, "warm", num_steps=0, init_from=str(tmp_path / "donor"),
+        init_parts="encoder",
+    )  # fmt: skip
+    train(hc, warm)
+    model = load_checkpoint(tmp_path / "warm")[0].state_dict()
+    encoder = [k for k in model if k.startswith("encoder.")]
+    decoder = [k for k in model if k.startswith("decoder.")]
+    assert encoder and decoder and len(encoder) + len(decoder) == len(model)
+    assert all(torch.equal(model[k], donor[k]) for k in encoder)
+    assert all(torch.equal(model[k], fresh[k]) for k in decoder)  # the seed's own start
+    assert not all(torch.equal(fresh[k], donor[k]) for k in decoder)  # the donor trained
+    wrong = get_config("debug", "z_size=4")
+    bad = _options(
+        tmp_path, small_dataset, "bad", num_steps=1, init_from=str(tmp_path / "donor"),
+        init_parts="decoder",
+    )  # fmt: skip
+    with pytest.raises(MusicVAEError, match="--init-from .*: its decoder's weights do not fit"):
+        train(wrong, bad)
+    with pytest.raises(MusicVAEError, match="--init-parts conductor: choose from all, encoder"):
+        _options(tmp_path, small_dataset, "x", init_parts="conductor")
+
+
+@pytest.mark.slow
 def test_the_best_checkpoint_by_validation_loss_is_kept(tmp_path, small_dataset):
     from musicvae.generation import load
 

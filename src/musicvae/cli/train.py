@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from musicvae.cli import args as types
 from musicvae.errors import MusicVAEError
-from musicvae.training.options import TrainOptions, default
+from musicvae.training.options import INIT_PARTS, TrainOptions, default
 
 if TYPE_CHECKING:
     from musicvae.configs import Config
@@ -128,6 +128,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "when the run folder already has checkpoints (the run then resumes)",
     )
     p.add_argument(
+        "--init-parts",
+        choices=INIT_PARTS,
+        default="all",
+        help="what --init-from copies: the whole model (default), or only its encoder or "
+        "decoder, the rest starting fresh (e.g. a hierarchical model on a flat one's encoder)",
+    )
+    p.add_argument(
         "--max-time",
         metavar="DURATION",
         help="stop cleanly after this long, with a checkpoint saved (e.g. 90m, 2h, 1h30m); "
@@ -227,6 +234,7 @@ def _options(args: argparse.Namespace) -> tuple[Config, TrainOptions]:
         amp=not args.no_amp,
         progress=False if args.no_progress else None,
         init_from=args.init_from,
+        init_parts=args.init_parts,
         max_time=max_time,
         print_every=args.print_every,
     )

@@ -12,6 +12,9 @@ from pathlib import Path
 
 from musicvae.errors import MusicVAEError
 
+# What --init-from may copy: the whole model, or one of its two parts.
+INIT_PARTS = ("all", "encoder", "decoder")
+
 
 @dataclass
 class TrainOptions:
@@ -34,6 +37,9 @@ class TrainOptions:
     threads: int | None = None  # CPU threads per process; None: the cores shared out evenly
     # Warm start of a new run: another model's weights (fine-tuning); the optimizer starts fresh.
     init_from: str | None = None
+    # Which of its parts: "all", or only the "encoder" or "decoder" (the rest starts fresh), e.g.
+    # a hierarchical decoder over the encoder of a flat model that already encodes.
+    init_parts: str = "all"
     max_time: float | None = None  # seconds; stop cleanly (with a checkpoint) after this long
     print_every: int = 100  # steps between log lines when no progress bar is drawn
 
@@ -56,6 +62,10 @@ class TrainOptions:
         for name, value, low in least:
             if value is not None and not value >= low:  # NaN too
                 raise MusicVAEError(f"--{name.replace('_', '-')} {value}: must be {low} or more")
+        if self.init_parts not in INIT_PARTS:
+            raise MusicVAEError(
+                f"--init-parts {self.init_parts}: choose from {', '.join(INIT_PARTS)}"
+            )
         if self.max_time is not None and not self.max_time > 0:
             raise MusicVAEError(f"--max-time {self.max_time}: must be more than 0")
 

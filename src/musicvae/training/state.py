@@ -81,8 +81,11 @@ class Loader:
         return self.examples.batch(next(self.stream))
 
 
-def warm_start(model: torch.nn.Module, config: Config, source: str) -> list[str]:
-    """Copy the weights of ``source`` (anything ``musicvae.load`` opens) into ``model``.
+def warm_start(
+    model: torch.nn.Module, config: Config, source: str, parts: str = "all"
+) -> list[str]:
+    """Copy the weights of ``source`` (anything ``musicvae.load`` opens) into ``model``: all of
+    them, or only its ``"encoder"`` or ``"decoder"`` (the model keeps its own for the rest).
 
     A model whose inputs gained control columns (a config with controls, warm-started from one
     without) keeps the source's weights and starts the new columns at 0, so it begins as the
@@ -92,8 +95,18 @@ def warm_start(model: torch.nn.Module, config: Config, source: str) -> list[str]
 
     donor = load(source).model
     extra = int(getattr(model, "control_depth", 0)) - int(getattr(donor, "control_depth", 0))
-    weights, widened = widen_inputs(model.state_dict(), donor.state_dict(), extra)
-    ckpt.load_weights(model, weights, f"--init-from {source}: its weights", config)
+    own = model.state_dict()
+    weights, widened = widen_inputs(own, donor.state_dict(), extra)
+    what = f"--init-from {source}: its weights"
+    if parts != "all":
+        prefix = f"{parts}."
+        weights = {k: v for k, v in weights.items() if k.startswith(prefix)}
+        if not weights:
+            raise MusicVAEError(f"--init-from {source}: it has no {parts} weights")
+        weights = {**{k: v for k, v in own.items() if not k.startswith(prefix)}, **weights}
+        widened = [name for name in widened if name.startswith(prefix)]
+        what = f"--init-from {source}: its {parts}'s weights"
+    ckpt.load_weights(model, weights, what, config)
     return widened
 
 
@@ -305,7 +318,7 @@ def restore(
     or warm-start a new run from ``--init-from``; returns the step the run starts at."""
     if saved is None:
         if options.init_from:
-            widened = warm_start(model, config, options.init_from)
+            widened = warm_start(model, config, options.init_from, options.init_parts)
             if widened and info.is_main:
                 tqdm.write(
                     f"--init-from {options.init_from}: {len(widened)} input weights gain "
