@@ -167,12 +167,15 @@ def test_empty_split_is_a_clear_error(tmp_path):
         train(get_config("debug"), _options(tmp_path, empty, "run", num_steps=1))
 
 
+def _donor(tmp_path, dataset) -> dict:
+    """The weights of a 3-step debug run in ``tmp_path/donor``."""
+    train(get_config("debug"), _options(tmp_path, dataset, "donor", num_steps=3))
+    return load_checkpoint(tmp_path / "donor")[0].state_dict()
+
+
 @pytest.mark.slow
 def test_init_from_copies_weights_and_starts_at_step_zero(tmp_path, small_dataset):
-    config = get_config("debug")
-    train(config, _options(tmp_path, small_dataset, "donor", num_steps=3))
-    donor = load_checkpoint(tmp_path / "donor")[0].state_dict()
-    hc = get_config("debug", "hit_conditioned=true")
+    donor, hc = _donor(tmp_path, small_dataset), get_config("debug", "hit_conditioned=true")
     warm = _options(tmp_path, small_dataset, "warm", num_steps=0, init_from=str(tmp_path / "donor"))
     result = train(hc, warm)
     assert result.step == 0
@@ -191,10 +194,7 @@ def test_init_from_copies_weights_and_starts_at_step_zero(tmp_path, small_datase
 
 @pytest.mark.slow
 def test_init_parts_copies_one_part_and_starts_the_rest_fresh(tmp_path, small_dataset):
-    config = get_config("debug")
-    train(config, _options(tmp_path, small_dataset, "donor", num_steps=3))
-    donor = load_checkpoint(tmp_path / "donor")[0].state_dict()
-    hc = get_config("debug", "hit_conditioned=true")
+    donor, hc = _donor(tmp_path, small_dataset), get_config("debug", "hit_conditioned=true")
     train(hc, _options(tmp_path, small_dataset, "fresh", num_steps=0))
     fresh = load_checkpoint(tmp_path / "fresh")[0].state_dict()
     warm = _options(
