@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# Train the two bundled melody models, and the flat and zero-input 16-bar models they are
-# compared with, four runs side by side on one machine, from music21's public-domain folk
-# collections; then export each best-by-validation checkpoint as a float16 bundle, score it on
-# the test split and write the flat-versus-hierarchical table. Everything is written under OUT;
-# a killed script resumes when rerun with the same OUT.
+# Train the two bundled melody models and the 16-bar models they are compared with, from
+# music21's public-domain folk collections; then export each best-by-validation checkpoint as a
+# float16 bundle, score it on the test split and write the flat-versus-hierarchical table.
+# First four runs side by side: the 2-bar bundle and, from scratch with the same seed, the flat
+# 16-bar model and the hierarchical one with Magenta's zero conductor input and with z fed to
+# it. Then the 16-bar bundle: the hierarchical decoder on the flat model's trained encoder
+# (--init-parts encoder), because from scratch its own encoder gave every tune the same code
+# (docs/hierarchical-decoder.md#melodies). Everything is written under OUT; a killed script
+# resumes when rerun with the same OUT.
 #
 #   scripts/train_melody_bundles.sh OUT [MAX_TIME]
 #
-# MAX_TIME (default 140m) bounds each training run; the four run at once, one thread each.
+# MAX_TIME (default 140m) bounds each training run; the first four run at once, one thread each.
 # Environment: EXAMPLES (default OUT/folk.parquet, built with `musicvae data folk` when missing;
 # Essen is never added, so the bundles stay free of its non-commercial licence), STEPS (default
 # 20000, so MAX_TIME ends the runs), THREADS (default 1), MUSICVAE (default: musicvae on PATH),
@@ -29,14 +33,12 @@ if [ ! -f "$examples" ]; then
     "$mv" data folk -o "$examples"
 fi
 
-# name, config, extra hparams: the bundle each run becomes. The 16-bar bundle feeds z to the
-# conductor at every bar: with Magenta's zero input (mel_16bar_zeros) its posterior collapsed by
-# step 1,000, as GrooVAE's did (docs/hierarchical-decoder.md); the flat and zero-input runs are
-# only compared.
+# name, config, extra hparams: the run each becomes. From scratch, both hierarchical runs'
+# encoders collapsed to one code for every tune; they and the flat run are only compared.
 bundles=(
     "mel_2bar cat-mel_2bar_small batch_size=128,beta_rate=0.9995"
-    "mel_16bar mel_16bar_hierdec batch_size=64,conductor_input=z"
     "mel_16bar_zeros mel_16bar_hierdec batch_size=64,conductor_input=zeros"
+    "mel_16bar_z mel_16bar_hierdec batch_size=64,conductor_input=z"
     "mel_16bar_flat mel_16bar_flat batch_size=64"
 )
 
@@ -59,6 +61,14 @@ if [ "$status" -ne 0 ]; then
     exit 1
 fi
 
+# The 16-bar bundle: the conductor over the flat run's encoder, its decoder from the seed.
+"$mv" train --config mel_16bar_hierdec --run-dir "$out/mel_16bar" --examples "$examples" \
+    --hparams batch_size=64,conductor_input=z --init-from "$out/mel_16bar_flat" \
+    --init-parts encoder --seed 1 --threads "$threads" --num-steps "${STEPS:-20000}" \
+    --eval-every 250 --checkpoint-every 100 --checkpoints-to-keep 0 \
+    --max-time "$max_time" --no-progress >>"$out/mel_16bar.train.log" 2>&1
+bundles+=("mel_16bar mel_16bar_hierdec batch_size=64,conductor_input=z")
+
 for entry in "${bundles[@]}"; do
     read -r name config hparams <<<"$entry"
     which=best
@@ -71,7 +81,7 @@ for entry in "${bundles[@]}"; do
 done
 "${PYTHON:-python3}" "$(dirname "$0")/compare_models.py" --examples "$examples" --split test \
     --model "$out/mel_16bar_flat.safetensors" --model "$out/mel_16bar_zeros.safetensors" \
-    --model "$out/mel_16bar.safetensors" \
+    --model "$out/mel_16bar_z.safetensors" --model "$out/mel_16bar.safetensors" \
     --json "$out/melody-comparison.json" --plot "$out/melody_structure.png" \
     >"$out/melody-comparison.md"
 echo "bundles, event files and reports in $out"

@@ -70,8 +70,8 @@ def test_compare_models(tmp_path, capsys):
 def _script_bundles(script: Path) -> list[tuple[str, str]]:
     import re
 
-    block = script.read_text().split("bundles=(")[1].split(")")[0]
-    return re.findall(r'"([^\s"]+) ([^\s"]+)[^"]*"', block)
+    blocks = re.findall(r"bundles\+?=\(([^)]*)\)", script.read_text())  # bundles=(…), bundles+=(…)
+    return [pair for block in blocks for pair in re.findall(r'"([^\s"]+) ([^\s"]+)[^"]*"', block)]
 
 
 def test_train_bundles_trains_every_bundle_under_a_registered_config(tmp_path):
@@ -88,6 +88,7 @@ def test_train_bundles_trains_every_bundle_under_a_registered_config(tmp_path):
     assert {name for name, _ in pairs} - bundled <= {
         "mel_16bar_flat",
         "mel_16bar_zeros",
+        "mel_16bar_z",
         "mel_2bar",
         "mel_16bar",
     }
