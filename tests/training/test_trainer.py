@@ -218,6 +218,8 @@ def test_init_parts_copies_one_part_and_starts_the_rest_fresh(tmp_path, small_da
         train(wrong, bad)
     with pytest.raises(MusicVAEError, match="--init-parts conductor: choose from all, encoder"):
         _options(tmp_path, small_dataset, "x", init_parts="conductor")
+    with pytest.raises(MusicVAEError, match="--init-parts encoder needs --init-from MODEL"):
+        _options(tmp_path, small_dataset, "x", init_parts="encoder")
 
 
 @pytest.mark.slow

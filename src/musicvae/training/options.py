@@ -66,6 +66,8 @@ class TrainOptions:
             raise MusicVAEError(
                 f"--init-parts {self.init_parts}: choose from {', '.join(INIT_PARTS)}"
             )
+        if self.init_parts != "all" and not self.init_from:
+            raise MusicVAEError(f"--init-parts {self.init_parts} needs --init-from MODEL")
         if self.max_time is not None and not self.max_time > 0:
             raise MusicVAEError(f"--max-time {self.max_time}: must be more than 0")
 
