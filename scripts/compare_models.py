@@ -118,12 +118,17 @@ def evaluate_model(
     return report
 
 
+def _active(r: dict) -> str:
+    usage = r.get("latent")
+    return f"{usage['active_units']} of {usage['z_size']}" if usage else "n/a"
+
+
 ROWS = [
     ("test windows", lambda r: str(r["num_windows"])),
     ("bars per window", lambda r: str(r["window_steps"] // 16)),
     ("training steps", lambda r: str(r["comparison"]["step"])),
     ("KL (bits per window)", lambda r: _f(r["elbo"]["overall"]["kl_bits"], 1)),
-    ("latent dimensions in use (variance of mu > 0.01)", lambda r: _active(r)),
+    ("latent dimensions in use (variance of mu > 0.01)", _active),
     ("teacher-forced hit F1", lambda r: _f(r["teacher_forced"]["overall"]["f1"])),
     ("… with another window's z", lambda r: _f(r["other_z"]["overall"]["f1"])),
     (
@@ -136,11 +141,6 @@ ROWS = [
     ("free-running velocity MAE", lambda r: _f(r["sampled"]["overall"]["velocity_mae"], 1)),
     ("free-running timing MAE (ms)", lambda r: _f(r["sampled"]["overall"]["timing_mae_ms"], 1)),
 ]  # fmt: skip
-
-
-def _active(r: dict) -> str:
-    usage = r.get("latent")
-    return f"{usage['active_units']} of {usage['z_size']}" if usage else "n/a"
 
 
 def _realism(key: str, digits: int = 3):
@@ -231,7 +231,7 @@ MELODY_ROWS = [
     ("test windows", lambda r: str(r["num_windows"])),
     ("training steps", lambda r: str(r["comparison"]["step"])),
     ("KL (bits per window)", lambda r: _f(r["elbo"]["kl_bits"], 1)),
-    ("latent dimensions in use (variance of mu > 0.01)", lambda r: _active(r)),
+    ("latent dimensions in use (variance of mu > 0.01)", _active),
     ("teacher-forced accuracy", lambda r: _f(r["teacher_forced"]["accuracy"])),
     ("sampled accuracy (temperature 1)", lambda r: _f(r["sampled"]["accuracy"])),
     ("sampled accuracy (argmax)", lambda r: _f(r["free"]["accuracy"])),
