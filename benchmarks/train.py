@@ -1,11 +1,12 @@
 """Benchmark: training throughput of one config, its FLOPs, and the machine's matmul speed.
 
 Times the trainer's own ``train_step`` (forward, backward, Magenta's clipping, Adam) on a fixed
-batch of synthetic GMD-like windows (or real ones with ``--examples``), ``--steps`` steps back to
-back as training runs them (``examples_per_s`` is their sustained rate; the median and best steps
-are reported too), then, in the same run, a "matmul-only step": every GEMM the step performs, at
-its exact shape, as a plain fp32 ``torch.mm`` (best round). Their ratio is how close training
-runs to the machine's matmul speed. Prints one JSON object.
+batch of synthetic windows (GMD-like grooves, one class a step for the other families; or real
+ones with ``--examples``), ``--steps`` steps back to back as training runs them
+(``examples_per_s`` is their sustained rate; the median and best steps are reported too), and
+in the same run, before and after them, a "matmul-only step": every GEMM
+the step performs, at its exact shape, as a plain fp32 ``torch.mm`` (best round of both). Their
+ratio is how close training runs to the machine's matmul speed. Prints one JSON object.
 
 FLOPs are counted analytically from the layer shapes: a (M x K) @ (K x N) product is 2·M·K·N.
 Per LSTM layer (input I, hidden H, batch B, T steps) the forward pass is one input GEMM
@@ -40,6 +41,8 @@ after the others, so the kernel's gain is measured in alternation on the same ma
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gc
 import json
 import math
 import os
@@ -59,13 +62,14 @@ TUNED = tune_environment()  # as the musicvae command does, before torch loads
 import torch  # noqa: E402
 
 from musicvae.configs import Config, get_config  # noqa: E402
+from musicvae.data.converters import build_converter  # noqa: E402
+from musicvae.families import family_name  # noqa: E402
 from musicvae.models import build_model, fused_lstm  # noqa: E402
 from musicvae.training.distributed import resolve_device  # noqa: E402
 from musicvae.training.optim import amp_enabled, make_optimizer, set_seed, train_step  # noqa: E402
 
 GMD = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "groove"
 
-OUTPUT_DEPTH = 27
 Gemm = tuple[int, int, int]  # (M, K, N)
 
 
@@ -79,14 +83,21 @@ def lstm_gemms(batch: int, steps: int, input_size: int, sizes: tuple[int, ...]) 
     return out
 
 
+def depths(config: Config) -> tuple[int, int, int]:
+    """The config's (input, output, control) depths, from its converter."""
+    converter = build_converter(config)
+    return converter.input_depth, converter.output_depth, converter.control_depth
+
+
 def model_gemms(config: Config, batch: int) -> dict[str, Counter]:
-    """Forward GEMMs of one training step, by part of the model."""
+    """Forward GEMMs of one training step, by part of the model (the LSTM stacks and dense
+    layers of flat and hierarchical decoders)."""
     hp = config.hparams
     t, z = hp.max_seq_len, hp.z_size
-    controls = 9 if config.data.hits_as_controls else 0
+    in_depth, out_depth, controls = depths(config)
     parts: dict[str, Counter] = {"encoder": Counter(), "decoder": Counter()}
     # Bidirectional encoder: each direction is a full LSTM; layer l>0 reads both directions.
-    inp = OUTPUT_DEPTH + controls
+    inp = in_depth + controls
     for h in hp.enc_rnn_size:
         for _ in range(2):
             parts["encoder"].update(lstm_gemms(batch, t, inp, (h,)))
@@ -102,13 +113,11 @@ def model_gemms(config: Config, batch: int) -> dict[str, Counter]:
         # The core decoder runs every bar as one (B * bars)-row batch, conditioned on the bar's
         # embedding instead of z.
         parts["decoder"][(batch * bars, cond[-1], 2 * sum(dec))] += 1
-        parts["decoder"].update(
-            lstm_gemms(batch * bars, bar, OUTPUT_DEPTH + cond[-1] + controls, dec)
-        )
+        parts["decoder"].update(lstm_gemms(batch * bars, bar, out_depth + cond[-1] + controls, dec))
     else:
         parts["decoder"][(batch, z, 2 * sum(dec))] += 1
-        parts["decoder"].update(lstm_gemms(batch, t, OUTPUT_DEPTH + z + controls, dec))
-    parts["decoder"][(t * batch, dec[-1], OUTPUT_DEPTH)] += 1  # output projection
+        parts["decoder"].update(lstm_gemms(batch, t, out_depth + z + controls, dec))
+    parts["decoder"][(t * batch, dec[-1], out_depth)] += 1  # output projection
     return parts
 
 
@@ -160,6 +169,11 @@ class GemmStep:
             self.best[shape] = min(self.best.get(shape, math.inf), dt / count)
         return total
 
+    def rounds(self, n: int) -> tuple[list[float], dict[Gemm, float]]:
+        """A warm-up, then ``n`` timed rounds: their times and each shape's best."""
+        self.run()
+        return [self.run() for _ in range(n)], self.best
+
 
 def sync(device: torch.device) -> None:
     if device.type == "cuda":
@@ -175,12 +189,20 @@ def make_batch(config: Config, batch: int, examples: Path | None, device: torch.
         idx = torch.arange(batch) % len(ex)
         return tuple(x.to(device) for x in ex.batch(idx))
     g = torch.Generator().manual_seed(0)
+    lengths = torch.full((batch,), t, dtype=torch.int64)
+    in_depth, out_depth, control_depth = depths(config)
+    if family_name(config) != "groove":
+        # Other families: one class a step, the same cost for their LSTMs as real data.
+        classes = torch.randint(0, out_depth, (batch, t), generator=g)
+        x = torch.nn.functional.one_hot(classes, out_depth).float()
+        inputs = x if in_depth == out_depth else x.new_zeros(batch, t, in_depth)
+        controls = x.new_zeros(batch, t, control_depth)
+        return tuple(v.to(device) for v in (inputs, x, controls, lengths))
     hits = (torch.rand(batch, t, 9, generator=g) < 0.12).float()  # about GMD's hit density
     vel = hits * torch.rand(batch, t, 9, generator=g)
     off = hits * (torch.rand(batch, t, 9, generator=g) * 2 - 1) * 0.5
     x = torch.cat([hits, vel, off], -1)
     controls = hits if config.data.hits_as_controls else x.new_zeros(batch, t, 0)
-    lengths = torch.full((batch,), t, dtype=torch.int64)
     return tuple(v.to(device) for v in (x, x, controls, lengths))
 
 
@@ -282,6 +304,12 @@ def step_loop(args: argparse.Namespace) -> dict:
     fwd_flops = gemm_flops(forward)
     step_flops = gemm_flops(step_gemms)  # = 3 x forward
 
+    # The matmul-only step runs before the training steps as well as after them, and the best
+    # round counts: on this project's virtual machines the same products ran up to 20% slower
+    # after the steps than before, with the LSTM kernel's block cache holding memory, which
+    # would flatter the ratio.
+    matmul_before, best_before = GemmStep(step_gemms, device).rounds(max(2, args.steps // 2))
+    reset_peak_rss()  # the reference's operands are gone: the peak from here is the steps'
     for step in range(args.warmup):
         train_step(model, optimizer, batch, step, config, amp=args.amp)
     # Training steps back to back, as training runs them: their mean is the sustained rate.
@@ -293,11 +321,13 @@ def step_loop(args: argparse.Namespace) -> dict:
         loss = out["loss"].item()
         sync(device)
         step_times.append(time.perf_counter() - t0)
-    peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # before the operands
+    peak_rss = own_peak_rss_mib()  # before the operands
     # Then the matmul-only steps; the best round is the machine's matmul speed.
     gemm_step = GemmStep(step_gemms, device)
-    gemm_step.run()  # warm-up
-    matmul_times = [gemm_step.run() for _ in range(args.steps)]
+    matmul_after, _ = gemm_step.rounds(args.steps)
+    for shape, best in best_before.items():
+        gemm_step.best[shape] = min(gemm_step.best[shape], best)
+    matmul_times = matmul_before + matmul_after
     bf16_seconds = None
     if amp_enabled(device, args.amp):
         bf16_step = GemmStep(step_gemms, device, torch.bfloat16)
@@ -350,6 +380,10 @@ def step_loop(args: argparse.Namespace) -> dict:
         "achieved_gflops": round(step_flops / mean_seconds / 1e9, 1),
         "matmul_gflops_same_shapes": round(step_flops / matmul_seconds / 1e9, 1),
         "matmul_ms_per_step": round(matmul_seconds * 1e3, 2),
+        "matmul_ms_best_before_after": [
+            round(min(matmul_before) * 1e3, 2),
+            round(min(matmul_after) * 1e3, 2),
+        ],
         "fraction_of_matmul_speed": round(matmul_seconds / mean_seconds, 3),
         # The same GEMMs in bf16 (with amp on): the bound a bf16 step could reach if nothing
         # but its matmuls took time.
@@ -476,6 +510,25 @@ def run_beside(
         for p in busy:
             p.kill()
             p.wait()
+
+
+def reset_peak_rss() -> None:
+    """Start this process's peak RSS again from its current RSS (Linux; elsewhere the peak
+    stays the process's whole-life peak)."""
+    gc.collect()
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
+
+
+def own_peak_rss_mib() -> float:
+    """This process's peak RSS in MiB since :func:`reset_peak_rss` (``VmHWM``)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def peak_rss_mib(child: subprocess.Popen) -> float | None:

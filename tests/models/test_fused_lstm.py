@@ -312,3 +312,47 @@ def test_one_and_two_threads_give_the_same_bits(threads, dtype):
         results.append([y, hn, cn, *torch.autograd.grad(loss, [x, *lstm.parameters()])])
     for one, two in zip(*results, strict=True):
         assert torch.equal(one, two)
+
+
+@pytest.mark.parametrize(("bidir", "lengths"), [(True, None), (False, "random"), (True, "random")])
+def test_large_layers_reuse_their_buffers_exactly(bidir, lengths):
+    """Gates of 16 MiB and more come from the kernel's block cache, whose blocks hold the last
+    call's values: a second call must give the same bits, and both nn.LSTM's values."""
+    torch.manual_seed(5)
+    b, t, i, h = 64, 64, 27, 256  # gates (B, T, D * 4H) fp32: 16 MiB a direction
+    lstm = torch.nn.LSTM(i, h, batch_first=True, bidirectional=bidir)
+    dirs = 2 if bidir else 1
+    x = torch.randn(b, t, i, requires_grad=True)
+    h0 = (0.5 * torch.randn(dirs, b, h)).requires_grad_()
+    lens = torch.randint(1, t + 1, (b,)) if lengths == "random" else None
+    inputs = [x, h0, *lstm.parameters()]
+    probe = torch.randn(b, t, dirs * h)
+    runs = []
+    for _ in range(2):
+        y, hn, cn = fused_lstm.layer(x, h0, h0, _weights(lstm), lens)
+        runs.append([y, *torch.autograd.grad((y * probe).sum() + hn.sum(), inputs)])
+    for one, two in zip(*runs, strict=True):
+        assert torch.equal(one, two)
+    y, hn, _ = _reference(lstm, x, h0, h0, lens)
+    ref = [y, *torch.autograd.grad((y * probe).sum() + hn.sum(), inputs)]
+    for mine, theirs in zip(runs[0], ref, strict=True):
+        # Weight gradients sum 4,096 terms in another order: 1e-5 of their scale.
+        scale = max(1.0, theirs.abs().max().item())
+        torch.testing.assert_close(mine, theirs, atol=1e-5 * scale, rtol=1e-5)
+
+
+def test_a_retained_graph_keeps_its_saved_gates():
+    """Without retain_graph the backward writes the gate gradients over the saved gates; with it,
+    a second backward must find them intact and give the same gradients again."""
+    torch.manual_seed(6)
+    lstm = torch.nn.LSTM(3, 5, batch_first=True, bidirectional=True)
+    x = torch.randn(4, 6, 3, requires_grad=True)
+    h0 = torch.zeros(2, 4, 5)
+    y, _, _ = fused_lstm.layer(x, h0, h0, _weights(lstm))
+    loss = (y * torch.randn_like(y)).sum()
+    first = torch.autograd.grad(loss, [x, *lstm.parameters()], retain_graph=True)
+    second = torch.autograd.grad(loss, [x, *lstm.parameters()], retain_graph=True)
+    last = torch.autograd.grad(loss, [x, *lstm.parameters()])
+    for a, b, c in zip(first, second, last, strict=True):
+        assert torch.equal(a, b)
+        assert torch.equal(a, c)

@@ -5,7 +5,10 @@ The C++ kernel does a layer's input projection for all steps as one GEMM, then r
 recurrence in chunks of batch rows in parallel on torch's OpenMP threads (one small GEMM and the
 fused gate math per step, no barrier between steps), and its backward does the weight gradients
 as single GEMMs over all steps. Same parameters and the same (i, f, g, o) cell as ``nn.LSTM``:
-in fp32 it matches it to about 1e-6. GEMMs run in bf16 under bf16 autocast where the CPU has
+in fp32 it matches it to about 1e-6. Where autograd frees the graph after the backward (no
+``retain_graph``), the gate gradients overwrite the saved gates rather than taking a new buffer,
+and the kernel's large tensors come from a cache of blocks reused by size, not fresh pages the OS
+must zero at every step (``MUSICVAE_LSTM_CACHE=0`` turns it off). GEMMs run in bf16 under bf16 autocast where the CPU has
 native bf16 (state and gate math stay fp32), in fp32 otherwise.
 
 Sampling runs as one call of the kernel for the whole decode (:func:`categorical_sample` for
@@ -223,10 +226,21 @@ class _Layer(torch.autograd.Function):
         x, h0, c0, y, gates, cells, lengths, *weights = ctx.saved_tensors
         d = ctx.dirs
         w_ih, w_hh = weights[:d], weights[d:]
+        grads = (dy, dhn, dcn, ctx.needs_input_grad[0], _last_backward())
         dx, dh0, dc0, dw_ih, dw_hh, db = _ops().backward(
-            x, h0, c0, w_ih, w_hh, y, gates, cells, lengths, dy, dhn, dcn, ctx.needs_input_grad[0]
+            x, h0, c0, w_ih, w_hh, y, gates, cells, lengths, *grads
         )
         return dx, dh0, dc0, None, *dw_ih, *dw_hh, *db
+
+
+def _last_backward() -> bool:
+    """Whether the backward running now frees the graph after it (no ``retain_graph``): then
+    the kernel writes the gate gradients over the saved gates instead of a new buffer."""
+    keep = getattr(torch._C._autograd, "_get_current_graph_task_keep_graph", None)
+    try:
+        return keep is not None and not keep()
+    except RuntimeError:  # not inside an autograd graph task
+        return False
 
 
 def _gemm_dtype(x: Tensor) -> tuple[torch.dtype, torch.dtype]:

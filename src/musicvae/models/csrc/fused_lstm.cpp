@@ -31,6 +31,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <mutex>
 #include <optional>
 #include <tuple>
 #include <type_traits>
@@ -118,14 +119,14 @@ inline void row_forward(int64_t h, S* __restrict a, const S* __restrict rec,
 // overlap and vectorizes). a*: activated gates; c, cp: this step's and the previous cell; dha
 // (+ dy where kDy): dL/dh; dc: dL/dc from later steps, updated in place to dL/dc_prev; g*: the
 // pre-activation gates' gradients; b*: their running sums (the bias gradient).
+// The gradients may overwrite the gates they come from (gi == ai, ...: the backward in place):
+// each index is read before it is written, so those pointers are not restrict.
 template <bool kDy, typename S, typename M>
-inline void row_backward_(int64_t h, const S* __restrict ai, const S* __restrict af,
-                          const S* __restrict ag, const S* __restrict ao, const S* __restrict c,
-                          const S* __restrict cp, const S* __restrict dha,
-                          const M* __restrict dy, S* __restrict dc, M* __restrict gi,
-                          M* __restrict gf, M* __restrict gg, M* __restrict go,
-                          S* __restrict bi, S* __restrict bf, S* __restrict bg,
-                          S* __restrict bo) {
+inline void row_backward_(int64_t h, const S* ai, const S* af, const S* ag, const S* ao,
+                          const S* __restrict c, const S* __restrict cp,
+                          const S* __restrict dha, const M* __restrict dy, S* __restrict dc,
+                          M* gi, M* gf, M* gg, M* go, S* __restrict bi, S* __restrict bf,
+                          S* __restrict bg, S* __restrict bo) {
   for (int64_t j = 0; j < h; ++j) {
     const S i = ai[j], f = af[j], g = ag[j], o = ao[j];
     const S tc = tanh_(c[j]);
@@ -250,6 +251,90 @@ void check_dirs(const std::vector<Tensor>& w, int64_t dirs, const char* name) {
   for (const auto& t : w) TORCH_CHECK(t.is_contiguous(), name, " must be contiguous");
 }
 
+// -- large buffers -------------------------------------------------------------------------------
+
+// The kernel's large tensors (a layer's gates, cells and outputs, the backward's gate gradients)
+// come from a cache of blocks rather than a fresh mapping at every call: glibc maps every
+// allocation over 32 MiB anew, and the OS zeroes each page on first touch (9% of a groovae_4bar
+// training step's CPU time at batch 512, by perf). A step asks for the same sizes every time, so
+// blocks are reused by exact size. Free blocks over kCacheBytes go back to the system, oldest
+// first. MUSICVAE_LSTM_CACHE=0 turns the cache off (for comparisons).
+class BlockCache {
+ public:
+  static constexpr size_t kMinBytes = size_t(16) << 20;
+  static constexpr size_t kAlign = size_t(64) << 10;
+  static constexpr size_t kCacheBytes = size_t(2) << 30;
+
+  static BlockCache& get() {
+    static BlockCache* cache = new BlockCache();  // never destroyed: tensors may outlive statics
+    return *cache;
+  }
+
+  // An uninitialised tensor, from the cache where it is large enough to matter.
+  Tensor empty(at::IntArrayRef sizes, const at::TensorOptions& opts) {
+    const size_t bytes = static_cast<size_t>(c10::multiply_integers(sizes)) *
+                         c10::elementSize(c10::typeMetaToScalarType(opts.dtype()));
+    if (!on_ || bytes < kMinBytes) return at::empty(sizes, opts);
+    const size_t size = (bytes + kAlign - 1) / kAlign * kAlign;
+    void* p = take(size);
+    if (p == nullptr) return at::empty(sizes, opts);
+    return at::from_blob(p, sizes, [size](void* q) { BlockCache::get().give(q, size); }, opts);
+  }
+
+ private:
+  BlockCache() {
+    const char* env = std::getenv("MUSICVAE_LSTM_CACHE");
+    on_ = env == nullptr || std::strcmp(env, "0") != 0;
+  }
+
+  void* take(size_t size) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (auto it = free_.rbegin(); it != free_.rend(); ++it) {
+        if (it->first == size) {
+          void* p = it->second;
+          free_.erase(std::next(it).base());
+          free_bytes_ -= size;
+          return p;
+        }
+      }
+    }
+    void* p = nullptr;
+    if (posix_memalign(&p, kAlign, size) != 0) return nullptr;
+    return p;
+  }
+
+  void give(void* p, size_t size) {
+    std::vector<void*> release;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      free_.emplace_back(size, p);
+      free_bytes_ += size;
+      while (free_bytes_ > kCacheBytes) {
+        release.push_back(free_.front().second);
+        free_bytes_ -= free_.front().first;
+        free_.erase(free_.begin());
+      }
+    }
+    for (void* q : release) std::free(q);
+  }
+
+  bool on_ = true;
+  std::mutex mu_;
+  std::vector<std::pair<size_t, void*>> free_;  // oldest first
+  size_t free_bytes_ = 0;
+};
+
+Tensor big_empty(at::IntArrayRef sizes, const at::TensorOptions& opts) {
+  return BlockCache::get().empty(sizes, opts);
+}
+
+Tensor big_zeros(at::IntArrayRef sizes, const at::TensorOptions& opts) {
+  Tensor t = big_empty(sizes, opts);
+  t.zero_();
+  return t;
+}
+
 // -- GEMMs ---------------------------------------------------------------------------------------
 
 // MKL's packed sgemm (the per-step GEMMs reuse one packed copy of W_hh instead of packing it
@@ -304,10 +389,14 @@ Tensor view_of(const T* p, int64_t m, int64_t k, int64_t ld) {
 
 // x (m, k) times w^T, w (n, k): float output (bf16 inputs: MKL's bf16 GEMM where it exists).
 Tensor mm_t_float(const Tensor& x, const Tensor& w) {
-  if (x.scalar_type() != at::kBFloat16) return at::mm(x, w.t());
   const int64_t m = x.size(0), k = x.size(1), n = w.size(0);
+  if (x.scalar_type() != at::kBFloat16) {
+    Tensor out = big_empty({m, n}, x.options());
+    at::mm_out(out, x, w.t());
+    return out;
+  }
   if (mkl().bf16 != nullptr && m < INT32_MAX) {
-    Tensor out = at::empty({m, n}, x.options().dtype(at::kFloat));
+    Tensor out = big_empty({m, n}, x.options().dtype(at::kFloat));
     mkl().bf16(Mkl::kRowMajor, Mkl::kNoTrans, Mkl::kTrans, m, n, k, 1.0f, x.data_ptr(), k,
                w.data_ptr(), k, 0.0f, out.data_ptr<float>(), n);
     return out;
@@ -442,11 +531,11 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> layer_forward(
   Tensor w_cat = dirs == 1 ? w_ih[0] : at::cat(w_ih, 0);
   // (B * T, D * 4H) in the state type; becomes the saved gates.
   Tensor gx = mm_t_float(x.view({batch * steps, in}), w_cat).view({batch, steps, dirs * g});
-  Tensor y = padded ? at::zeros({batch, steps, dirs * h}, x.options())
-                    : at::empty({batch, steps, dirs * h}, x.options());
+  Tensor y = padded ? big_zeros({batch, steps, dirs * h}, x.options())
+                    : big_empty({batch, steps, dirs * h}, x.options());
   Tensor hs = h0.to(m_type).contiguous().clone();
   Tensor cs = c0.contiguous().clone();
-  Tensor cells = save ? at::empty({batch, steps, dirs * h}, c0.options()) : Tensor();
+  Tensor cells = save ? big_empty({batch, steps, dirs * h}, c0.options()) : Tensor();
   if (m_type == at::kBFloat16) {
     forward_loop<float, at::BFloat16>(gx, w_hh, bias, len, y, hs, cs, cells, save);
   } else if (m_type == at::kFloat) {
@@ -478,7 +567,7 @@ void backward_loop(const Tensor& h0, const Tensor& c0, const std::vector<Tensor>
   const S* dhn_p = dhn.defined() ? dhn.data_ptr<S>() : nullptr;
   S* dc_p = dc.data_ptr<S>();
   M* dg_p = dgates.data_ptr<M>();
-  M* hp_p = hprev.data_ptr<M>();
+  M* hp_p = hprev.defined() ? hprev.data_ptr<M>() : nullptr;
   M* dh0_p = dh0.data_ptr<M>();
   S* db_p = db_chunks.data_ptr<S>();
   for_tasks(dirs, batch, rows, [&](int64_t d, int64_t c) {
@@ -502,8 +591,10 @@ void backward_loop(const Tensor& h0, const Tensor& c0, const std::vector<Tensor>
                            dha, dy_p != nullptr ? dy_p + (bt * dirs + d) * h : nullptr,
                            dc_p + (d * batch + b) * h, dg, db);
         if (!r.uniform) std::memcpy(dg_rows.data() + (b - r.r0) * g, dg, g * sizeof(M));
-        const M* hp = s == 0 ? h0_p + (d * batch + b) * h : y_p + (btp * dirs + d) * h;
-        std::memcpy(hp_p + (bt * dirs + d) * h, hp, h * sizeof(M));
+        if (hp_p != nullptr) {
+          const M* hp = s == 0 ? h0_p + (d * batch + b) * h : y_p + (btp * dirs + d) * h;
+          std::memcpy(hp_p + (bt * dirs + d) * h, hp, h * sizeof(M));
+        }
       }
       if (r.uniform) {
         const int64_t t = time_of(d == 1, r.steps, s);
@@ -522,12 +613,36 @@ void backward_loop(const Tensor& h0, const Tensor& c0, const std::vector<Tensor>
   });
 }
 
+// dW_hh = sum over rows and steps of dg^T h_prev, where every row runs all T steps, straight from
+// y: flat rows (b, t) of dg against the rows next to them in y ((b, t - 1) forward, (b, t + 1) in
+// reverse) is one GEMM, and it pairs each row's first step with the row before's last, terms
+// taken out again and replaced by the first step's h0. dg (B T, 4H) and y (B T, H) are flat
+// strided views of one direction, h0 (B, H).
+Tensor dw_hh_full(const Tensor& dg, const Tensor& y, const Tensor& h0, int64_t batch,
+                  int64_t steps, bool reverse) {
+  const int64_t n = batch * steps;
+  Tensor dw = reverse ? at::mm(dg.narrow(0, 0, n - 1).t(), y.narrow(0, 1, n - 1))
+                      : at::mm(dg.narrow(0, 1, n - 1).t(), y.narrow(0, 0, n - 1));
+  const int64_t first = reverse ? steps - 1 : 0, last = reverse ? 0 : steps - 1;
+  const Tensor dg_first = dg.view({batch, steps, dg.size(1)}).select(1, first);
+  const Tensor y_last = y.view({batch, steps, y.size(1)}).select(1, last);
+  if (batch > 1) {
+    // Forward, row b's first step met row b-1's last; in reverse, row b's met row b+1's.
+    const Tensor wrong = reverse ? at::mm(dg_first.narrow(0, 0, batch - 1).t(),
+                                          y_last.narrow(0, 1, batch - 1))
+                                 : at::mm(dg_first.narrow(0, 1, batch - 1).t(),
+                                          y_last.narrow(0, 0, batch - 1));
+    dw.sub_(wrong);
+  }
+  return dw.addmm_(dg_first.t(), h0);
+}
+
 std::tuple<Tensor, Tensor, Tensor, std::vector<Tensor>, std::vector<Tensor>, std::vector<Tensor>>
 layer_backward(const Tensor& x, const Tensor& h0, const Tensor& c0, std::vector<Tensor> w_ih,
                std::vector<Tensor> w_hh, const Tensor& y, const Tensor& gates,
                const Tensor& cells, const std::optional<Tensor>& lengths,
                const std::optional<Tensor>& dy, const std::optional<Tensor>& dhn,
-               const std::optional<Tensor>& dcn, bool need_dx) {
+               const std::optional<Tensor>& dcn, bool need_dx, bool reuse_gates) {
   Below guard;
   const int64_t dirs = h0.size(0), batch = x.size(0), steps = x.size(1), in = x.size(2);
   const int64_t h = h0.size(2), g = 4 * h;
@@ -545,10 +660,18 @@ layer_backward(const Tensor& x, const Tensor& h0, const Tensor& c0, std::vector<
   Tensor dhn_t = dhn.has_value() && dhn->defined() ? dhn->to(s_type).contiguous() : Tensor();
   Tensor dc = dcn.has_value() && dcn->defined() ? dcn->to(s_type).contiguous().clone()
                                                 : at::zeros_like(c0s);
-  Tensor dgates = padded ? at::zeros({batch, steps, dirs * g}, m_opts)
-                         : at::empty({batch, steps, dirs * g}, m_opts);
-  Tensor hprev = padded ? at::zeros({batch, steps, dirs * h}, m_opts)
-                        : at::empty({batch, steps, dirs * h}, m_opts);
+  // reuse_gates: the caller will not read the saved gates again (autograd keeps no graph), so
+  // their gradients overwrite them; padded steps' gates are never written, as their gradients
+  // must be zeros.
+  Tensor dgates = reuse_gates && !padded && m_type == s_type && gates.is_contiguous()
+                      ? gates
+                  : padded ? big_zeros({batch, steps, dirs * g}, m_opts)
+                           : big_empty({batch, steps, dirs * g}, m_opts);
+  // Each step's previous h for the weight gradient; where every row has full length, the fp32
+  // and fp64 weight gradients read it from y instead (dw_hh_full: bf16 would round its terms).
+  Tensor hprev = padded             ? big_zeros({batch, steps, dirs * h}, m_opts)
+                 : m_type != s_type ? big_empty({batch, steps, dirs * h}, m_opts)
+                                    : Tensor();
   Tensor dh0 = at::empty({dirs, batch, h}, m_opts);
   const int64_t rows = chunk_rows(batch, g);
   const int64_t chunks = (batch + rows - 1) / rows;
@@ -565,13 +688,23 @@ layer_backward(const Tensor& x, const Tensor& h0, const Tensor& c0, std::vector<
   }
   Tensor dg_flat = dgates.view({batch * steps, dirs * g});
   Tensor w_cat = dirs == 1 ? w_ih[0] : at::cat(w_ih, 0);
-  Tensor dx = need_dx ? at::mm(dg_flat, w_cat).view({batch, steps, in}) : Tensor();
+  Tensor dx;
+  if (need_dx) {
+    Tensor dx_flat = big_empty({batch * steps, in}, m_opts);
+    at::mm_out(dx_flat, dg_flat, w_cat);
+    dx = dx_flat.view({batch, steps, in});
+  }
   Tensor dw_cat = at::mm(dg_flat.t(), x.view({batch * steps, in}));
-  Tensor hp_flat = hprev.view({batch * steps, dirs * h});
   std::vector<Tensor> dw_ih, dw_hh, db;
   for (int64_t d = 0; d < dirs; ++d) {
     dw_ih.push_back(dw_cat.narrow(0, d * g, g));
-    dw_hh.push_back(at::mm(dg_flat.narrow(1, d * g, g).t(), hp_flat.narrow(1, d * h, h)));
+    const Tensor dg_d = dg_flat.narrow(1, d * g, g);
+    if (hprev.defined()) {
+      dw_hh.push_back(at::mm(dg_d.t(), hprev.view({batch * steps, dirs * h}).narrow(1, d * h, h)));
+    } else {
+      dw_hh.push_back(dw_hh_full(dg_d, y.view({batch * steps, dirs * h}).narrow(1, d * h, h),
+                                 h0m[d], batch, steps, d == 1));
+    }
     // The chunks' bias gradients, summed in chunk order.
     Tensor sum = db_chunks[d][0].clone();
     for (int64_t c = 1; c < chunks; ++c) sum.add_(db_chunks[d][c]);
@@ -1119,7 +1252,8 @@ TORCH_LIBRARY(musicvae_lstm, m) {
   m.def(
       "backward(Tensor x, Tensor h0, Tensor c0, Tensor[] w_ih, Tensor[] w_hh, Tensor y, "
       "Tensor gates, Tensor cells, Tensor? lengths, Tensor? dy, Tensor? dhn, Tensor? dcn, "
-      "bool need_dx) -> (Tensor, Tensor, Tensor, Tensor[], Tensor[], Tensor[])");
+      "bool need_dx, bool reuse_gates) -> (Tensor, Tensor, Tensor, Tensor[], Tensor[], "
+      "Tensor[])");
   m.def("cell(Tensor gates, Tensor c) -> (Tensor, Tensor, Tensor)");
   m.def(
       "cell_backward(Tensor act, Tensor c_prev, Tensor c_new, Tensor? dh, Tensor? dc) -> "
