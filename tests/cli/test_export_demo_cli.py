@@ -90,3 +90,23 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+def test_exporting_a_bundle_again_keeps_its_card_and_spread(tmp_path, capsys):
+    """A re-export (here to float32) keeps the data and licence lines, the training step and
+    source, and GrooVAE's output spread, so it samples exactly as the bundle it came from."""
+    from musicvae.generation.api import bundled_available
+
+    if not bundled_available("groovae_4bar"):
+        pytest.skip("the bundled groovae_4bar is not in this checkout")
+    out = tmp_path / "again.safetensors"
+    assert main(["export", "groovae_4bar", "-o", str(out), "--meta", "note=re-export"]) == 0
+    original, again = load("groovae_4bar"), load(out)
+    for key in ("data", "hparams", "step", "source", "output_spread"):
+        assert again.metadata[key] == original.metadata[key], key
+    assert again.metadata["note"] == "re-export"
+    assert again.metadata["weights_dtype"] == "float32"
+    np.testing.assert_array_equal(
+        again.sample_tensors(3, temperature=0.5, seed=7),
+        original.sample_tensors(3, temperature=0.5, seed=7),
+    )

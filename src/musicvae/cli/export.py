@@ -90,6 +90,10 @@ def run(args: argparse.Namespace) -> int:
     if not args.source:
         raise MusicVAEError("export: give the model to export (SOURCE or --run-dir RUN)")
     model = load(args.source, config=args.config, which=args.which)
+    # A bundle exported again (in another dtype, say) keeps its card and its output spread.
+    for key, value in model.metadata.items():
+        if key not in RESERVED_META or key == "output_spread":
+            extra.setdefault(key, value)
     if model.step is not None:
         extra.setdefault("step", str(model.step))
     extra.setdefault("source", Path(args.source).name)
