@@ -95,6 +95,8 @@ json.dump(result, open(out, "w"), indent=2)
 print(json.dumps(result))
 if device.type == "cuda" and (result["kernel_takes_this_device"] or result["kernel_ops_called"]):
     sys.exit("error: the fused CPU kernel ran on CUDA tensors")
+if device.type == "cuda" and not result["cudnn_rnn_ops_called"]:
+    sys.exit("error: the LSTMs did not run on cuDNN")
 EOF
 
 step "training step, groovae_4bar, batch $BATCH"
