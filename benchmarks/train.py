@@ -533,15 +533,21 @@ def reset_peak_rss() -> None:
         Path("/proc/self/clear_refs").write_text("5")
 
 
-def own_peak_rss_mib() -> float:
-    """This process's peak RSS in MiB since :func:`reset_peak_rss` (``VmHWM``)."""
+def vm_hwm_mib(status: Path) -> float | None:
+    """The peak RSS (``VmHWM``) in MiB that a ``/proc/PID/status`` file gives, None unread."""
     try:
-        for line in Path("/proc/self/status").read_text().splitlines():
+        for line in status.read_text().splitlines():
             if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
+                return round(int(line.split()[1]) / 1024, 1)
+    except (OSError, ValueError):
         pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return None
+
+
+def own_peak_rss_mib() -> float:
+    """This process's peak RSS in MiB since :func:`reset_peak_rss`."""
+    peak = vm_hwm_mib(Path("/proc/self/status"))
+    return peak if peak is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def peak_rss_mib(child: subprocess.Popen) -> float | None:
@@ -549,12 +555,7 @@ def peak_rss_mib(child: subprocess.Popen) -> float | None:
     Linux carries that across ``exec`` from the forking parent, this benchmark."""
     status, peak = Path(f"/proc/{child.pid}/status"), None
     while child.poll() is None:
-        try:
-            for line in status.read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    peak = round(int(line.split()[1]) / 1024, 1)
-        except (OSError, ValueError):
-            pass
+        peak = vm_hwm_mib(status) or peak
         time.sleep(0.25)
     return peak
 

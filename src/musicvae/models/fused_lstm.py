@@ -8,8 +8,8 @@ as single GEMMs over all steps. Same parameters and the same (i, f, g, o) cell a
 in fp32 it matches it to about 1e-6. Where autograd frees the graph after the backward (no
 ``retain_graph``), the gate gradients overwrite the saved gates rather than taking a new buffer,
 and the kernel's large tensors come from a cache of blocks reused by size, not fresh pages the OS
-must zero at every step (``MUSICVAE_LSTM_CACHE=0`` turns it off). GEMMs run in bf16 under bf16 autocast where the CPU has
-native bf16 (state and gate math stay fp32), in fp32 otherwise.
+must zero at every step (``MUSICVAE_LSTM_CACHE=0`` turns it off). GEMMs run in bf16 under bf16
+autocast where the CPU has native bf16 (state and gate math stay fp32), in fp32 otherwise.
 
 Sampling runs as one call of the kernel for the whole decode (:func:`categorical_sample` for
 melodies, one-hot drums, trios and performances, :func:`groove_sample` for GrooVAE, and
@@ -226,9 +226,9 @@ class _Layer(torch.autograd.Function):
         x, h0, c0, y, gates, cells, lengths, *weights = ctx.saved_tensors
         d = ctx.dirs
         w_ih, w_hh = weights[:d], weights[d:]
-        grads = (dy, dhn, dcn, ctx.needs_input_grad[0], _last_backward())
+        need_dx, reuse_gates = ctx.needs_input_grad[0], _last_backward()
         dx, dh0, dc0, dw_ih, dw_hh, db = _ops().backward(
-            x, h0, c0, w_ih, w_hh, y, gates, cells, lengths, *grads
+            x, h0, c0, w_ih, w_hh, y, gates, cells, lengths, dy, dhn, dcn, need_dx, reuse_gates
         )
         return dx, dh0, dc0, None, *dw_ih, *dw_hh, *db
 
