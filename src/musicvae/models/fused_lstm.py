@@ -4,7 +4,10 @@
 The C++ kernel does a layer's input projection for all steps as one GEMM, then runs the
 recurrence in chunks of batch rows in parallel on torch's OpenMP threads (one small GEMM and the
 fused gate math per step, no barrier between steps), and its backward does the weight gradients
-as single GEMMs over all steps. Same parameters and the same (i, f, g, o) cell as ``nn.LSTM``:
+as single GEMMs over all steps. In fp32 the per-step products run on the kernel's own GEMM over
+weights laid out once per call in panels of 16 columns: MKL's packed GEMM packs its operand again
+at every call on AMD CPUs, a third of a 32-row product's time (``MUSICVAE_LSTM_PANELS=0`` runs
+them on MKL, for comparisons). Same parameters and the same (i, f, g, o) cell as ``nn.LSTM``:
 in fp32 it matches it to about 1e-6. Where autograd frees the graph after the backward (no
 ``retain_graph``), the gate gradients overwrite the saved gates rather than taking a new buffer,
 and the kernel's large tensors come from a cache of blocks reused by size, not fresh pages the OS

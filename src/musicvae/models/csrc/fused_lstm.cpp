@@ -337,6 +337,92 @@ Tensor big_zeros(at::IntArrayRef sizes, const at::TensorOptions& opts) {
 
 // -- GEMMs ---------------------------------------------------------------------------------------
 
+// The panel GEMM. The products read the weights as panels of 16 columns, (N / 16, K, 16) (N
+// padded to a multiple of 16 with zeros), so that each streams through memory in order, in
+// register blocks of up to 6 rows: for the few rows of a sampling call, and the tens of rows of a
+// training step's chunk, they run near the cores' FMA rate, where a library GEMM spends its time
+// in calls and packing (MKL's packed API packs its B operand again at every call on AMD CPUs:
+// a third of a 32-row product's time). A row's result never depends on the rows beside it or on
+// the thread count.
+
+constexpr int64_t kPanel = 16;
+
+using v8 = float __attribute__((vector_size(32)));
+
+inline v8 vload(const float* p) {
+  v8 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline void vstore(float* p, v8 v) { std::memcpy(p, &v, sizeof v); }
+inline v8 splat(float x) { return v8{x, x, x, x, x, x, x, x}; }
+
+// One 16-column tile: c (R rows, stride ldc, 16 columns) += a (R rows, stride lda, k columns)
+// times b (k, 16), one panel's rows (c = the product where not load).
+template <int R>
+void gemm_tile(const float* a, int64_t lda, const float* b, int64_t k, float* c, int64_t ldc,
+               bool load) {
+  v8 lo[R], hi[R];
+  for (int r = 0; r < R; ++r) {
+    lo[r] = load ? vload(c + r * ldc) : splat(0.0f);
+    hi[r] = load ? vload(c + r * ldc + 8) : splat(0.0f);
+  }
+  for (int64_t p = 0; p < k; ++p, b += kPanel) {
+    const v8 b0 = vload(b), b1 = vload(b + 8);
+    for (int r = 0; r < R; ++r) {
+      const v8 x = splat(a[r * lda + p]);
+      lo[r] += x * b0;
+      hi[r] += x * b1;
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    vstore(c + r * ldc, lo[r]);
+    vstore(c + r * ldc + 8, hi[r]);
+  }
+}
+
+// c (m rows) += a (m rows, k columns) times the panels b (n / 16, k, 16) (c = the product with
+// accumulate false): 16-column tiles in blocks of up to 6 rows. Many rows go through k in chunks
+// that stay in the cache with a panel's slice (each sum still adds its terms in order).
+void gemm_acc(const float* a, int64_t lda, int64_t m, const float* b, int64_t k, int64_t n,
+              float* c, int64_t ldc, bool accumulate = true) {
+  const int64_t chunk = m > 6 ? 256 : k;
+  for (int64_t k0 = 0; k0 < k; k0 += chunk) {
+    const int64_t kn = std::min(chunk, k - k0);
+    for (int64_t j = 0; j < n; j += kPanel) {
+      const float* bj = b + j * k + k0 * kPanel;
+      for (int64_t r = 0, rows = 0; r < m; r += rows) {
+        // Blocks of 6 rows; the last 7 or 8 as two blocks of 4 or 3, not 6 and a block of 1
+        // or 2 whose few sums cannot hide the FMA latency (half the rate).
+        const int64_t left = m - r;
+        rows = left == 7 || left == 8 ? 4 : std::min<int64_t>(6, left);
+        const float* ar = a + r * lda + k0;
+        float* cr = c + r * ldc + j;
+        const bool load = accumulate || k0 > 0;
+        switch (rows) {
+          case 6: gemm_tile<6>(ar, lda, bj, kn, cr, ldc, load); break;
+          case 5: gemm_tile<5>(ar, lda, bj, kn, cr, ldc, load); break;
+          case 4: gemm_tile<4>(ar, lda, bj, kn, cr, ldc, load); break;
+          case 3: gemm_tile<3>(ar, lda, bj, kn, cr, ldc, load); break;
+          case 2: gemm_tile<2>(ar, lda, bj, kn, cr, ldc, load); break;
+          default: gemm_tile<1>(ar, lda, bj, kn, cr, ldc, load); break;
+        }
+      }
+    }
+  }
+}
+
+inline int64_t padded(int64_t n) { return (n + kPanel - 1) / kPanel * kPanel; }
+
+// w (n, k) (trans: op(w) = w^T) or (k, n) as panels of op(w) (k, n): (n / 16, k, 16); n a
+// multiple of 16.
+Tensor panels_of(const Tensor& w, bool trans) {
+  const Tensor op = trans ? w.t() : w;
+  const int64_t k = op.size(0), n = op.size(1);
+  return op.reshape({k, n / kPanel, kPanel}).transpose(0, 1).contiguous();
+}
+
+
 // MKL's packed sgemm (the per-step GEMMs reuse one packed copy of W_hh instead of packing it
 // again at every call) and its bf16 GEMM with fp32 output, looked up in the loaded torch library.
 // Torch builds without MKL lack them: at::mm runs instead. MUSICVAE_LSTM_MKL=0 turns them off
@@ -404,19 +490,32 @@ Tensor mm_t_float(const Tensor& x, const Tensor& w) {
   return at::mm(x, w.t()).to(at::kFloat);
 }
 
+// Whether fp32 per-step products run on the panel GEMM (MUSICVAE_LSTM_PANELS=0: on MKL, for
+// comparisons). Read at every layer call.
+bool panel_steps() {
+  const char* env = std::getenv("MUSICVAE_LSTM_PANELS");
+  return env == nullptr || std::strcmp(env, "0") != 0;
+}
+
 // op(W_hh) of one direction for the per-step GEMMs, C (m, n) = A (m, k) op(W): forward
-// op(W) = W^T (n = 4H, k = H), backward op(W) = W (n = H, k = 4H). Packed once per call for
-// each row count the chunks use.
+// op(W) = W^T (n = 4H, k = H), backward op(W) = W (n = H, k = 4H). In fp32 laid out once per
+// call as panels for the panel GEMM (n a multiple of 16), or packed by MKL for each row count
+// the chunks use.
 struct StepWeight {
   Tensor w;
   bool trans;
   int64_t n, k;
+  Tensor panels;
   std::vector<std::pair<int64_t, Tensor>> packed;
 
   StepWeight(const Tensor& w_hh, bool transposed, std::vector<int64_t> ms)
       : w(w_hh), trans(transposed) {
     n = trans ? w.size(0) : w.size(1);
     k = trans ? w.size(1) : w.size(0);
+    if (w.scalar_type() == at::kFloat && n % kPanel == 0 && panel_steps()) {
+      panels = panels_of(w, trans);
+      return;
+    }
     const Mkl& lib = mkl();
     if (w.scalar_type() != at::kFloat || lib.pack == nullptr || n >= INT32_MAX) return;
     for (int64_t m : ms) {
@@ -434,6 +533,10 @@ struct StepWeight {
   template <typename S, typename M>
   void run(const M* a, int64_t lda, int64_t m, S* c) const {
     if constexpr (std::is_same_v<M, float>) {
+      if (panels.defined()) {
+        gemm_acc(a, lda, m, panels.data_ptr<float>(), k, n, c, n, false);
+        return;
+      }
       for (const auto& [rows, buf] : packed) {
         if (rows == m) {
           mkl().compute(Mkl::kRowMajor, Mkl::kNoTrans, Mkl::kPacked, m, n, k, a, lda,
@@ -810,75 +913,6 @@ std::tuple<Tensor, Tensor> cell_backward(const Tensor& act, const Tensor& c_prev
 // it, in the order the per-step draws of the Python loop make them (a groove decode's are all
 // drawn by the caller).
 //
-// The products read the weights as panels of 16 columns, (N / 16, K, 16) (N padded to a multiple
-// of 16 with zeros), so that each streams through memory in order, in register blocks of up to 6
-// rows: for the few rows of a sampling call they run near the cores' FMA rate, where a library
-// GEMM spends its time in calls and packing. A row's result never depends on the rows beside it
-// or on the thread count.
-
-constexpr int64_t kPanel = 16;
-
-using v8 = float __attribute__((vector_size(32)));
-
-inline v8 vload(const float* p) {
-  v8 v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-inline void vstore(float* p, v8 v) { std::memcpy(p, &v, sizeof v); }
-inline v8 splat(float x) { return v8{x, x, x, x, x, x, x, x}; }
-
-// One 16-column tile: c (R rows, stride ldc, 16 columns) += a (R rows, stride lda, k columns)
-// times b (k, 16), one panel's rows.
-template <int R>
-void gemm_tile(const float* a, int64_t lda, const float* b, int64_t k, float* c, int64_t ldc) {
-  v8 lo[R], hi[R];
-  for (int r = 0; r < R; ++r) {
-    lo[r] = vload(c + r * ldc);
-    hi[r] = vload(c + r * ldc + 8);
-  }
-  for (int64_t p = 0; p < k; ++p, b += kPanel) {
-    const v8 b0 = vload(b), b1 = vload(b + 8);
-    for (int r = 0; r < R; ++r) {
-      const v8 x = splat(a[r * lda + p]);
-      lo[r] += x * b0;
-      hi[r] += x * b1;
-    }
-  }
-  for (int r = 0; r < R; ++r) {
-    vstore(c + r * ldc, lo[r]);
-    vstore(c + r * ldc + 8, hi[r]);
-  }
-}
-
-// c (m rows) += a (m rows, k columns) times the panels b (n / 16, k, 16): 16-column tiles in
-// blocks of up to 6 rows. Many rows go through k in chunks that stay in the cache with a panel's
-// slice (each sum still adds its terms in order).
-void gemm_acc(const float* a, int64_t lda, int64_t m, const float* b, int64_t k, int64_t n,
-              float* c, int64_t ldc) {
-  const int64_t chunk = m > 6 ? 256 : k;
-  for (int64_t k0 = 0; k0 < k; k0 += chunk) {
-    const int64_t kn = std::min(chunk, k - k0);
-    for (int64_t j = 0; j < n; j += kPanel) {
-      const float* bj = b + j * k + k0 * kPanel;
-      for (int64_t r = 0; r < m; r += 6) {
-        const float* ar = a + r * lda + k0;
-        float* cr = c + r * ldc + j;
-        switch (std::min<int64_t>(6, m - r)) {
-          case 6: gemm_tile<6>(ar, lda, bj, kn, cr, ldc); break;
-          case 5: gemm_tile<5>(ar, lda, bj, kn, cr, ldc); break;
-          case 4: gemm_tile<4>(ar, lda, bj, kn, cr, ldc); break;
-          case 3: gemm_tile<3>(ar, lda, bj, kn, cr, ldc); break;
-          case 2: gemm_tile<2>(ar, lda, bj, kn, cr, ldc); break;
-          default: gemm_tile<1>(ar, lda, bj, kn, cr, ldc); break;
-        }
-      }
-    }
-  }
-}
-
-inline int64_t padded(int64_t n) { return (n + kPanel - 1) / kPanel * kPanel; }
-
 // The first index of the largest of x[0, n), or of its first NaN (torch.argmax's choice).
 inline int64_t argmax_of(const float* x, int64_t n) {
   int64_t best = 0;
