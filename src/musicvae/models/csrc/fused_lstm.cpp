@@ -120,13 +120,21 @@ inline void row_forward(int64_t h, S* __restrict a, const S* __restrict rec,
 // (+ dy where kDy): dL/dh; dc: dL/dc from later steps, updated in place to dL/dc_prev; g*: the
 // pre-activation gates' gradients; b*: their running sums (the bias gradient).
 // The gradients may overwrite the gates they come from (gi == ai, ...: the backward in place):
-// each index is read before it is written, so those pointers are not restrict.
+// each index is read before it is written, so those pointers are not restrict, and ivdep tells
+// the compiler that no iteration depends on another's stores. Without it the loop is vectorized
+// behind a runtime overlap check, which the in-place backward fails: it ran scalar, at 10 cycles
+// a gate.
 template <bool kDy, typename S, typename M>
 inline void row_backward_(int64_t h, const S* ai, const S* af, const S* ag, const S* ao,
                           const S* __restrict c, const S* __restrict cp,
                           const S* __restrict dha, const M* __restrict dy, S* __restrict dc,
                           M* gi, M* gf, M* gg, M* go, S* __restrict bi, S* __restrict bf,
                           S* __restrict bg, S* __restrict bo) {
+#if defined(__clang__)
+#pragma clang loop vectorize(assume_safety)
+#elif defined(__GNUC__)
+#pragma GCC ivdep
+#endif
   for (int64_t j = 0; j < h; ++j) {
     const S i = ai[j], f = af[j], g = ag[j], o = ao[j];
     const S tc = tanh_(c[j]);
