@@ -6,7 +6,9 @@ ones with ``--examples``), ``--steps`` steps back to back as training runs them
 (``examples_per_s`` is their sustained rate; the median and best steps are reported too), and
 in the same run, before and after them, a "matmul-only step": every GEMM
 the step performs, at its exact shape, as a plain fp32 ``torch.mm`` (best round of both). Their
-ratio is how close training runs to the machine's matmul speed. Prints one JSON object.
+ratio is how close training runs to the machine's matmul speed. ``--interleaved`` pairs then
+run one reference round and one step in turn, whose median ratio is the figure least moved by a
+drifting machine. Prints one JSON object.
 
 FLOPs are counted analytically from the layer shapes: a (M x K) @ (K x N) product is 2·M·K·N.
 Per LSTM layer (input I, hidden H, batch B, T steps) the forward pass is one input GEMM
@@ -49,6 +51,7 @@ import math
 import os
 import platform
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -229,6 +232,13 @@ def main() -> None:
         help="timed training steps, back to back (then as many matmul-only rounds)",
     )
     parser.add_argument("--warmup", type=int, default=1, help="untimed steps first")
+    parser.add_argument(
+        "--interleaved",
+        type=int,
+        default=4,
+        help="then this many pairs of one matmul-only round and one training step, in turn "
+        "(their median ratio is the fraction least moved by the machine's drift; 0: none)",
+    )
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     parser.add_argument("--hparams", default="", help="extra key=value config overrides")
     parser.add_argument("--examples", type=Path, help="dataset file for real windows")
@@ -340,6 +350,17 @@ def step_loop(args: argparse.Namespace) -> dict:
     for shape, best in best_before.items():
         gemm_step.best[shape] = min(gemm_step.best[shape], best)
     matmul_times = matmul_before + matmul_after
+    # Then a matmul-only round and a training step in turn: each pair runs in the same state of
+    # the machine, so the median of their ratios is the fraction least moved by its drift (on
+    # this project's virtual machines the reference alone moved 30% between minutes).
+    pairs = []
+    for step in range(args.warmup + args.steps, args.warmup + args.steps + args.interleaved):
+        floor = gemm_step.run()
+        sync(device)
+        t0 = time.perf_counter()
+        train_step(model, optimizer, batch, step, config, amp=args.amp)
+        sync(device)
+        pairs.append(floor / (time.perf_counter() - t0))
     bf16_seconds = None
     if amp_enabled(device, args.amp):
         bf16_step = GemmStep(step_gemms, device, torch.bfloat16)
@@ -398,6 +419,11 @@ def step_loop(args: argparse.Namespace) -> dict:
             round(min(matmul_after) * 1e3, 2),
         ],
         "fraction_of_matmul_speed": round(matmul_seconds / mean_seconds, 3),
+        # The same from the best step and the best reference round, and the median of the
+        # interleaved pairs (reference round / the step after it) with each pair's ratio.
+        "fraction_best_of_each": round(matmul_seconds / seconds, 3),
+        "fraction_interleaved_median": round(statistics.median(pairs), 3) if pairs else None,
+        "fraction_interleaved": [round(r, 3) for r in pairs],
         # The same GEMMs in bf16 (with amp on): the bound a bf16 step could reach if nothing
         # but its matmuls took time.
         "bf16_matmul_gflops_same_shapes": None
