@@ -430,9 +430,9 @@ Tensor panels_of(const Tensor& w, bool trans) {
   return op.reshape({k, n / kPanel, kPanel}).transpose(0, 1).contiguous();
 }
 
-
-// MKL's packed sgemm (the per-step GEMMs reuse one packed copy of W_hh instead of packing it
-// again at every call) and its bf16 GEMM with fp32 output, looked up in the loaded torch library.
+// MKL's packed sgemm (the fp32 per-step GEMMs where the panel GEMM does not apply: a width not a
+// multiple of 16, or MUSICVAE_LSTM_PANELS=0) and its bf16 GEMM with fp32 output, looked up in the
+// loaded torch library.
 // Torch builds without MKL lack them: at::mm runs instead. MUSICVAE_LSTM_MKL=0 turns them off
 // (for comparisons).
 struct Mkl {
@@ -919,8 +919,8 @@ std::tuple<Tensor, Tensor> cell_backward(const Tensor& act, const Tensor& c_prev
 // Bernoulli hits with sigmoid velocities and tanh offsets. Rows never interact, so each task runs
 // every step of its rows without a barrier; the random draws of a window of steps are made before
 // it, in the order the per-step draws of the Python loop make them (a groove decode's are all
-// drawn by the caller).
-//
+// drawn by the caller). The products run on the panel GEMM (above).
+
 // The first index of the largest of x[0, n), or of its first NaN (torch.argmax's choice).
 inline int64_t argmax_of(const float* x, int64_t n) {
   int64_t best = 0;
